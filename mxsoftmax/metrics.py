@@ -1,0 +1,41 @@
+"""Metrics: ``evaluate_accuracy`` and the tutorial's moving average of the loss."""
+import numpy as np
+from mxnet import nd
+
+from .data import NUM_INPUTS
+
+
+def evaluate_accuracy(data_iterator, net, ctx):
+    """Fraction of examples whose argmax prediction equals the label, as the tutorial computes it.
+
+    ``data_iterator`` yields (data, label) batches; ``net`` maps a (batch, 784) NDArray to class
+    scores. The count accumulates on ``ctx`` and syncs to the host once, at the end.
+    """
+    numerator = 0.
+    denominator = 0.
+    for data, label in data_iterator:
+        data = data.as_in_context(ctx).reshape((-1, NUM_INPUTS))
+        label = label.as_in_context(ctx)
+        output = net(data)
+        predictions = nd.argmax(output, axis=1)
+        numerator += nd.sum(predictions == label)
+        denominator += data.shape[0]
+    return (numerator / denominator).asscalar()
+
+
+def moving_average(losses, moving_loss, smoothing_constant, first=False):
+    """Fold per-batch losses into the tutorial's exponential moving average, in order.
+
+    ``first`` marks the run's very first batch, whose loss seeds the average as in the tutorial.
+    """
+    for i, curr_loss in enumerate(losses):
+        moving_loss = (curr_loss if (i == 0 and first)
+                       else (1 - smoothing_constant) * moving_loss + smoothing_constant * curr_loss)
+    return moving_loss
+
+
+def confusion_matrix(labels, predictions, num_classes=10):
+    """Counts ``[true, predicted]`` of integer labels against integer predictions."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (np.asarray(labels, dtype=np.int64), np.asarray(predictions, dtype=np.int64)), 1)
+    return counts
