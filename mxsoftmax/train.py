@@ -205,7 +205,7 @@ def resolve(args, parser):
     return state
 
 
-def run(args, state=None, out=sys.stdout):
+def run(args, state=None, out=None):
     """Train as resolved ``args`` say (continuing ``state``), print each epoch line, checkpoint.
 
     Returns the trained params and the list of per-epoch metrics.
@@ -231,7 +231,7 @@ def run(args, state=None, out=sys.stdout):
     try:
         for row in fit(params, loaders, args.epochs, args.lr, args.stable, start, moving_loss,
                        stop, progress):
-            print(row.pop("line"), file=out, flush=True)
+            print(row.pop("line"), file=out or sys.stdout, flush=True)
             metrics.append(row)
             if args.out:
                 checkpoint.save_epoch(args.out, params, dict(

@@ -1,0 +1,139 @@
+"""The tutorial's math against independent numpy references and finite differences."""
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, nd
+
+from mxsoftmax.loss import cross_entropy, softmax_cross_entropy
+from mxsoftmax.metrics import evaluate_accuracy, moving_average
+from mxsoftmax.model import init_params, net, softmax, stable_softmax
+from mxsoftmax.optim import SGD
+
+rng = np.random.RandomState(42)
+
+
+def np_softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def one_hot(labels, n=10):
+    return np.eye(n)[labels]
+
+
+@pytest.mark.parametrize("fn", [softmax, stable_softmax])
+def test_softmax_matches_numpy_and_rows_sum_to_one(fn):
+    z = rng.normal(scale=3, size=(7, 10)).astype(np.float32)
+    got = fn(nd.array(z)).asnumpy()
+    np.testing.assert_allclose(got, np_softmax(z.astype(np.float64)), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(got.sum(axis=1), np.ones(7), rtol=1e-6)
+
+
+def test_cross_entropy_matches_numpy():
+    p = np_softmax(rng.normal(size=(5, 10)))
+    labels = rng.randint(0, 10, size=5)
+    got = cross_entropy(nd.array(p), nd.array(one_hot(labels))).asnumpy()
+    np.testing.assert_allclose(got, -np.log(p[np.arange(5), labels]), rtol=1e-5)
+
+
+def test_stable_cross_entropy_matches_numpy_log_softmax():
+    z = rng.normal(scale=4, size=(6, 10))
+    labels = rng.randint(0, 10, size=6)
+    ref = -(z[np.arange(6), labels] - np.log(np.exp(z).sum(axis=1)))
+    got = softmax_cross_entropy(nd.array(z), nd.array(one_hot(labels))).asnumpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+
+
+def test_faithful_pair_breaks_on_extreme_logits_where_stable_pair_does_not():
+    # Row 0 sits 200 above row 1: the batch-wide shift underflows row 1 to 0/0.
+    z = np.zeros((2, 10), dtype=np.float32)
+    z[0, 0] = 200.
+    z[1, 3] = 1000.
+    z[0] += 1000.
+    y = nd.array(one_hot(np.array([0, 4])))
+    faithful = cross_entropy(softmax(nd.array(z)), y).asnumpy()
+    stable = softmax_cross_entropy(nd.array(z), y).asnumpy()
+    assert not np.all(np.isfinite(faithful))
+    assert np.all(np.isfinite(stable))
+    np.testing.assert_allclose(stable, [0., 1000.], atol=1e-3)
+    # On ordinary logits the two agree.
+    z = rng.normal(size=(8, 10)).astype(np.float32)
+    y = nd.array(one_hot(rng.randint(0, 10, size=8)))
+    np.testing.assert_allclose(cross_entropy(softmax(nd.array(z)), y).asnumpy(),
+                               softmax_cross_entropy(nd.array(z), y).asnumpy(), rtol=1e-5)
+
+
+def _loss_and_grads(X, Y, W, b):
+    W, b = W.copy(), b.copy()
+    W.attach_grad()
+    b.attach_grad()
+    with autograd.record():
+        loss = cross_entropy(net(X, [W, b]), Y)
+    loss.backward()
+    return loss, W.grad, b.grad
+
+
+def test_gradient_matches_closed_form_and_finite_differences():
+    X = nd.array(rng.uniform(size=(6, 784)), dtype=np.float64)
+    labels = rng.randint(0, 10, size=6)
+    Y = nd.array(one_hot(labels), dtype=np.float64)
+    W = nd.array(rng.normal(scale=.05, size=(784, 10)), dtype=np.float64)
+    b = nd.array(rng.normal(scale=.05, size=10), dtype=np.float64)
+    _, gW, gb = _loss_and_grads(X, Y, W, b)
+    P = np_softmax(X.asnumpy() @ W.asnumpy() + b.asnumpy())
+    np.testing.assert_allclose(gW.asnumpy(), X.asnumpy().T @ (P - one_hot(labels)), rtol=1e-6,
+                               atol=1e-9)
+    np.testing.assert_allclose(gb.asnumpy(), (P - one_hot(labels)).sum(axis=0), rtol=1e-6,
+                               atol=1e-9)
+
+    def total(W_, b_):
+        return cross_entropy(net(X, [W_, b_]), Y).sum().asscalar()
+    eps = 1e-6
+    for i, j in [(0, 0), (300, 4), (783, 9), (412, 7)]:
+        Wp, Wm = W.copy(), W.copy()
+        Wp[i, j] += eps
+        Wm[i, j] -= eps
+        fd = (total(Wp, b) - total(Wm, b)) / (2 * eps)
+        assert fd == pytest.approx(gW[i, j].asscalar(), rel=1e-5, abs=1e-8)
+    for j in (0, 5, 9):
+        bp, bm = b.copy(), b.copy()
+        bp[j] += eps
+        bm[j] -= eps
+        fd = (total(W, bp) - total(W, bm)) / (2 * eps)
+        assert fd == pytest.approx(gb[j].asscalar(), rel=1e-5, abs=1e-8)
+
+
+def test_sgd_matches_numpy_update():
+    W, b = init_params(mx.cpu())
+    gW, gb = rng.normal(size=(784, 10)), rng.normal(size=10)
+    W.grad[:] = gW
+    b.grad[:] = gb
+    before = W.asnumpy(), b.asnumpy()
+    SGD([W, b], 0.5)
+    np.testing.assert_allclose(W.asnumpy(), before[0] - 0.5 * gW, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(b.asnumpy(), before[1] - 0.5 * gb, rtol=1e-6, atol=1e-6)
+
+
+def test_init_params_are_standard_normal_with_gradients():
+    mx.random.seed(3)
+    W, b = init_params(mx.cpu())
+    assert W.shape == (784, 10) and b.shape == (10,)
+    assert abs(W.asnumpy().mean()) < 0.05 and abs(W.asnumpy().std() - 1) < 0.05
+    assert W.grad is not None and b.grad is not None
+
+
+def test_evaluate_accuracy_on_hand_made_predictions():
+    # 5 examples in two batches; predictions by hand: right, wrong, right | right, wrong -> 3/5.
+    scores = [nd.array([[.9, .1, 0], [.2, .7, .1], [0, 0, 1]]), nd.array([[0, 1, 0], [1, 0, 0]])]
+    labels = [nd.array([0, 2, 2]), nd.array([1, 2])]
+    outputs = iter(scores)
+    batches = [(nd.zeros((3, 784)), labels[0]), (nd.zeros((2, 784)), labels[1])]
+    acc = evaluate_accuracy(batches, lambda X: next(outputs), mx.cpu())
+    assert acc == pytest.approx(0.6)
+
+
+def test_moving_average_by_hand():
+    # first batch seeds: 2; then .99*2 + .01*4 = 2.02; then .99*2.02 + .01*0 = 1.9998
+    assert moving_average([2., 4., 0.], 0., .01, first=True) == pytest.approx(1.9998)
+    # continuing an average does not reseed
+    assert moving_average([4.], 2., .01) == pytest.approx(2.02)
