@@ -226,3 +226,31 @@ class Loaders:
     def _on_ctx(self, loader):
         for data, label in loader:
             yield data.as_in_context(self.ctx).reshape((-1, NUM_INPUTS)), label.as_in_context(self.ctx)
+
+
+def main(argv=None):
+    """``python -m mxsoftmax.data download``: fetch and verify a data set into gluon's cache."""
+    import argparse
+    import sys
+
+    from . import sources
+    parser = argparse.ArgumentParser(prog="python -m mxsoftmax.data",
+                                     description="Download and verify MNIST or Fashion-MNIST.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    get = commands.add_parser("download", help="fetch the four files into gluon's cache")
+    get.add_argument("--dataset", choices=sorted(CLASS_NAMES), default="mnist")
+    get.add_argument("--mirror", action="append", default=[], metavar="URL",
+                     help="base URL to try first (repeatable; also MXSOFTMAX_MIRRORS)")
+    get.add_argument("--dir", help="folder to save into (default: gluon's cache)")
+    args = parser.parse_args(argv)
+    try:
+        folder = sources.download(args.dataset, args.mirror, folder=args.dir)
+    except UsageError as err:
+        print("%s: error: %s" % (parser.prog, err), file=sys.stderr)
+        return 2
+    print("%s: the four verified %s files are in %s" % (parser.prog, args.dataset, folder))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,6 +7,7 @@ SHA-1 and MD5 of the ``.gz`` bytes, or SHA-256 of the decompressed idx bytes.
 """
 import hashlib
 import os
+import re
 import sys
 import tempfile
 
@@ -226,5 +227,9 @@ def _show_progress(progress):
 
 
 def _short(err):
+    """The useful tail of a requests error, e.g. '[Errno 111] Connection refused'."""
     text = str(err)
+    found = re.search(r"\[Errno [^\]]+\][^)'\"]*", text)
+    if found:
+        return found.group(0).strip()
     return text if len(text) < 120 else text[:117] + "..."
