@@ -6,35 +6,14 @@ commit point, so a crash at any moment leaves the previous complete checkpoint i
 """
 import json
 import os
-import tempfile
 
 from mxnet import nd
 
 from . import UsageError
+from .files import atomic_write, write_text
 
 STATE = "state.json"
 METRICS = "metrics.jsonl"
-
-
-def atomic_write(path, write):
-    """Call ``write(tmp_path)`` to fill a temporary file beside ``path``, then rename it into place."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_text(path, text):
-    """Atomically replace ``path`` with ``text``."""
-    def write(tmp):
-        with open(tmp, "w") as f:
-            f.write(text)
-    atomic_write(path, write)
 
 
 def prepare_out(out):
@@ -95,6 +74,9 @@ def load_params(path):
     Returns ``(params, state)`` where ``state`` is the run state when a folder was given, else {}.
     """
     state = {}
+    if not os.path.exists(path):
+        raise UsageError("--params %s does not exist: give a run folder written by 'python -m "
+                         "mxsoftmax.train --out DIR' or its epoch-K.params file." % path)
     if os.path.isdir(path):
         state = read_state(path)
         if state is None:

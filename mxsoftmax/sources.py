@@ -9,7 +9,6 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 
 import requests
 from mxnet import base
@@ -17,6 +16,7 @@ from mxnet.gluon.utils import _get_repo_url
 from tqdm import tqdm
 
 from . import UsageError
+from .files import atomic_write
 from .data import FILES, read_bytes, read_dir, read_split, standard_name
 
 DEBIAN_DIRS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist"}
@@ -113,17 +113,13 @@ def fetch(url, folder, name, known, timeout=TIMEOUT, progress=None):
     The bytes go to a temporary file in ``folder`` that is renamed into place after
     verification, so an interrupted or bad download never leaves a complete-looking file.
     """
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % name, suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    def write(tmp):
+        with open(tmp, "wb") as out:
             _stream(url, out, timeout, progress)
         if not matches(tmp, known):
             raise FetchError(describe_mismatch(tmp, known))
-        os.replace(tmp, os.path.join(folder, name))
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    os.makedirs(folder, exist_ok=True)
+    atomic_write(os.path.join(folder, name), write)
 
 
 def _stream(url, out, timeout, progress):

@@ -189,9 +189,10 @@ def resolve(args, parser):
         for flag in MATH_FLAGS:
             given = getattr(args, flag)
             if given is not None and given != state["flags"][flag]:
-                raise UsageError("--resume: the run in %s used --%s %s, not %s; resuming must keep "
+                raise UsageError("--resume: the run in %s used %s, not %s; resuming must keep "
                                  "the math the same (leave the flag out or start a new --out)."
-                                 % (args.out, flag.replace("_", "-"), state["flags"][flag], given))
+                                 % (args.out, _flag_text(flag, state["flags"][flag]),
+                                    _flag_text(flag, given)))
             setattr(args, flag, state["flags"][flag])
         if args.data_dir is None:
             args.data_dir = state["flags"].get("data_dir")
@@ -203,6 +204,14 @@ def resolve(args, parser):
             raise UsageError("--out %s already holds a run: add --resume to continue it, or "
                              "choose another folder so it is not overwritten." % args.out)
     return state
+
+
+def _flag_text(flag, value):
+    """How a math flag reads on the command line: ``--lr 0.001``, ``--stable``, ``no --stable``."""
+    name = "--" + flag.replace("_", "-")
+    if isinstance(value, bool):
+        return name if value else "no " + name
+    return "%s %s" % (name, value)
 
 
 def run(args, state=None, out=None):
@@ -261,6 +270,10 @@ def main(argv=None):
     except UsageError as err:
         print("%s: error: %s" % (parser.prog, err), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("%s: interrupted before training started; nothing was written." % parser.prog,
+              file=sys.stderr)
+        return 130
     return 0
 
 

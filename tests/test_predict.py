@@ -1,0 +1,88 @@
+"""python -m mxsoftmax.predict on images the tests draw from the test set."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mxsoftmax import checkpoint, predict, train
+
+
+@pytest.fixture(scope="module")
+def trained(fashion_subset_dir, fashion_subset, tmp_path_factory):
+    """A 3-epoch Fashion-MNIST run and a test image it classifies right with confidence."""
+    out = str(tmp_path_factory.mktemp("predict") / "run")
+    assert train.main(["--data-dir", fashion_subset_dir, "--epochs", "3", "--quiet",
+                       "--out", out]) == 0
+    params, _ = checkpoint.load_params(out)
+    images, labels = fashion_subset["test"]
+    probs = predict.predict_arrays(images[:200, ..., 0], params, params[0].context)
+    confident = np.flatnonzero((probs.argmax(1) == labels[:200]) & (probs.max(1) > .95))
+    assert confident.size, "no confident correct prediction to test with"
+    i = int(confident[0])
+    return out, images[i, ..., 0], int(labels[i])
+
+
+def run(argv, capsys):
+    code = predict.main(argv)
+    return code, capsys.readouterr()
+
+
+def test_png_from_the_test_set_comes_back_with_its_label(trained, tmp_path, capsys):
+    out, image, label = trained
+    path = str(tmp_path / "item.png")
+    Image.fromarray(image).save(path)
+    code, captured = run(["--params", out, "--json", path], capsys)
+    assert code == 0
+    row = json.loads(captured.out)
+    assert row["path"] == path and row["label"] == label
+    assert row["name"] == checkpoint.read_state(out)["class_names"][label]
+    assert row["probability"] == row["top3"][0][1] > .5
+    assert [k for k, _ in row["top3"]][0] == label and len(row["top3"]) == 3
+    assert row["top3"][0][1] >= row["top3"][1][1] >= row["top3"][2][1]
+
+
+def test_dark_on_light_colour_and_large_images_are_handled(trained, tmp_path, capsys):
+    out, image, label = trained
+    rgb = tmp_path / "colour.png"
+    Image.fromarray(np.stack([image] * 3, axis=-1)).save(rgb)
+    inverted = tmp_path / "scan.png"
+    Image.fromarray(255 - image).save(inverted)
+    large = tmp_path / "large.jpg"
+    Image.fromarray(image).resize((280, 280), Image.NEAREST).save(large, quality=95)
+    code, captured = run(["--params", out, "--json", str(rgb), str(inverted), str(large)], capsys)
+    assert code == 0
+    assert [json.loads(line)["label"] for line in captured.out.splitlines()] == [label] * 3
+    np.testing.assert_array_equal(predict.load_image(str(inverted)), image)
+    assert not np.array_equal(predict.load_image(str(inverted), invert="no"), image)
+
+
+def test_corrupt_file_is_named_others_still_classified_exit_1(trained, tmp_path, capsys):
+    out, image, label = trained
+    good = tmp_path / "good.png"
+    Image.fromarray(image).save(good)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    code, captured = run(["--params", out, "--json", str(bad), str(good)], capsys)
+    assert code == 1
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert rows[0]["path"] == str(bad) and "error" in rows[0]
+    assert rows[1]["label"] == label
+    code, captured = run(["--params", out, str(bad)], capsys)
+    assert code == 1 and captured.out.startswith("%s: error: " % bad)
+
+
+def test_params_that_are_not_a_checkpoint_exit_2(trained, tmp_path, capsys):
+    import mxnet as mx
+    out, image, _ = trained
+    img = tmp_path / "x.png"
+    Image.fromarray(image).save(img)
+    wrong_shape = tmp_path / "wrong.params"
+    mx.nd.save(str(wrong_shape), {"W": mx.nd.zeros((10, 10)), "b": mx.nd.zeros(10)})
+    cases = [(str(img), "is not an MXNet params file"),
+             (str(wrong_shape), "W (784, 10)"),
+             (str(tmp_path), "holds no state.json"),
+             (str(tmp_path / "nope"), "does not exist")]
+    for params, fragment in cases:
+        code, captured = run(["--params", params, str(img)], capsys)
+        assert code == 2 and fragment in captured.err and captured.out == "", (params, captured)
