@@ -1,7 +1,8 @@
 """The model: parameters ``W`` (784x10) and ``b`` (10), ``softmax`` and ``net``, as in the tutorial."""
+import numpy as np
 from mxnet import nd
 
-from .data import NUM_INPUTS, NUM_OUTPUTS
+from .data import NUM_INPUTS, NUM_OUTPUTS, transform
 
 
 def init_params(ctx, num_inputs=NUM_INPUTS, num_outputs=NUM_OUTPUTS):
@@ -52,3 +53,14 @@ def params_on(params, ctx):
     for param in copies:
         param.attach_grad()
     return copies
+
+
+def predict_proba(images, params, ctx):
+    """Class probabilities for uint8 images (N, 28, 28[, 1]) as an (N, 10) numpy array.
+
+    Uses the tutorial's ``transform`` and the row-wise stable softmax, which gives the same
+    probabilities as ``net`` wherever ``net`` is finite.
+    """
+    data = nd.array(np.asarray(images).reshape(-1, 28, 28, 1), ctx=ctx, dtype=np.uint8)
+    data, _ = transform(data, np.zeros(1))
+    return stable_net(data.reshape((-1, NUM_INPUTS)), params).asnumpy()

@@ -14,8 +14,8 @@ from PIL import Image, UnidentifiedImageError
 
 from . import UsageError, checkpoint
 from .context import check_ctx
-from .data import CLASS_NAMES, NUM_INPUTS, transform
-from .model import stable_net
+from .data import CLASS_NAMES
+from .model import predict_proba
 from .train import _ctx
 
 
@@ -38,12 +38,6 @@ def load_image(path, invert="auto"):
     if side != 28:
         square = np.asarray(Image.fromarray(square).resize((28, 28), Image.LANCZOS))
     return square
-
-
-def predict_arrays(images, params, ctx):
-    """Class probabilities for (N, 28, 28) uint8 images: an (N, 10) numpy array."""
-    data, _ = transform(mx.nd.array(np.asarray(images)[..., None], ctx=ctx, dtype=np.uint8), np.zeros(1))
-    return stable_net(data.reshape((-1, NUM_INPUTS)), params).asnumpy()
 
 
 def class_names_for(params_path, state):
@@ -97,7 +91,7 @@ def main(argv=None):
     failed = 0
     for path in args.images:
         try:
-            probs = predict_arrays([load_image(path, args.invert)], params, ctx)[0]
+            probs = predict_proba([load_image(path, args.invert)], params, ctx)[0]
         except (OSError, UnidentifiedImageError, ValueError) as err:
             failed += 1
             reason = "cannot read it as an image (%s)" % (getattr(err, "strerror", None) or err)

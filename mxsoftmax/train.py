@@ -17,12 +17,12 @@ import numpy as np
 from mxnet import autograd, nd
 from tqdm import tqdm
 
-from . import MxSoftmaxError, UsageError, checkpoint, sources
+from . import MxSoftmaxError, UsageError, checkpoint, plot, sources
 from .context import check_ctx, parse_ctx
 from .data import CLASS_NAMES, NUM_OUTPUTS, Loaders
 from .loss import cross_entropy, softmax_cross_entropy
-from .metrics import evaluate_accuracy, moving_average
-from .model import init_params, linear, net, params_on, stable_net
+from .metrics import confusion_matrix, evaluate_accuracy, moving_average
+from .model import init_params, linear, net, params_on, predict_proba, stable_net
 from .optim import SGD
 
 SMOOTHING_CONSTANT = .01
@@ -118,6 +118,23 @@ class StopFlag:
     def restore(previous):
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def settings_from_env(environ=None):
+    """Notebook settings from ``MXSOFTMAX_DATASET``, ``MXSOFTMAX_DATA_DIR``, ``MXSOFTMAX_EPOCHS``.
+
+    Defaults are the CLI's (MNIST, gluon's cache, 10 epochs), so a notebook runs the tutorial
+    unless the environment points it at other files or asks for fewer epochs (CI does).
+    """
+    environ = os.environ if environ is None else environ
+    dataset = environ.get("MXSOFTMAX_DATASET") or DEFAULTS["dataset"]
+    if dataset not in CLASS_NAMES:
+        raise UsageError("MXSOFTMAX_DATASET=%s is not one of %s." % (dataset, ", ".join(CLASS_NAMES)))
+    epochs = environ.get("MXSOFTMAX_EPOCHS") or "10"
+    if not epochs.isdigit():
+        raise UsageError("MXSOFTMAX_EPOCHS=%s is not a whole number of epochs." % epochs)
+    return dict(dataset=dataset, data_dir=environ.get("MXSOFTMAX_DATA_DIR") or None,
+                epochs=int(epochs))
 
 
 # ---------------------------------------------------------------------------- command line
@@ -248,7 +265,24 @@ def run(args, state=None, out=None):
                     class_names=CLASS_NAMES[args.dataset]), metrics)
     finally:
         StopFlag.restore(previous)
+    if args.out and metrics:
+        save_plots(args.out, params, metrics, splits["test"], CLASS_NAMES[args.dataset], ctx)
     return params, metrics
+
+
+def save_plots(out, params, metrics, test_split, class_names, ctx):
+    """Write history.png, weights.png, confusion.png and mistakes.png into ``out``."""
+    images, labels = test_split
+    probs = predict_proba(images, params, ctx)
+    figures = {
+        "history.png": plot.plot_history(metrics),
+        "weights.png": plot.plot_weights(params[0], class_names),
+        "confusion.png": plot.plot_confusion(confusion_matrix(labels, probs.argmax(axis=1)),
+                                             class_names),
+        "mistakes.png": plot.show_mistakes(images, labels, probs, class_names),
+    }
+    for name, fig in figures.items():
+        plot.save_figure(fig, os.path.join(out, name))
 
 
 def main(argv=None):

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from mxsoftmax import checkpoint, predict, train
+from mxsoftmax.model import predict_proba
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +17,7 @@ def trained(fashion_subset_dir, fashion_subset, tmp_path_factory):
                        "--out", out]) == 0
     params, _ = checkpoint.load_params(out)
     images, labels = fashion_subset["test"]
-    probs = predict.predict_arrays(images[:200, ..., 0], params, params[0].context)
+    probs = predict_proba(images[:200, ..., 0], params, params[0].context)
     confident = np.flatnonzero((probs.argmax(1) == labels[:200]) & (probs.max(1) > .95))
     assert confident.size, "no confident correct prediction to test with"
     i = int(confident[0])

@@ -6,6 +6,7 @@ import os
 import mxnet as mx
 import numpy as np
 import pytest
+from matplotlib.image import imread
 
 from mxsoftmax import train
 from mxsoftmax.data import Loaders
@@ -84,6 +85,17 @@ def test_out_writes_params_and_metrics(fashion_subset_dir, tmp_path, capsys):
     saved = mx.nd.load(str(out / "epoch-1.params"))
     assert saved["W"].shape == (784, 10) and saved["b"].shape == (10,)
     assert not os.path.exists(out / "epoch-0.params")
+    for name in ("history.png", "weights.png", "confusion.png", "mistakes.png"):
+        assert imread(str(out / name)).shape[0] > 100, name
+
+
+def test_settings_from_env():
+    assert train.settings_from_env({}) == dict(dataset="mnist", data_dir=None, epochs=10)
+    got = train.settings_from_env({"MXSOFTMAX_DATASET": "fashion-mnist",
+                                   "MXSOFTMAX_DATA_DIR": "/d", "MXSOFTMAX_EPOCHS": "2"})
+    assert got == dict(dataset="fashion-mnist", data_dir="/d", epochs=2)
+    with pytest.raises(train.UsageError, match="MXSOFTMAX_EPOCHS=two"):
+        train.settings_from_env({"MXSOFTMAX_EPOCHS": "two"})
 
 
 @pytest.mark.parametrize("flag, value, fragment", [
