@@ -126,10 +126,13 @@ def idx_sha256(path):
     return hashlib.sha256(read_bytes(path)).hexdigest()
 
 
-def read_split(images_path, labels_path):
-    """Read one split's images (N, 28, 28, 1) and int32 labels (N,), checking the counts match."""
-    images = read_idx(images_path, "images")
-    labels = read_idx(labels_path, "labels")
+def read_split(images_path, labels_path, read=read_bytes):
+    """Read one split's images (N, 28, 28, 1) and int32 labels (N,), checking the counts match.
+
+    ``read(path)`` returns a file's idx bytes; the default decompresses ``.gz`` files.
+    """
+    images = parse_idx(read(images_path), images_path, "images")
+    labels = parse_idx(read(labels_path), labels_path, "labels")
     if len(images) != len(labels):
         raise UsageError("%s has %d images but %s has %d labels: the two files must come from "
                          "the same split." % (images_path, len(images), labels_path, len(labels)))
@@ -149,10 +152,17 @@ def dataset(images, labels, transform_fn=transform):
     return data.transform(transform_fn) if transform_fn is not None else data
 
 
-def to_ndarrays(images, labels, ctx):
-    """Apply the tutorial's ``transform`` to a whole split at once: (N, 784) data, (N,) labels on ctx."""
-    data, label = transform(nd.array(images, ctx=ctx, dtype=np.uint8), labels)
-    return data.reshape((-1, NUM_INPUTS)), nd.array(label, ctx=ctx, dtype=np.float32)
+def to_ndarrays(images, labels, ctx, chunk=1000):
+    """Apply the tutorial's ``transform`` to a whole split: (N, 784) float32 data, (N,) labels on ctx.
+
+    The split goes through ``transform`` ``chunk`` images at a time into one preallocated array,
+    so the only full-size copy in memory is the float32 result.
+    """
+    data = nd.empty((len(images), NUM_INPUTS), ctx=ctx, dtype=np.float32)
+    for start in range(0, len(images), chunk):
+        part, _ = transform(nd.array(images[start:start + chunk], ctx=ctx, dtype=np.uint8), labels)
+        data[start:start + chunk] = part.reshape((-1, NUM_INPUTS))
+    return data, nd.array(labels, ctx=ctx, dtype=np.float32)
 
 
 def epoch_order(seed, epoch, n):
@@ -165,12 +175,18 @@ def epoch_order(seed, epoch, n):
 
 
 def batches(data, label, batch_size, order=None):
-    """Yield (data, label) batches sliced from NDArrays, optionally in ``order`` (index array)."""
-    if order is not None:
-        index = nd.array(order, ctx=data.context, dtype=np.int64)
-        data, label = data.take(index), label.take(index)
+    """Yield (data, label) batches of NDArrays, in ``order`` (an index array) when given.
+
+    Each shuffled batch is gathered with ``take`` from the unshuffled arrays, so no shuffled
+    copy of the whole split is ever made.
+    """
+    index = None if order is None else nd.array(order, ctx=data.context, dtype=np.int64)
     for start in range(0, data.shape[0], batch_size):
-        yield data[start:start + batch_size], label[start:start + batch_size]
+        if index is None:
+            yield data[start:start + batch_size], label[start:start + batch_size]
+        else:
+            rows = index[start:start + batch_size]
+            yield data.take(rows), label.take(rows)
 
 
 def _reason(err):

@@ -5,10 +5,12 @@ The same images exist as different ``.gz`` byte streams (gluon's host, the origi
 Debian's repack), so each file keeps several known checksums and a match with any one is enough:
 SHA-1 and MD5 of the ``.gz`` bytes, or SHA-256 of the decompressed idx bytes.
 """
+import gzip
 import hashlib
 import os
 import re
 import sys
+import zlib
 
 import requests
 from mxnet import base
@@ -17,7 +19,7 @@ from tqdm import tqdm
 
 from . import UsageError
 from .files import atomic_write
-from .data import FILES, read_bytes, read_dir, read_split, standard_name
+from .data import FILES, read_dir, read_split, standard_name
 
 DEBIAN_DIRS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist"}
 MIRRORS = {
@@ -81,26 +83,50 @@ def sources(dataset, mirrors=()):
 
 
 def digests(path):
-    """All digests the checksum table may name for ``path``: {(algorithm, over): hex}."""
+    """All digests the checksum table may name for ``path``, and the decompressed bytes.
+
+    Returns ``({(algorithm, over): hex}, idx_bytes)``; ``idx_bytes`` is None for a file that is
+    not a gzip stream (it can still match nothing, which is reported).
+    """
     with open(path, "rb") as f:
         stored = f.read()
     found = {(algo, "gz"): hashlib.new(algo, stored).hexdigest() for algo in ("sha1", "md5")}
     try:
-        found[("sha256", "idx")] = hashlib.sha256(read_bytes(path)).hexdigest()
-    except UsageError:
-        pass  # not a gzip stream: it can still match nothing, which is reported
-    return found
+        raw = gzip.decompress(stored)
+    except (OSError, EOFError, zlib.error):
+        return found, None
+    found[("sha256", "idx")] = hashlib.sha256(raw).hexdigest()
+    return found, raw
 
 
 def matches(path, known):
     """True when ``path`` matches any of the ``known`` checksums [(algorithm, hex, over)]."""
-    found = digests(path)
+    return _matches(digests(path)[0], known)
+
+
+def _matches(found, known):
     return any(found.get((algo, over)) == digest for algo, digest, over in known)
+
+
+def verified_bytes(path, known):
+    """The decompressed idx bytes of ``path`` once it matched ``known``; UsageError if it did not."""
+    if not os.path.isfile(path):
+        raise UsageError("%s is missing: reinstall the package that provides %s, or pass "
+                         "--data-dir DIR." % (path, os.path.dirname(path)))
+    found, raw = digests(path)
+    if not _matches(found, known) or raw is None:
+        raise UsageError("%s does not match its known checksums (%s): reinstall it, or pass "
+                         "--data-dir DIR to use your own files."
+                         % (path, _mismatch(found, known)))
+    return raw
 
 
 def describe_mismatch(path, known):
     """'expected ... got ...' for a file that matched none of its known checksums."""
-    found = digests(path)
+    return _mismatch(digests(path)[0], known)
+
+
+def _mismatch(found, known):
     expected = ", ".join("%s %s" % (algo, digest) for algo, digest, _ in known)
     actual = ", ".join("%s %s" % (algo, found.get((algo, over), "(not gzip)"))
                        for algo, _, over in known)
@@ -204,17 +230,11 @@ def load_splits(dataset="mnist", data_dir=None, mirrors=(), log=None, progress=N
 
 
 def read_verified(folder, known):
-    """Read the four standard-named files in ``folder`` after checking each against ``known``."""
-    paths = {key: os.path.join(folder, standard_name(*key)) for key in FILES}
-    for key, path in paths.items():
-        if not os.path.isfile(path):
-            raise UsageError("%s is missing: reinstall the package that provides %s, or pass "
-                             "--data-dir DIR." % (path, folder))
-        if not matches(path, known[standard_name(*key)]):
-            raise UsageError("%s does not match its known checksums (%s): reinstall it, or pass "
-                             "--data-dir DIR to use your own files." % (path, describe_mismatch(
-                                 path, known[standard_name(*key)])))
-    return {split: read_split(paths[(split, "images")], paths[(split, "labels")])
+    """Read the four standard-named files in ``folder``, each checked against ``known`` first."""
+    def read(path):
+        return verified_bytes(path, known[os.path.basename(path)])
+    return {split: read_split(os.path.join(folder, standard_name(split, "images")),
+                              os.path.join(folder, standard_name(split, "labels")), read)
             for split in ("train", "test")}
 
 

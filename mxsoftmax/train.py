@@ -23,7 +23,7 @@ from .data import CLASS_NAMES, NUM_OUTPUTS, Loaders
 from .loss import cross_entropy, softmax_cross_entropy
 from .metrics import confusion_matrix, evaluate_accuracy, moving_average
 from .model import init_params, linear, net, params_on, predict_proba, stable_net
-from .optim import SGD
+from .optim import SGD, SGD_inplace
 
 SMOOTHING_CONSTANT = .01
 EPOCH_LINE = "Epoch %s. Loss: %s, Train_acc %s, Test_acc %s"
@@ -49,8 +49,11 @@ class Diverged(MxSoftmaxError):
         self.epoch, self.batch = epoch, batch
 
 
-def train_step(params, data, label, learning_rate, stable=False):
-    """One SGD step on one batch; returns the per-example loss (an NDArray on the batch's ctx)."""
+def train_step(params, data, label, learning_rate, stable=False, update=SGD):
+    """One SGD step on one batch; returns the per-example loss (an NDArray on the batch's ctx).
+
+    ``update`` is the tutorial's ``SGD`` or the same update done in place, ``SGD_inplace``.
+    """
     label_one_hot = nd.one_hot(label, NUM_OUTPUTS)
     with autograd.record():
         if stable:
@@ -59,35 +62,44 @@ def train_step(params, data, label, learning_rate, stable=False):
             output = net(data, params)
             loss = cross_entropy(output, label_one_hot)
     loss.backward()
-    SGD(params, learning_rate)
+    update(params, learning_rate)
     return loss
+
+
+def train_epoch(params, loaders, epoch, learning_rate, stable=False, stop=None, progress=False):
+    """One training pass over ``loaders.train(epoch)``; returns the per-batch mean losses (numpy).
+
+    ``stop()`` is polled after every batch and returns a signal number to stop on, or None.
+    The gluon (literal) loader syncs every batch loss to the host as the tutorial does; the fast
+    one keeps them on the device and syncs once, at the end of the pass.
+    """
+    literal = loaders.loader == "gluon"
+    update = SGD if literal else SGD_inplace
+    losses = []
+    with tqdm(total=loaders.num_batches(), desc="epoch %d" % epoch, leave=False,
+              disable=not progress, file=sys.stderr) as bar:
+        for i, (data, label) in enumerate(loaders.train(epoch)):
+            loss = train_step(params, data, label, learning_rate, stable, update)
+            losses.append(nd.mean(loss).asscalar() if literal else nd.mean(loss))
+            bar.update()
+            signum = stop() if stop else None
+            if signum:
+                raise Interrupted(signum, epoch, i)
+    if literal:
+        return np.array(losses, dtype=np.float32)
+    return nd.concat(*losses, dim=0).asnumpy()
 
 
 def fit(params, loaders, epochs, learning_rate, stable=False, start_epoch=0, moving_loss=0.,
         stop=None, progress=False):
     """Train ``params`` in place; yield one dict per completed epoch (the epoch line's numbers).
 
-    ``stop()`` is polled after every batch and returns a signal number to stop on, or None.
-    The gluon (literal) loader syncs every batch loss to the host as the tutorial does; the fast
-    one keeps them on the device and syncs once per epoch.
+    Raises Diverged when a batch loss is not finite, before that epoch is yielded.
     """
     model = (lambda X: stable_net(X, params)) if stable else (lambda X: net(X, params))
     for e in range(start_epoch, epochs):
         start = time.time()
-        losses = []
-        bar = tqdm(total=loaders.num_batches(), desc="epoch %d" % e, leave=False,
-                   disable=not progress, file=sys.stderr)
-        with bar:
-            for i, (data, label) in enumerate(loaders.train(e)):
-                loss = train_step(params, data, label, learning_rate, stable)
-                losses.append(nd.mean(loss).asscalar() if loaders.loader == "gluon"
-                              else nd.mean(loss))
-                bar.update()
-                signum = stop() if stop else None
-                if signum:
-                    raise Interrupted(signum, e, i)
-        curr = (np.array(losses, dtype=np.float32) if loaders.loader == "gluon"
-                else nd.concat(*losses, dim=0).asnumpy())
+        curr = train_epoch(params, loaders, e, learning_rate, stable, stop, progress)
         bad = np.flatnonzero(~np.isfinite(curr))
         if bad.size:
             raise Diverged(e, int(bad[0]), curr[bad[0]])
@@ -244,6 +256,8 @@ def run(args, state=None, out=None):
     progress = not args.quiet and sys.stderr.isatty()
     splits = sources.load_splits(args.dataset, args.data_dir, args.mirror, progress=progress)
     loaders = Loaders(splits, ctx, args.batch_size, args.seed, args.loader)
+    test_split = splits["test"]
+    del splits  # the loaders hold what training needs; free the uint8 training images
     if state:
         params = params_on(checkpoint.load_params(args.out)[0], ctx)
         start, moving_loss = state["epoch"] + 1, state["moving_loss"]
@@ -266,7 +280,7 @@ def run(args, state=None, out=None):
     finally:
         StopFlag.restore(previous)
     if args.out and metrics:
-        save_plots(args.out, params, metrics, splits["test"], CLASS_NAMES[args.dataset], ctx)
+        save_plots(args.out, params, metrics, test_split, CLASS_NAMES[args.dataset], ctx)
     return params, metrics
 
 
