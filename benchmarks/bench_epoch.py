@@ -121,7 +121,7 @@ def main():
         platform.processor() or platform.machine(), os.cpu_count(), platform.python_version(),
         mx.__version__, np.__version__, args.data_dir or args.dataset))
     rows = {"literal (gluon DataLoader)": time_mxnet(splits, "gluon", args.literal_epochs),
-            "fast (sliced NDArrays)": time_mxnet(splits, "fast", args.epochs),
+            "fast (whole-split NDArrays)": time_mxnet(splits, "fast", args.epochs),
             "numpy reference": time_numpy(splits, args.epochs)}
     print("%-28s %10s %10s %10s" % ("path", "train s", "eval s", "epoch s"))
     for name, (t, e) in rows.items():
