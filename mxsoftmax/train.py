@@ -27,7 +27,7 @@ from .optim import SGD, SGD_inplace
 
 SMOOTHING_CONSTANT = .01
 EPOCH_LINE = "Epoch %s. Loss: %s, Train_acc %s, Test_acc %s"
-DEFAULTS = dict(dataset="mnist", batch_size=64, lr=.001, seed=0, stable=False)
+DEFAULTS = dict(dataset="mnist", batch_size=64, lr=.001, seed=0, stable=False, epochs=10)
 MATH_FLAGS = ("dataset", "batch_size", "lr", "seed", "stable")
 
 
@@ -187,7 +187,8 @@ def build_parser():
     p.add_argument("--data-dir", help="folder with the four MNIST-format idx files (.gz or raw)")
     p.add_argument("--mirror", action="append", default=[], metavar="URL",
                    help="base URL to download the data from first (repeatable)")
-    p.add_argument("--epochs", type=_int_at_least(0), default=10, help="default: 10")
+    p.add_argument("--epochs", type=_int_at_least(0), default=None,
+                   help="default: 10, or the resumed run's")
     p.add_argument("--batch-size", type=_int_at_least(1), default=None, help="default: 64")
     p.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: 0.001)")
     p.add_argument("--ctx", type=_ctx, default=mx.cpu(), help="cpu, cpu:N, gpu or gpu:N (default: cpu)")
@@ -225,8 +226,10 @@ def resolve(args, parser):
             setattr(args, flag, state["flags"][flag])
         if args.data_dir is None:
             args.data_dir = state["flags"].get("data_dir")
+        if args.epochs is None:
+            args.epochs = state["flags"].get("epochs", DEFAULTS["epochs"])
     else:
-        for flag in MATH_FLAGS:
+        for flag in MATH_FLAGS + ("epochs",):
             if getattr(args, flag) is None:
                 setattr(args, flag, DEFAULTS[flag])
         if args.out and checkpoint.read_state(args.out) is not None:
@@ -266,6 +269,7 @@ def run(args, state=None, out=None):
         params, start, moving_loss, metrics = init_params(ctx), 0, 0., []
     flags = {flag: getattr(args, flag) for flag in MATH_FLAGS}
     flags["data_dir"] = os.path.abspath(args.data_dir) if args.data_dir else None
+    flags["epochs"] = args.epochs
     stop = StopFlag()
     previous = stop.install()
     try:

@@ -52,7 +52,7 @@ def test_interrupt_then_resume_equals_uninterrupted_run(
     assert [r["epoch"] for r in rows] == list(range(len(before)))
     assert not [n for n in os.listdir(out) if n.endswith(".part")]
 
-    done = subprocess.run(cli(["--out", out, "--resume", "--epochs", "8"]),
+    done = subprocess.run(cli(["--out", out, "--resume"]),  # --epochs 8 comes from the run
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     ref_lines, (_, ref_W, ref_b) = reference
