@@ -14,6 +14,8 @@ from .files import atomic_write, write_text
 
 STATE = "state.json"
 METRICS = "metrics.jsonl"
+REQUIRED = {"epoch", "moving_loss", "flags", "params"}
+FLAGS = {"dataset", "batch_size", "lr", "seed", "stable"}
 
 
 def prepare_out(out):
@@ -35,10 +37,15 @@ def read_state(out):
         return None
     try:
         with open(path) as f:
-            return json.load(f)
+            state = json.load(f)
     except (OSError, ValueError) as err:
         raise UsageError("%s cannot be read (%s): it is not a mxsoftmax checkpoint."
                          % (path, err)) from None
+    if not (isinstance(state, dict) and REQUIRED <= set(state)
+            and isinstance(state["flags"], dict) and FLAGS <= set(state["flags"])):
+        raise UsageError("%s lacks some of %s: it is not a mxsoftmax checkpoint; use another "
+                         "--out." % (path, ", ".join(sorted(REQUIRED | FLAGS))))
+    return state
 
 
 def save_epoch(out, params, state, metrics):

@@ -11,7 +11,6 @@ import os
 import struct
 import zlib
 
-import mxnet as mx
 import numpy as np
 from mxnet import gluon, nd
 

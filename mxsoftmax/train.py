@@ -5,7 +5,6 @@ moving average of the loss (smoothing 0.01), then evaluates test and train accur
 ``Epoch %s. Loss: %s, Train_acc %s, Test_acc %s``.
 """
 import argparse
-import json
 import math
 import os
 import signal
@@ -28,7 +27,7 @@ from .optim import SGD, SGD_inplace
 SMOOTHING_CONSTANT = .01
 EPOCH_LINE = "Epoch %s. Loss: %s, Train_acc %s, Test_acc %s"
 DEFAULTS = dict(dataset="mnist", batch_size=64, lr=.001, seed=0, stable=False, epochs=10)
-MATH_FLAGS = ("dataset", "batch_size", "lr", "seed", "stable")
+MATH_FLAGS = tuple(sorted(checkpoint.FLAGS))
 
 
 class Interrupted(MxSoftmaxError):
@@ -191,8 +190,10 @@ def build_parser():
                    help="default: 10, or the resumed run's")
     p.add_argument("--batch-size", type=_int_at_least(1), default=None, help="default: 64")
     p.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: 0.001)")
-    p.add_argument("--ctx", type=_ctx, default=mx.cpu(), help="cpu, cpu:N, gpu or gpu:N (default: cpu)")
-    p.add_argument("--seed", type=int, default=None, help="seeds mx.random, numpy and the batch order (default: 0)")
+    p.add_argument("--ctx", type=_ctx, default=mx.cpu(),
+                   help="cpu, cpu:N, gpu or gpu:N (default: cpu)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seeds mx.random, numpy and the batch order (default: 0)")
     p.add_argument("--stable", action="store_true", default=None,
                    help="per-row max shift and log-sum-exp cross-entropy instead of the tutorial's")
     p.add_argument("--loader", choices=["fast", "gluon"], default="fast",
@@ -322,9 +323,9 @@ def main(argv=None):
     except UsageError as err:
         print("%s: error: %s" % (parser.prog, err), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("%s: interrupted before training started; nothing was written." % parser.prog,
-              file=sys.stderr)
+    except KeyboardInterrupt:  # outside the training loop, e.g. while loading data or plotting
+        kept = (" Completed epochs in %s are kept." % args.out) if args.out else ""
+        print("%s: interrupted.%s" % (parser.prog, kept), file=sys.stderr)
         return 130
     return 0
 

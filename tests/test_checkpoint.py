@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import mxnet as mx
 import numpy as np
@@ -101,7 +100,10 @@ def test_bad_out_and_resume_cases_exit_2(fashion_subset_dir, tmp_path, capsys):
         (["--out", str(a_file)], "cannot be used"),
         (["--resume"], "--resume needs --out"),
         (["--resume", "--out", str(tmp_path / "empty")], "holds no run to continue"),
+        (["--resume", "--out", str(tmp_path / "foreign")], "is not a mxsoftmax checkpoint"),
     ]
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "state.json").write_text('{"epoch": 3}')
     for argv, fragment in cases:
         try:
             code = train.main(["--data-dir", fashion_subset_dir, "--quiet"] + argv)

@@ -6,7 +6,6 @@ import os
 import socket
 import threading
 
-import numpy as np
 import pytest
 
 from mxsoftmax import UsageError, sources, train

@@ -1,5 +1,4 @@
 """Training: context placement, learning on real data, determinism, literal == fast, CLI errors."""
-import io
 import json
 import os
 
