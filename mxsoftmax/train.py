@@ -311,9 +311,14 @@ def main(argv=None):
     try:
         run(args, resolve(args, parser))
     except Interrupted as err:
-        where = ("the checkpoint of the last completed epoch in %s is intact; continue with "
-                 "'python -m mxsoftmax.train --out %s --resume'" % (args.out, args.out)
-                 if args.out else "nothing was saved (use --out DIR to keep checkpoints)")
+        saved = checkpoint.read_state(args.out) if args.out else None
+        if not args.out:
+            where = "nothing was saved (use --out DIR to keep checkpoints)"
+        elif saved is None:
+            where = "no epoch had completed, so %s holds no checkpoint yet" % args.out
+        else:
+            where = ("the checkpoint of epoch %d in %s is intact; continue with 'python -m "
+                     "mxsoftmax.train --out %s --resume'" % (saved["epoch"], args.out, args.out))
         print("%s: %s; %s." % (parser.prog, err, where), file=sys.stderr)
         return 128 + err.signum
     except Diverged as err:
