@@ -19,6 +19,7 @@ from . import UsageError
 NUM_INPUTS = 784
 NUM_OUTPUTS = 10
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+EVAL_BATCH_SIZE = 10000  # accuracy does not depend on it; large batches mean few operations
 # (split, kind) -> the idx name stem; files may be gzipped and may use '.idx' instead of '-idx'.
 FILES = {
     ("train", "images"): ("train-images", "idx3-ubyte"),
@@ -155,7 +156,7 @@ def to_ndarrays(images, labels, ctx, chunk=1000):
     """Apply the tutorial's ``transform`` to a whole split: (N, 784) float32 data, (N,) labels on ctx.
 
     The split goes through ``transform`` ``chunk`` images at a time into one preallocated array,
-    so the only full-size copy in memory is the float32 result.
+    so no full-size temporary is made beside the float32 result.
     """
     data = nd.empty((len(images), NUM_INPUTS), ctx=ctx, dtype=np.float32)
     for start in range(0, len(images), chunk):
@@ -192,11 +193,11 @@ def _reason(err):
     return str(err) or type(err).__name__
 
 
-EVAL_BATCH_SIZE = 10000
-
-
 class Loaders:
-    """The three iterators a run needs, built the literal (gluon) or the fast (sliced) way.
+    """The three iterators a run needs, built the literal (gluon) or the fast way.
+
+    ``loader="gluon"`` is the tutorial's ``DataLoader`` with its per-item ``transform``;
+    ``loader="fast"`` transforms each split once with :func:`to_ndarrays` and uses :func:`batches`.
 
     ``train(epoch)`` yields that epoch's training batches in :func:`epoch_order`;
     ``test()`` and ``train_eval()`` yield batches for ``evaluate_accuracy``. Every batch is
@@ -248,7 +249,7 @@ def main(argv=None):
     import argparse
     import sys
 
-    from . import sources
+    from . import sources  # imported here: sources builds on this module
     parser = argparse.ArgumentParser(prog="python -m mxsoftmax.data",
                                      description="Download and verify MNIST or Fashion-MNIST.")
     commands = parser.add_subparsers(dest="command", required=True)
