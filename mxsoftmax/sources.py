@@ -121,12 +121,8 @@ def verified_bytes(path, known):
     return raw
 
 
-def describe_mismatch(path, known):
-    """'expected ... got ...' for a file that matched none of its known checksums."""
-    return _mismatch(digests(path)[0], known)
-
-
 def _mismatch(found, known):
+    """'checksum mismatch: expected ...; got ...' for digests that matched none of ``known``."""
     expected = ", ".join("%s %s" % (algo, digest) for algo, digest, _ in known)
     actual = ", ".join("%s %s" % (algo, found.get((algo, over), "(not gzip)"))
                        for algo, _, over in known)
@@ -142,8 +138,9 @@ def fetch(url, folder, name, known, timeout=TIMEOUT, progress=None):
     def write(tmp):
         with open(tmp, "wb") as out:
             _stream(url, out, timeout, progress)
-        if not matches(tmp, known):
-            raise FetchError(describe_mismatch(tmp, known))
+        found, _ = digests(tmp)
+        if not _matches(found, known):
+            raise FetchError(_mismatch(found, known))
     os.makedirs(folder, exist_ok=True)
     atomic_write(os.path.join(folder, name), write)
 
