@@ -59,7 +59,7 @@ def save_epoch(out, params, state, metrics):
     write_text(os.path.join(out, METRICS), "".join(json.dumps(m) + "\n" for m in metrics))
     previous = read_state(out)
     write_text(os.path.join(out, STATE), json.dumps(dict(state, params=name), indent=2) + "\n")
-    if previous and previous.get("params") not in (None, name):
+    if previous and previous["params"] != name:
         stale = os.path.join(out, previous["params"])
         if os.path.exists(stale):
             os.remove(stale)

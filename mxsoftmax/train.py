@@ -328,6 +328,10 @@ def main(argv=None):
     except UsageError as err:
         print("%s: error: %s" % (parser.prog, err), file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. the disk filled up while writing a checkpoint
+        print("%s: cannot write %s (%s); the last complete checkpoint is kept."
+              % (parser.prog, err.filename or args.out, err.strerror or err), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # outside the training loop, e.g. while loading data or plotting
         kept = (" Completed epochs in %s are kept." % args.out) if args.out else ""
         print("%s: interrupted.%s" % (parser.prog, kept), file=sys.stderr)
