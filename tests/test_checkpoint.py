@@ -135,3 +135,25 @@ def test_resume_of_a_finished_run_with_more_epochs_continues(fashion_subset_dir,
     assert train.main(["--out", out, "--resume", "--epochs", "2", "--quiet"]) == 0
     assert capsys.readouterr().out.startswith("Epoch 1. ")
     assert params_of(out)[0]["epoch"] == 1
+
+
+def test_failed_checkpoint_write_keeps_the_last_one(fashion_subset_dir, tmp_path, monkeypatch,
+                                                    capsys):
+    from mxsoftmax import checkpoint
+    out = str(tmp_path / "run")
+    real_write = checkpoint.write_text
+    states = []
+
+    def full_disk(path, text):
+        states.extend([path] if path.endswith("state.json") else [])
+        if len(states) > 1:  # epoch 0 commits, epoch 1 fails
+            raise OSError(28, "No space left on device", path)
+        real_write(path, text)
+    monkeypatch.setattr(checkpoint, "write_text", full_disk)
+    assert train.main(["--data-dir", fashion_subset_dir, "--epochs", "3", "--quiet",
+                       "--out", out]) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "last complete checkpoint is kept" in err
+    assert "Traceback" not in err
+    state, W, _ = params_of(out)
+    assert state["epoch"] == 0 and np.all(np.isfinite(W))
