@@ -1,4 +1,6 @@
 """The compute context (``ctx``): parse ``cpu``/``cpu:N``/``gpu``/``gpu:N`` and check it works."""
+import argparse
+
 import mxnet as mx
 
 from . import UsageError
@@ -13,6 +15,14 @@ def parse_ctx(text):
     if kind not in ("cpu", "gpu") or (index and not index.isdigit()):
         raise ValueError("expected cpu, cpu:N, gpu or gpu:N, got %r" % text)
     return mx.Context(kind, int(index) if index else 0)
+
+
+def ctx_arg(text):
+    """``argparse`` type for ``--ctx``: like :func:`parse_ctx`, with argparse's error class."""
+    try:
+        return parse_ctx(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def check_ctx(ctx):

@@ -13,10 +13,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from . import UsageError, checkpoint
-from .context import check_ctx
+from .context import check_ctx, ctx_arg
 from .data import CLASS_NAMES
 from .model import predict_proba
-from .train import _ctx
 
 
 def load_image(path, invert="auto"):
@@ -72,7 +71,7 @@ def build_parser():
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
                    help="make strokes white on black (auto: when the border is light)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--ctx", type=_ctx, default=mx.cpu(), help="cpu, cpu:N, gpu or gpu:N")
+    p.add_argument("--ctx", type=ctx_arg, default=mx.cpu(), help="cpu, cpu:N, gpu or gpu:N")
     return p
 
 
@@ -92,7 +91,7 @@ def main(argv=None):
     for path in args.images:
         try:
             probs = predict_proba([load_image(path, args.invert)], params, ctx)[0]
-        except (OSError, UnidentifiedImageError, ValueError) as err:
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as err:
             failed += 1
             reason = "cannot read it as an image (%s)" % (getattr(err, "strerror", None) or err)
             print(json.dumps({"path": path, "error": reason}) if args.json

@@ -17,7 +17,7 @@ from mxnet import autograd, nd
 from tqdm import tqdm
 
 from . import MxSoftmaxError, UsageError, checkpoint, plot, sources
-from .context import check_ctx, parse_ctx
+from .context import check_ctx, ctx_arg
 from .data import CLASS_NAMES, NUM_OUTPUTS, Loaders
 from .loss import cross_entropy, softmax_cross_entropy
 from .metrics import confusion_matrix, evaluate_accuracy, moving_average
@@ -169,13 +169,6 @@ def _int_at_least(low):
     return parse
 
 
-def _ctx(text):
-    try:
-        return parse_ctx(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.train``."""
     p = argparse.ArgumentParser(
@@ -190,7 +183,7 @@ def build_parser():
                    help="default: 10, or the resumed run's")
     p.add_argument("--batch-size", type=_int_at_least(1), default=None, help="default: 64")
     p.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: 0.001)")
-    p.add_argument("--ctx", type=_ctx, default=mx.cpu(),
+    p.add_argument("--ctx", type=ctx_arg, default=mx.cpu(),
                    help="cpu, cpu:N, gpu or gpu:N (default: cpu)")
     p.add_argument("--seed", type=int, default=None,
                    help="seeds mx.random, numpy and the batch order (default: 0)")
