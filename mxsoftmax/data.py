@@ -69,7 +69,7 @@ def find_files(data_dir):
         else:
             raise UsageError("%s has no %s file (looked for %s): put the four MNIST-format idx "
                              "files there." % (data_dir, "-".join(key), " or ".join(
-                                 candidate_names(*key)[::2])))
+                                 name + "[.gz]" for name in candidate_names(*key)[2:])))
     return found
 
 

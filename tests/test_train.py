@@ -141,3 +141,39 @@ def test_epoch_line_format_is_the_tutorials():
 def test_missing_data_dir_is_exit_2(tmp_path, capsys):
     code, _, err = run_cli(["--data-dir", str(tmp_path / "none")], capsys)
     assert code == 2 and "is not a folder" in err and "Traceback" not in err
+
+
+def _stderr_through_a_terminal(argv):
+    """Run the CLI with stderr on a pseudo-terminal; returns (exit code, stdout, terminal text)."""
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # tqdm needs a width
+    proc = subprocess.Popen([sys.executable, "-m", "mxsoftmax.train"] + argv,
+                            stdout=subprocess.PIPE, stderr=slave, text=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    out = proc.stdout.read()
+    os.close(master)
+    return proc.wait(), out, b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_only_without_quiet(fashion_subset_dir):
+    argv = ["--data-dir", fashion_subset_dir, "--epochs", "1"]
+    code, out, terminal = _stderr_through_a_terminal(argv)
+    assert code == 0 and out.startswith("Epoch 0. ")
+    assert "epoch 0:" in terminal and "/94 [" in terminal
+    code, out, terminal = _stderr_through_a_terminal(argv + ["--quiet"])
+    assert code == 0 and out.startswith("Epoch 0. ") and "epoch 0:" not in terminal
