@@ -245,9 +245,9 @@ def run(args, state=None, out=None):
 
     Returns the trained params and the list of per-epoch metrics.
     """
+    ctx = check_ctx(args.ctx)
     if args.out:
         checkpoint.prepare_out(args.out)
-    ctx = check_ctx(args.ctx)
     mx.random.seed(args.seed)
     np.random.seed(args.seed)
     progress = not args.quiet and sys.stderr.isatty()
