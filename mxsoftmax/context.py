@@ -44,12 +44,12 @@ def check_ctx(ctx):
     try:
         mx.nd.ones((2, 2), ctx=ctx).sum().asscalar()
     except mx.MXNetError as err:
-        first = str(err).strip().splitlines()[-1] if str(err).strip() else repr(err)
+        reason = str(err).strip().splitlines()[-1] if str(err).strip() else repr(err)
         if "no kernel image" in str(err):
             raise UsageError("--ctx %s failed at its first operation with 'no kernel image': %s; "
                              "use an older GPU or --ctx cpu." % (_name(ctx), GPU_HINT)) from None
         raise UsageError("--ctx %s failed at its first operation (%s): use --ctx cpu."
-                         % (_name(ctx), first)) from None
+                         % (_name(ctx), reason)) from None
     return ctx
 
 

@@ -3,7 +3,10 @@ from mxnet import nd
 
 
 def cross_entropy(yhat, y):
-    """Per-example ``-sum(y * log(yhat))``; inf when a true class got probability 0 (faithful)."""
+    """Per-example ``-sum(y * log(yhat))``, as the tutorial writes it.
+
+    Faithful, so a probability that underflowed to 0 gives inf (true class) or NaN (``0 * log(0)``).
+    """
     return - nd.sum(y * nd.log(yhat), axis=0, exclude=True)
 
 
