@@ -6,7 +6,6 @@ fast path (:func:`to_ndarrays`, :func:`batches`) applies the same ``transform`` 
 at once and slices batches out of one NDArray.
 """
 import gzip
-import hashlib
 import os
 import struct
 import zlib
@@ -119,11 +118,6 @@ def parse_idx(raw, path, kind):
 def read_idx(path, kind):
     """Read one idx file (gz or raw) into a uint8 array, validated; see :func:`parse_idx`."""
     return parse_idx(read_bytes(path), path, kind)
-
-
-def idx_sha256(path):
-    """SHA-256 of the decompressed idx bytes: the same for every gzip packing of the data."""
-    return hashlib.sha256(read_bytes(path)).hexdigest()
 
 
 def read_split(images_path, labels_path, read=read_bytes):
