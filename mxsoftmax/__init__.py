@@ -1,17 +1,12 @@
 """mxsoftmax: the Straight Dope tutorial "Multiclass logistic regression from scratch" as a package.
 
-Modules follow the tutorial's concepts: ``context`` (ctx), ``data`` (datasets, ``transform``,
-iterators), ``model`` (parameters, ``softmax``, ``net``), ``loss`` (``cross_entropy``), ``optim``
-(``SGD``), ``metrics`` (``evaluate_accuracy``), ``train`` (the loop and its CLI), ``plot``,
-``checkpoint`` and ``predict``.
+The data flows one way, files -> arrays -> batches -> math -> loop -> outputs:
+``idx`` and ``sources`` (with ``catalog``) read and fetch the files; ``data`` turns arrays into
+batches (the tutorial's ``transform``); ``model``, ``loss``, ``optim`` and ``metrics`` are the
+tutorial's math (``softmax``, ``net``, ``cross_entropy``, ``SGD``, ``evaluate_accuracy``), and
+``compiled`` runs it as one graph; ``loop`` trains (``fit``); ``runs``, ``plot``, ``classify``,
+``images`` and ``server`` are the outputs; ``cli`` and ``notebook`` are the two front ends.
+README.md's "How the code is organised" draws the whole house.
 """
 
-__version__ = "0.1.0"
-
-
-class MxSoftmaxError(Exception):
-    """An expected failure whose message is one sentence a user can act on."""
-
-
-class UsageError(MxSoftmaxError):
-    """Bad input from the user (flags, files, data): the CLI exits with code 2."""
+__version__ = "0.2.0"

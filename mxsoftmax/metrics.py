@@ -1,8 +1,15 @@
-"""Metrics: ``evaluate_accuracy`` and the tutorial's moving average of the loss."""
+"""Metrics: ``evaluate_accuracy``, the tutorial's moving average of the loss, a confusion matrix."""
 import numpy as np
 from mxnet import nd
 
-from .data import NUM_INPUTS
+from .errors import InvalidInput
+from .model import NUM_INPUTS, NUM_OUTPUTS
+
+
+def correct(output, label, F=nd):
+    """How many rows of ``output`` score their ``label`` highest: the tutorial's
+    ``nd.sum(nd.argmax(output, axis=1) == label)``, written with ``F`` to compile too."""
+    return F.sum(F.broadcast_equal(F.argmax(output, axis=1), label))
 
 
 def evaluate_accuracy(data_iterator, net, ctx):
@@ -17,9 +24,10 @@ def evaluate_accuracy(data_iterator, net, ctx):
         data = data.as_in_context(ctx).reshape((-1, NUM_INPUTS))
         label = label.as_in_context(ctx)
         output = net(data)
-        predictions = nd.argmax(output, axis=1)
-        numerator += nd.sum(predictions == label)
+        numerator += correct(output, label)
         denominator += data.shape[0]
+    if not denominator:
+        raise InvalidInput("evaluate_accuracy was given no examples: the data iterator is empty.")
     return (numerator / denominator).asscalar()
 
 
@@ -34,8 +42,17 @@ def moving_average(losses, moving_loss, smoothing_constant, first=False):
     return moving_loss
 
 
-def confusion_matrix(labels, predictions, num_classes=10):
-    """Counts ``[true, predicted]`` of integer labels against integer predictions."""
+def confusion_matrix(labels, predictions, num_classes=NUM_OUTPUTS):
+    """Counts ``[true, predicted]`` of integer class indices 0..``num_classes``-1."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    for name, values in (("labels", labels), ("predictions", predictions)):
+        if values.size and (values.min() < 0 or values.max() >= num_classes
+                            or not np.all(values == np.round(values))):
+            raise InvalidInput("confusion_matrix takes %s that are whole numbers 0-%d; got values "
+                               "from %s to %s." % (name, num_classes - 1, values.min(), values.max()))
+    if labels.shape != predictions.shape:
+        raise InvalidInput("confusion_matrix takes as many labels as predictions, not %s and %s."
+                           % (labels.shape, predictions.shape))
     counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(counts, (np.asarray(labels, dtype=np.int64), np.asarray(predictions, dtype=np.int64)), 1)
+    np.add.at(counts, (labels.astype(np.int64), predictions.astype(np.int64)), 1)
     return counts

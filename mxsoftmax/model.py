@@ -1,8 +1,19 @@
-"""The model: parameters ``W`` (784x10) and ``b`` (10), ``softmax`` and ``net``, as in the tutorial."""
+"""The model: parameters ``W`` (784x10) and ``b`` (10), ``softmax`` and ``net``, as in the tutorial.
+
+Each formula is written once with ``F``, MXNet's operator namespace in the style of gluon's
+``hybrid_forward(F, ...)``: ``F=nd`` (the default) runs it imperatively as the tutorial does,
+``F=sym`` builds the same operators into a graph that :mod:`mxsoftmax.compiled` runs at once.
+The tutorial's ``a - b``, ``a + b`` and ``a / b`` on NDArrays are MXNet's ``broadcast_sub``,
+``broadcast_add`` and ``broadcast_div``, written out here so that symbols broadcast the same way.
+"""
 import numpy as np
 from mxnet import nd
 
-from .data import NUM_INPUTS, NUM_OUTPUTS, transform
+from .errors import InvalidInput, InvalidType
+
+IMAGE_SHAPE = (28, 28)
+NUM_INPUTS = 784
+NUM_OUTPUTS = 10
 
 
 def init_params(ctx, num_inputs=NUM_INPUTS, num_outputs=NUM_OUTPUTS):
@@ -15,36 +26,50 @@ def init_params(ctx, num_inputs=NUM_INPUTS, num_outputs=NUM_OUTPUTS):
     return params
 
 
-def softmax(y_linear):
+def softmax(y_linear, F=nd):
     """The tutorial's softmax: shift by the max of the whole batch, exponentiate, divide by row sums.
 
-    Faithful, so it overflows to inf/NaN when one row's logits sit far above another's.
+    Faithful, so a row whose logits sit about 88 below the batch's largest underflows to 0/0.
     """
-    exp = nd.exp(y_linear - nd.max(y_linear))
-    norms = nd.sum(exp, axis=0, exclude=True).reshape((-1, 1))
-    return exp / norms
+    exp = F.exp(F.broadcast_sub(y_linear, F.max(y_linear)))
+    norms = F.sum(exp, axis=0, exclude=True).reshape((-1, 1))
+    return F.broadcast_div(exp, norms)
 
 
-def stable_softmax(y_linear):
+def stable_softmax(y_linear, F=nd):
     """Softmax shifted by each row's own max: every row's largest exponent is exp(0) = 1."""
-    exp = nd.exp(y_linear - nd.max(y_linear, axis=1, keepdims=True))
-    return exp / nd.sum(exp, axis=1, keepdims=True)
+    exp = F.exp(F.broadcast_sub(y_linear, F.max(y_linear, axis=1, keepdims=True)))
+    return F.broadcast_div(exp, F.sum(exp, axis=1, keepdims=True))
 
 
-def linear(X, params):
+def linear(X, params, F=nd):
     """The logits ``X W + b`` that softmax turns into probabilities."""
     W, b = params
-    return nd.dot(X, W) + b
+    if F is nd:
+        _check_batch(X)
+    return F.broadcast_add(F.dot(X, W), b)
 
 
-def net(X, params):
-    """The tutorial's model: probabilities ``softmax(X W + b)`` for each row of ``X``."""
-    return softmax(linear(X, params))
+def net(X, params, F=nd, softmax=softmax):
+    """The tutorial's model: probabilities ``softmax(X W + b)`` for each row of ``X``.
+
+    ``softmax`` may be replaced by your own (take ``F=nd`` as a second argument to compile it too).
+    """
+    return softmax(linear(X, params, F), F)
 
 
-def stable_net(X, params):
+def stable_net(X, params, F=nd):
     """Like :func:`net` with :func:`stable_softmax`."""
-    return stable_softmax(linear(X, params))
+    return net(X, params, F, stable_softmax)
+
+
+def _check_batch(X):
+    if not isinstance(X, nd.NDArray):
+        raise InvalidType("the model takes a batch as an NDArray, not %s." % type(X).__name__)
+    if X.ndim != 2 or X.shape[1] != NUM_INPUTS:
+        raise InvalidInput("the model takes a batch of shape (N, %d), one flattened 28x28 image "
+                           "per row, not %s: reshape it with .reshape((-1, %d))."
+                           % (NUM_INPUTS, X.shape, NUM_INPUTS))
 
 
 def params_on(params, ctx):
@@ -58,9 +83,16 @@ def params_on(params, ctx):
 def predict_proba(images, params, ctx):
     """Class probabilities for uint8 images (N, 28, 28[, 1]) as an (N, 10) numpy array.
 
-    Uses the tutorial's ``transform`` and the row-wise stable softmax, which gives the same
-    probabilities as ``net`` wherever ``net`` is finite.
+    Applies the tutorial's ``transform`` (x / 255) and the row-wise stable softmax, which gives the
+    same probabilities as ``net`` wherever ``net`` is finite.
     """
-    data = nd.array(np.asarray(images).reshape(-1, 28, 28, 1), ctx=ctx, dtype=np.uint8)
-    data, _ = transform(data, np.zeros(1))
-    return stable_net(data.reshape((-1, NUM_INPUTS)), params).asnumpy()
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise InvalidType("predict_proba takes uint8 pixels 0-255 like the idx files, not %s: "
+                          "convert with (x * 255).round().astype(np.uint8) if they are in [0, 1]."
+                          % images.dtype)
+    if images.size == 0 or images.size % NUM_INPUTS:
+        raise InvalidInput("predict_proba takes images of 28x28 pixels, not an array of shape %s."
+                           % (images.shape,))
+    X = nd.array(images.reshape(-1, NUM_INPUTS), ctx=ctx, dtype=np.float32) / 255
+    return stable_net(X, params).asnumpy()

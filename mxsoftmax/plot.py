@@ -3,12 +3,16 @@
 Every function returns a matplotlib Figure and draws nothing on screen by itself, so notebooks
 show them inline and the CLI saves them with :func:`save_figure` (Agg backend, no display).
 """
+import os
+
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from mxnet import nd
 
 from .files import atomic_write
+from .metrics import confusion_matrix
+from .model import predict_proba
 
 
 def _to_numpy(x):
@@ -117,3 +121,54 @@ def save_figure(fig, path):
     """Write ``fig`` as a PNG at ``path`` atomically."""
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     return path
+
+
+class RunPictures:
+    """The pictures of a run, drawn from its parameters, metrics and test split.
+
+    ``init`` (the parameters as drawn, or None) lets ``weights.png`` show what training changed;
+    without a test split (None) only the learning curves and the weights are drawn.
+    """
+    NAMES = ("history.png", "weights.png", "confusion.png", "mistakes.png")
+
+    def __init__(self, params, init, metrics, test_split, class_names, ctx):
+        self.params, self.init, self.metrics = params, init, metrics
+        self.images, self.labels = test_split if test_split is not None else (None, None)
+        self.class_names, self.ctx = class_names, ctx
+        self._probs = None
+
+    def drawings(self):
+        """``{file name: function that draws its figure}``, in drawing order."""
+        drawings = {"history.png": self.history, "weights.png": self.weights}
+        if self.images is not None:
+            drawings.update({"confusion.png": self.confusion, "mistakes.png": self.mistakes})
+        return drawings
+
+    def probs(self):
+        """Test-set probabilities, computed once."""
+        if self._probs is None:
+            self._probs = predict_proba(self.images, self.params, self.ctx)
+        return self._probs
+
+    def history(self):
+        """Learning curves."""
+        return plot_history(self.metrics)
+
+    def weights(self):
+        """What training changed in ``W`` (all of ``W`` when the start is unknown)."""
+        W = self.params[0].asnumpy()
+        return plot_weights(W - self.init[0].asnumpy() if self.init else W, self.class_names)
+
+    def confusion(self):
+        """The test set's confusion matrix."""
+        return plot_confusion(confusion_matrix(self.labels, self.probs().argmax(axis=1)),
+                              self.class_names)
+
+    def mistakes(self):
+        """The most confidently wrong test images."""
+        return show_mistakes(self.images, self.labels, self.probs(), self.class_names)
+
+
+if __name__ == "__main__":  # python -m mxsoftmax.plot: the command line is in cli/plot.py
+    import runpy
+    runpy.run_module("mxsoftmax.cli.plot", run_name="__main__")

@@ -9,16 +9,20 @@ import pytest
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
 
-def write_idx(path, array, magic=None):
-    """Write ``array`` (uint8) as an idx file, gzipped when ``path`` ends in .gz."""
+def write_idx(path, array, magic=None, dims=None):
+    """Write ``array`` (uint8) as an idx file, gzipped when ``path`` ends in .gz.
+
+    ``magic`` and ``dims`` override the header, to write files that lie about their contents.
+    """
     array = np.asarray(array, dtype=np.uint8)
     if magic is None:
         magic = 2051 if array.ndim == 3 else 2049
-    raw = struct.pack(">I", magic) + struct.pack(">%dI" % array.ndim, *array.shape) + array.tobytes()
+    dims = array.shape if dims is None else dims
+    raw = struct.pack(">I", magic) + struct.pack(">%dI" % len(dims), *dims) + array.tobytes()
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "wb") as f:
         f.write(raw)
-    return path
+    return str(path)
 
 
 def write_split_dir(folder, splits, gz=True, style="-"):
@@ -31,7 +35,7 @@ def write_split_dir(folder, splits, gz=True, style="-"):
                   np.asarray(images).reshape(-1, 28, 28))
         write_idx(os.path.join(folder, "%s-labels%sidx1-ubyte%s" % (stems[split], style, suffix)),
                   labels)
-    return folder
+    return str(folder)
 
 
 def random_splits(n_train=50, n_test=20, seed=0):
@@ -42,24 +46,33 @@ def random_splits(n_train=50, n_test=20, seed=0):
             for split, n in (("train", n_train), ("test", n_test))}
 
 
+def as_data(splits, dataset="mnist"):
+    """``random_splits`` as the :class:`mxsoftmax.sources.Data` that ``load_splits`` returns."""
+    from mxsoftmax.sources import Data
+    pair = {k: (np.asarray(v[0]).reshape(-1, 28, 28, 1), np.asarray(v[1]).astype(np.int32))
+            for k, v in splits.items()}
+    return Data(pair["train"], pair["test"], dataset, None)
+
+
 @pytest.fixture(scope="session")
-def fashion_splits():
-    """Fashion-MNIST from Debian's dataset-fashion-mnist (installed by .ci/run), read once."""
+def fashion():
+    """Fashion-MNIST from Debian's dataset-fashion-mnist (installed by .ci/setup), read once."""
+    if not os.path.isdir(FASHION_DIR):
+        pytest.skip("%s is missing: run 'apt-get install dataset-fashion-mnist' (.ci/setup does)"
+                    % FASHION_DIR)
     from mxsoftmax import sources
-    assert os.path.isdir(FASHION_DIR), (
-        "%s is missing: run 'apt-get install dataset-fashion-mnist' (.ci/run does)" % FASHION_DIR)
     return sources.load_splits("fashion-mnist")
 
 
 @pytest.fixture(scope="session")
-def fashion_subset(fashion_splits):
-    """The first 6,000 training and 1,000 test examples, as numpy (images (N,28,28,1), labels)."""
-    return {"train": tuple(a[:6000] for a in fashion_splits["train"]),
-            "test": tuple(a[:1000] for a in fashion_splits["test"])}
+def fashion_subset(fashion):
+    """The first 6,000 training and 1,000 test examples of Fashion-MNIST (a ``Data``)."""
+    return fashion._replace(train=tuple(a[:6000] for a in fashion.train),
+                            test=tuple(a[:1000] for a in fashion.test), origin=None)
 
 
 @pytest.fixture(scope="session")
 def fashion_subset_dir(tmp_path_factory, fashion_subset):
     """The subset written as a --data-dir folder of gzipped idx files."""
     folder = tmp_path_factory.mktemp("fashion-subset")
-    return str(write_split_dir(folder, {k: (v[0], v[1]) for k, v in fashion_subset.items()}))
+    return write_split_dir(folder, {"train": fashion_subset.train, "test": fashion_subset.test})

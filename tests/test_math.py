@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 from mxnet import autograd, nd
 
+from mxsoftmax.errors import InvalidInput, InvalidType
+from mxsoftmax.loop import train_step
 from mxsoftmax.loss import cross_entropy, softmax_cross_entropy
-from mxsoftmax.metrics import evaluate_accuracy, moving_average
-from mxsoftmax.model import init_params, net, softmax, stable_softmax
-from mxsoftmax.optim import SGD
+from mxsoftmax.metrics import confusion_matrix, evaluate_accuracy, moving_average
+from mxsoftmax.model import init_params, linear, net, predict_proba, softmax, stable_softmax
+from mxsoftmax.optim import SGD, sgd_update
 
 rng = np.random.RandomState(42)
 
@@ -137,3 +139,66 @@ def test_moving_average_by_hand():
     assert moving_average([2., 4., 0.], 0., .01, first=True) == pytest.approx(1.9998)
     # continuing an average does not reseed
     assert moving_average([4.], 2., .01) == pytest.approx(2.02)
+
+
+def test_sgd_update_is_sgd_bit_for_bit():
+    mx.random.seed(1)
+    a, b = init_params(mx.cpu()), init_params(mx.cpu())
+    for x, y in zip(a, b):
+        y[:] = x
+        g = nd.random_normal(shape=x.shape) * 3
+        x.grad[:] = g
+        y.grad[:] = g
+    for lr in (.001, .37, 1e-30):
+        SGD(a, lr)
+        sgd_update(b, lr)
+        for x, y in zip(a, b):
+            assert np.array_equal(x.asnumpy(), y.asnumpy())
+    assert not np.array_equal(a[0].asnumpy(), init_params(mx.cpu())[0].asnumpy())
+
+
+def _forward(F_fn, X, Y, params, F):
+    """Run ``F_fn`` either on NDArrays (F=nd) or as a symbol bound to the same arrays (F=sym)."""
+    if F is nd:
+        return F_fn(X, Y, params, nd).asnumpy()
+    names = ["X", "Y", "W", "b"]
+    out = F_fn(*[mx.sym.var(n) for n in names[:2]], [mx.sym.var("W"), mx.sym.var("b")], mx.sym)
+    args = dict(zip(names, [X, Y] + list(params)))
+    return out.bind(mx.cpu(), {n: args[n] for n in out.list_arguments()}).forward()[0].asnumpy()
+
+
+@pytest.mark.parametrize("fn", [
+    lambda X, Y, p, F: softmax(linear(X, p, F), F),
+    lambda X, Y, p, F: stable_softmax(linear(X, p, F), F),
+    lambda X, Y, p, F: cross_entropy(net(X, p, F), Y, F),
+    lambda X, Y, p, F: softmax_cross_entropy(linear(X, p, F), Y, F),
+], ids=["softmax", "stable_softmax", "cross_entropy", "softmax_cross_entropy"])
+def test_one_definition_runs_the_same_on_nd_and_sym(fn):
+    X = nd.array(rng.uniform(size=(5, 784)))
+    Y = nd.array(one_hot(rng.randint(0, 10, size=5)))
+    params = [nd.array(rng.normal(size=(784, 10))), nd.array(rng.normal(size=10))]
+    np.testing.assert_array_equal(_forward(fn, X, Y, params, nd), _forward(fn, X, Y, params, mx.sym))
+
+
+def test_bad_inputs_get_clear_errors():
+    params = init_params(mx.cpu())
+    with pytest.raises(InvalidInput, match=r"batch of shape \(N, 784\).*not \(784,\)"):
+        net(nd.zeros(784), params)
+    with pytest.raises(InvalidType, match="as an NDArray, not ndarray"):
+        net(np.zeros((2, 784)), params)
+    with pytest.raises(InvalidInput, match="labels 0-9; this batch has labels from 0.0 to 12.0"):
+        train_step(params, nd.zeros((2, 784)), nd.array([0, 12]), .1)
+    with pytest.raises(InvalidInput, match="whole numbers 0-9; got values from -1 to 3"):
+        confusion_matrix([0, -1, 3], [1, 2, 3])
+    with pytest.raises(InvalidInput, match="the data iterator is empty"):
+        evaluate_accuracy(iter([]), lambda X: net(X, params), mx.cpu())
+    with pytest.raises(InvalidType, match="uint8 pixels 0-255.*not float64"):
+        predict_proba(np.zeros((1, 28, 28)), params, mx.cpu())
+    with pytest.raises(InvalidInput, match="images of 28x28 pixels"):
+        predict_proba(np.zeros((1, 27, 28), np.uint8), params, mx.cpu())
+
+
+def test_confusion_matrix_counts_by_hand():
+    counts = confusion_matrix([0, 0, 1, 9], [0, 1, 1, 0])
+    assert counts[0, 0] == 1 and counts[0, 1] == 1 and counts[1, 1] == 1 and counts[9, 0] == 1
+    assert counts.sum() == 4

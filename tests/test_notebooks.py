@@ -18,8 +18,9 @@ def test_committed_without_outputs(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_executes(name, monkeypatch, tmp_path):
+def test_notebook_executes(name, monkeypatch, tmp_path, fashion_subset_dir):
     monkeypatch.setenv("MXSOFTMAX_DATASET", "fashion-mnist")
+    monkeypatch.setenv("MXSOFTMAX_DATA_DIR", fashion_subset_dir)
     monkeypatch.setenv("MXSOFTMAX_EPOCHS", "2")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(os.path.join(NOTEBOOKS, name), as_version=4)

@@ -3,10 +3,10 @@ import numpy as np
 from matplotlib.image import imread
 
 from mxsoftmax import plot
-from mxsoftmax.data import CLASS_NAMES
+from mxsoftmax.catalog import class_names
 
 rng = np.random.RandomState(0)
-NAMES = CLASS_NAMES["fashion-mnist"]
+NAMES = class_names("fashion-mnist")
 
 
 def test_show_image_tiles_to_three_channels():

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mxsoftmax import checkpoint, predict, train
+from mxsoftmax import runs
+from mxsoftmax.cli import predict, train
+from mxsoftmax.images import load_image
 from mxsoftmax.model import predict_proba
 
 
@@ -13,10 +15,10 @@ from mxsoftmax.model import predict_proba
 def trained(fashion_subset_dir, fashion_subset, tmp_path_factory):
     """A 3-epoch Fashion-MNIST run and a test image it classifies right with confidence."""
     out = str(tmp_path_factory.mktemp("predict") / "run")
-    assert train.main(["--data-dir", fashion_subset_dir, "--epochs", "3", "--quiet",
-                       "--out", out]) == 0
-    params, _ = checkpoint.load_params(out)
-    images, labels = fashion_subset["test"]
+    assert train.main(["--data-dir", fashion_subset_dir, "--dataset", "fashion-mnist", "--epochs",
+                       "3", "--quiet", "--no-pictures", "--out", out]) == 0
+    params, _, _ = runs.load_run(out)
+    images, labels = fashion_subset.test
     probs = predict_proba(images[:200, ..., 0], params, params[0].context)
     confident = np.flatnonzero((probs.argmax(1) == labels[:200]) & (probs.max(1) > .95))
     assert confident.size, "no confident correct prediction to test with"
@@ -37,10 +39,13 @@ def test_png_from_the_test_set_comes_back_with_its_label(trained, tmp_path, caps
     assert code == 0
     row = json.loads(captured.out)
     assert row["path"] == path and row["label"] == label
-    assert row["name"] == checkpoint.read_state(out)["class_names"][label]
-    assert row["probability"] == row["top3"][0][1] > .5
-    assert [k for k, _ in row["top3"]][0] == label and len(row["top3"]) == 3
-    assert row["top3"][0][1] >= row["top3"][1][1] >= row["top3"][2][1]
+    names = runs.load_run(out)[1]
+    assert row["name"] == names[label] and names[0] == "T-shirt/top"
+    assert row["probability"] == row["top3"][0]["probability"] > .5
+    assert [e["label"] for e in row["top3"]][0] == label and len(row["top3"]) == 3
+    assert [e["name"] for e in row["top3"]] == [names[e["label"]] for e in row["top3"]]
+    p = [e["probability"] for e in row["top3"]]
+    assert p[0] >= p[1] >= p[2] and sum(row["probabilities"]) == pytest.approx(1, abs=1e-5)
 
 
 def test_dark_on_light_colour_and_large_images_are_handled(trained, tmp_path, capsys):
@@ -54,8 +59,8 @@ def test_dark_on_light_colour_and_large_images_are_handled(trained, tmp_path, ca
     code, captured = run(["--params", out, "--json", str(rgb), str(inverted), str(large)], capsys)
     assert code == 0
     assert [json.loads(line)["label"] for line in captured.out.splitlines()] == [label] * 3
-    np.testing.assert_array_equal(predict.load_image(str(inverted)), image)
-    assert not np.array_equal(predict.load_image(str(inverted), invert="no"), image)
+    np.testing.assert_array_equal(load_image(str(inverted)), image)
+    assert not np.array_equal(load_image(str(inverted), invert="no"), image)
 
 
 def test_corrupt_file_is_named_others_still_classified_exit_1(trained, tmp_path, capsys):

@@ -1,5 +1,7 @@
-"""Downloads from a real HTTP server on 127.0.0.1: mirrors, verification, timeouts, offline."""
+"""Downloads from a real HTTP server on 127.0.0.1: mirrors, verification, bounds, offline words."""
 import contextlib
+import errno
+import gzip
 import hashlib
 import http.server
 import os
@@ -8,22 +10,34 @@ import threading
 
 import pytest
 
-from mxsoftmax import UsageError, sources, train
-from mxsoftmax.data import FILES, main as data_main, standard_name
+from mxsoftmax import catalog, idx, notebook, sources
+from mxsoftmax.cli import data as data_cli, train as train_cli
+from mxsoftmax.errors import InvalidInput, WriteFailed
 
 from conftest import FASHION_DIR, random_splits, write_split_dir
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``self.server.routes``: path -> (status, body, how) with how 'ok' or 'truncate'."""
+    """Serves ``self.server.routes``: path -> (status, body, how, headers)."""
 
     def do_GET(self):  # noqa: N802 (http.server's name)
-        status, body, how = self.server.routes.get(self.path, (404, b"not here", "ok"))
+        status, body, how, headers = self.server.routes.get(self.path, (404, b"not here", "ok", {}))
+        self.server.seen.append((self.path, self.headers.get("Accept-Encoding")))
         self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
+        headers = dict(headers)
+        length = headers.pop("length", len(body))
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        else:  # the body ends when the connection closes
+            self.close_connection = True
+        for key, value in headers.items():
+            self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(body[:len(body) // 2] if how == "truncate" else body)
-        self.wfile.flush()
+        try:
+            self.wfile.write(body[:len(body) // 2] if how == "truncate" else body)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading, as it should for an oversized body
         if how == "truncate":
             self.close_connection = True
 
@@ -35,7 +49,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def serve(routes):
     """A threaded HTTP server on a free loopback port; yields its base URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.routes = routes
+    server.routes, server.seen = routes, []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -66,100 +80,118 @@ def closed_port_url():
 
 
 @pytest.fixture
-def files(tmp_path):
-    """Four small gz idx files and a checksum table that knows exactly them."""
+def files(tmp_path, monkeypatch):
+    """Four small gz idx files, made the catalogue's MNIST; returns {name: gz bytes}."""
     folder = write_split_dir(tmp_path / "src", random_splits())
-    data = {standard_name(*k): open(os.path.join(folder, standard_name(*k)), "rb").read()
-            for k in FILES}
-    known = {name: [("sha1", hashlib.sha1(body).hexdigest(), "gz")] for name, body in data.items()}
-    return data, known
+    data = {idx.standard_name(*k): open(os.path.join(folder, idx.standard_name(*k)), "rb").read()
+            for k in idx.FILES}
+    known = {}
+    for key in idx.FILES:
+        raw = gzip.decompress(data[idx.standard_name(*key)])
+        known[key] = (hashlib.sha256(raw).hexdigest(), len(raw))
+    monkeypatch.setitem(catalog.DATASETS, "mnist", dict(catalog.DATASETS["mnist"], files=known))
+    return data
 
 
 @pytest.fixture(autouse=True)
-def no_default_sources(monkeypatch):
+def no_default_sources(monkeypatch, tmp_path):
     """Every test sees only the sources it names: MXNet's host and public mirrors are closed ports."""
     monkeypatch.setenv("MXNET_GLUON_REPO", closed_port_url())
-    monkeypatch.setattr(sources, "MIRRORS", {"mnist": [closed_port_url()],
-                                             "fashion-mnist": [closed_port_url()]})
+    for name in catalog.NAMES:
+        monkeypatch.setitem(catalog.DATASETS, name, dict(catalog.DATASETS[name],
+                                                         mirrors=(closed_port_url(),)))
     monkeypatch.delenv("MXSOFTMAX_MIRRORS", raising=False)
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxhome"))
 
 
-def routes_for(data, prefix, how="ok", status=200):
-    return {"%s/%s" % (prefix, name): (status, body, how) for name, body in data.items()}
+def routes_for(data, prefix, how="ok", status=200, **headers):
+    return {"%s/%s" % (prefix, name): (status, body, how, dict(headers))
+            for name, body in data.items()}
+
+
+def download(mirrors, folder, **kwargs):
+    log = []
+    return sources.download("mnist", mirrors, folder, log=log.append, **kwargs), log
 
 
 def test_404_mirror_then_good_mirror_fills_the_folder(files, tmp_path):
-    data, known = files
-    log = []
-    with serve(routes_for(data, "/good")) as url:
-        folder = sources.download("mnist", [url + "/missing", url + "/good"], tmp_path / "cache",
-                                  known, log=log.append)
-    for name, body in data.items():
+    with serve(routes_for(files, "/good")) as url:
+        folder, log = download([url + "/missing", url + "/good"], tmp_path / "cache")
+    for name, body in files.items():
         assert open(os.path.join(folder, name), "rb").read() == body
     assert any("/missing/" in line and "HTTP 404" in line for line in log)
-    assert sorted(os.listdir(folder)) == sorted(data)
+    assert sorted(os.listdir(folder)) == sorted(files)
 
 
-def test_wrong_bytes_are_rejected_and_never_left_behind(files, tmp_path):
-    data, known = files
-    bad = {name: body[:-1] + bytes([body[-1] ^ 1]) for name, body in data.items()}
-    log = []
-    routes = dict(routes_for(bad, "/bad"))
+def test_wrong_bytes_are_rejected_with_both_hashes_and_never_left_behind(files, tmp_path):
+    name = idx.standard_name("train", "images")
+    bad = dict(files)
+    bad[name] = gzip.compress(gzip.decompress(files[name])[:-1] + b"\x07")
+    routes = routes_for(bad, "/bad")
     with serve(routes) as url:
-        with pytest.raises(UsageError, match="none of the"):
-            sources.download("mnist", [url + "/bad"], tmp_path / "cache", known, log=log.append)
+        with pytest.raises(sources.NoData, match="none of the"):
+            download([url + "/bad"], tmp_path / "cache")
         assert os.listdir(tmp_path / "cache") == []
-        name = standard_name("train", "images")
-        line = next(line for line in log if name in line)
-        assert "checksum mismatch" in line and known[name][0][1] in line
-        assert hashlib.sha1(bad[name]).hexdigest() in line
-        routes.update(routes_for(data, "/good"))
-        folder = sources.download("mnist", [url + "/bad", url + "/good"], tmp_path / "cache",
-                                  known, log=log.append)
-    assert sorted(os.listdir(folder)) == sorted(data)
+        routes.update(routes_for(files, "/good"))
+        folder, log = download([url + "/bad", url + "/good"], tmp_path / "cache")
+    line = next(line for line in log if name in line and "/bad/" in line)
+    expected = catalog.DATASETS["mnist"]["files"][("train", "images")][0]
+    got = hashlib.sha256(gzip.decompress(bad[name])).hexdigest()
+    assert "checksum mismatch" in line and expected in line and got in line
+    assert sorted(os.listdir(folder)) == sorted(files)
 
 
 def test_truncated_response_is_rejected_and_next_mirror_used(files, tmp_path):
-    data, known = files
-    log = []
-    with serve({**routes_for(data, "/cut", how="truncate"), **routes_for(data, "/good")}) as url:
-        folder = sources.download("mnist", [url + "/cut", url + "/good"], tmp_path / "cache",
-                                  known, log=log.append)
-    assert any("/cut/" in line for line in log)
-    for name, body in data.items():
+    with serve({**routes_for(files, "/cut", how="truncate"), **routes_for(files, "/good")}) as url:
+        folder, log = download([url + "/cut", url + "/good"], tmp_path / "cache")
+    assert any("/cut/" in line and "truncated" in line for line in log)
+    for name, body in files.items():
         assert open(os.path.join(folder, name), "rb").read() == body
     assert not [n for n in os.listdir(folder) if n.startswith(".")]
 
 
+def test_a_body_larger_than_the_file_can_be_is_cut_off(files, tmp_path):
+    huge = {name: body + b"\0" * (1 << 20) for name, body in files.items()}
+    announced = routes_for(huge, "/announced")
+    hidden = routes_for(huge, "/hidden", length=None)  # no length: 1 MB until the connection ends
+    with serve({**announced, **hidden, **routes_for(files, "/good")}) as url:
+        folder, log = download([url + "/announced", url + "/hidden", url + "/good"],
+                               tmp_path / "cache")
+    assert any("/announced/" in line and "it announces" in line for line in log)
+    assert any("/hidden/" in line and "it sent more than" in line for line in log)
+    assert sorted(os.listdir(folder)) == sorted(files)
+
+
+def test_a_mirror_that_sends_content_encoding_gzip_works(files, tmp_path):
+    routes = routes_for(files, "/s3", **{"Content-Encoding": "gzip"})
+    with serve(routes) as url:
+        folder, log = download([url + "/s3"], tmp_path / "cache")
+    assert log and all("downloaded" in line for line in log)
+    assert sorted(os.listdir(folder)) == sorted(files)
+
+
 def test_server_that_never_answers_times_out_and_is_not_asked_again(files, tmp_path):
-    data, known = files
-    log = []
-    with silent_server() as silent, serve(routes_for(data, "/good")) as url:
-        sources.download("mnist", [silent, url + "/good"], tmp_path / "cache", known,
-                         timeout=(1, 1), log=log.append)
+    with silent_server() as silent, serve(routes_for(files, "/good")) as url:
+        _, log = download([silent, url + "/good"], tmp_path / "cache", timeout=(1, 1))
     silent_lines = [line for line in log if silent in line]
     assert len(silent_lines) == 1 and "timed out" in silent_lines[0]
 
 
 def test_a_verified_cache_is_used_without_any_network(files, tmp_path):
-    data, known = files
-    cache = tmp_path / "cache"
-    with serve(routes_for(data, "/good")) as url:
-        sources.download("mnist", [url + "/good"], cache, known, log=lambda _: None)
-    log = []
-    assert sources.download("mnist", [], cache, known, log=log.append) == cache
-    assert log == []
+    with serve(routes_for(files, "/good")) as url:
+        download([url + "/good"], tmp_path / "cache")
+    folder, log = download([], tmp_path / "cache")
+    assert folder == str(tmp_path / "cache") and log == []
 
 
 def test_a_cached_file_that_matches_nothing_is_replaced(files, tmp_path):
-    data, known = files
     cache = tmp_path / "cache"
     os.makedirs(cache)
-    name = standard_name("test", "labels")
+    name = idx.standard_name("test", "labels")
     open(cache / name, "wb").write(b"partial download")
-    with serve(routes_for(data, "/good")) as url:
-        sources.download("mnist", [url + "/good"], cache, known, log=lambda _: None)
-    assert open(cache / name, "rb").read() == data[name]
+    with serve(routes_for(files, "/good")) as url:
+        download([url + "/good"], cache)
+    assert open(cache / name, "rb").read() == files[name]
 
 
 def test_env_mirrors_come_before_mxnet_and_public_mirrors(monkeypatch):
@@ -170,52 +202,99 @@ def test_env_mirrors_come_before_mxnet_and_public_mirrors(monkeypatch):
                        "http://repo.example/gluon/dataset/mnist/"]
 
 
-def test_offline_train_ends_with_the_three_ways_forward(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxhome"))
-    code = train.main(["--quiet"])
+def test_passwords_are_never_printed_and_bad_urls_are_skipped(files, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MXSOFTMAX_MIRRORS", "http://%s.example/" % ("x" * 300))
+    secret = closed_port_url().replace("http://", "http://me:s3cret@")
+    code = train_cli.main(["--quiet", "--mirror", secret])
+    err = capsys.readouterr().err
+    assert code == 2 and "s3cret" not in err and "http://me:***@127.0.0.1" in err
+    assert "not a usable URL (encoding with 'idna' codec failed" in err and "Traceback" not in err
+
+
+def test_offline_train_ends_with_the_ways_forward_in_cli_words(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sources, "debian_ready", lambda dataset: None)
+    code = train_cli.main(["--quiet"])
     err = capsys.readouterr().err
     assert code == 2
     last = err.strip().splitlines()[-1]
     assert last.startswith("python -m mxsoftmax.train: error: no verified mnist data")
     for fragment in (str(tmp_path / "mxhome" / "datasets" / "mnist"), "connect to the internet",
-                     "--data-dir DIR", "apt-get install dataset-fashion-mnist",
+                     "--mirror URL", "--data-dir DIR", "apt-get install dataset-fashion-mnist",
                      "--dataset fashion-mnist"):
         assert fragment in last
     assert "Traceback" not in err
     assert sum("could not use" in line for line in err.splitlines()) == 2  # one per dead source
+    monkeypatch.setattr(sources, "debian_ready", lambda dataset: "/there")
+    train_cli.main(["--quiet"])
+    assert "apt-get" not in capsys.readouterr().err  # no advice to install what is installed
 
 
-def test_download_command_reports_and_exits_2_offline(tmp_path, capsys):
-    assert data_main(["download", "--dir", str(tmp_path / "d")]) == 2
-    assert "no verified mnist data" in capsys.readouterr().err
+def test_offline_words_for_the_download_command_and_the_notebooks(tmp_path, monkeypatch, capsys):
+    assert data_cli.main(["download", "--dir", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert "no verified mnist data" in err and "--mirror URL" in err and "--data-dir" not in err
+    with pytest.raises(sources.NoData) as caught:
+        notebook.load_data(notebook.settings_from_env({}))
+    assert "MXSOFTMAX_DATA_DIR" in str(caught.value) and "--" not in str(caught.value)
 
 
-def test_loopback_mirror_fills_gluon_cache_then_training_runs_offline(
-        fashion_subset_dir, tmp_path, monkeypatch, capsys):
-    served = {standard_name(*k): open(os.path.join(fashion_subset_dir, standard_name(*k)),
-                                      "rb").read() for k in FILES}
-    known = {n: [("md5", hashlib.md5(b).hexdigest(), "gz")] for n, b in served.items()}
-    monkeypatch.setitem(sources.KNOWN, "mnist", known)
-    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxhome"))
-    with serve(routes_for(served, "/m")) as url:
-        assert data_main(["download", "--mirror", url + "/m"]) == 0
+def test_download_into_places_that_cannot_hold_it_is_one_sentence(files, tmp_path, monkeypatch,
+                                                                   capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with serve(routes_for(files, "/good")) as url:
+        for target in (a_file, a_file / "sub"):
+            code = data_cli.main(["download", "--mirror", url + "/good", "--dir", str(target)])
+            err = capsys.readouterr().err
+            assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+            assert "--dir %s cannot hold the data" % target in err
+        monkeypatch.setenv("MXNET_HOME", str(a_file))
+        code = train_cli.main(["--quiet", "--mirror", url + "/good"])
+        err = capsys.readouterr().err
+        assert code == 2 and "cannot hold the data (Not a directory)" in err
+        assert "checkpoint" not in err
+
+
+def test_a_full_disk_during_a_download_is_exit_1_and_leaves_nothing(files, tmp_path, monkeypatch,
+                                                                    capsys):
+    real_stream = sources._stream
+
+    def full(url, out, *args):
+        class Full:
+            def write(self, chunk):
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real_stream(url, Full(), *args)
+    monkeypatch.setattr(sources, "_stream", full)
+    cache = tmp_path / "cache"
+    with serve(routes_for(files, "/good")) as url:
+        code = data_cli.main(["download", "--mirror", url + "/good", "--dir", str(cache)])
+    err = capsys.readouterr().err
+    assert code == 1 and "No space left on device" in err and "Traceback" not in err
+    assert os.listdir(cache) == []
+
+
+def test_loopback_mirror_fills_gluon_cache_then_training_runs_offline(files, tmp_path, capsys):
+    with serve(routes_for(files, "/m")) as url:
+        assert data_cli.main(["download", "--mirror", url + "/m"]) == 0
     cache = tmp_path / "mxhome" / "datasets" / "mnist"
-    assert sorted(os.listdir(cache)) == sorted(served)
+    assert sorted(os.listdir(cache)) == sorted(files)
     capsys.readouterr()
-    assert train.main(["--epochs", "1", "--quiet"]) == 0  # server gone: reads the cache
+    assert train_cli.main(["--epochs", "1", "--quiet"]) == 0  # server gone: reads the cache
     assert capsys.readouterr().out.startswith("Epoch 0. Loss: ")
 
 
 def test_debian_fashion_mnist_is_verified_by_decompressed_sha256():
-    known = sources.KNOWN["fashion-mnist"]
-    for key in FILES:
-        path = os.path.join(FASHION_DIR, standard_name(*key))
-        assert sources.matches(path, known[standard_name(*key)])
-        assert not sources.matches(path, [k for k in known[standard_name(*key)] if k[2] == "gz"])
+    if not os.path.isdir(FASHION_DIR):
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    data = sources.read_verified(FASHION_DIR, "fashion-mnist")
+    assert data.dataset == "fashion-mnist" and data.train[0].shape == (60000, 28, 28, 1)
+    assert sources.read_dir(FASHION_DIR).dataset == "fashion-mnist"
 
 
 def test_debian_folder_with_a_bad_file_is_refused(tmp_path, monkeypatch):
     folder = write_split_dir(tmp_path / "deb", random_splits())
-    monkeypatch.setitem(sources.DEBIAN_DIRS, "fashion-mnist", str(folder))
-    with pytest.raises(UsageError, match="does not match its known checksums"):
+    monkeypatch.setitem(catalog.DATASETS, "fashion-mnist",
+                        dict(catalog.DATASETS["fashion-mnist"], debian_dir=folder))
+    with pytest.raises(sources.Unverified, match="does not match its known checksum"):
         sources.load_splits("fashion-mnist")
+    assert isinstance(sources.Unverified("x"), InvalidInput) and issubclass(WriteFailed, OSError)

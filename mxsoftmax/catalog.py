@@ -1,0 +1,58 @@
+"""What each known data set is: its class names, its files' checksums and sizes, where it is kept.
+
+The same images exist as different ``.gz`` byte streams (gluon's host, the original MNIST files,
+Debian's repack), so a file is known by the SHA-256 of its decompressed idx bytes and their size.
+The size bounds every read and every download; the digest verifies a file and recognises which
+data set a folder of idx files holds.
+"""
+DIGITS = tuple(str(d) for d in range(10))
+DATASETS = {
+    "mnist": dict(
+        class_names=DIGITS,
+        files={  # (split, kind) -> (SHA-256 of the decompressed idx bytes, their size)
+            ("train", "images"): (
+                "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", 47040016),
+            ("train", "labels"): (
+                "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 60008),
+            ("test", "images"): (
+                "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 7840016),
+            ("test", "labels"): (
+                "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 10008),
+        },
+        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
+                 "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+        debian_dir=None,
+        package=None,
+    ),
+    "fashion-mnist": dict(
+        class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                     "Sneaker", "Bag", "Ankle boot"),
+        files={
+            ("train", "images"): (
+                "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", 47040016),
+            ("train", "labels"): (
+                "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", 60008),
+            ("test", "images"): (
+                "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", 7840016),
+            ("test", "labels"): (
+                "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", 10008),
+        },
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        debian_dir="/usr/share/datasets/fashion-mnist",
+        package="dataset-fashion-mnist",
+    ),
+}
+NAMES = tuple(DATASETS)
+
+
+def class_names(dataset):
+    """The ten class names of ``dataset`` as a list (MNIST's digits are the strings '0'-'9')."""
+    return list(DATASETS[dataset]["class_names"])
+
+
+def identify(digests):
+    """The data set whose four files have exactly these ``{(split, kind): sha256}``, or None."""
+    for name, entry in DATASETS.items():
+        if all(digests.get(key) == digest for key, (digest, _) in entry["files"].items()):
+            return name
+    return None

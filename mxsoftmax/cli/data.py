@@ -1,0 +1,43 @@
+"""``python -m mxsoftmax.data download``: fetch and verify a data set ahead of time."""
+import argparse
+import sys
+
+from .. import catalog, sources
+from . import common
+
+PROG = "python -m mxsoftmax.data"
+
+
+def build_parser():
+    """The argparse parser of ``python -m mxsoftmax.data``."""
+    parser = argparse.ArgumentParser(prog=PROG,
+                                     description="Download and verify MNIST or Fashion-MNIST.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    get = commands.add_parser("download", help="fetch the four files (default: into gluon's cache)")
+    get.add_argument("--dataset", choices=catalog.NAMES, default="mnist")
+    common.add_mirror_argument(get)
+    get.add_argument("--dir", help="folder to save into (default: $MXNET_HOME/datasets/DATASET)")
+    return parser
+
+
+def main(argv=None):
+    """Entry point; exit codes as in :mod:`mxsoftmax.cli.common`."""
+    args = build_parser().parse_args(argv)
+    return common.run_main(PROG, lambda: download(args))
+
+
+def download(args):
+    """Fetch what is missing and say where the verified files are."""
+    with common.Signals(), common.blame("--dir", args.dir):
+        try:
+            folder = sources.download(args.dataset, args.mirror, folder=args.dir,
+                                      progress=sys.stderr.isatty())
+        except sources.NoData as err:
+            raise common.Exit("error: " + err.explain(
+                "connect to the internet and run again, or give --mirror URL of a server holding "
+                "the four files"), common.EXIT_USAGE) from None
+    print("%s: the four verified %s files are in %s" % (PROG, args.dataset, folder))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

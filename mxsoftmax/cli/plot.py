@@ -1,0 +1,65 @@
+"""``python -m mxsoftmax.plot --out DIR``: (re)draw the pictures of a run, finished or not."""
+import argparse
+import sys
+
+from .. import plot, sources
+from ..errors import InvalidInput
+from ..context import check_ctx, name as ctx_name
+from ..runs import RunError, RunFolder
+from . import common
+
+PROG = "python -m mxsoftmax.plot"
+
+
+def build_parser():
+    """The argparse parser of ``python -m mxsoftmax.plot``."""
+    p = argparse.ArgumentParser(prog=PROG, description="Draw history.png, weights.png, "
+                                "confusion.png and mistakes.png of a run saved with --out.")
+    p.add_argument("--out", required=True, help="the run folder")
+    common.add_ctx_argument(p)
+    return p
+
+
+def main(argv=None):
+    """Entry point; exit codes as in :mod:`mxsoftmax.cli.common`."""
+    args = build_parser().parse_args(argv)
+    return common.run_main(PROG, lambda: draw(args))
+
+
+def draw(args):
+    """Draw every picture the run's files allow; say which, and why any was left out."""
+    with common.blame("--ctx", ctx_name(args.ctx)):
+        ctx = check_ctx(args.ctx)
+    folder = RunFolder(args.out)
+    try:
+        with folder, common.Signals() as signals:
+            state = folder.state()
+            if state is None:
+                raise RunError("%s holds no completed epoch to draw." % args.out)
+            metrics, note = folder.metrics(state["epoch"])
+            if note:
+                common.say(PROG, note)
+            params = folder.params(state)
+            flags = state["flags"]
+            try:
+                test = sources.load_splits(flags["dataset"], flags.get("data_dir"),
+                                           log=lambda _: None).test
+            except InvalidInput as err:
+                test = None
+                common.say(PROG, "without the test set (%s), only history.png and weights.png "
+                                 "are drawn." % err)
+            pictures = plot.RunPictures(params, folder.init_params(), metrics, test,
+                                        state["class_names"], ctx)
+            drawn = []
+            for name, picture in pictures.drawings().items():
+                with signals.deferred():
+                    plot.save_figure(picture(), folder.file(name))
+                signals.check()
+                drawn.append(name)
+    except RunError as err:
+        raise common.Exit("error: --out %s" % err, common.EXIT_USAGE) from None
+    print("%s: drew %s in %s" % (PROG, ", ".join(drawn), args.out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""``python -m mxsoftmax.predict``: classify image files with a trained run."""
+import argparse
+import json
+
+from ..classify import classify
+from ..context import check_ctx, name as ctx_name
+from ..images import ImageError, load_image
+from ..runs import RunError, load_run
+from . import common
+
+PROG = "python -m mxsoftmax.predict"
+
+
+def build_parser():
+    """The argparse parser of ``python -m mxsoftmax.predict``."""
+    p = argparse.ArgumentParser(prog=PROG, description="Classify images with a mxsoftmax run.")
+    p.add_argument("--params", required=True, metavar="RUN",
+                   help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, PGM, ... files")
+    p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
+                   help="make strokes white on black (auto: when the border is light)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    common.add_ctx_argument(p)
+    return p
+
+
+def main(argv=None):
+    """Print one line per image; exit 1 if an image could not be read, 2 on a bad checkpoint."""
+    args = build_parser().parse_args(argv)
+    return common.run_main(PROG, lambda: predict(args))
+
+
+def predict(args):
+    """Classify each image of ``args``; returns the exit code."""
+    with common.blame("--ctx", ctx_name(args.ctx)):
+        ctx = check_ctx(args.ctx)
+    try:
+        params, names, _ = load_run(args.params)
+    except RunError as err:
+        raise common.Exit("error: --params %s" % err, common.EXIT_USAGE) from None
+    params = [p.as_in_context(ctx) for p in params]
+    failed = 0
+    for path in args.images:
+        try:
+            answer = classify(load_image(path, args.invert), params, names, ctx)
+        except ImageError as err:
+            failed += 1
+            print(json.dumps({"path": path, "error": str(err)}) if args.json
+                  else "%s: error: %s" % (path, err), flush=True)
+            continue
+        print(json.dumps(dict(path=path, **answer), allow_nan=False) if args.json
+              else describe(path, answer), flush=True)
+    return common.EXIT_FAILED if failed else 0
+
+
+def describe(path, answer):
+    """One line of text: the answer, and the top three with their probabilities."""
+    def named(entry):
+        # MNIST's class names are the digits themselves: "7", not "7 (class 7)".
+        same = entry["name"] == str(entry["label"])
+        return entry["name"] if same else "%s (class %d)" % (entry["name"], entry["label"])
+    return "%s: %s, p=%.3f; top 3: %s" % (
+        path, named(answer), answer["probability"],
+        ", ".join("%s %.3f" % (e["name"], e["probability"]) for e in answer["top3"]))

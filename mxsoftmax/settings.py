@@ -1,0 +1,6 @@
+"""The tutorial's settings, in one place: the command line's defaults and the notebooks'."""
+import collections
+
+Settings = collections.namedtuple("Settings", "dataset batch_size lr epochs seed stable smoothing")
+DEFAULTS = Settings(dataset="mnist", batch_size=64, lr=0.001, epochs=10, seed=0, stable=False,
+                    smoothing=0.01)

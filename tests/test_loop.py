@@ -1,0 +1,155 @@
+"""The loop: the compiled path equals the tutorial's literal loop bit for bit, on every context."""
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import nd
+
+from mxsoftmax import loop, sources
+from mxsoftmax.data import LiteralBatches, SplitArrays
+from mxsoftmax.model import init_params, linear, net, stable_softmax
+
+from conftest import as_data, random_splits
+
+
+def subset(data, n_train, n_test):
+    return data._replace(train=tuple(a[:n_train] for a in data.train),
+                         test=tuple(a[:n_test] for a in data.test))
+
+
+def train_both_ways(data, seed, math, epochs=3, batch_size=64):
+    """Train the literal and the compiled path from the same start; returns {path: (W, b, lines)}."""
+    results = {}
+    for name, Path in loop.PATHS.items():
+        mx.random.seed(seed)
+        params = init_params(mx.cpu())
+        rows = list(loop.fit(params, Path(data, mx.cpu(), batch_size, seed, math), epochs, .001))
+        results[name] = (params[0].asnumpy(), params[1].asnumpy(), [r["line"] for r in rows])
+    return results
+
+
+def assert_identical(results):
+    (W1, b1, lines1), (W2, b2, lines2) = results["literal"], results["compiled"]
+    assert np.array_equal(W1, W2) and np.array_equal(b1, b2)
+    assert lines1 == lines2 and len(lines1) == 3
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+@pytest.mark.parametrize("math", [loop.TutorialMath, loop.StableMath])
+def test_compiled_path_equals_the_literal_loop_bit_for_bit(fashion_subset, seed, math):
+    # 1,000 examples: 15 full batches and a last one of 40, so the smaller last batch is covered.
+    assert_identical(train_both_ways(subset(fashion_subset, 1000, 300), seed, math()))
+
+
+MNIST_DIR = os.environ.get("MXSOFTMAX_MNIST_DIR")
+
+
+@pytest.mark.skipif(not MNIST_DIR, reason="set MXSOFTMAX_MNIST_DIR to a folder with real MNIST "
+                                          "(CI has only Fashion-MNIST)")
+@pytest.mark.parametrize("seed", [0, 7])
+def test_compiled_path_equals_the_literal_loop_on_mnist(seed):
+    assert_identical(train_both_ways(sources.load_splits(data_dir=MNIST_DIR), seed,
+                                     loop.TutorialMath()))
+
+
+def test_both_ways_visit_the_same_batches_in_the_same_order():
+    data = as_data(random_splits(n_train=50, n_test=20))
+    literal, arrays = LiteralBatches(data, mx.cpu(), 8, 3), SplitArrays(data, mx.cpu(), 8, 3)
+    for epoch in (0, 1):
+        a, b = list(literal.train(epoch)), list(arrays.train(epoch))
+        assert len(a) == len(b) == 7 == literal.num_batches()
+        for (x1, y1), (x2, y2) in zip(a, b):
+            assert np.array_equal(x1.asnumpy(), x2.asnumpy())
+            assert np.array_equal(y1.asnumpy(), y2.asnumpy())
+    first = [y.asnumpy().tolist() for _, y in literal.train(0)]
+    assert first != [y.asnumpy().tolist() for _, y in literal.train(1)]
+
+
+def test_printed_accuracies_match_numpy_on_the_trained_parameters(fashion_subset):
+    data = subset(fashion_subset, 2000, 700)
+    mx.random.seed(0)
+    params = init_params(mx.cpu())
+    (row,) = list(loop.fit(params, loop.CompiledPath(data, mx.cpu()), 1, .001))
+    W, b = (p.asnumpy() for p in params)
+    for split, key in (("train", "train_acc"), ("test", "test_acc")):
+        images, labels = getattr(data, split)
+        X = images.reshape(len(images), -1).astype(np.float64) / 255
+        expected = np.mean((X @ W + b).argmax(axis=1) == labels)
+        assert row[key] == pytest.approx(expected, abs=1e-6)
+        assert ("%s %s" % ({"train_acc": "Train_acc", "test_acc": "Test_acc"}[key],
+                           np.float32(expected))) in row["line"]
+
+
+def test_evaluation_does_not_depend_on_the_batch_size():
+    # Row 1's logits sit 200 below row 0's: in one batch the tutorial's softmax gives 0/0 = NaN.
+    params = [nd.zeros((784, 10)), nd.zeros(10)]
+    X = nd.zeros((2, 784))
+    X[0, 0] = 1
+    X[1, 1] = 1
+    params[0][0, 3] = 1000.
+    params[0][1, 5] = 800.
+    together = net(X, params).asnumpy()
+    assert np.isnan(together[1]).all() and not np.isnan(together[0]).any()
+    labels = nd.array([3, 5])
+    path = loop.CompiledPath(as_data({"train": (np.zeros((1, 28, 28)), [0]),
+                                      "test": (np.zeros((1, 28, 28)), [0])}), mx.cpu())
+    path.arrays.test_arrays = (X, labels)
+    path.arrays.train_arrays = (X, labels)
+    assert path.accuracy(params) == (1.0, 1.0)  # argmax of the logits: right for both rows
+    assert linear(X, params).asnumpy().argmax(axis=1).tolist() == [3, 5]
+
+
+@pytest.mark.parametrize("seed", [3, 4, 11])
+def test_stable_math_trains_the_seeds_where_the_tutorials_diverges(fashion, seed):
+    with pytest.raises(loop.Diverged, match="the loss became nan in epoch 0 at batch"):
+        mx.random.seed(seed)
+        list(loop.fit(init_params(mx.cpu()), loop.CompiledPath(fashion, mx.cpu(), 64, seed), 1, .001))
+    mx.random.seed(seed)
+    params = init_params(mx.cpu())
+    (row,) = list(loop.fit(params, loop.CompiledPath(fashion, mx.cpu(), 64, seed,
+                                                     loop.StableMath()), 1, .001))
+    assert np.isfinite(row["loss"]) and row["test_acc"] > .6
+
+
+@pytest.mark.parametrize("Path", [loop.LiteralPath, loop.CompiledPath])
+def test_everything_lives_on_the_requested_context(fashion_subset, Path):
+    ctx = mx.cpu(1)
+    data = subset(fashion_subset, 640, 100)
+    path = Path(data, ctx)
+    params = init_params(ctx)
+    batches = path.batches if Path is loop.LiteralPath else path.arrays
+    for data_batch, label in list(batches.train(0)) + list(batches.test()) + list(batches.train_eval()):
+        assert data_batch.context == ctx and label.context == ctx
+    seen = []
+    real = path.train_epoch
+
+    def watched(params, epoch, lr, after_batch):
+        def check(i):
+            seen.append(all(p.context == ctx and p.grad.context == ctx for p in params))
+            after_batch(i)
+        return real(params, epoch, lr, check)
+    path.train_epoch = watched
+    rows = list(loop.fit(params, path, 1, .001))
+    assert rows and seen and all(seen) and len(seen) == 10
+    assert net(next(iter(batches.test()))[0], params).context == ctx
+
+
+def test_a_learner_can_pass_their_own_softmax_and_it_compiles(fashion_subset):
+    calls = []
+
+    def my_softmax(y_linear, F=nd):  # each row shifted by its own max
+        calls.append(F)
+        return stable_softmax(y_linear, F)
+    results = train_both_ways(subset(fashion_subset, 300, 100), 0, loop.TutorialMath(my_softmax))
+    assert mx.sym in calls and nd in calls
+    assert_identical(results)
+
+
+def test_non_finite_parameters_are_divergence_even_when_losses_are_finite():
+    data = as_data(random_splits(n_train=64, n_test=10))
+    params = init_params(mx.cpu())
+    path = loop.CompiledPath(data, mx.cpu())
+    path.train_epoch = lambda params, *a: (params[0].__setitem__((0, 0), np.inf), np.ones(1))[1]
+    with pytest.raises(loop.Diverged, match="parameters became inf or NaN in epoch 0"):
+        list(loop.fit(params, path, 1, .001))

@@ -1,0 +1,211 @@
+"""Run folders that cannot be lost: the lock, validated state, damaged metrics, safe checkpoints."""
+import json
+import os
+import subprocess
+import sys
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from mxsoftmax import runs
+from mxsoftmax.cli import train as train_cli
+
+from conftest import random_splits, write_split_dir
+
+
+def train(argv, capsys=None):
+    """Run the train CLI in-process; returns (exit code, stdout, stderr)."""
+    code = train_cli.main(["--quiet"] + argv + (["--no-pictures"] if "--out" in argv else []))
+    out = capsys.readouterr() if capsys else None
+    return (code, out.out, out.err) if capsys else code
+
+
+def saved(out):
+    state = json.load(open(os.path.join(out, "state.json")))
+    params = mx.nd.load(os.path.join(out, state["params"]))
+    return state, params["W"].asnumpy(), params["b"].asnumpy()
+
+
+@pytest.fixture(scope="module")
+def one_epoch_run(fashion_subset_dir, tmp_path_factory):
+    """A finished one-epoch run: its folder (copy it before changing anything)."""
+    out = str(tmp_path_factory.mktemp("one") / "run")
+    assert train(["--data-dir", fashion_subset_dir, "--epochs", "1", "--out", out]) == 0
+    return out
+
+
+def copy_run(src, dst):
+    os.makedirs(dst)
+    for name in os.listdir(src):
+        with open(os.path.join(src, name), "rb") as f, open(os.path.join(dst, name), "wb") as g:
+            g.write(f.read())
+    return str(dst)
+
+
+def test_two_runs_into_one_folder_at_once_one_is_refused_naming_the_holder(tmp_path):
+    out = str(tmp_path / "run")
+    data_dir = write_split_dir(tmp_path / "data", random_splits(n_train=3000, n_test=1000))
+    argv = [sys.executable, "-m", "mxsoftmax.train", "--quiet", "--data-dir", data_dir,
+            "--epochs", "1", "--path", "literal", "--no-pictures", "--out", out]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = sorted((p.wait(timeout=300), p.communicate()) for p in procs)
+    (ok, (out_ok, _)), (refused, (_, err)) = results
+    assert ok == 0 and out_ok.count("Epoch ") == 1
+    assert refused == 2 and "is in use by another mxsoftmax run (PID " in err
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+    holder = [p.pid for p in procs if p.returncode == 0][0]
+    assert "PID %d)" % holder in err
+    assert saved(out)[0]["epoch"] == 0 and os.path.exists(os.path.join(out, "epoch-0.params"))
+
+
+def test_a_folder_with_other_files_is_refused_and_left_alone(fashion_subset_dir, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "metrics.jsonl").write_text("my own notes\n")
+    code, _, err = train(["--data-dir", fashion_subset_dir, "--out", str(out)], capsys)
+    assert code == 2 and "holds other files (metrics.jsonl) and no mxsoftmax run" in err
+    assert sorted(os.listdir(out)) == [".lock", "metrics.jsonl"]
+    assert (out / "metrics.jsonl").read_text() == "my own notes\n"
+
+
+def test_a_run_that_completed_no_epoch_can_be_started_again(fashion_subset_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".lock").write_text("123\n")
+    (out / "init.params").write_text("from an interrupted start")
+    code, stdout, _ = train(["--data-dir", fashion_subset_dir, "--epochs", "1", "--out", str(out)],
+                            capsys)
+    assert code == 0 and stdout.startswith("Epoch 0. ")
+
+
+def _state_cases(outside):
+    good = dict(epoch=0, moving_loss=1.5, params="epoch-0.params", format=1,
+                flags=dict(dataset="mnist", batch_size=64, lr=0.001, seed=0, stable=False,
+                           epochs=1, data_dir=None), class_names=[str(d) for d in range(10)])
+
+    def edit(**changes):
+        state = json.loads(json.dumps(good))
+        for key, value in changes.items():
+            target = state["flags"] if key in good["flags"] else state
+            target[key] = value
+        return json.dumps(state)
+    return [
+        ("not json", "{", "cannot be read"),
+        ("a list", "[1, 2]", "not a JSON object"),
+        ("unknown format", edit(format=2), "format 2; this mxsoftmax reads format 1"),
+        ("negative epoch", edit(epoch=-1), "epoch must be a whole number >= 0"),
+        ("epoch as text", edit(epoch="0"), "epoch must be a whole number >= 0"),
+        ("epoch as bool", edit(epoch=True), "epoch must be a whole number >= 0"),
+        ("nan loss", edit(moving_loss=float("nan")), "moving_loss must be a finite number"),
+        ("absolute params", edit(params=outside), "params must be epoch-<epoch>.params"),
+        ("params elsewhere", edit(params="../epoch-0.params"), "params must be epoch-<epoch>.params"),
+        ("zero lr", edit(lr=0), "flags.lr must be a positive number finite in float32"),
+        ("lr beyond float32", edit(lr=1e300), "flags.lr must be a positive number finite in float32"),
+        ("huge seed", edit(seed=2 ** 40), "flags.seed must be a whole number 0 to 2**32-1"),
+        ("zero batch", edit(batch_size=0), "flags.batch_size must be a whole number >= 1"),
+        ("bad dataset", edit(dataset="cifar"), "flags.dataset must be mnist or fashion-mnist"),
+        ("stable as text", edit(stable="no"), "flags.stable must be true or false"),
+        ("nine names", edit(class_names=list("abcdefghi")), "class_names must be 10 short"),
+        ("control characters", edit(class_names=["\x1b[2J"] * 10), "class_names must be 10 short"),
+        ("flags missing", json.dumps({k: v for k, v in good.items() if k != "flags"}),
+         "flags must be an object"),
+        ("huge file", " " * (70 << 10) + "{}", "larger than 65536 bytes"),
+    ]
+
+
+def test_a_hostile_state_is_refused_in_one_sentence_and_nothing_is_touched(one_epoch_run, tmp_path,
+                                                                            capsys):
+    victim = tmp_path / "victim.params"
+    victim.write_text("keep me")
+    for i, (case, text, fragment) in enumerate(_state_cases(str(victim))):
+        out = copy_run(one_epoch_run, tmp_path / ("run%d" % i))
+        with open(os.path.join(out, "state.json"), "w") as f:
+            f.write(text)
+        before = sorted(os.listdir(out))
+        code, _, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
+        assert code == 2 and fragment in err and "Traceback" not in err, (case, err)
+        assert err.count("\n") == 1, (case, err)
+        assert sorted(os.listdir(out)) == before, case
+    assert victim.read_text() == "keep me"
+
+
+def test_damaged_metrics_are_rewritten_from_the_valid_lines(one_epoch_run, tmp_path, capsys):
+    out = copy_run(one_epoch_run, tmp_path / "run")
+    path = os.path.join(out, "metrics.jsonl")
+    good = open(path).read()
+    open(path, "w").write(good + '[1, 2]\n{"epoch": 1, "loss": "x"}\n\x00\xff garbage\n{"epo')
+    code, stdout, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
+    assert code == 0 and stdout.startswith("Epoch 1. ")
+    assert "metrics.jsonl had 4 damaged line(s); rewrote it from the 1 valid epoch(s)" in err
+    rows = [json.loads(line) for line in open(path)]
+    assert [r["epoch"] for r in rows] == [0, 1] and rows[0] == json.loads(good)
+
+
+def test_non_finite_weights_are_never_checkpointed(fashion_subset_dir, tmp_path, capsys):
+    out = str(tmp_path / "run")
+    code, _, err = train(["--data-dir", fashion_subset_dir, "--epochs", "1", "--batch-size",
+                          "60000", "--lr", "3e38", "--out", out], capsys)
+    assert code == 1 and "became inf or NaN in epoch 0" in err
+    assert "No epoch completed, so %s holds no checkpoint" % out in err and "kept" not in err
+    assert not os.path.exists(os.path.join(out, "state.json"))
+    assert not [n for n in os.listdir(out) if n.startswith("epoch-")]
+
+
+def test_a_full_disk_while_mxnet_writes_params_keeps_the_last_checkpoint(
+        fashion_subset_dir, tmp_path, monkeypatch, capsys):
+    out = str(tmp_path / "run")
+    real_save = mx.nd.save
+    calls = []
+
+    def full_disk(path, data):
+        calls.append(path)
+        if len(calls) == 3:  # init.params, epoch-0.params, then epoch 1 fails
+            real_save(path, {})  # MXNet leaves a partial file, then fails
+            raise mx.MXNetError("[09:00:00] src/io/local_filesys.cc:166: Check failed: "
+                                "std::fwrite(...) No space left on device")
+        real_save(path, data)
+    monkeypatch.setattr(runs.nd, "save", full_disk)
+    code, _, err = train(["--data-dir", fashion_subset_dir, "--epochs", "3", "--out", out], capsys)
+    assert code == 1 and "No space left on device" in err and "Traceback" not in err
+    assert "the checkpoint of epoch 0 in %s is intact" % out in err
+    state, W, _ = saved(out)
+    assert state["epoch"] == 0 and np.all(np.isfinite(W))
+    assert not [n for n in os.listdir(out) if n.endswith(".part")]
+
+
+def test_the_initial_draw_is_kept_with_the_run(one_epoch_run):
+    mx.random.seed(0)
+    from mxsoftmax.model import init_params
+    W0, b0 = init_params(mx.cpu())
+    W, b = runs.RunFolder(one_epoch_run).init_params()
+    assert np.array_equal(W.asnumpy(), W0.asnumpy()) and np.array_equal(b.asnumpy(), b0.asnumpy())
+
+
+def test_params_files_of_other_types_are_converted_or_refused(tmp_path):
+    cases = {
+        "f64": ({"W": mx.nd.ones((784, 10), dtype="float64"), "b": mx.nd.ones(10, dtype="float64")},
+                None),
+        "f16": ({"W": mx.nd.ones((784, 10), dtype="float16"), "b": mx.nd.ones(10, dtype="float16")},
+                None),
+        "int": ({"W": mx.nd.ones((784, 10), dtype="int32"), "b": mx.nd.ones(10, dtype="int32")},
+                "holds W as int32; a checkpoint holds floating-point numbers"),
+        "inf": ({"W": mx.nd.ones((784, 10)) * np.inf, "b": mx.nd.ones(10)}, "non-finite values in W"),
+        "extra": ({"W": mx.nd.ones((784, 10)), "b": mx.nd.ones(10), "c": mx.nd.ones(1)},
+                  "exactly the arrays W and b"),
+        "list": ([mx.nd.ones((784, 10)), mx.nd.ones(10)], "exactly the arrays W and b"),
+    }
+    for name, (arrays, fragment) in cases.items():
+        path = str(tmp_path / (name + ".params"))
+        mx.nd.save(path, arrays)
+        if fragment is None:
+            W, b = runs.load_params_file(path)[0]
+            assert W.dtype == np.float32 and np.array_equal(W.asnumpy(), np.ones((784, 10)))
+        else:
+            with pytest.raises(runs.RunError, match=fragment):
+                runs.load_params_file(path)
+    big = tmp_path / "big.params"
+    big.write_bytes(b"\0" * (2 << 20))
+    with pytest.raises(runs.RunError, match="more than a checkpoint of W and b"):
+        runs.load_params_file(str(big))

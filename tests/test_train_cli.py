@@ -1,0 +1,274 @@
+"""python -m mxsoftmax.train: flags, resume, signals at every moment, pipes, the last line."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from mxsoftmax import loop, plot, runs, sources
+from mxsoftmax.cli import train as train_cli
+
+from conftest import random_splits, write_split_dir
+
+
+def run_cli(argv, capsys):
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    try:
+        code = train_cli.main(["--quiet"] + argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def cli(argv):
+    return [sys.executable, "-m", "mxsoftmax.train", "--quiet"] + argv
+
+
+def saved(out):
+    state = json.load(open(os.path.join(out, "state.json")))
+    params = mx.nd.load(os.path.join(out, state["params"]))
+    return state, params["W"].asnumpy(), params["b"].asnumpy()
+
+
+def no_part_files(*folders):
+    return not [n for folder in folders for n in os.listdir(folder) if n.endswith(".part")]
+
+
+@pytest.mark.parametrize("flag, value, fragment", [
+    ("--lr", "0", "must be a number from 1.18e-38 to 3.4e+38 (float32), got '0'"),
+    ("--lr", "-1", "(float32), got '-1'"),
+    ("--lr", "nan", "(float32), got 'nan'"),
+    ("--lr", "inf", "(float32), got 'inf'"),
+    ("--lr", "1e-46", "(float32), got '1e-46'"),
+    ("--lr", "1e-308", "(float32), got '1e-308'"),
+    ("--lr", "1e39", "(float32), got '1e39'"),
+    ("--lr", "abc", "must be a number, got 'abc'"),
+    ("--seed", "-1", "must be a whole number from 0 to 4294967295, got -1"),
+    ("--seed", "4294967296", "must be a whole number from 0 to 4294967295"),
+    ("--seed", "1.5", "must be a whole number, got '1.5'"),
+    ("--batch-size", "0", "must be a whole number from 1 to"),
+    ("--epochs", "-1", "must be a whole number from 0 to"),
+    ("--ctx", "tpu", "expected cpu, cpu:N, gpu or gpu:N"),
+    ("--ctx", "cpu:99999999999", "expected cpu, cpu:N, gpu or gpu:N with N below 1000"),
+    ("--dataset", "cifar", "invalid choice"),
+    ("--mirror", "ftp://x/", "the scheme must be http or https"),
+    ("--mirror", "http://%s.example/" % ("a" * 300), "label empty or too long"),
+    ("--path", "fastest", "invalid choice"),
+])
+def test_bad_flags_exit_2_naming_the_flag_and_the_valid_range(flag, value, fragment, capsys):
+    code, out, err = run_cli([flag, value], capsys)
+    assert code == 2 and out == ""
+    assert flag in err and fragment in err and "Traceback" not in err
+
+
+def test_old_loader_spelling_still_works():
+    args = train_cli.build_parser().parse_args(["--loader", "gluon"])
+    assert args.path == "literal"
+    assert train_cli.build_parser().parse_args(["--loader", "fast"]).path == "compiled"
+    assert train_cli.build_parser().parse_args([]).path == "compiled"
+
+
+def test_gpu_without_gpu_is_one_sentence_and_exit_2(monkeypatch, capsys):
+    monkeypatch.setattr(mx.context, "num_gpus", lambda: 0)  # also on a CUDA build with a GPU
+    code, out, err = run_cli(["--ctx", "gpu"], capsys)
+    assert code == 2 and out == ""
+    assert "--ctx gpu:0 asks for a GPU but MXNet sees none" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_no_kernel_image_is_explained(monkeypatch):
+    from mxsoftmax import context
+    monkeypatch.setattr(mx.context, "num_gpus", lambda: 1)
+
+    def fail(*args, **kwargs):
+        raise mx.MXNetError("CUDA: no kernel image is available for execution on the device")
+    monkeypatch.setattr(mx.nd, "ones", fail)
+    with pytest.raises(context.InvalidInput, match="no kernel image.*sm_90"):
+        context.check_ctx(mx.gpu(0))
+
+
+def test_a_run_ends_saying_where_it_was_saved(fashion_subset_dir, tmp_path, capsys):
+    code, out, err = run_cli(["--data-dir", fashion_subset_dir, "--epochs", "1"], capsys)
+    assert code == 0 and out.startswith("Epoch 0. ")
+    assert err.strip().endswith("nothing was saved: add --out DIR to keep the parameters, the "
+                                "metrics and the pictures of a run")
+    run = str(tmp_path / "run")
+    code, out, err = run_cli(["--data-dir", fashion_subset_dir, "--epochs", "1", "--out", run,
+                              "--no-pictures"], capsys)
+    assert code == 0 and "saved the run in %s: epoch-0.params" % run in err
+    assert "python -m mxsoftmax.plot --out %s" % run in err
+
+
+def test_resume_continues_and_refuses_other_math(fashion_subset_dir, tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert run_cli(["--data-dir", fashion_subset_dir, "--epochs", "1", "--out", out,
+                    "--no-pictures"], capsys)[0] == 0
+    before = open(os.path.join(out, "state.json")).read()
+    for argv, fragment in [([], "already holds a run: add --resume"),
+                           (["--resume", "--lr", "0.01"], "used --lr 0.001, not --lr 0.01"),
+                           (["--resume", "--stable"], "used no --stable, not --stable"),
+                           (["--resume", "--dataset", "fashion-mnist"],
+                            "used --dataset mnist, not --dataset fashion-mnist"),
+                           (["--resume", "--batch-size", "32"], "used --batch-size 64")]:
+        code, _, err = run_cli(["--data-dir", fashion_subset_dir, "--epochs", "2", "--out", out]
+                               + argv, capsys)
+        assert code == 2 and fragment in err, (argv, err)
+    assert open(os.path.join(out, "state.json")).read() == before
+    code, out_text, err = run_cli(["--out", out, "--resume", "--epochs", "2", "--no-pictures"], capsys)
+    assert code == 0 and out_text.startswith("Epoch 1. ") and saved(out)[0]["epoch"] == 1
+    code, out_text, err = run_cli(["--out", out, "--resume", "--no-pictures"], capsys)
+    assert code == 0 and out_text == "" and "has completed 2 epoch(s) already" in err
+
+
+def test_resume_needs_a_run(tmp_path, capsys):
+    code, _, err = run_cli(["--resume"], capsys)
+    assert code == 2 and "--resume needs --out" in err
+    code, _, err = run_cli(["--resume", "--out", str(tmp_path / "empty")], capsys)
+    assert code == 2 and "holds no completed epoch to continue" in err
+
+
+def test_data_dir_and_dataset_must_agree(tmp_path, capsys, monkeypatch):
+    folder = write_split_dir(tmp_path / "d", random_splits())
+    # Make these random files "known" as Fashion-MNIST by their digests.
+    from mxsoftmax import catalog, idx
+    _, digests = idx.read_folder(idx.find_files(folder))
+    entry = dict(catalog.DATASETS["fashion-mnist"],
+                 files={k: (d, 10 ** 8) for k, d in digests.items()})
+    monkeypatch.setitem(catalog.DATASETS, "fashion-mnist", entry)
+    code, _, err = run_cli(["--data-dir", folder, "--dataset", "mnist"], capsys)
+    assert code == 2 and "holds fashion-mnist (recognised by its checksums), not mnist" in err
+    assert "leave out --dataset, or give --dataset fashion-mnist" in err
+    assert sources.read_dir(folder).dataset == "fashion-mnist"
+    other = write_split_dir(tmp_path / "o", random_splits(seed=1))
+    assert sources.read_dir(other).dataset == "mnist"
+    assert sources.read_dir(other, "fashion-mnist").dataset == "fashion-mnist"
+
+
+def test_sigterm_then_resume_equals_an_uninterrupted_run(fashion_subset_dir, tmp_path):
+    ref = str(tmp_path / "ref")
+    done = subprocess.run(cli(["--data-dir", fashion_subset_dir, "--epochs", "4", "--out", ref,
+                               "--no-pictures"]), capture_output=True, text=True, check=True)
+    out = str(tmp_path / "run")
+    proc = subprocess.Popen(cli(["--data-dir", fashion_subset_dir, "--epochs", "4", "--out", out,
+                                 "--path", "literal", "--no-pictures"]),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    assert first.startswith("Epoch 0. ")
+    proc.send_signal(signal.SIGTERM)
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "interrupted by SIGTERM" in err and "--resume" in err and "Traceback" not in err
+    before = [first.rstrip("\n")] + rest.splitlines()
+    assert saved(out)[0]["epoch"] == len(before) - 1 < 3 and no_part_files(out)
+    resumed = subprocess.run(cli(["--out", out, "--resume", "--no-pictures"]),
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert before + resumed.stdout.splitlines() == done.stdout.splitlines()
+    _, W, b = saved(out)
+    _, ref_W, ref_b = saved(ref)
+    assert np.array_equal(W, ref_W) and np.array_equal(b, ref_b)
+
+
+def _signal_when(monkeypatch, owner, attr, signum, call=0):
+    """Make the ``call``-th call of ``owner.attr`` raise ``signum`` at this process first."""
+    real = getattr(owner, attr)
+    calls = []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call + 1:
+            os.kill(os.getpid(), signum)
+            time.sleep(0.01)  # let Python run the handler here, in the middle of the call
+        return real(*args, **kwargs)
+    monkeypatch.setattr(owner, attr, wrapped)
+    return calls
+
+
+@pytest.mark.parametrize("moment, owner, attr, call, epoch", [
+    ("last evaluation", loop.CompiledPath, "accuracy", 1, 1),
+    ("checkpoint write", runs, "_save_params", 2, 1),  # init, epoch 0, then epoch 1's params
+    ("pictures", plot, "save_figure", 1, 1),
+])
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_at_the_end_still_stops_the_run_after_its_checkpoint(
+        fashion_subset_dir, tmp_path, monkeypatch, capsys, moment, owner, attr, call, epoch,
+        signum, code):
+    out = str(tmp_path / "run")
+    _signal_when(monkeypatch, owner, attr, signum, call)
+    argv = ["--data-dir", fashion_subset_dir, "--epochs", "2", "--out", out]
+    code_, stdout, err = run_cli(argv, capsys)
+    assert code_ == code, (moment, err)
+    assert "interrupted by %s" % signal.Signals(signum).name in err and "Traceback" not in err
+    assert "the checkpoint of epoch %d in %s is intact" % (epoch, out) in err
+    assert saved(out)[0]["epoch"] == epoch and stdout.count("Epoch ") == 2
+    assert no_part_files(out)
+
+
+def test_a_signal_while_downloading_leaves_no_part_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(sources, "sources", lambda dataset, mirrors=(): ["http://127.0.0.1:9/"])
+
+    def stream(url, out, limit, timeout, progress):
+        out.write(b"partial")
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+    monkeypatch.setattr(sources, "_stream", stream)
+    code, _, err = run_cli([], capsys)
+    assert code == 130 and "interrupted by SIGINT" in err and "Traceback" not in err
+    cache = tmp_path / "home" / "datasets" / "mnist"
+    assert os.listdir(cache) == []
+
+
+CTRL_C_DURING_IMPORT = """
+import builtins, os, signal, sys
+real = builtins.__import__
+def hook(name, *args, **kwargs):
+    if name == "mxnet":
+        builtins.__import__ = real
+        os.kill(os.getpid(), signal.SIGINT)
+    return real(name, *args, **kwargs)
+builtins.__import__ = hook
+sys.argv = ["mxsoftmax.train"]
+from mxsoftmax.launch import train
+train()
+"""
+
+
+def test_ctrl_c_while_mxnet_loads_is_one_line():
+    proc = subprocess.run([sys.executable, "-c", CTRL_C_DURING_IMPORT], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr
+    assert proc.stderr == "python -m mxsoftmax.train: interrupted while loading.\n"
+
+
+def test_a_closed_pipe_ends_quietly_after_the_checkpoint(fashion_subset_dir, tmp_path):
+    out = str(tmp_path / "run")
+    proc = subprocess.Popen(cli(["--data-dir", fashion_subset_dir, "--epochs", "3", "--out", out,
+                                 "--no-pictures"]), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # like '| head -1'
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and first.startswith(b"Epoch 0. ")
+    assert "Traceback" not in err and "cannot write" not in err and "Broken pipe" not in err
+    assert saved(out)[0]["epoch"] >= 0 and no_part_files(out)
+
+
+def test_progress_bar_on_a_terminal_only_without_quiet(fashion_subset_dir, monkeypatch, capsys):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert train_cli.main(["--data-dir", fashion_subset_dir, "--epochs", "1"]) == 0
+    assert "epoch 0:" in terminal.getvalue() and "/94 [" in terminal.getvalue()
+    terminal.truncate(0)
+    assert train_cli.main(["--data-dir", fashion_subset_dir, "--epochs", "1", "--quiet"]) == 0
+    assert "epoch 0:" not in terminal.getvalue()
