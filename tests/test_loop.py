@@ -66,6 +66,14 @@ def test_both_ways_visit_the_same_batches_in_the_same_order():
     assert first != [y.asnumpy().tolist() for _, y in literal.train(1)]
 
 
+def test_training_leaves_numpys_global_random_state_alone():
+    data = as_data(random_splits(n_train=50, n_test=20))
+    before = np.random.get_state()[1].copy()
+    for Path in (loop.LiteralPath, loop.CompiledPath):
+        list(loop.fit(init_params(mx.cpu()), Path(data, mx.cpu(), 8, 3), 2, .001))
+    assert np.array_equal(before, np.random.get_state()[1])
+
+
 def test_printed_accuracies_match_numpy_on_the_trained_parameters(fashion_subset):
     data = subset(fashion_subset, 2000, 700)
     mx.random.seed(0)
