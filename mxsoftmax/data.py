@@ -26,7 +26,7 @@ def dataset(images, labels, transform_fn=transform):
     return data.transform(transform_fn) if transform_fn is not None else data
 
 
-def to_ndarrays(images, labels, ctx, chunk=1000):
+def to_ndarrays(images, labels, ctx, chunk=128):
     """Apply the tutorial's ``transform`` to a whole split: (N, 784) float32 data, (N,) labels on ctx.
 
     The split goes through ``transform`` ``chunk`` images at a time into one preallocated array,
