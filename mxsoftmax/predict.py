@@ -1,65 +1,31 @@
 """Classify image files with a trained checkpoint: ``python -m mxsoftmax.predict``.
 
-Images become what the model was trained on: 28x28 gray, white strokes on black, scaled to
-[0, 1] by the tutorial's ``transform``. Dark-on-light pictures (scans, drawings) are inverted.
+Images become what the model was trained on by :func:`images.load_image` (28x28 gray, white
+strokes on black, centred as the run's dataset was; dark-on-light pictures are inverted), the
+same code the draw server uses.
 """
 import argparse
 import json
-import os
 import sys
 
 import mxnet as mx
-import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from . import UsageError, checkpoint
+from . import UsageError
+from .classify import classify, load_run
 from .context import check_ctx, ctx_arg
-from .data import CLASS_NAMES
-from .model import predict_proba
+from .images import ImageError, load_image
 
 
-def load_image(path, invert="auto"):
-    """Read any Pillow image as a (28, 28) uint8 array, white-on-black like MNIST.
-
-    ``invert`` is ``yes``, ``no`` or ``auto``: invert when the border is lighter than mid-gray,
-    i.e. the picture is dark strokes on a light background. Non-square images are padded to a
-    square with the background before resizing, so strokes keep their proportions.
-    """
-    with Image.open(path) as im:
-        gray = np.asarray(im.convert("L"), dtype=np.uint8)
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if invert == "yes" or (invert == "auto" and border.mean() > 127):
-        gray = 255 - gray
-    h, w = gray.shape
-    side = max(h, w)
-    square = np.zeros((side, side), dtype=np.uint8)
-    square[(side - h) // 2:(side - h) // 2 + h, (side - w) // 2:(side - w) // 2 + w] = gray
-    if side != 28:
-        square = np.asarray(Image.fromarray(square).resize((28, 28), Image.LANCZOS))
-    return square
-
-
-def class_names_for(params_path, state):
-    """Class names saved with the run, else MNIST's digits."""
-    if not state and os.path.isfile(params_path):
-        try:
-            state = checkpoint.read_state(os.path.dirname(os.path.abspath(params_path))) or {}
-        except UsageError:
-            state = {}
-    return state.get("class_names") or CLASS_NAMES["mnist"]
-
-
-def describe(path, probs, names, as_json):
-    """One output line for one image."""
-    top = np.argsort(-probs)[:3]
-    label = int(top[0])
+def describe(path, result, as_json):
+    """One output line for one image, from :func:`classify.classify`'s ``result``."""
+    top = result["top3"]
     if as_json:
-        return json.dumps({"path": path, "label": label, "name": names[label],
-                           "probability": float(probs[label]),
-                           "top3": [[int(k), float(probs[k])] for k in top]})
+        return json.dumps({"path": path, "label": result["label"], "name": result["name"],
+                           "probability": result["probability"],
+                           "top3": [[t["label"], t["probability"]] for t in top]})
     return "%s: %s (class %d, p=%.3f); top 3: %s" % (
-        path, names[label], label, probs[label],
-        ", ".join("%s %.3f" % (names[k], probs[k]) for k in top))
+        path, result["name"], result["label"], result["probability"],
+        ", ".join("%s %.3f" % (t["name"], t["probability"]) for t in top))
 
 
 def build_parser():
@@ -81,23 +47,21 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         ctx = check_ctx(args.ctx)
-        params, state = checkpoint.load_params(args.params)
+        run = load_run(args.params, ctx)
     except UsageError as err:
         print("%s: error: %s" % (parser.prog, err), file=sys.stderr)
         return 2
-    params = [p.as_in_context(ctx) for p in params]
-    names = class_names_for(args.params, state)
     failed = 0
     for path in args.images:
         try:
-            probs = predict_proba([load_image(path, args.invert)], params, ctx)[0]
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as err:
+            image = load_image(path, args.invert, run.dataset)
+        except ImageError as err:
             failed += 1
-            reason = "cannot read it as an image (%s)" % (getattr(err, "strerror", None) or err)
-            print(json.dumps({"path": path, "error": reason}) if args.json
-                  else "%s: error: %s" % (path, reason), flush=True)
+            print(json.dumps({"path": path, "error": str(err)}) if args.json
+                  else "%s: error: %s" % (path, err), flush=True)
             continue
-        print(describe(path, probs, names, args.json), flush=True)
+        result = classify(image, run.params, run.class_names, ctx)
+        print(describe(path, result, args.json), flush=True)
     return 1 if failed else 0
 
 

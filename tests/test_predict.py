@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mxsoftmax import checkpoint, predict, train
+from mxsoftmax import checkpoint, images, predict, train
 from mxsoftmax.model import predict_proba
 
 
@@ -13,15 +13,15 @@ from mxsoftmax.model import predict_proba
 def trained(fashion_subset_dir, fashion_subset, tmp_path_factory):
     """A 3-epoch Fashion-MNIST run and a test image it classifies right with confidence."""
     out = str(tmp_path_factory.mktemp("predict") / "run")
-    assert train.main(["--data-dir", fashion_subset_dir, "--epochs", "3", "--quiet",
-                       "--out", out]) == 0
+    assert train.main(["--dataset", "fashion-mnist", "--data-dir", fashion_subset_dir,
+                       "--epochs", "3", "--quiet", "--out", out]) == 0
     params, _ = checkpoint.load_params(out)
-    images, labels = fashion_subset["test"]
-    probs = predict_proba(images[:200, ..., 0], params, params[0].context)
+    test_images, labels = fashion_subset["test"]
+    probs = predict_proba(test_images[:200, ..., 0], params, params[0].context)
     confident = np.flatnonzero((probs.argmax(1) == labels[:200]) & (probs.max(1) > .95))
     assert confident.size, "no confident correct prediction to test with"
     i = int(confident[0])
-    return out, images[i, ..., 0], int(labels[i])
+    return out, test_images[i, ..., 0], int(labels[i])
 
 
 def run(argv, capsys):
@@ -54,8 +54,10 @@ def test_dark_on_light_colour_and_large_images_are_handled(trained, tmp_path, ca
     code, captured = run(["--params", out, "--json", str(rgb), str(inverted), str(large)], capsys)
     assert code == 0
     assert [json.loads(line)["label"] for line in captured.out.splitlines()] == [label] * 3
-    np.testing.assert_array_equal(predict.load_image(str(inverted)), image)
-    assert not np.array_equal(predict.load_image(str(inverted), invert="no"), image)
+    seen = images.to_model_input(image, dataset="fashion-mnist")
+    np.testing.assert_array_equal(images.load_image(str(inverted), dataset="fashion-mnist"), seen)
+    with pytest.raises(images.ImageError, match="blank"):  # not inverted: dark ink on light
+        images.load_image(str(inverted), "no", "fashion-mnist")
 
 
 def test_corrupt_file_is_named_others_still_classified_exit_1(trained, tmp_path, capsys):
