@@ -2,6 +2,7 @@
 import gzip
 import os
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -40,6 +41,15 @@ def random_splits(n_train=50, n_test=20, seed=0):
     return {split: (rng.randint(0, 256, size=(n, 28, 28)).astype(np.uint8),
                     rng.randint(0, 10, size=n).astype(np.uint8))
             for split, n in (("train", n_train), ("test", n_test))}
+
+
+def png_header(width, height):
+    """A PNG that declares ``width`` x ``height`` pixels and holds none: only the header is real."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,15 @@
 import glob
 import io
 import json
-import struct
 import subprocess
 import sys
-import zlib
 
 import mxnet as mx
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from conftest import png_header
 from mxsoftmax import images
 from mxsoftmax.data import Loaders
 from mxsoftmax.errors import InvalidInput
@@ -116,15 +115,6 @@ def test_blank_pictures_and_bad_arguments_are_refused(tmp_path):
             images.load_image(path)
     with pytest.raises(InvalidInput, match="invert must be"):
         images.to_model_input(np.zeros((5, 5)), invert="maybe")
-
-
-def png_header(width, height):
-    """A PNG that declares ``width`` x ``height`` pixels and holds none: only the header is real."""
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
 
 
 def test_corrupt_empty_huge_and_missing_files_are_named(tmp_path):
