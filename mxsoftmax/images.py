@@ -69,7 +69,7 @@ def read_gray(source, name=None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
     if not data:
         raise ImageError("%s is empty." % name)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # process-wide: callers with threads decode one at a time
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=FORMATS) as im:
                 width, height = im.size
@@ -99,8 +99,8 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
 
     Returns a (28, 28) uint8 array, background 0 and ink bright: inverted if ``invert`` is
     ``"yes"`` (or ``"auto"`` and the border is light), background level subtracted, contrast
-    stretched, cropped to the ink, scaled and placed as :data:`RECIPES` says. Raises
-    :class:`ImageError` if there is no ink.
+    stretched, cropped to the ink, scaled and placed as :data:`RECIPES` says (MNIST's for a
+    dataset it does not list). Raises :class:`ImageError` if there is no ink.
     """
     if invert not in ("auto", "yes", "no"):
         raise InvalidInput("invert must be 'auto', 'yes' or 'no', not %r." % (invert,))
@@ -126,7 +126,7 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
         ys, xs = np.indices(patch.shape)
         mass = patch.sum() or 1.0
         top, left = round(14 - (ys * patch).sum() / mass), round(14 - (xs * patch).sum() / mass)
-    else:
+    else:  # an odd spare pixel goes before the item, as in Fashion-MNIST's images
         top, left = (29 - h) // 2, (29 - w) // 2
     top, left = min(max(top, 0), 28 - h), min(max(left, 0), 28 - w)
     out = np.zeros((28, 28), dtype=np.uint8)
@@ -165,10 +165,10 @@ def _shrunk(im):
     High bit depths are brought to 8 bits first: 16-bit by their top byte, 32-bit integer and
     float pictures by their own range.
     """
-    if im.mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-    elif im.mode == "1":
-        im = im.convert("L")
+    if im.mode in ("1", "L", "P", "RGB") and "transparency" in im.info:  # one colour marked clear
+        im = im.convert("RGBA")
+    elif im.mode in ("1", "P"):
+        im = im.convert("RGB" if im.mode == "P" else "L")
     elif im.mode.startswith("I;16"):
         im = Image.fromarray((np.asarray(im).astype(np.uint16) >> 8).astype(np.uint8))
     elif im.mode in ("I", "F"):
