@@ -8,6 +8,9 @@ data set a folder of idx files holds.
 DIGITS = tuple(str(d) for d in range(10))
 DATASETS = {
     "mnist": dict(
+        title="MNIST",
+        thing="digit",
+        recipe=(20, "mass"),  # digits were scaled to 20 px and centred by their centre of mass
         class_names=DIGITS,
         files={  # (split, kind) -> (SHA-256 of the decompressed idx bytes, their size)
             ("train", "images"): (
@@ -25,6 +28,9 @@ DATASETS = {
         package=None,
     ),
     "fashion-mnist": dict(
+        title="Fashion-MNIST",
+        thing="garment, shoe or bag",
+        recipe=(28, "box"),  # products were scaled to 28 px and centred by their bounding box
         class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                      "Sneaker", "Bag", "Ankle boot"),
         files={

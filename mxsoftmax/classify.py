@@ -1,15 +1,65 @@
-"""TEMPORARY (replaced by the draw branch): the model's answer for one image."""
+"""The model's answer for images, shared by ``predict``, the draw server and the pictures.
+
+:func:`predict_proba` gives the probabilities of many images; :func:`classify` the answer for one
+as a JSON-ready dict; :func:`evidence` shows which pixels voted for and against a class.
+"""
 import numpy as np
+from mxnet import nd
 
-from .model import predict_proba
+from .data import transform
+from .errors import InvalidInput, InvalidType
+from .model import NUM_INPUTS, stable_net
 
 
-def classify(image, params, class_names, ctx):
-    """The answer for one (28, 28) uint8 image as a JSON-ready dict."""
-    probs = predict_proba(image[np.newaxis], params, ctx)[0]
-    top = np.argsort(-probs)[:3]
-    label = int(top[0])
-    return {"label": label, "name": class_names[label], "probability": float(probs[label]),
-            "top3": [{"label": int(k), "name": class_names[k], "probability": float(probs[k])}
-                     for k in top],
-            "probabilities": [float(p) for p in probs]}
+def predict_proba(images, params, ctx):
+    """Class probabilities for uint8 images (N, 28, 28[, 1]) as an (N, 10) numpy array.
+
+    The tutorial's ``transform`` (x / 255), then ``net`` with the row-wise stable softmax, which
+    gives the tutorial's probabilities wherever those are finite.
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise InvalidType("predict_proba takes uint8 pixels 0-255 like the idx files, not %s: "
+                          "convert with (x * 255).round().astype(np.uint8) if they are in [0, 1]."
+                          % images.dtype)
+    if images.size == 0 or images.size % NUM_INPUTS:
+        raise InvalidInput("predict_proba takes images of 28x28 pixels, not an array of shape %s."
+                           % (images.shape,))
+    X, _ = transform(nd.array(images.reshape(-1, NUM_INPUTS), ctx=ctx, dtype=np.uint8), np.zeros(1))
+    return stable_net(X, params).asnumpy()
+
+
+def classify(image28, params, class_names, ctx):
+    """The answer for one (28, 28) uint8 image, ready for ``json.dumps``.
+
+    ``{"label", "name", "probability", "top3": [{"label", "name", "probability"}] * 3,
+    "probabilities": [10 floats]}``, from :func:`predict_proba` (row-wise stable softmax);
+    ties keep the lower label first.
+    """
+    probs = predict_proba([_checked(image28)], params, ctx)[0].astype(np.float64)
+    if not np.isfinite(probs).all():
+        raise InvalidInput("the model's probabilities are not finite: its parameters are too large "
+                           "or hold inf or NaN.")
+    top = [{"label": int(k), "name": class_names[k], "probability": float(probs[k])}
+           for k in np.argsort(-probs, kind="stable")[:3]]
+    return dict(top[0], top3=top, probabilities=[float(p) for p in probs])
+
+
+def evidence(image28, W, classes):
+    """Each pixel's vote for each class in ``classes``: maps (len(classes), 28, 28) of ``x * W[:, k]``.
+
+    ``x`` is the image as the model sees it (the tutorial's ``transform``: uint8 / 255), so a map's
+    sum plus ``b[k]`` is the logit of class ``k``. ``W`` is an NDArray or array (784, 10).
+    """
+    x = _checked(image28).astype(np.float32).reshape(-1) / 255
+    W = W.asnumpy() if hasattr(W, "asnumpy") else np.asarray(W, dtype=np.float32)
+    return (x[:, None] * W[:, list(classes)]).T.reshape(-1, 28, 28)
+
+
+def _checked(image28):
+    image = np.asarray(image28)
+    if image.dtype != np.uint8:
+        raise InvalidType("images must be uint8 pixels 0-255, not %s." % image.dtype)
+    if image.shape not in ((28, 28), (28, 28, 1)):
+        raise InvalidInput("images must be 28x28, not %s." % "x".join(map(str, image.shape)))
+    return image

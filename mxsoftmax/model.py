@@ -6,7 +6,6 @@ Each formula is written once with ``F``, MXNet's operator namespace in the style
 The tutorial's ``a - b``, ``a + b`` and ``a / b`` on NDArrays are MXNet's ``broadcast_sub``,
 ``broadcast_add`` and ``broadcast_div``, written out here so that symbols broadcast the same way.
 """
-import numpy as np
 from mxnet import nd
 
 from .errors import InvalidInput, InvalidType
@@ -78,21 +77,3 @@ def params_on(params, ctx):
     for param in copies:
         param.attach_grad()
     return copies
-
-
-def predict_proba(images, params, ctx):
-    """Class probabilities for uint8 images (N, 28, 28[, 1]) as an (N, 10) numpy array.
-
-    Applies the tutorial's ``transform`` (x / 255) and the row-wise stable softmax, which gives the
-    same probabilities as ``net`` wherever ``net`` is finite.
-    """
-    images = np.asarray(images)
-    if images.dtype != np.uint8:
-        raise InvalidType("predict_proba takes uint8 pixels 0-255 like the idx files, not %s: "
-                          "convert with (x * 255).round().astype(np.uint8) if they are in [0, 1]."
-                          % images.dtype)
-    if images.size == 0 or images.size % NUM_INPUTS:
-        raise InvalidInput("predict_proba takes images of 28x28 pixels, not an array of shape %s."
-                           % (images.shape,))
-    X = nd.array(images.reshape(-1, NUM_INPUTS), ctx=ctx, dtype=np.float32) / 255
-    return stable_net(X, params).asnumpy()

@@ -12,7 +12,7 @@ from mxnet import nd
 
 from .files import atomic_write
 from .metrics import confusion_matrix
-from .model import predict_proba
+from .classify import predict_proba
 
 
 def _to_numpy(x):

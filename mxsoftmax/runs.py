@@ -6,6 +6,7 @@ Layout: ``init.params`` (``W`` and ``b`` as drawn, so pictures can show what tra
 moment leaves the previous complete epoch in force. ``.lock`` is held (``flock``) by the one
 process using the folder. Everything read back is validated: the folder may have been edited.
 """
+import collections
 import errno
 import fcntl
 import json
@@ -307,26 +308,39 @@ def load_params_file(path):
     return params, size
 
 
-def load_run(path):
-    """A trained model from a run folder or a params file: ``(params, class_names, state)``.
+Run = collections.namedtuple("Run", "params class_names dataset path")
+Run.__doc__ = "A trained model to use: ``[W, b]`` on a context, its class names and data set."
 
-    A folder gives its latest checkpoint and its class names; a params file takes the class names
-    of the run folder it sits in when that folder has a valid state, else the digits 0-9.
+
+def load_run(path, ctx=None):
+    """A trained model from a run folder or a params file, as a :class:`Run` on ``ctx`` (CPU).
+
+    A folder gives its latest checkpoint, class names and data set; a params file takes them from
+    the run folder it sits in when that folder has a valid state, else MNIST's digits 0-9.
     """
     path = str(path)
+    ctx = ctx or mx.cpu()
     if os.path.isdir(path):
         state = RunFolder(path).state()
         if state is None:
             raise RunError("%s holds no %s: give a run folder written with --out, or its "
                            "epoch-K.params file." % (path, STATE))
-        return load_params_file(os.path.join(path, state["params"]))[0], state["class_names"], state
-    if not os.path.exists(path):
+        params_path = os.path.join(path, state["params"])
+    elif os.path.exists(path):
+        params_path, state = path, _state_beside(path)
+    else:
         raise RunError("%s does not exist: give a run folder written with --out, or its "
                        "epoch-K.params file." % path)
-    params = load_params_file(path)[0]
-    sibling = os.path.join(os.path.dirname(os.path.abspath(path)), STATE)
+    params = [p.as_in_context(ctx) for p in load_params_file(params_path)[0]]
+    if state is None:
+        return Run(params, list(catalog.DIGITS), "mnist", path)
+    return Run(params, state["class_names"], state["flags"]["dataset"], path)
+
+
+def _state_beside(params_path):
+    """The valid state of the run folder a params file sits in, or None."""
+    sibling = os.path.join(os.path.dirname(os.path.abspath(params_path)), STATE)
     try:
-        state = read_state(sibling) if os.path.isfile(sibling) else None
+        return read_state(sibling) if os.path.isfile(sibling) else None
     except RunError:
-        state = None
-    return params, (state["class_names"] if state else list(catalog.DIGITS)), state
+        return None

@@ -2,6 +2,7 @@
 import gzip
 import os
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -52,6 +53,15 @@ def as_data(splits, dataset="mnist"):
     pair = {k: (np.asarray(v[0]).reshape(-1, 28, 28, 1), np.asarray(v[1]).astype(np.int32))
             for k, v in splits.items()}
     return Data(pair["train"], pair["test"], dataset, None)
+
+
+def png_header(width, height):
+    """A PNG that declares ``width`` x ``height`` pixels and holds none: only the header is real."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,8 @@ from mxsoftmax.errors import InvalidInput, InvalidType
 from mxsoftmax.loop import train_step
 from mxsoftmax.loss import cross_entropy, softmax_cross_entropy
 from mxsoftmax.metrics import confusion_matrix, evaluate_accuracy, moving_average
-from mxsoftmax.model import init_params, linear, net, predict_proba, softmax, stable_softmax
+from mxsoftmax.classify import predict_proba
+from mxsoftmax.model import init_params, linear, net, softmax, stable_softmax
 from mxsoftmax.optim import SGD, sgd_update
 
 rng = np.random.RandomState(42)

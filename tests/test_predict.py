@@ -5,25 +5,24 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mxsoftmax import runs
+from mxsoftmax import images, runs
+from mxsoftmax.classify import predict_proba
 from mxsoftmax.cli import predict, train
-from mxsoftmax.images import load_image
-from mxsoftmax.model import predict_proba
 
 
 @pytest.fixture(scope="module")
 def trained(fashion_subset_dir, fashion_subset, tmp_path_factory):
     """A 3-epoch Fashion-MNIST run and a test image it classifies right with confidence."""
     out = str(tmp_path_factory.mktemp("predict") / "run")
-    assert train.main(["--data-dir", fashion_subset_dir, "--dataset", "fashion-mnist", "--epochs",
-                       "3", "--quiet", "--no-pictures", "--out", out]) == 0
-    params, _, _ = runs.load_run(out)
-    images, labels = fashion_subset.test
-    probs = predict_proba(images[:200, ..., 0], params, params[0].context)
+    assert train.main(["--dataset", "fashion-mnist", "--data-dir", fashion_subset_dir,
+                       "--epochs", "3", "--quiet", "--no-pictures", "--out", out]) == 0
+    params = runs.load_run(out).params
+    test_images, labels = fashion_subset.test
+    probs = predict_proba(test_images[:200, ..., 0], params, params[0].context)
     confident = np.flatnonzero((probs.argmax(1) == labels[:200]) & (probs.max(1) > .95))
     assert confident.size, "no confident correct prediction to test with"
     i = int(confident[0])
-    return out, images[i, ..., 0], int(labels[i])
+    return out, test_images[i, ..., 0], int(labels[i])
 
 
 def run(argv, capsys):
@@ -39,13 +38,15 @@ def test_png_from_the_test_set_comes_back_with_its_label(trained, tmp_path, caps
     assert code == 0
     row = json.loads(captured.out)
     assert row["path"] == path and row["label"] == label
-    names = runs.load_run(out)[1]
+    names = runs.load_run(out).class_names
     assert row["name"] == names[label] and names[0] == "T-shirt/top"
     assert row["probability"] == row["top3"][0]["probability"] > .5
     assert [e["label"] for e in row["top3"]][0] == label and len(row["top3"]) == 3
     assert [e["name"] for e in row["top3"]] == [names[e["label"]] for e in row["top3"]]
     p = [e["probability"] for e in row["top3"]]
     assert p[0] >= p[1] >= p[2] and sum(row["probabilities"]) == pytest.approx(1, abs=1e-5)
+    code, captured = run(["--params", out, path], capsys)
+    assert captured.out.startswith("%s: %s (class %d), p=" % (path, names[label], label))
 
 
 def test_dark_on_light_colour_and_large_images_are_handled(trained, tmp_path, capsys):
@@ -59,8 +60,10 @@ def test_dark_on_light_colour_and_large_images_are_handled(trained, tmp_path, ca
     code, captured = run(["--params", out, "--json", str(rgb), str(inverted), str(large)], capsys)
     assert code == 0
     assert [json.loads(line)["label"] for line in captured.out.splitlines()] == [label] * 3
-    np.testing.assert_array_equal(load_image(str(inverted)), image)
-    assert not np.array_equal(load_image(str(inverted), invert="no"), image)
+    seen = images.to_model_input(image, dataset="fashion-mnist")
+    np.testing.assert_array_equal(images.load_image(str(inverted), dataset="fashion-mnist"), seen)
+    with pytest.raises(images.ImageError, match="blank"):  # not inverted: dark ink on light
+        images.load_image(str(inverted), "no", "fashion-mnist")
 
 
 def test_corrupt_file_is_named_others_still_classified_exit_1(trained, tmp_path, capsys):

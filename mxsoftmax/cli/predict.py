@@ -1,4 +1,8 @@
-"""``python -m mxsoftmax.predict``: classify image files with a trained run."""
+"""``python -m mxsoftmax.predict``: classify image files with a trained run.
+
+Each image becomes the 28x28 input the run's data set was made of (:mod:`mxsoftmax.images`, the
+same code the draw server uses) and gets one line: its class, probability and top three.
+"""
 import argparse
 import json
 
@@ -35,14 +39,14 @@ def predict(args):
     with common.blame("--ctx", ctx_name(args.ctx)):
         ctx = check_ctx(args.ctx)
     try:
-        params, names, _ = load_run(args.params)
+        run = load_run(args.params, ctx)
     except RunError as err:
         raise common.Exit("error: --params %s" % err, common.EXIT_USAGE) from None
-    params = [p.as_in_context(ctx) for p in params]
     failed = 0
     for path in args.images:
         try:
-            answer = classify(load_image(path, args.invert), params, names, ctx)
+            answer = classify(load_image(path, args.invert, run.dataset), run.params,
+                              run.class_names, ctx)
         except ImageError as err:
             failed += 1
             print(json.dumps({"path": path, "error": str(err)}) if args.json

@@ -1,0 +1,108 @@
+"""Draw and see the model answer as you draw: ``python -m mxsoftmax.draw --params RUN``.
+
+Serves one page and ``POST /predict`` (:mod:`mxsoftmax.server`) on 127.0.0.1 unless ``--host``
+says otherwise, prints the URL and opens it in a browser. Exit codes: 2 for a bad ``--params``
+or an address that cannot be used (port in use), 130 on Ctrl-C.
+"""
+import argparse
+import errno
+import ipaddress
+import os
+import socket
+import sys
+import threading
+import webbrowser
+
+import mxnet as mx
+
+from ..runs import RunError, load_run
+from ..server import DrawServer
+from . import common
+
+PROG = "python -m mxsoftmax.draw"
+
+
+def build_parser():
+    """The argparse parser of ``python -m mxsoftmax.draw``."""
+    p = argparse.ArgumentParser(prog=PROG,
+                                description="Draw digits (or clothes) and watch a mxsoftmax run "
+                                            "classify them.")
+    p.add_argument("--params", required=True, metavar="RUN",
+                   help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: any free port)")
+    p.add_argument("--no-browser", action="store_true", help="only print the URL")
+    return p
+
+
+def _port(text):
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError("%r is not a port number 0-65535" % text)
+    return int(text)
+
+
+def is_loopback(host):
+    """True for localhost and loopback addresses, which other machines cannot reach."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def url_for(server, host):
+    """The URL to open: a wildcard address (0.0.0.0, ::) is reached through the loopback."""
+    address, port = server.server_address[:2]
+    if host in ("", "0.0.0.0", "::"):
+        address = "::1" if server.address_family == socket.AF_INET6 else "127.0.0.1"
+    return "http://%s:%d/" % ("[%s]" % address if ":" in address else address, port)
+
+
+def open_browser(url):
+    """Open ``url`` in a browser without blocking; only where a graphical one can be expected.
+
+    Without a display, ``webbrowser`` would start a text browser in this terminal and wait for it.
+    """
+    if os.environ.get("BROWSER") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") \
+            or sys.platform in ("darwin", "win32"):
+        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+    else:
+        print("No display found: open %s in a browser." % url, flush=True)
+
+
+def main(argv=None):
+    """Serve until Ctrl-C (exit 130); exit 2 with one sentence if the run or address is unusable."""
+    args = build_parser().parse_args(argv)
+    return common.run_main(PROG, lambda: serve(args))
+
+
+def serve(args):
+    """Load the run, listen, print the URL, open the browser and serve until interrupted."""
+    ctx = mx.cpu()
+    try:
+        run = load_run(args.params, ctx)
+    except RunError as err:
+        raise common.Exit("error: --params %s" % err, common.EXIT_USAGE) from None
+    try:
+        server = DrawServer((args.host, args.port), run, ctx)
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise common.Exit("error: port %d on %s is already in use: stop the program using it "
+                              "or choose another --port." % (args.port, args.host),
+                              common.EXIT_USAGE) from None
+        raise common.Exit("error: cannot listen on %s port %d (%s): choose another --host or "
+                          "--port." % (args.host, args.port, err.strerror or err),
+                          common.EXIT_USAGE) from None
+    if not is_loopback(args.host):
+        common.say(PROG, "warning: --host %s lets other machines reach this server, which has no "
+                         "authentication; use 127.0.0.1 to keep it to this machine." % args.host)
+    url = url_for(server, args.host)
+    print("Serving %s (%s) at %s (Ctrl-C to stop)" % (args.params, run.dataset, url), flush=True)
+    if not args.no_browser:
+        open_browser(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        raise common.Exit("stopped.", 130) from None
+    finally:
+        server.server_close()
