@@ -10,6 +10,7 @@ once and gathers each batch from one NDArray. Both visit the training examples o
 import numpy as np
 from mxnet import gluon, nd
 
+from .idx import IdxImages
 from .model import NUM_INPUTS
 
 EVAL_BATCH_SIZE = 10000  # accuracy does not depend on it; large batches mean few operations
@@ -30,12 +31,17 @@ def to_ndarrays(images, labels, ctx, chunk=128):
     """Apply the tutorial's ``transform`` to a whole split: (N, 784) float32 data, (N,) labels on ctx.
 
     The split goes through ``transform`` ``chunk`` images at a time into one preallocated array,
-    so no full-size temporary is made beside the float32 result.
+    so no full-size temporary is made beside the float32 result; images streamed from their
+    file (:class:`mxsoftmax.idx.IdxImages`) are never held whole as uint8 either.
     """
     data = nd.empty((len(images), NUM_INPUTS), ctx=ctx, dtype=np.float32)
-    for start in range(0, len(images), chunk):
-        part, _ = transform(nd.array(images[start:start + chunk], ctx=ctx, dtype=np.uint8), labels)
+    chunks = (images.chunks(chunk) if isinstance(images, IdxImages) else
+              (images[start:start + chunk] for start in range(0, len(images), chunk)))
+    start = 0
+    for part in chunks:  # to the end: a streamed file is verified after its last chunk
+        part, _ = transform(nd.array(part, ctx=ctx, dtype=np.uint8), labels)
         data[start:start + len(part)] = part.reshape((-1, NUM_INPUTS))
+        start += len(part)
     return data, nd.array(labels, ctx=ctx, dtype=np.float32)
 
 
@@ -102,12 +108,16 @@ class SplitArrays:
         """The row indices of ``epoch``'s training order, as an int64 NDArray on ``ctx``."""
         return nd.array(epoch_order(self.seed, epoch, self.num_train), ctx=self.ctx, dtype=np.int64)
 
+    def batch_rows(self, epoch):
+        """The row indices of each of ``epoch``'s training batches (int64 NDArrays on ``ctx``)."""
+        index = self.order(epoch)
+        for start in range(0, self.num_train, self.batch_size):
+            yield index[start:start + self.batch_size]
+
     def train(self, epoch):
         """Training batches of ``epoch`` in :func:`epoch_order`."""
         data, label = self.train_arrays
-        index = self.order(epoch)
-        for start in range(0, self.num_train, self.batch_size):
-            rows = index[start:start + self.batch_size]
+        for rows in self.batch_rows(epoch):
             yield data.take(rows), label.take(rows)
 
     def test(self):

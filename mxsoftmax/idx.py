@@ -72,65 +72,159 @@ def read_idx(path, kind, max_bytes=None, digest=None):
     ``max_bytes`` caps the idx size (header included) that the file may promise; ``digest``, a
     hashlib object, is fed every idx byte read, so a caller can verify the file in the same pass.
     """
-    try:
-        with open(path, "rb") as raw:
-            stored = os.fstat(raw.fileno()).st_size
-            gzipped = raw.read(2) == b"\x1f\x8b"
-            raw.seek(0)
-            stream = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
-            array = _read_body(stream, path, kind, stored, gzipped, max_bytes, digest)
-    except (OSError, EOFError, zlib.error) as err:
-        raise IdxError("%s cannot be read (%s): replace it with an intact copy."
-                       % (path, reason(err))) from None
+    with _Reader(path, kind, max_bytes, digest) as reader:
+        array = np.empty(reader.body, dtype=np.uint8)
+        reader.fill(array)
+        reader.finish()
+    if isinstance(digest, _Verifier):
+        digest.check()
     if kind == "labels" and array.max() > 9:
         raise IdxError("%s has label %d; labels must be 0-9: replace it with an intact copy."
                        % (path, array.max()))
-    return array
+    return array.reshape(reader.dims)
 
 
-def _read_body(stream, path, kind, stored, gzipped, max_bytes, digest):
-    """Check the header, then read exactly the promised bytes (see :func:`read_idx`)."""
-    digest = digest if digest is not None else _NoDigest()
-    magic, ndim = (IMAGE_MAGIC, 3) if kind == "images" else (LABEL_MAGIC, 1)
-    header = _read_exactly(stream, 4 + 4 * ndim)
-    if len(header) >= 4 and struct.unpack(">I", header[:4])[0] != magic:
-        raise IdxError("%s has magic number %d, not %d as idx %s files do: check that it is the "
-                       "%s file and not damaged." % (path, struct.unpack(">I", header[:4])[0],
-                                                     magic, kind, kind))
-    if len(header) < 4 + 4 * ndim:
-        raise IdxError("%s is too short to be an idx %s file (%d bytes): replace it with an "
-                       "intact copy." % (path, kind, len(header)))
-    digest.update(header)
-    dims = struct.unpack(">%dI" % ndim, header[4:])
-    if kind == "images" and dims[1:] != (ROWS, COLS):
-        raise IdxError("%s holds %dx%d images, not 28x28: mxsoftmax needs MNIST-format 28x28 "
-                       "images." % (path, dims[1], dims[2]))
-    if not 1 <= dims[0] <= MAX_ITEMS:
-        raise IdxError("%s holds %d %s; an idx file here must hold 1 to %d: replace it with an "
-                       "intact copy." % (path, dims[0], kind, MAX_ITEMS))
-    body = int(np.prod(dims))
-    promised = len(header) + body
-    if max_bytes is not None and promised > max_bytes:
-        raise IdxError("%s promises %d bytes of %s, more than the %d this file has: it is not "
-                       "the expected file." % (path, promised, kind, max_bytes))
-    if not gzipped and promised != stored:
-        raise IdxError(_length_message(path, stored, promised, dims[0], kind))
-    if gzipped and promised > stored * GZIP_MAX_RATIO:
-        raise IdxError("%s promises %d bytes of %s, more than its %d gzipped bytes can hold: "
-                       "replace it with an intact copy." % (path, promised, kind, stored))
-    array = np.empty(body, dtype=np.uint8)
-    view, got = memoryview(array), 0
-    while got < body:
-        n = stream.readinto(view[got:got + CHUNK])
-        if not n:
-            raise IdxError(_length_message(path, len(header) + got, promised, dims[0], kind))
-        digest.update(view[got:got + n])
-        got += n
-    if stream.read(1):
-        raise IdxError("%s holds more than the %d bytes its header promises (%d %s): the file "
-                       "is padded or damaged; replace it with an intact copy."
-                       % (path, promised, dims[0], kind))
-    return array.reshape(dims)
+class IdxImages:
+    """The images of an idx file, checked by header now and read in chunks when they are used.
+
+    A split of 60,000 images is 47 MB of uint8: :func:`mxsoftmax.data.to_ndarrays` streams them
+    through :meth:`chunks` into float32 without ever holding them whole. The rest of the
+    validation (length, trailing data, gzip CRC and, with ``expected``, the SHA-256 of the idx
+    bytes) happens as the file is read: a damaged file raises IdxError at the end of that pass.
+    ``np.asarray(images)`` reads them all, as (N, 28, 28, 1).
+    """
+
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, path, max_bytes=None, expected=None):
+        with _Reader(path, "images", max_bytes) as reader:
+            self.shape = reader.dims + (1,)
+        self.path, self.max_bytes, self.expected = path, max_bytes, expected
+
+    def __len__(self):
+        return self.shape[0]
+
+    def chunks(self, n):
+        """Yield the images ``n`` at a time as (k, 28, 28, 1) uint8 arrays.
+
+        Each chunk is a view of one reused buffer, valid until the next is yielded.
+        """
+        verifier = _Verifier(self.path, self.expected)
+        with _Reader(self.path, "images", self.max_bytes, verifier) as reader:
+            buffer = np.empty(n * ROWS * COLS, dtype=np.uint8)
+            for start in range(0, len(self), n):
+                part = buffer[:min(n, len(self) - start) * ROWS * COLS]
+                reader.fill(part)
+                yield part.reshape((-1,) + self.shape[1:])
+            reader.finish()
+        verifier.check()
+
+    def __array__(self, dtype=None):
+        array = np.empty(self.shape, dtype=np.uint8)
+        start = 0
+        for part in self.chunks(4096):
+            array[start:start + len(part)] = part
+            start += len(part)
+        return array if dtype is None else array.astype(dtype)
+
+
+def mismatch_message(path, expected, found):
+    """The sentence for a file whose idx bytes are not the known ones."""
+    return ("%s does not match its known checksum (expected SHA-256 %s of its idx bytes, got %s): "
+            "replace it with an intact copy." % (path, expected, found))
+
+
+class _Reader:
+    """One pass over an idx file: the header checked on entry, then the body read in place."""
+
+    def __init__(self, path, kind, max_bytes=None, digest=None):
+        self.path, self.kind, self.max_bytes = path, kind, max_bytes
+        self.digest = digest if digest is not None else _NoDigest()
+        self.got = 0
+
+    def __enter__(self):
+        try:
+            self.raw = open(self.path, "rb")
+        except OSError as err:
+            raise self._unreadable(err) from None
+        try:
+            stored = os.fstat(self.raw.fileno()).st_size
+            gzipped = self.raw.read(2) == b"\x1f\x8b"
+            self.raw.seek(0)
+            self.stream = gzip.GzipFile(fileobj=self.raw, mode="rb") if gzipped else self.raw
+            self._header(stored, gzipped)
+        except (OSError, EOFError, zlib.error) as err:
+            self.raw.close()
+            raise self._unreadable(err) from None
+        except IdxError:
+            self.raw.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.raw.close()
+
+    def _unreadable(self, err):
+        return IdxError("%s cannot be read (%s): replace it with an intact copy."
+                        % (self.path, reason(err)))
+
+    def _header(self, stored, gzipped):
+        """Read and check magic, dimensions and the size they promise, before any allocation."""
+        path, kind = self.path, self.kind
+        magic, ndim = (IMAGE_MAGIC, 3) if kind == "images" else (LABEL_MAGIC, 1)
+        header = _read_exactly(self.stream, 4 + 4 * ndim)
+        if len(header) >= 4 and struct.unpack(">I", header[:4])[0] != magic:
+            raise IdxError("%s has magic number %d, not %d as idx %s files do: check that it is "
+                           "the %s file and not damaged." % (
+                               path, struct.unpack(">I", header[:4])[0], magic, kind, kind))
+        if len(header) < 4 + 4 * ndim:
+            raise IdxError("%s is too short to be an idx %s file (%d bytes): replace it with an "
+                           "intact copy." % (path, kind, len(header)))
+        self.digest.update(header)
+        dims = struct.unpack(">%dI" % ndim, header[4:])
+        if kind == "images" and dims[1:] != (ROWS, COLS):
+            raise IdxError("%s holds %dx%d images, not 28x28: mxsoftmax needs MNIST-format 28x28 "
+                           "images." % (path, dims[1], dims[2]))
+        if not 1 <= dims[0] <= MAX_ITEMS:
+            raise IdxError("%s holds %d %s; an idx file here must hold 1 to %d: replace it with "
+                           "an intact copy." % (path, dims[0], kind, MAX_ITEMS))
+        self.dims, self.header = dims, header
+        self.body = int(np.prod(dims))
+        self.promised = len(header) + self.body
+        if self.max_bytes is not None and self.promised > self.max_bytes:
+            raise IdxError("%s promises %d bytes of %s, more than the %d this file has: it is "
+                           "not the expected file." % (path, self.promised, kind, self.max_bytes))
+        if not gzipped and self.promised != stored:
+            raise IdxError(_length_message(path, stored, self.promised, dims[0], kind))
+        if gzipped and self.promised > stored * GZIP_MAX_RATIO:
+            raise IdxError("%s promises %d bytes of %s, more than its %d gzipped bytes can hold: "
+                           "replace it with an intact copy." % (path, self.promised, kind, stored))
+
+    def fill(self, array):
+        """Read the next ``array.size`` bytes of the body into ``array``; IdxError if they end."""
+        view, done = memoryview(array).cast("B"), 0
+        try:
+            while done < len(view):
+                n = self.stream.readinto(view[done:done + CHUNK])
+                if not n:
+                    raise IdxError(_length_message(self.path, len(self.header) + self.got + done,
+                                                   self.promised, self.dims[0], self.kind))
+                self.digest.update(view[done:done + n])
+                done += n
+        except (OSError, EOFError, zlib.error) as err:
+            raise self._unreadable(err) from None
+        self.got += done
+
+    def finish(self):
+        """Check that nothing follows the promised bytes (this also checks the gzip CRC)."""
+        try:
+            extra = self.stream.read(1)
+        except (OSError, EOFError, zlib.error) as err:
+            raise self._unreadable(err) from None
+        if extra:
+            raise IdxError("%s holds more than the %d bytes its header promises (%d %s): the "
+                           "file is padded or damaged; replace it with an intact copy."
+                           % (self.path, self.promised, self.dims[0], self.kind))
 
 
 def _length_message(path, actual, promised, count, kind):
@@ -154,32 +248,43 @@ class _NoDigest:
         pass
 
 
-def read_split(images_path, labels_path, sizes=None, digests=None):
+def read_split(images_path, labels_path, expected=None, stream=False):
     """One split: images (N, 28, 28, 1) uint8 and labels (N,) int32, with matching counts.
 
-    ``sizes`` maps ``images``/``labels`` to the largest idx size accepted for each file;
-    ``digests`` (a dict) receives each file's SHA-256 hex digest under ``images``/``labels``.
+    ``expected`` maps ``images``/``labels`` to the (SHA-256, size) a known file must have; a
+    file that differs raises IdxError. With ``stream`` the images are an :class:`IdxImages`,
+    read (and verified) when they are used.
     """
-    arrays = {}
-    for kind, path in (("images", images_path), ("labels", labels_path)):
-        sha = hashlib.sha256()
-        arrays[kind] = read_idx(path, kind, (sizes or {}).get(kind), sha)
-        if digests is not None:
-            digests[kind] = sha.hexdigest()
-    images, labels = arrays["images"], arrays["labels"]
+    expected = expected or {}
+    digest, size = expected.get("labels") or (None, None)
+    labels = read_idx(labels_path, "labels", size, _Verifier(labels_path, digest))
+    digest, size = expected.get("images") or (None, None)
+    if stream:
+        images = IdxImages(images_path, size, digest)
+    else:
+        images = read_idx(images_path, "images", size, _Verifier(images_path, digest))[..., None]
     if len(images) != len(labels):
         raise IdxError("%s has %d images but %s has %d labels: the two files must come from the "
                        "same split." % (images_path, len(images), labels_path, len(labels)))
-    return images[..., np.newaxis], labels.astype(np.int32)
+    return images, labels.astype(np.int32)
 
 
-def read_folder(paths, sizes=None):
-    """Read the four files ``{(split, kind): path}``; returns (splits, {(split, kind): sha256})."""
-    splits, digests = {}, {}
-    for split in SPLITS:
-        found = {}
-        splits[split] = read_split(paths[(split, "images")], paths[(split, "labels")],
-                                   {kind: (sizes or {}).get((split, kind)) for kind in
-                                    ("images", "labels")}, found)
-        digests.update({(split, kind): digest for kind, digest in found.items()})
-    return splits, digests
+def file_digest(path, kind, max_bytes=None):
+    """The SHA-256 of the idx bytes of ``path``, reading it with every check of :func:`read_idx`."""
+    sha = hashlib.sha256()
+    read_idx(path, kind, max_bytes, sha)
+    return sha.hexdigest()
+
+
+class _Verifier:
+    """A digest that checks itself: ``update`` as hashlib's; :meth:`check` raises on a mismatch."""
+
+    def __init__(self, path, expected):
+        self.path, self.expected, self.sha = path, expected, hashlib.sha256()
+
+    def update(self, data):
+        self.sha.update(data)
+
+    def check(self):
+        if self.expected and self.sha.hexdigest() != self.expected:
+            raise IdxError(mismatch_message(self.path, self.expected, self.sha.hexdigest()))

@@ -125,7 +125,8 @@ class CompiledPath:
 
     def __init__(self, splits, ctx, batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed,
                  math=TutorialMath()):
-        self.arrays, self.step, self.ctx = SplitArrays(splits, ctx, batch_size, seed), Step(math), ctx
+        self.arrays, self.math, self.ctx = SplitArrays(splits, ctx, batch_size, seed), math, ctx
+        self.step = None  # compiled for, and bound to, the parameters last trained
 
     def num_batches(self):
         """Training batches per epoch."""
@@ -133,13 +134,19 @@ class CompiledPath:
 
     def train_epoch(self, params, epoch, learning_rate, after_batch):
         """One pass over ``epoch``'s batches; returns each batch's mean loss (numpy float32)."""
+        step = self._step(params)
         losses = []
-        for i, (data, label) in enumerate(self.arrays.train(epoch)):
-            loss = self.step(params, data, label)
+        for i, rows in enumerate(self.arrays.batch_rows(epoch)):
+            loss = step(rows)
             sgd_update(params, learning_rate)
             losses.append(nd.mean(loss))
             after_batch(i)
         return nd.concat(*losses, dim=0).asnumpy()
+
+    def _step(self, params):
+        if self.step is None or not self.step.binds(params):
+            self.step = Step(self.math, *self.arrays.train_arrays, params)
+        return self.step
 
     def accuracy(self, params):
         """(test, train) accuracy from the argmax of the logits, 10,000 rows at a time."""

@@ -6,7 +6,6 @@ the same digests, so MNIST is never trained under Fashion-MNIST's class names or
 """
 import collections
 import errno
-import hashlib
 import os
 import re
 import sys
@@ -32,10 +31,6 @@ the data set's name and where the files were read."""
 
 class FetchError(Exception):
     """One download attempt failed; the message says why in a few words."""
-
-
-class Unverified(idx.IdxError):
-    """A file that should be a known one is missing or its digest does not match."""
 
 
 class DatasetMismatch(InvalidInput):
@@ -156,12 +151,10 @@ def fetch(url, folder, name, expected, timeout=TIMEOUT, progress=None):
 
 def _idx_digest(path, name, size):
     """SHA-256 of the idx bytes of ``path`` (bounded by ``size``), or why it could not be read."""
-    sha = hashlib.sha256()
     try:
-        idx.read_idx(path, "labels" if "labels" in name else "images", size, sha)
+        return idx.file_digest(path, "labels" if "labels" in name else "images", size)
     except idx.IdxError as err:
         return "an unreadable file (%s)" % str(err).replace(path, "it").split(": replace")[0]
-    return sha.hexdigest()
 
 
 def _writing(folder, write):
@@ -252,52 +245,62 @@ def download(dataset, mirrors=(), folder=None, timeout=TIMEOUT, log=None, progre
     return folder
 
 
-def read_verified(folder, dataset):
-    """Both splits from the standard-named files in ``folder``, each matched to the catalogue."""
+def read_verified(folder, dataset, stream=False):
+    """Both splits from the standard-named files in ``folder``, each matched to the catalogue.
+
+    With ``stream``, the training images are read (and verified) when they are used.
+    """
     files = catalog.DATASETS[dataset]["files"]
     paths = {key: os.path.join(folder, idx.standard_name(*key)) for key in files}
     for path in paths.values():
         if not os.path.isfile(path):
-            raise Unverified("%s is missing." % path)
-    splits, digests = idx.read_folder(paths, {key: size for key, (_, size) in files.items()})
-    for key, (digest, _) in files.items():
-        if digests[key] != digest:
-            raise Unverified("%s does not match its known checksum (expected SHA-256 %s of its idx "
-                             "bytes, got %s): replace it with an intact copy."
-                             % (paths[key], digest, digests[key]))
-    return Data(splits["train"], splits["test"], dataset, folder)
+            raise idx.IdxError("%s is missing." % path)
+    return _read(paths, files, stream, dataset, folder)
 
 
-def read_dir(data_dir, dataset=None):
+def read_dir(data_dir, dataset=None, stream=False):
     """Both splits from the idx files in ``data_dir``, validated by structure.
 
-    Files that match a known data set's digests are that data set: asking for another raises
-    DatasetMismatch. Unknown files are ``dataset``, or MNIST-style digits 0-9 when it is None.
+    Label files that match a known data set's make the folder that data set (its images must
+    then match too): asking for another raises DatasetMismatch. Unknown files are ``dataset``,
+    or MNIST-style digits 0-9 when it is None.
     """
-    splits, digests = idx.read_folder(idx.find_files(data_dir))
-    found = catalog.identify(digests)
+    paths = idx.find_files(data_dir)
+    found = catalog.identify({split: idx.file_digest(paths[(split, "labels")], "labels")
+                              for split in idx.SPLITS})
     if dataset and found and found != dataset:
         raise DatasetMismatch(data_dir, found, dataset)
-    return Data(splits["train"], splits["test"], found or dataset or "mnist", data_dir)
+    expected = catalog.DATASETS[found]["files"] if found else {}
+    return _read(paths, expected, stream, found or dataset or "mnist", data_dir)
 
 
-def load_splits(dataset=None, data_dir=None, mirrors=(), log=None, progress=None):
+def _read(paths, expected, stream, dataset, origin):
+    """The :class:`Data` of the four ``paths``, checked against ``expected`` (SHA-256, size)."""
+    splits = {split: idx.read_split(
+        paths[(split, "images")], paths[(split, "labels")],
+        {kind: expected.get((split, kind)) for kind in ("images", "labels")},
+        stream=stream and split == "train") for split in idx.SPLITS}
+    return Data(splits["train"], splits["test"], dataset, origin)
+
+
+def load_splits(dataset=None, data_dir=None, mirrors=(), log=None, progress=None, stream=False):
     """The train and test splits, from the first place that has them (a :class:`Data`).
 
     ``data_dir`` wins (see :func:`read_dir`). Otherwise ``dataset`` (default MNIST) comes from
     Debian's package when it has one, else from gluon's cache, downloading what is missing.
+    With ``stream``, the training images are an :class:`idx.IdxImages`, read when used.
     """
     if data_dir:
-        return read_dir(data_dir, dataset)
+        return read_dir(data_dir, dataset, stream)
     dataset = dataset or "mnist"
     debian = debian_ready(dataset)
     if debian:
-        return read_verified(debian, dataset)
+        return read_verified(debian, dataset, stream)
     try:
-        return read_verified(cache_dir(dataset), dataset)
+        return read_verified(cache_dir(dataset), dataset, stream)
     except idx.IdxError:
         pass  # a file is missing, damaged or unknown: download() replaces what is needed
-    return read_verified(download(dataset, mirrors, log=log, progress=progress), dataset)
+    return read_verified(download(dataset, mirrors, log=log, progress=progress), dataset, stream)
 
 
 def _show_progress(progress):

@@ -19,13 +19,14 @@ from conftest import random_splits, write_idx, write_split_dir
 def test_folder_round_trips_gz_and_raw_in_both_naming_styles(tmp_path, gz, style):
     splits = random_splits()
     write_split_dir(tmp_path, splits, gz=gz, style=style)
-    got, digests = idx.read_folder(idx.find_files(str(tmp_path)))
+    paths = idx.find_files(str(tmp_path))
     for split, (images, labels) in splits.items():
-        assert got[split][0].shape == (len(images), 28, 28, 1)
-        np.testing.assert_array_equal(got[split][0][..., 0], images)
-        np.testing.assert_array_equal(got[split][1], labels)
-        assert got[split][1].dtype == np.int32
-    assert len(digests) == 4 and all(len(d) == 64 for d in digests.values())
+        for stream in (False, True):
+            got = idx.read_split(paths[(split, "images")], paths[(split, "labels")], stream=stream)
+            assert got[0].shape == (len(images), 28, 28, 1) and len(got[0]) == len(images)
+            np.testing.assert_array_equal(np.asarray(got[0])[..., 0], images)
+            np.testing.assert_array_equal(got[1], labels)
+            assert got[1].dtype == np.int32
 
 
 def test_gzip_is_told_by_content_not_by_name(tmp_path):
@@ -99,7 +100,8 @@ def test_image_and_label_counts_must_agree(tmp_path):
     splits["test"] = (splits["test"][0], splits["test"][1][:-1])
     write_split_dir(tmp_path, splits)
     with pytest.raises(idx.IdxError, match="has 20 images but .* has 19 labels"):
-        idx.read_folder(idx.find_files(str(tmp_path)))
+        idx.read_split(*[str(tmp_path / n) for n in ("t10k-images-idx3-ubyte.gz",
+                                                     "t10k-labels-idx1-ubyte.gz")])
 
 
 def test_missing_file_and_missing_folder_are_named(tmp_path):
@@ -146,3 +148,37 @@ def test_a_gzip_bomb_costs_no_more_memory_than_its_header_promises(tmp_path):
                          check=True).stdout.splitlines()
     assert out[0].startswith("refused %s holds more than the 7840016 bytes" % path), out
     assert int(out[1]) < 40, "the bomb cost %s MiB" % out[1]  # the 7.5 MiB array, not 512
+
+
+def test_streamed_images_are_checked_when_read(tmp_path):
+    images = np.arange(5 * 784).reshape(5, 28, 28) % 251
+    path = write_idx(tmp_path / "i-idx3-ubyte.gz", images)
+    digest = idx.file_digest(path, "images")
+    streamed = idx.IdxImages(path, expected=digest)
+    parts = [p.copy() for p in streamed.chunks(2)]
+    assert [len(p) for p in parts] == [2, 2, 1]
+    np.testing.assert_array_equal(np.concatenate(parts)[..., 0], images)
+    wrong = idx.IdxImages(path, expected="0" * 64)
+    with pytest.raises(idx.IdxError, match="does not match its known checksum"):
+        list(wrong.chunks(2))
+    with pytest.raises(idx.IdxError, match="does not match its known checksum"):
+        np.asarray(wrong)
+    padded = write_idx(tmp_path / "p-idx3-ubyte.gz", np.zeros((6, 28, 28)), dims=(5, 28, 28))
+    lazy = idx.IdxImages(padded)  # the header is fine; the trailing image shows when read
+    with pytest.raises(idx.IdxError, match="holds more than the"):
+        list(lazy.chunks(2))
+    with pytest.raises(idx.IdxError, match="magic number"):
+        idx.IdxImages(write_idx(tmp_path / "l-idx1-ubyte", np.zeros(3)))
+
+
+def test_known_files_must_match_their_digest(tmp_path):
+    splits = random_splits()
+    write_split_dir(tmp_path, splits)
+    paths = [str(tmp_path / n) for n in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")]
+    good = {"images": (idx.file_digest(paths[0], "images"), 10 ** 6),
+            "labels": (idx.file_digest(paths[1], "labels"), 10 ** 6)}
+    idx.read_split(*paths, expected=good)
+    for kind in ("images", "labels"):
+        bad = dict(good, **{kind: ("f" * 64, 10 ** 6)})
+        with pytest.raises(idx.IdxError, match="expected SHA-256 f{64} of its idx bytes"):
+            idx.read_split(*paths, expected=bad)

@@ -295,6 +295,6 @@ def test_debian_folder_with_a_bad_file_is_refused(tmp_path, monkeypatch):
     folder = write_split_dir(tmp_path / "deb", random_splits())
     monkeypatch.setitem(catalog.DATASETS, "fashion-mnist",
                         dict(catalog.DATASETS["fashion-mnist"], debian_dir=folder))
-    with pytest.raises(sources.Unverified, match="does not match its known checksum"):
+    with pytest.raises(idx.IdxError, match="does not match its known checksum"):
         sources.load_splits("fashion-mnist")
-    assert isinstance(sources.Unverified("x"), InvalidInput) and issubclass(WriteFailed, OSError)
+    assert issubclass(idx.IdxError, InvalidInput) and issubclass(WriteFailed, OSError)

@@ -137,9 +137,9 @@ def test_data_dir_and_dataset_must_agree(tmp_path, capsys, monkeypatch):
     folder = write_split_dir(tmp_path / "d", random_splits())
     # Make these random files "known" as Fashion-MNIST by their digests.
     from mxsoftmax import catalog, idx
-    _, digests = idx.read_folder(idx.find_files(folder))
+    paths = idx.find_files(folder)
     entry = dict(catalog.DATASETS["fashion-mnist"],
-                 files={k: (d, 10 ** 8) for k, d in digests.items()})
+                 files={k: (idx.file_digest(p, k[1]), 10 ** 8) for k, p in paths.items()})
     monkeypatch.setitem(catalog.DATASETS, "fashion-mnist", entry)
     code, _, err = run_cli(["--data-dir", folder, "--dataset", "mnist"], capsys)
     assert code == 2 and "holds fashion-mnist (recognised by its checksums), not mnist" in err
@@ -272,3 +272,16 @@ def test_progress_bar_on_a_terminal_only_without_quiet(fashion_subset_dir, monke
     terminal.truncate(0)
     assert train_cli.main(["--data-dir", fashion_subset_dir, "--epochs", "1", "--quiet"]) == 0
     assert "epoch 0:" not in terminal.getvalue()
+
+
+def test_streamed_training_images_that_do_not_match_stop_before_training(tmp_path, monkeypatch,
+                                                                         capsys):
+    from mxsoftmax import catalog, idx
+    folder = write_split_dir(tmp_path / "deb", random_splits())
+    files = {k: (idx.file_digest(p, k[1]), 10 ** 8) for k, p in idx.find_files(folder).items()}
+    files[("train", "images")] = ("e" * 64, 10 ** 8)
+    monkeypatch.setitem(catalog.DATASETS, "fashion-mnist", dict(
+        catalog.DATASETS["fashion-mnist"], files=files, debian_dir=folder))
+    code, out, err = run_cli(["--dataset", "fashion-mnist", "--epochs", "1"], capsys)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "train-images-idx3-ubyte.gz does not match its known checksum (expected SHA-256 eeee" in err

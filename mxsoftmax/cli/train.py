@@ -201,7 +201,7 @@ class Training:
         with common.blame("--data-dir", args.data_dir):
             try:
                 data = sources.load_splits(args.dataset, args.data_dir, args.mirror,
-                                           progress=progress)
+                                           progress=progress, stream=True)
             except sources.DatasetMismatch as err:
                 raise common.Exit("error: --data-dir %s holds %s (recognised by its checksums), "
                                   "not %s: leave out --dataset, or give --dataset %s."
