@@ -16,12 +16,13 @@ NAMES = class_names("fashion-mnist")
 
 def image_axes(fig):
     """The axes that show a picture or bars (not the colour bars), in drawing order."""
-    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    bars = {image.colorbar.ax for ax in fig.axes for image in ax.images if image.colorbar}
+    return [ax for ax in fig.axes if ax not in bars]
 
 
 def colour_bars(fig):
     """The colour bars of a figure's pictures."""
-    return [image.colorbar for ax in image_axes(fig) for image in ax.images if image.colorbar]
+    return [image.colorbar for ax in fig.axes for image in ax.images if image.colorbar]
 
 
 def test_show_image_tiles_to_three_channels():
@@ -144,7 +145,7 @@ def test_confusion_of_ten_classes_names_its_ticks():
 
 
 @pytest.mark.parametrize("p, text", [
-    (.5, "50.0%"), (.2345, "23.4%"), (1., "100%"), (0., "0%"), (.999, "99.9%"),
+    (.5, "50.0%"), (.2345, "23.4%"), (1., "\u2248100%"), (0., "\u22480%"), (.999, "99.9%"),
     (.9995, "99.950%"), (.99998415, "99.9984%"), (1 - 1.2e-7, "99.999988%"),
     (.004, "0.4%"), (9.49e-6, "0.00095%"), (1.92e-9, "1.9e-07%")])
 def test_format_probability_keeps_the_digits_that_differ_from_0_and_100(p, text):
