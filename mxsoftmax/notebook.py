@@ -1,13 +1,20 @@
-"""What the notebooks share: their settings from the environment, and data worded for Jupyter.
+"""What the notebooks share: their settings from the environment, data worded for Jupyter, a run.
 
 ``MXSOFTMAX_DATASET``, ``MXSOFTMAX_DATA_DIR`` and ``MXSOFTMAX_EPOCHS`` point a notebook at other
 files or shorten its training (the tests do both); unset, it runs the tutorial.
 """
+import collections
 import os
+
+import mxnet as mx
 
 from . import catalog, sources
 from .errors import InvalidInput
+from .loop import CompiledPath, fit
+from .model import init_params
 from .settings import DEFAULTS
+
+Trained = collections.namedtuple("Trained", "params init history")
 
 
 def settings_from_env(environ=None):
@@ -40,3 +47,34 @@ def load_data(settings):
                 "" if sources.debian_ready("fashion-mnist") else " after 'apt-get install %s'"
                 % catalog.DATASETS["fashion-mnist"]["package"])
         raise err.with_ways(ways + ", before starting Jupyter") from None
+
+
+def fashion_mnist(settings, splits, run, ctx):
+    """Fashion-MNIST and a run on it, for a notebook's last section: ``(splits, run)``.
+
+    When the notebook already runs on Fashion-MNIST, its own ``splits`` and ``run`` come back, so
+    nothing is loaded or trained twice (and the tests' small subset stays the data); otherwise the
+    full Fashion-MNIST is loaded and trained for the notebook's epochs.
+    """
+    if splits.dataset == "fashion-mnist":
+        return splits, run
+    fashion = load_data(dict(settings, dataset="fashion-mnist", data_dir=None))
+    return fashion, train(fashion, ctx, settings["epochs"])
+
+
+def train(splits, ctx, epochs, seed=DEFAULTS.seed):
+    """Train the tutorial's model with its defaults on the compiled path, printing each epoch's line.
+
+    ``mx.random`` is seeded with ``seed`` before ``W`` and ``b`` are drawn, as the command line
+    does. Returns a :data:`Trained`: the trained ``params``, a copy of them as drawn (``init``, for
+    ``plot.plot_weights``'s ``W_init``) and the epoch rows (``history``, for ``plot.plot_history``).
+    """
+    mx.random.seed(seed)
+    params = init_params(ctx)
+    init = [param.copy() for param in params]
+    path = CompiledPath(splits, ctx, DEFAULTS.batch_size, seed)
+    history = []
+    for row in fit(params, path, epochs, DEFAULTS.lr):
+        print(row.pop("line"))
+        history.append(row)
+    return Trained(params, init, history)

@@ -9,7 +9,7 @@ from mxsoftmax.loop import train_step
 from mxsoftmax.loss import cross_entropy, softmax_cross_entropy
 from mxsoftmax.metrics import confusion_matrix, evaluate_accuracy, moving_average
 from mxsoftmax.classify import predict_proba
-from mxsoftmax.model import init_params, linear, net, softmax, stable_softmax
+from mxsoftmax.model import init_params, linear, model_predict, net, softmax, stable_softmax
 from mxsoftmax.optim import SGD, sgd_update
 
 rng = np.random.RandomState(42)
@@ -133,6 +133,13 @@ def test_evaluate_accuracy_on_hand_made_predictions():
     batches = [(nd.zeros((3, 784)), labels[0]), (nd.zeros((2, 784)), labels[1])]
     acc = evaluate_accuracy(batches, lambda X: next(outputs), mx.cpu())
     assert acc == pytest.approx(0.6)
+
+
+def test_model_predict_is_the_argmax_of_each_row():
+    scores = nd.array([[.1, .7, .2], [.5, .2, .3], [0, .4, .6]])
+    seen = []
+    predictions = model_predict(lambda X: seen.append(X) or scores, nd.ones((3, 784)))
+    assert predictions.asnumpy().tolist() == [1, 0, 2] and seen[0].shape == (3, 784)
 
 
 def test_moving_average_by_hand():
