@@ -1,5 +1,6 @@
 """python -m mxsoftmax.predict on images the tests draw from the test set."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -95,3 +96,39 @@ def test_params_that_are_not_a_checkpoint_exit_2(trained, tmp_path, capsys):
     for params, fragment in cases:
         code, captured = run(["--params", params, str(img)], capsys)
         assert code == 2 and fragment in captured.err and captured.out == "", (params, captured)
+
+
+def test_explain_writes_one_picture_per_image_of_what_the_model_saw(trained, tmp_path, capsys):
+    from matplotlib.image import imread
+    out, image, label = trained
+    paths = []
+    for folder in ("a", "b"):  # two images with one name get two pictures
+        (tmp_path / folder).mkdir()
+        paths.append(str(tmp_path / folder / "item.png"))
+        Image.fromarray(image).save(paths[-1])
+    explain = tmp_path / "why"
+    code, captured = run(["--params", out, "--json", "--explain", str(explain)] + paths, capsys)
+    assert code == 0
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["explanation"] for r in rows] == [str(explain / "item.png.explain.png"),
+                                                 str(explain / "item.png-2.explain.png")]
+    assert sorted(os.listdir(explain)) == ["item.png-2.explain.png", "item.png.explain.png"]
+    assert imread(rows[0]["explanation"]).shape[1] > 3 * imread(rows[0]["explanation"]).shape[0]
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    code, captured = run(["--params", out, "--explain", str(a_file), paths[0]], capsys)
+    assert code == 2 and "--explain %s cannot hold the pictures" % a_file in captured.err
+    assert captured.out == ""
+
+
+def test_a_closed_pipe_ends_predict_quietly(trained, tmp_path):
+    import subprocess
+    import sys
+    out, image, _ = trained
+    path = str(tmp_path / "item.png")
+    Image.fromarray(image).save(path)
+    proc = subprocess.Popen([sys.executable, "-m", "mxsoftmax.predict", "--params", out, path, path],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # like '| head -0': nobody reads
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == ""

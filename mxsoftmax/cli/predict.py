@@ -5,8 +5,11 @@ same code the draw server uses) and gets one line: its class, probability and to
 """
 import argparse
 import json
+import os
 
-from ..classify import classify
+from ..classify import classify, evidence
+from ..errors import reason
+from ..files import write_text
 from ..context import check_ctx, name as ctx_name
 from ..images import ImageError, load_image
 from ..runs import RunError, load_run
@@ -24,6 +27,9 @@ def build_parser():
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
                    help="make strokes white on black (auto: when the border is light)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--explain", metavar="DIR",
+                   help="also write DIR/<image name>.explain.png: the 28x28 the model saw, the top "
+                        "3 probabilities and each pixel's vote for those classes")
     common.add_ctx_argument(p)
     return p
 
@@ -42,19 +48,55 @@ def predict(args):
         run = load_run(args.params, ctx)
     except RunError as err:
         raise common.Exit("error: --params %s" % err, common.EXIT_USAGE) from None
+    explain = Explanations(args.explain, run) if args.explain else None
     failed = 0
     for path in args.images:
         try:
-            answer = classify(load_image(path, args.invert, run.dataset), run.params,
-                              run.class_names, ctx)
+            image = load_image(path, args.invert, run.dataset)
+            answer = classify(image, run.params, run.class_names, ctx)
         except ImageError as err:
             failed += 1
             print(json.dumps({"path": path, "error": str(err)}) if args.json
                   else "%s: error: %s" % (path, err), flush=True)
             continue
+        if explain:
+            answer["explanation"] = explain.write(path, image, answer)
         print(json.dumps(dict(path=path, **answer), allow_nan=False) if args.json
               else describe(path, answer), flush=True)
     return common.EXIT_FAILED if failed else 0
+
+
+class Explanations:
+    """``--explain DIR``: one picture per image of what the model saw and why it answered so."""
+
+    def __init__(self, folder, run):
+        from .. import plot  # matplotlib loads only when pictures are asked for
+        self.plot, self.folder, self.run, self.written = plot, folder, run, set()
+        try:
+            os.makedirs(folder, exist_ok=True)
+            write_text(os.path.join(folder, ".write-test"), "")
+            os.remove(os.path.join(folder, ".write-test"))
+        except OSError as err:
+            raise common.Exit("error: --explain %s cannot hold the pictures (%s): choose a folder "
+                              "you can write to." % (folder, reason(err)), common.EXIT_USAGE) from None
+
+    def write(self, path, image, answer):
+        """Draw and save the explanation of ``image``; returns the picture's path."""
+        classes = [entry["label"] for entry in answer["top3"]]
+        figure = self.plot.plot_explanation(image, answer["probabilities"],
+                                            evidence(image, self.run.params[0], classes),
+                                            self.run.class_names, classes)
+        return self.plot.save_figure(figure, self._name(path))
+
+    def _name(self, path):
+        """``DIR/<image name>.explain.png``, numbered when two images share a name."""
+        stem, n = os.path.basename(os.path.normpath(path)) or "image", 1
+        name = os.path.join(self.folder, "%s.explain.png" % stem)
+        while name in self.written:
+            n += 1
+            name = os.path.join(self.folder, "%s-%d.explain.png" % (stem, n))
+        self.written.add(name)
+        return name
 
 
 def describe(path, answer):
