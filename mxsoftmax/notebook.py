@@ -5,6 +5,7 @@ files or shorten its training (the tests do both); unset, it runs the tutorial.
 """
 import collections
 import os
+import threading
 
 import mxnet as mx
 
@@ -78,3 +79,17 @@ def train(splits, ctx, epochs, seed=DEFAULTS.seed):
         print(row.pop("line"))
         history.append(row)
     return Trained(params, init, history)
+
+
+def draw_page(params, class_names, dataset, ctx, port=0):
+    """Serve the draw page for a model trained in the notebook, in a background thread.
+
+    Returns ``(url, server)``: show the URL in an ``IFrame`` next to the notebook, and call
+    ``server.shutdown()`` when done. It listens on 127.0.0.1 only, like ``python -m mxsoftmax.draw``.
+    """
+    from .runs import Run
+    from .server import DrawServer
+    server = DrawServer(("127.0.0.1", port), Run(params, list(class_names), dataset, "this notebook"),
+                        ctx)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return "http://127.0.0.1:%d/" % server.server_address[1], server

@@ -101,6 +101,9 @@ def test_going_further_trains_once_on_fashion_mnist_and_draws_every_picture(exec
     drawing = [c for c in cells if c.source.splitlines()[-1].startswith(
         ("plot.", "pictures.", "fashion_pictures."))]
     assert len(drawing) == 8 and all(has_picture(c) for c in drawing)
+    (page,) = [c for c in cells if "notebook.draw_page(" in c.source]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in page.outputs)
+    assert re.search(r'<iframe[^>]+src="http://127\.0\.0\.1:\d+/"', html), page.outputs
 
 
 def test_fashion_mnist_reuses_a_fashion_notebooks_run_and_loads_it_otherwise(monkeypatch):
