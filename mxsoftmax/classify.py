@@ -8,7 +8,7 @@ from mxnet import nd
 
 from .data import transform
 from .errors import InvalidInput, InvalidType
-from .model import NUM_INPUTS, stable_net
+from .model import NUM_INPUTS, NUM_OUTPUTS, stable_net
 
 
 def predict_proba(images, params, ctx):
@@ -17,14 +17,15 @@ def predict_proba(images, params, ctx):
     The tutorial's ``transform`` (x / 255), then ``net`` with the row-wise stable softmax, which
     gives the tutorial's probabilities wherever those are finite.
     """
-    images = np.asarray(images)
+    images = images.asnumpy() if isinstance(images, nd.NDArray) else np.asarray(images)
     if images.dtype != np.uint8:
         raise InvalidType("predict_proba takes uint8 pixels 0-255 like the idx files, not %s: "
                           "convert with (x * 255).round().astype(np.uint8) if they are in [0, 1]."
                           % images.dtype)
-    if images.size == 0 or images.size % NUM_INPUTS:
-        raise InvalidInput("predict_proba takes images of 28x28 pixels, not an array of shape %s."
-                           % (images.shape,))
+    if images.size == 0 or not (images.shape[-2:] == (28, 28) or images.shape[-3:] == (28, 28, 1)
+                                or images.ndim == 2 and images.shape[1] == NUM_INPUTS):
+        raise InvalidInput("predict_proba takes images of 28x28 pixels, (N, 28, 28[, 1]) or "
+                           "(N, 784), not an array of shape %s." % (images.shape,))
     X, _ = transform(nd.array(images.reshape(-1, NUM_INPUTS), ctx=ctx, dtype=np.uint8), np.zeros(1))
     return stable_net(X, params).asnumpy()
 
@@ -36,6 +37,8 @@ def classify(image28, params, class_names, ctx):
     "probabilities": [10 floats]}``, from :func:`predict_proba` (row-wise stable softmax);
     ties keep the lower label first.
     """
+    if len(class_names) != NUM_OUTPUTS:
+        raise InvalidInput("classify takes %d class names, not %d." % (NUM_OUTPUTS, len(class_names)))
     probs = predict_proba([_checked(image28)], params, ctx)[0].astype(np.float64)
     if not np.isfinite(probs).all():
         raise InvalidInput("the model's probabilities are not finite: its parameters are too large "

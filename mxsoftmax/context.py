@@ -1,7 +1,7 @@
 """The compute context (``ctx``): parse ``cpu``/``cpu:N``/``gpu``/``gpu:N`` and check it works."""
 import mxnet as mx
 
-from .errors import InvalidInput, reason
+from .errors import InvalidInput, InvalidType, reason
 
 GPU_HINT = ("MXNet's CUDA wheels (mxnet-cu112 and friends) carry kernels for sm_50-sm_86 only, "
             "so they cannot run on Hopper (sm_90) or newer GPUs")
@@ -9,8 +9,11 @@ GPU_HINT = ("MXNet's CUDA wheels (mxnet-cu112 and friends) carry kernels for sm_
 
 def parse_ctx(text):
     """Turn ``cpu``, ``cpu:N``, ``gpu`` or ``gpu:N`` into an ``mx.Context``; ValueError otherwise."""
-    kind, _, index = text.strip().lower().partition(":")
-    if kind not in ("cpu", "gpu") or (index and not (index.isdigit() and len(index) < 4)):
+    if not isinstance(text, str):
+        raise InvalidType("a context is written as text such as 'cpu' or 'gpu:1', not %s."
+                          % type(text).__name__)
+    kind, colon, index = text.strip().lower().partition(":")
+    if kind not in ("cpu", "gpu") or (colon and not (index.isdigit() and len(index) < 4)):
         raise InvalidInput("expected cpu, cpu:N, gpu or gpu:N with N below 1000, got %r" % text)
     return mx.Context(kind, int(index) if index else 0)
 

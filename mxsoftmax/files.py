@@ -1,26 +1,101 @@
-"""Atomic file writes: a temporary file in the target's folder, renamed into place when complete."""
+"""Files, carefully: reading only regular files, atomic writes, and one writer per folder.
+
+Every file mxsoftmax reads goes through :func:`open_regular` (a FIFO, a device or a directory is
+refused before a byte is read, so nothing can hang or stream forever), and every file it writes
+goes through :func:`atomic_write` (a temporary file beside the target, renamed into place when
+complete), whose failures become :class:`WriteFailed` (no space: exit 1) or :class:`CannotWrite`
+(a place that cannot take files: exit 2). :class:`FolderLock` keeps a second process out of a
+folder being written, and sweeps the temporary files a killed process left there.
+"""
+import errno
+import fcntl
 import os
+import re
+import stat
 import tempfile
+
+from mxnet.base import MXNetError
+
+from .errors import InvalidInput, WriteFailed, reason
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
+PART = re.compile(r"\A\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.part\Z")  # atomic_write's temporary files
+
+
+class NotRegular(InvalidInput):
+    """A path that is not a regular file: a directory, a FIFO, a device, a socket."""
+
+
+class CannotWrite(InvalidInput):
+    """A place that cannot take the file (not a folder, no permission, read-only)."""
+
+
+class Locked(InvalidInput):
+    """Another process holds the folder's lock."""
+
+    def __init__(self, message, holder):
+        super().__init__(message)
+        self.holder = holder
+
+
+def open_regular(path):
+    """Open ``path`` for reading in binary mode, only if it is a regular file (symlinks followed).
+
+    Raises NotRegular for anything else, and OSError when it cannot be opened at all.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open itself
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+            raise NotRegular("%s is %s." % (path, kind))
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path, limit):
+    """The bytes of the regular file ``path``; None when it holds more than ``limit`` bytes."""
+    with open_regular(path) as f:
+        data = f.read(limit + 1)
+    return None if len(data) > limit else data
 
 
 def atomic_write(path, write):
     """Call ``write(tmp_path)`` to fill a temporary file beside ``path``, then rename it to ``path``.
 
     If ``write`` raises, the temporary file is removed and ``path`` is left as it was. The result
-    gets the usual permissions (0666 less the umask), not mkstemp's private 0600.
+    gets the usual permissions (0666 less the umask), not mkstemp's private 0600. A failure to
+    write (``OSError``, or MXNet's error from ``nd.save``) becomes WriteFailed or CannotWrite.
     """
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part", dir=folder)
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part",
+                                   dir=folder)
+        os.close(fd)
         write(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except (OSError, MXNetError) as err:
+        raise write_error(path, err) from None
     finally:
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_error(path, err):
+    """The error to raise when ``path`` could not be written because of ``err``."""
+    text = reason(err)
+    if isinstance(err, MXNetError):  # nd.save does not say why; a full disk is the usual cause
+        return WriteFailed("cannot write %s (%s; is the disk full?)" % (path, text))
+    if err.errno in NO_SPACE:
+        return WriteFailed("cannot write %s (%s)" % (path, text))
+    return CannotWrite("cannot write %s (%s): choose a folder you can write to." % (path, text))
 
 
 def write_text(path, text):
@@ -29,3 +104,61 @@ def write_text(path, text):
         with open(tmp, "w") as f:
             f.write(text)
     atomic_write(path, write)
+
+
+class FolderLock:
+    """An exclusive ``flock`` on ``folder/.lock`` that names its holder's PID.
+
+    Held with ``with`` (or :meth:`acquire`/:meth:`release`); while held, the temporary files of
+    :func:`atomic_write` that a killed process left in the folder can be swept (:meth:`sweep`).
+    """
+    NAME = ".lock"
+
+    def __init__(self, folder):
+        self.folder, self.fd = str(folder), None
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def acquire(self):
+        """Create the folder if needed and take the lock; Locked names the holder's PID."""
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            fd = os.open(os.path.join(self.folder, self.NAME), os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as err:
+            raise CannotWrite("%s cannot be used (%s): choose a folder you can write to."
+                              % (self.folder, _folder_reason(self.folder, err))) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise Locked("%s is in use by another mxsoftmax process (PID %s): wait for it to "
+                         "finish, or choose another folder." % (self.folder, holder),
+                         holder) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, b"%d\n" % os.getpid())
+        self.fd = fd
+
+    def release(self):
+        """Release the lock (the lock file stays: without a holder it means nothing)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def sweep(self, names):
+        """Remove the temporary files that an interrupted write of one of ``names`` left behind."""
+        for entry in os.listdir(self.folder):
+            found = PART.match(entry)
+            if found and found.group("name") in names:
+                os.remove(os.path.join(self.folder, entry))
+
+
+def _folder_reason(folder, err):
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        return "it is a file, not a folder"
+    return reason(err)

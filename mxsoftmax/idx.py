@@ -14,6 +14,7 @@ import zlib
 import numpy as np
 
 from .errors import InvalidInput, reason
+from .files import NotRegular, open_regular
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049  # 0x0803: uint8, 3 dimensions; 0x0801: uint8, 1 dimension
 ROWS = COLS = 28
@@ -100,6 +101,7 @@ class IdxImages:
         with _Reader(path, "images", max_bytes) as reader:
             self.shape = reader.dims + (1,)
         self.path, self.max_bytes, self.expected = path, max_bytes, expected
+        self.digest = None  # the SHA-256 of its idx bytes, once a pass has read them all
 
     def __len__(self):
         return self.shape[0]
@@ -118,6 +120,7 @@ class IdxImages:
                 yield part.reshape((-1,) + self.shape[1:])
             reader.finish()
         verifier.check()
+        self.digest = verifier.sha.hexdigest()
 
     def __array__(self, dtype=None):
         array = np.empty(self.shape, dtype=np.uint8)
@@ -144,7 +147,9 @@ class _Reader:
 
     def __enter__(self):
         try:
-            self.raw = open(self.path, "rb")
+            self.raw = open_regular(self.path)
+        except NotRegular as err:
+            raise IdxError("%s: give the idx file itself." % str(err).rstrip(".")) from None
         except OSError as err:
             raise self._unreadable(err) from None
         try:
@@ -259,14 +264,23 @@ def read_split(images_path, labels_path, expected=None, stream=False):
     digest, size = expected.get("labels") or (None, None)
     labels = read_idx(labels_path, "labels", size, _Verifier(labels_path, digest))
     digest, size = expected.get("images") or (None, None)
-    if stream:
-        images = IdxImages(images_path, size, digest)
-    else:
-        images = read_idx(images_path, "images", size, _Verifier(images_path, digest))[..., None]
+    images = IdxImages(images_path, size, digest)  # the header alone, to compare the counts first
     if len(images) != len(labels):
         raise IdxError("%s has %d images but %s has %d labels: the two files must come from the "
                        "same split." % (images_path, len(images), labels_path, len(labels)))
+    if not stream:
+        images = read_idx(images_path, "images", size, _Verifier(images_path, digest))[..., None]
     return images, labels.astype(np.int32)
+
+
+def digest_of(array, kind):
+    """The SHA-256 of the idx bytes that hold ``array``: what :func:`file_digest` gives its file."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    dims = array.shape[:3] if kind == "images" else array.shape[:1]
+    magic = IMAGE_MAGIC if kind == "images" else LABEL_MAGIC
+    sha = hashlib.sha256(struct.pack(">I%dI" % len(dims), magic, *dims))
+    sha.update(array.tobytes())
+    return sha.hexdigest()
 
 
 def file_digest(path, kind, max_bytes=None):

@@ -33,7 +33,8 @@ import numpy as np
 from PIL import Image
 
 from . import catalog
-from .errors import InvalidInput
+from .errors import InvalidInput, InvalidType
+from .files import NotRegular, read_regular
 
 MAX_BYTES = 20 * 2 ** 20     # largest file read; the draw server allows 1 MiB bodies
 MAX_PIXELS = 40 * 10 ** 6    # largest width x height decoded (a 40-megapixel photo)
@@ -60,8 +61,11 @@ def read_gray(source, name=None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
     name = _name(source, name)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-    else:
+    elif isinstance(source, (str, os.PathLike)):
         data = _read_file(source, name, max_bytes)
+    else:
+        raise InvalidType("an image is read from a path or from bytes, not from %s."
+                          % type(source).__name__)
     if len(data) > max_bytes:
         raise ImageError("%s is larger than %s MiB." % (name, _mib(max_bytes)))
     if not data:
@@ -103,7 +107,7 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
     if invert not in ("auto", "yes", "no"):
         raise InvalidInput("invert must be 'auto', 'yes' or 'no', not %r." % (invert,))
     side, centring = catalog.DATASETS.get(dataset, catalog.DATASETS["mnist"])["recipe"]
-    gray = np.asarray(gray, dtype=np.float32)
+    gray = _gray_array(gray, name)
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     if invert == "yes" or (invert == "auto" and border.mean() > 127.5):
         gray, border = 255 - gray, 255 - border
@@ -132,6 +136,20 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
     return out
 
 
+def _gray_array(gray, name):
+    """``gray`` as a float32 2-D array of finite values; InvalidType/InvalidInput if it is not."""
+    gray = np.asarray(gray)
+    if not (np.issubdtype(gray.dtype, np.number) or gray.dtype == bool):
+        raise InvalidType("%s must be an array of numbers, not of %s." % (name, gray.dtype))
+    if gray.ndim != 2 or gray.size == 0:
+        raise InvalidInput("%s must be a 2-D gray picture, not an array of shape %s."
+                           % (name, gray.shape))
+    gray = gray.astype(np.float32)
+    if not np.isfinite(gray).all():
+        raise InvalidInput("%s holds values that are not finite (NaN or infinite)." % name)
+    return gray
+
+
 def load_image(source, invert="auto", dataset="mnist", name=None, max_bytes=MAX_BYTES):
     """:func:`read_gray` then :func:`to_model_input`: a file path or bytes to a (28, 28) uint8 input."""
     name = _name(source, name)
@@ -142,17 +160,18 @@ def _name(source, name):
     """What messages call the picture: ``name``, else the path, else "the image"."""
     if name:
         return name
-    return "the image" if isinstance(source, (bytes, bytearray, memoryview)) else os.fspath(source)
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the image"
 
 
 def _read_file(path, name, max_bytes):
     """The bytes of ``path``, refusing more than ``max_bytes`` without reading them all."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(max_bytes + 1)
+        data = read_regular(path, max_bytes)
+    except NotRegular:
+        raise ImageError("%s is not a regular file: give an image file." % name) from None
     except OSError as err:
         raise ImageError("%s cannot be read (%s)." % (name, err.strerror or _reason(err))) from None
-    if len(data) > max_bytes:
+    if data is None:
         raise ImageError("%s is larger than %s MiB." % (name, _mib(max_bytes)))
     return data
 

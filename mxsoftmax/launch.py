@@ -6,6 +6,7 @@ the bottom of those library modules.)
 """
 import contextlib
 import os
+import signal
 import sys
 
 
@@ -30,12 +31,23 @@ def draw():
     sys.exit(main())
 
 
+class _Terminated(Exception):
+    pass
+
+
+def _terminate(signum, _frame):
+    raise _Terminated(signum)
+
+
 @contextlib.contextmanager
 def _loading(command):
-    """Ctrl-C while the command's modules (and MXNet) load: one line and exit code 130."""
+    """Ctrl-C or SIGTERM while the command's modules (and MXNet) load: one line, exit 130/143."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         yield
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated) as err:
         print("python -m mxsoftmax.%s: interrupted while loading." % command, file=sys.stderr,
               flush=True)
-        os._exit(130)  # nothing is written yet; a normal exit would re-raise SIGINT at the end
+        os._exit(143 if isinstance(err, _Terminated) else 130)  # nothing is written yet
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .compiled import Step
 from .data import LiteralBatches, SplitArrays
-from .errors import InvalidInput, MxSoftmaxError
+from .errors import InvalidInput, InvalidType, MxSoftmaxError
 from .loss import cross_entropy, softmax_cross_entropy
 from .metrics import evaluate_accuracy, moving_average
 from .model import NUM_OUTPUTS, linear, net, softmax, stable_softmax
@@ -82,15 +82,28 @@ def train_step(params, data, label, learning_rate, math=TutorialMath(), update=S
 
     Labels must be class indices 0-9: ``one_hot`` would silently turn any other into zeros.
     """
-    if nd.min(label).asscalar() < 0 or nd.max(label).asscalar() >= NUM_OUTPUTS:
-        raise InvalidInput("train_step takes labels 0-%d; this batch has labels from %s to %s."
-                           % (NUM_OUTPUTS - 1, nd.min(label).asscalar(), nd.max(label).asscalar()))
+    _check_labels(data, label)
     label_one_hot = nd.one_hot(label, NUM_OUTPUTS)
     with autograd.record():
         loss = math.loss(data, label_one_hot, params)
     loss.backward()
     update(params, learning_rate)
     return loss
+
+
+def _check_labels(data, label):
+    """Labels must be one whole number 0-9 per row of ``data``."""
+    if not (isinstance(data, nd.NDArray) and isinstance(label, nd.NDArray)):
+        raise InvalidType("train_step takes a batch and its labels as NDArrays, not %s and %s."
+                          % (type(data).__name__, type(label).__name__))
+    values = label.asnumpy()
+    if values.shape != (data.shape[0],) or not values.size:
+        raise InvalidInput("train_step takes one label per row of the batch: %s labels for a "
+                           "batch of shape %s." % (values.shape, data.shape))
+    if not (np.isfinite(values).all() and (values == np.round(values)).all()
+            and 0 <= values.min() and values.max() < NUM_OUTPUTS):
+        raise InvalidInput("train_step takes labels that are whole numbers 0-%d; this batch has "
+                           "labels from %s to %s." % (NUM_OUTPUTS - 1, values.min(), values.max()))
 
 
 class LiteralPath:

@@ -2,7 +2,7 @@
 import numpy as np
 from mxnet import nd
 
-from .errors import InvalidInput
+from .errors import InvalidInput, InvalidType
 from .model import NUM_INPUTS, NUM_OUTPUTS
 
 
@@ -44,10 +44,10 @@ def moving_average(losses, moving_loss, smoothing_constant, first=False):
 
 def confusion_matrix(labels, predictions, num_classes=NUM_OUTPUTS):
     """Counts ``[true, predicted]`` of integer class indices 0..``num_classes``-1."""
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    labels, predictions = _numbers(labels, "labels"), _numbers(predictions, "predictions")
     for name, values in (("labels", labels), ("predictions", predictions)):
         if values.size and (values.min() < 0 or values.max() >= num_classes
-                            or not np.all(values == np.round(values))):
+                            or not np.all(np.isfinite(values)) or not np.all(values == np.round(values))):
             raise InvalidInput("confusion_matrix takes %s that are whole numbers 0-%d; got values "
                                "from %s to %s." % (name, num_classes - 1, values.min(), values.max()))
     if labels.shape != predictions.shape:
@@ -56,3 +56,12 @@ def confusion_matrix(labels, predictions, num_classes=NUM_OUTPUTS):
     counts = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(counts, (labels.astype(np.int64), predictions.astype(np.int64)), 1)
     return counts
+
+
+def _numbers(values, name):
+    """``values`` (array-like or NDArray) as a numeric numpy array; InvalidType if not numbers."""
+    values = values.asnumpy() if isinstance(values, nd.NDArray) else np.asarray(values)
+    if not np.issubdtype(values.dtype, np.number) or values.ndim != 1:
+        raise InvalidType("confusion_matrix takes %s as a 1-D array of numbers, not %s of %s."
+                          % (name, values.shape, values.dtype))
+    return values

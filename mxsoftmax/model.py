@@ -6,6 +6,7 @@ Each formula is written once with ``F``, MXNet's operator namespace in the style
 The tutorial's ``a - b``, ``a + b`` and ``a / b`` on NDArrays are MXNet's ``broadcast_sub``,
 ``broadcast_add`` and ``broadcast_div``, written out here so that symbols broadcast the same way.
 """
+import mxnet as mx
 from mxnet import nd
 
 from .errors import InvalidInput, InvalidType
@@ -17,6 +18,9 @@ NUM_OUTPUTS = 10
 
 def init_params(ctx, num_inputs=NUM_INPUTS, num_outputs=NUM_OUTPUTS):
     """Draw ``W`` and ``b`` from N(0, 1) on ``ctx`` and attach gradients; returns ``[W, b]``."""
+    if not isinstance(ctx, mx.Context):
+        raise InvalidType("init_params takes an mx.Context such as mx.cpu(), not %s."
+                          % type(ctx).__name__)
     W = nd.random_normal(shape=(num_inputs, num_outputs), ctx=ctx)
     b = nd.random_normal(shape=num_outputs, ctx=ctx)
     params = [W, b]
@@ -43,9 +47,10 @@ def stable_softmax(y_linear, F=nd):
 
 def linear(X, params, F=nd):
     """The logits ``X W + b`` that softmax turns into probabilities."""
-    W, b = params
     if F is nd:
         _check_batch(X)
+        _check_params(params)
+    W, b = params
     return F.broadcast_add(F.dot(X, W), b)
 
 
@@ -73,10 +78,19 @@ def stable_net(X, params, F=nd):
 def _check_batch(X):
     if not isinstance(X, nd.NDArray):
         raise InvalidType("the model takes a batch as an NDArray, not %s." % type(X).__name__)
-    if X.ndim != 2 or X.shape[1] != NUM_INPUTS:
-        raise InvalidInput("the model takes a batch of shape (N, %d), one flattened 28x28 image "
-                           "per row, not %s: reshape it with .reshape((-1, %d))."
+    if X.ndim != 2 or X.shape[1] != NUM_INPUTS or X.shape[0] == 0:
+        raise InvalidInput("the model takes a batch of shape (N, %d) with N >= 1, one flattened "
+                           "28x28 image per row, not %s: reshape it with .reshape((-1, %d))."
                            % (NUM_INPUTS, X.shape, NUM_INPUTS))
+
+
+def _check_params(params):
+    shapes = [getattr(p, "shape", None) for p in params] if isinstance(params, (list, tuple)) else []
+    if shapes != [(NUM_INPUTS, NUM_OUTPUTS), (NUM_OUTPUTS,)] or not all(
+            isinstance(p, nd.NDArray) for p in params):
+        raise InvalidInput("the model's params are [W, b]: NDArrays of shapes (%d, %d) and (%d,), "
+                           "not %s." % (NUM_INPUTS, NUM_OUTPUTS, NUM_OUTPUTS, shapes or
+                                        type(params).__name__))
 
 
 def params_on(params, ctx):

@@ -7,8 +7,6 @@ moment leaves the previous complete epoch in force. ``.lock`` is held (``flock``
 process using the folder. Everything read back is validated: the folder may have been edited.
 """
 import collections
-import errno
-import fcntl
 import json
 import math
 import os
@@ -19,18 +17,19 @@ import numpy as np
 from mxnet import nd
 
 from . import catalog
-from .errors import InvalidInput, WriteFailed, reason
-from .files import atomic_write, write_text
+from .errors import InvalidInput, reason
+from .files import PART, FolderLock, NotRegular, atomic_write, read_regular, write_text
 from .model import NUM_INPUTS, NUM_OUTPUTS
+from .settings import LIMITS
 
 FORMAT = 1
-STATE, METRICS, INIT, LOCK = "state.json", "metrics.jsonl", "init.params", ".lock"
+STATE, METRICS, INIT = "state.json", "metrics.jsonl", "init.params"
+PICTURES = ("history.png", "weights.png", "confusion.png", "mistakes.png")
 PARAMS_NAME = re.compile(r"epoch-(\d{1,9})\.params\Z")
-OWN_FILES = re.compile(r"\A(\.lock|init\.params|\..+\.part)\Z")  # a run that has no epoch yet
 MAX_PARAMS_BYTES = 1 << 20  # a checkpoint of W and b is 31.5 KB
 MAX_STATE_BYTES = 1 << 16
 MAX_METRICS_BYTES = 64 << 20
-NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
+DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 
 
 class RunError(InvalidInput):
@@ -46,59 +45,82 @@ class RunExists(RunError):
 
 
 class NotARun(RunError):
-    """A folder with other files in it and no mxsoftmax run."""
+    """A folder that holds no run: other files, or nothing to continue."""
+
+
+def is_own_file(name):
+    """True for what a run leaves before its first epoch is committed, and its temporary files."""
+    found = PART.match(name)
+    name = found.group("name") if found else name
+    return name in (FolderLock.NAME, INIT, STATE, METRICS) + PICTURES and (
+        found is not None or name in (FolderLock.NAME, INIT)) or bool(PARAMS_NAME.match(name))
 
 
 class RunFolder:
-    """A run folder held under an exclusive lock from :meth:`lock` (or ``with``) to :meth:`unlock`."""
+    """A run folder, held under an exclusive lock from :meth:`open_new`/:meth:`open_existing` to
+    :meth:`close`."""
 
     def __init__(self, path):
         self.path = str(path)
-        self._fd = None
+        self.lock = FolderLock(self.path)
+        self.created = False  # this process made the folder (so a failed new run removes it)
         self._committed = None  # the params file named by the last state read or written
-
-    def __enter__(self):
-        self.lock()
-        return self
-
-    def __exit__(self, *exc):
-        self.unlock()
 
     def file(self, name):
         """The path of ``name`` inside the folder."""
         return os.path.join(self.path, name)
 
-    def lock(self):
-        """Create the folder if needed and take its lock; RunLocked names the holder's PID."""
+    def open_new(self):
+        """Lock the folder for a new run. It must be new, empty, or hold only what a run that
+        completed no epoch leaves; a folder that is refused is left untouched."""
+        self._check_new()
+        self.created = not os.path.exists(self.path)
+        self._acquire()
         try:
-            os.makedirs(self.path, exist_ok=True)
-            fd = os.open(self.file(LOCK), os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as err:
-            raise RunError("%s cannot be used (%s): choose a folder you can write to."
-                           % (self.path, reason(err))) from None
+            self._check_new()  # again, under the lock: another run may have come first
+        except RunError:
+            self.close(discard=True)
+            raise
+        self.lock.sweep({INIT, STATE, METRICS} | set(PICTURES) | set(
+            n for n in os.listdir(self.path) if PARAMS_NAME.match(n)))
+
+    def open_existing(self):
+        """Lock an existing run (to resume or redraw it) and return its state; nothing is created."""
+        if not os.path.isfile(self.file(STATE)):
+            raise NotARun("%s holds no completed epoch of a mxsoftmax run." % self.path)
+        self._acquire()
+        self.lock.sweep({INIT, STATE, METRICS} | set(PICTURES) | set(
+            n for n in os.listdir(self.path) if PARAMS_NAME.match(n)))
+        return self.state()
+
+    def close(self, discard=False):
+        """Release the lock; with ``discard``, first remove what a run that completed no epoch
+        wrote (``init.params``, ``.lock``) and the folder itself if this process created it."""
+        if discard and self.lock.fd is not None and not os.path.exists(self.file(STATE)):
+            for name in (INIT, FolderLock.NAME):
+                if os.path.isfile(self.file(name)):
+                    os.remove(self.file(name))
+        self.lock.release()
+        if discard and self.created and os.path.isdir(self.path) and not os.listdir(self.path):
+            os.rmdir(self.path)
+
+    def _acquire(self):
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            raise RunLocked("%s is in use by another mxsoftmax run (PID %s): wait for it to "
-                            "finish, or choose another folder." % (self.path, holder)) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, b"%d\n" % os.getpid())
-        self._fd = fd
+            self.lock.acquire()
+        except InvalidInput as err:
+            kind = RunLocked if hasattr(err, "holder") else RunError
+            raise kind(str(err).replace("mxsoftmax process", "mxsoftmax run")) from None
 
-    def unlock(self):
-        """Release the lock (the lock file stays; it is empty of meaning without a holder)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def check_new(self):
+    def _check_new(self):
         """Refuse a new run here if the folder holds a run, or files that are not a run's."""
+        if not os.path.exists(self.path):
+            return
+        if not os.path.isdir(self.path):
+            raise RunError("%s is a file, not a folder: choose a folder for the run." % self.path)
         if os.path.exists(self.file(STATE)):
             raise RunExists("%s already holds a run: resume it, or choose another folder so it "
                             "is not overwritten." % self.path)
-        foreign = sorted(n for n in os.listdir(self.path) if not OWN_FILES.match(n))
+        foreign = sorted(n for n in os.listdir(self.path) if not is_own_file(n))
         if foreign:
             raise NotARun("%s holds other files (%s) and no mxsoftmax run: choose an empty or "
                           "new folder so that nothing in it is overwritten."
@@ -133,8 +155,9 @@ class RunFolder:
         """
         name = "epoch-%d.params" % state["epoch"]
         _save_params(self.file(name), params)
-        _write(self.file(METRICS), "".join(json.dumps(m) + "\n" for m in metrics))
-        _write(self.file(STATE), json.dumps(dict(state, format=FORMAT, params=name), indent=2) + "\n")
+        write_text(self.file(METRICS), "".join(json.dumps(m) + "\n" for m in metrics))
+        write_text(self.file(STATE),
+                   json.dumps(dict(state, format=FORMAT, params=name), indent=2) + "\n")
         stale, self._committed = self._committed, name
         if stale and stale != name and os.path.isfile(self.file(stale)):
             os.remove(self.file(stale))
@@ -147,10 +170,11 @@ class RunFolder:
         way the file is rewritten from the rows kept.
         """
         path = self.file(METRICS)
-        if not os.path.isfile(path):
-            return [], None
-        with open(path, "rb") as f:
-            lines = f.read(MAX_METRICS_BYTES).decode("utf-8", "replace").splitlines()
+        try:
+            raw = read_regular(path, MAX_METRICS_BYTES) or b""
+        except (OSError, NotRegular):
+            raw = b""
+        lines = raw.decode("utf-8", "replace").splitlines()
         rows, damaged, beyond = [], 0, 0
         for line in filter(str.strip, lines):
             row = _metrics_row(line)
@@ -160,8 +184,8 @@ class RunFolder:
                 damaged += 1
             else:
                 rows.append(row)
-        if damaged or beyond:
-            _write(path, "".join(json.dumps(m) + "\n" for m in rows))
+        if damaged or beyond or len(rows) != upto_epoch + 1:
+            write_text(path, "".join(json.dumps(m) + "\n" for m in rows))
         if damaged or len(rows) != upto_epoch + 1:
             return rows, ("%s had %d damaged line(s); rewrote it from the %d valid epoch(s) up "
                           "to epoch %d." % (path, damaged, len(rows), upto_epoch))
@@ -182,28 +206,10 @@ def _metrics_row(line):
     return {k: row[k] for k in ("epoch", "loss", "train_acc", "test_acc", "seconds")}
 
 
-def _write(path, text):
-    """:func:`write_text` with a full disk reported as :class:`WriteFailed`."""
-    try:
-        write_text(path, text)
-    except OSError as err:
-        raise _write_error(path, err) from None
-
-
-def _write_error(path, err):
-    if isinstance(err, OSError) and err.errno not in NO_SPACE:
-        return RunError("cannot write %s (%s): choose a folder you can write to."
-                        % (path, reason(err)))
-    return WriteFailed("cannot write %s (%s)" % (path, reason(err)))
-
-
 def _save_params(path, params):
-    """``nd.save`` of ``{'W', 'b'}`` to ``path`` atomically; MXNet's write errors become WriteFailed."""
+    """``nd.save`` of ``{'W', 'b'}`` to ``path``, atomically."""
     W, b = params
-    try:
-        atomic_write(path, lambda tmp: nd.save(tmp, {"W": W, "b": b}))
-    except (OSError, mx.MXNetError) as err:
-        raise _write_error(path, err) from None
+    atomic_write(path, lambda tmp: nd.save(tmp, {"W": W, "b": b}))
 
 
 # ------------------------------------------------------------------------------- reading back
@@ -211,9 +217,8 @@ def _save_params(path, params):
 def read_state(path):
     """Read and validate a ``state.json``: every field's type and range; RunError if not."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_STATE_BYTES + 1)
-        if len(raw) > MAX_STATE_BYTES:
+        raw = read_regular(path, MAX_STATE_BYTES)
+        if raw is None:
             raise ValueError("larger than %d bytes" % MAX_STATE_BYTES)
         state = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as err:
@@ -246,22 +251,28 @@ def _state_problem(state):
     if isinstance(flags, dict):
         checks += [
             ("flags.dataset", flags.get("dataset") in catalog.NAMES, " or ".join(catalog.NAMES)),
-            ("flags.batch_size", _is_int(flags.get("batch_size")) and flags["batch_size"] >= 1,
-             "a whole number >= 1"),
+            ("flags.batch_size", _in(flags.get("batch_size"), LIMITS["batch_size"]),
+             "a whole number from %d to %d" % LIMITS["batch_size"]),
             ("flags.lr", _is_number(flags.get("lr")) and np.isfinite(np.float32(flags["lr"]))
              and np.float32(flags["lr"]) > 0, "a positive number finite in float32"),
-            ("flags.seed", _is_int(flags.get("seed")) and 0 <= flags["seed"] < 2 ** 32,
-             "a whole number 0 to 2**32-1"),
+            ("flags.seed", _in(flags.get("seed"), LIMITS["seed"]),
+             "a whole number from %d to %d" % LIMITS["seed"]),
             ("flags.stable", isinstance(flags.get("stable"), bool), "true or false"),
-            ("flags.epochs", _is_int(flags.get("epochs", 0)) and flags.get("epochs", 0) >= 0,
-             "a whole number >= 0"),
+            ("flags.epochs", _in(flags.get("epochs", 0), LIMITS["epochs"]),
+             "a whole number from %d to %d" % LIMITS["epochs"]),
             ("flags.data_dir", flags.get("data_dir") is None or isinstance(flags["data_dir"], str),
              "a path or null"),
         ]
+    checks.append(("data", state.get("data") is None or isinstance(state["data"], str)
+                   and DIGEST.match(state["data"]), "a SHA-256 in hex"))
     for field, ok, expected in checks:
         if not ok:
             return "%s must be %s" % (field, expected)
     return None
+
+
+def _in(value, limits):
+    return _is_int(value) and limits[0] <= value <= limits[1]
 
 
 def _is_int(value):
@@ -282,13 +293,19 @@ def load_params_file(path):
     Files of other float types are converted; anything else is refused by name, never passed on.
     """
     try:
-        size = os.path.getsize(path)
-        if size > MAX_PARAMS_BYTES:
-            raise ValueError("%d bytes, more than a checkpoint of W and b" % size)
-        saved = nd.load(path)
-    except (OSError, ValueError, mx.MXNetError) as err:
-        raise RunError("%s is not an MXNet params file of mxsoftmax (%s)."
-                       % (path, reason(err))) from None
+        raw = read_regular(path, MAX_PARAMS_BYTES)
+    except NotRegular as err:
+        raise RunError("%s: give a params file." % str(err).rstrip(".")) from None
+    except OSError as err:
+        raise RunError("%s cannot be read (%s)." % (path, reason(err))) from None
+    if raw is None:
+        raise RunError("%s is larger than a checkpoint of W and b (%d bytes at most): it is not "
+                       "a params file of mxsoftmax." % (path, MAX_PARAMS_BYTES))
+    try:
+        saved = nd.load_frombuffer(raw)
+    except (ValueError, mx.MXNetError):
+        raise RunError("%s is not a params file of mxsoftmax%s: give a run folder written with "
+                       "--out, or its epoch-K.params file." % (path, _looks_like(raw))) from None
     if not isinstance(saved, dict) or set(saved) != {"W", "b"}:
         raise RunError("%s does not hold exactly the arrays W and b." % path)
     W, b = saved["W"], saved["b"]
@@ -305,7 +322,18 @@ def load_params_file(path):
             raise RunError("%s holds non-finite values in %s (inf or NaN): it is not a usable "
                            "checkpoint." % (path, name))
         params.append(nd.array(values, dtype=np.float32, ctx=mx.cpu()))
-    return params, size
+    return params, len(raw)
+
+
+def _looks_like(raw):
+    """What a file that is not a params file seems to be, for the message."""
+    head = raw.lstrip()[:4]
+    for start, kind in ((b"{", "JSON"), (b"[", "JSON"), (b"\x89PNG", "a PNG image"),
+                        (b"\xff\xd8", "a JPEG image"), (b"\x1f\x8b", "gzip data"),
+                        (b"\x00\x00\x08", "an idx data file")):
+        if head.startswith(start):
+            return " (it looks like %s)" % kind
+    return ""
 
 
 Run = collections.namedtuple("Run", "params class_names dataset path")
@@ -321,10 +349,10 @@ def load_run(path, ctx=None):
     path = str(path)
     ctx = ctx or mx.cpu()
     if os.path.isdir(path):
-        state = RunFolder(path).state()
-        if state is None:
+        if not os.path.isfile(os.path.join(path, STATE)):
             raise RunError("%s holds no %s: give a run folder written with --out, or its "
                            "epoch-K.params file." % (path, STATE))
+        state = read_state(os.path.join(path, STATE))
         params_path = os.path.join(path, state["params"])
     elif os.path.exists(path):
         params_path, state = path, _state_beside(path)

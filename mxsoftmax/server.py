@@ -98,6 +98,8 @@ class DrawServer(ThreadingHTTPServer):
     """Serves the page and ``/predict`` for one loaded :class:`runs.Run` on ``ctx``."""
 
     daemon_threads = True
+    block_on_close = False  # Ctrl-C stops at once, whatever a slow client is still doing
+    max_connections = 64  # each holds a thread (and a timer) until its deadline
 
     def __init__(self, address, run, ctx, read_timeout=READ_TIMEOUT, deadline=DEADLINE):
         if ":" in address[0]:
@@ -105,9 +107,23 @@ class DrawServer(ThreadingHTTPServer):
         self.run, self.ctx = run, ctx
         self.read_timeout, self.deadline = read_timeout, deadline
         self.lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(self.max_connections)
         self.files = {path: (page(run) if name == "index.html" else _static(name), content_type)
                       for path, (name, content_type) in STATIC.items()}
         super().__init__(address, Handler)
+
+    def process_request(self, request, client_address):
+        """Serve the connection in a thread, or close it at once when all slots are taken."""
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
     def handle_error(self, request, client_address):
         """A client that hung up or timed out is not worth a traceback; anything else is."""
@@ -216,6 +232,11 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def log_error(self, format, *args):  # noqa: A002 (http.server's signature)
+        """An idle connection timing out is normal (browsers keep them open): no line for it."""
+        if not format.startswith("Request timed out"):
+            super().log_error(format, *args)
 
     def log_request(self, code="-", size="-"):
         """Log refused requests only: a drawing sends one prediction every few strokes."""

@@ -5,12 +5,13 @@ matches the catalogue; files in a folder you name are validated by structure and
 the same digests, so MNIST is never trained under Fashion-MNIST's class names or the reverse.
 """
 import collections
-import errno
+import hashlib
 import os
 import re
 import sys
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
+import numpy as np
 import requests
 import urllib3
 from mxnet import base
@@ -18,11 +19,11 @@ from mxnet.gluon.utils import _get_repo_url
 from tqdm import tqdm
 
 from . import catalog, idx
-from .errors import InvalidInput, WriteFailed, reason
-from .files import atomic_write
+from .errors import InvalidInput, InvalidType, reason
+from .files import CannotWrite, FolderLock, atomic_write
 
 TIMEOUT = (5, 30)  # seconds to connect, seconds between bytes
-NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
+DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 
 Data = collections.namedtuple("Data", "train test dataset origin")
 Data.__doc__ = """Both splits as numpy arrays (images (N, 28, 28, 1) uint8, labels (N,) int32),
@@ -62,6 +63,21 @@ class NoData(InvalidInput):
                                                       ", ".join(self.bases), ways))
 
 
+def fingerprint(data):
+    """One SHA-256 of the four files' contents: two runs that have it trained on the same data.
+
+    Streamed images use the digest their (complete) reading pass left; others are hashed here.
+    """
+    parts = []
+    for images, labels in (data.train, data.test):
+        streamed = isinstance(images, idx.IdxImages)
+        if streamed and images.digest is None:
+            np.asarray(images)  # one pass, which records the digest
+        parts.append(images.digest if streamed else idx.digest_of(images[..., 0], "images"))
+        parts.append(idx.digest_of(labels, "labels"))
+    return hashlib.sha256(" ".join(parts).encode("ascii")).hexdigest()
+
+
 def cache_dir(dataset):
     """Gluon's own cache folder for ``dataset``: ``$MXNET_HOME/datasets/<dataset>``."""
     return os.path.join(base.data_dir(), "datasets", dataset)
@@ -87,6 +103,8 @@ def sources(dataset, mirrors=()):
 
 def check_url(url):
     """Return ``url`` if it is an http(s) URL with a usable host name; InvalidInput if not."""
+    if not isinstance(url, str):
+        raise InvalidType("a URL is text, not %s." % type(url).__name__)
     problem = _url_problem(url)
     if problem:
         raise InvalidInput("%s is not a usable URL (%s): give http(s)://host/path/."
@@ -103,29 +121,38 @@ def check_source(url):
 
 
 def _url_problem(url):
-    """Why ``url`` cannot be fetched, in a few words, or None."""
+    """Why ``url`` cannot be fetched, in a few words that never quote its password, or None."""
+    if not isinstance(url, str):
+        return "a URL is text, not %s" % type(url).__name__
+    if re.search(r"[\s\x00-\x1f\x7f]", url):
+        return "it holds spaces or control characters"
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
-        host.encode("idna")
-        parts.port  # noqa: B018 (raises ValueError for a bad port)
-    except (ValueError, UnicodeError) as err:
-        return reason(err)
+    except ValueError:
+        return "it cannot be parsed"
     if parts.scheme not in ("http", "https"):
         return "the scheme must be http or https"
-    return None if host else "no host name"
+    if not host:
+        return "no host name"
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return "a part of the host name is empty or longer than 63 characters"
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        return "the port is not a number from 0 to 65535 (or a password holds '/', '?' or '#')"
+    return None
 
 
 def redact(url):
-    """``url`` with any password replaced by ``***``, for printing."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = "%s:***@%s" % (parts.username, parts.netloc.rsplit("@", 1)[1])
-        return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return re.sub(r"//[^/@]*@", "//***@", url)
+    """``url`` with whatever stands between ``//`` and the last ``@`` replaced by ``***``.
+
+    Everything before the last ``@`` is masked, not only what ``urlsplit`` calls the password:
+    a password holding ``/``, ``?`` or ``#`` unencoded would otherwise be taken for the path.
+    """
+    return re.sub(r"\A([A-Za-z][A-Za-z0-9+.-]*://).*@", r"\1***@", str(url), flags=re.S)
 
 
 def fetch(url, folder, name, expected, timeout=TIMEOUT, progress=None):
@@ -134,7 +161,7 @@ def fetch(url, folder, name, expected, timeout=TIMEOUT, progress=None):
     ``expected`` is (SHA-256 of the idx bytes, their size). The body goes to a temporary file
     in ``folder``, stops at the most bytes a gzip of that size can take, and is renamed into
     place only after verification. Raises FetchError when this source failed, WriteFailed or
-    InvalidInput when the folder cannot take the file.
+    CannotWrite when the folder cannot take the file.
     """
     digest, size = expected
     limit = size + size // 1000 + 4096  # gzip of incompressible data grows by < 0.1%
@@ -146,7 +173,7 @@ def fetch(url, folder, name, expected, timeout=TIMEOUT, progress=None):
         if found != digest:
             raise FetchError("checksum mismatch: expected SHA-256 %s of the idx bytes, got %s"
                              % (digest, found))
-    _writing(folder, lambda: atomic_write(os.path.join(folder, name), write))
+    atomic_write(os.path.join(folder, name), write)
 
 
 def _idx_digest(path, name, size):
@@ -157,18 +184,14 @@ def _idx_digest(path, name, size):
         return "an unreadable file (%s)" % str(err).replace(path, "it").split(": replace")[0]
 
 
-def _writing(folder, write):
-    """Run ``write()`` into ``folder``; a folder that cannot take files becomes one sentence."""
+def _make_folder(folder, hint="choose a folder you can write to"):
+    """Create ``folder`` if needed; a place that cannot hold files becomes one sentence."""
     try:
         os.makedirs(folder, exist_ok=True)
-        write()
-    except FetchError:
-        raise
     except OSError as err:
-        if err.errno in NO_SPACE:
-            raise WriteFailed("cannot write into %s (%s)." % (folder, reason(err))) from None
-        raise InvalidInput("%s cannot hold the data (%s): choose a folder you can write to."
-                           % (folder, reason(err))) from None
+        why = ("a file is in the way" if isinstance(err, (FileExistsError, NotADirectoryError))
+               else reason(err))
+        raise CannotWrite("%s cannot hold the data (%s): %s." % (folder, why, hint)) from None
 
 
 def _stream(url, out, limit, timeout, progress):
@@ -219,30 +242,67 @@ def download(dataset, mirrors=(), folder=None, timeout=TIMEOUT, log=None, progre
     is logged in one line. A source that cannot be reached is not asked again for later files.
     Returns the folder; raises NoData naming what was tried when a file cannot be had.
     """
-    folder = str(folder or cache_dir(dataset))
-    files = catalog.DATASETS[dataset]["files"]
+    files = catalog.DATASETS[check_dataset(dataset)]["files"]
+    if folder:
+        _make_folder(str(folder))
+    else:
+        folder = cache_dir(dataset)
+        _make_folder(folder, "set MXNET_HOME to a folder you can write to (gluon's cache is "
+                             "$MXNET_HOME/datasets)")
+    folder = str(folder)
     log = log or (lambda line: print(line, file=sys.stderr))
     bases = sources(dataset, mirrors)
     dead = set()
-    for key, expected in files.items():
-        name = idx.standard_name(*key)
-        path = os.path.join(folder, name)
-        if os.path.isfile(path) and _idx_digest(path, name, expected[1]) == expected[0]:
-            continue
-        for base_url in bases:
-            if base_url in dead:
-                continue
-            try:
-                fetch(check_source(base_url) + name, folder, name, expected, timeout, progress)
-                log("downloaded %s from %s" % (name, redact(base_url)))
-                break
-            except FetchError as err:
-                log("could not use %s%s: %s" % (redact(base_url), name, err))
-                if str(err).startswith(("cannot connect", "timed out", "not a usable URL")):
-                    dead.add(base_url)
-        else:
-            raise NoData(dataset, folder, bases)
+    with FolderLock(folder) as lock:
+        lock.sweep({idx.standard_name(*key) for key in files})
+        for key, expected in files.items():
+            if not _have(folder, key, expected):
+                _fetch_one(folder, key, expected, bases, dead, timeout, log, progress, dataset)
     return folder
+
+
+def _have(folder, key, expected):
+    """True when ``folder`` holds the verified file ``key``; False when it is missing or damaged.
+
+    A valid idx file of other data is never replaced: CannotWrite says whose it is.
+    """
+    name = idx.standard_name(*key)
+    path = os.path.join(folder, name)
+    if not os.path.lexists(path):
+        return False
+    found = _idx_digest(path, name, expected[1])
+    if found == expected[0]:
+        return True
+    if DIGEST.match(found):
+        owner = [n for n, entry in catalog.DATASETS.items() if entry["files"][key][0] == found]
+        raise CannotWrite("%s already holds %s idx data (%s): choose another folder so that it is "
+                          "not replaced." % (folder, owner[0] if owner else "other", name))
+    return False  # a partial download or damaged copy: replace it
+
+
+def _fetch_one(folder, key, expected, bases, dead, timeout, log, progress, dataset):
+    """Fetch the file ``key`` from the first of ``bases`` that delivers it; NoData if none does."""
+    name = idx.standard_name(*key)
+    for base_url in bases:
+        if base_url in dead:
+            continue
+        try:
+            fetch(check_source(base_url) + name, folder, name, expected, timeout, progress)
+            log("downloaded %s from %s" % (name, redact(base_url)))
+            return
+        except FetchError as err:
+            log("could not use %s%s: %s" % (redact(base_url), name, err))
+            if str(err).startswith(("cannot connect", "timed out", "not a usable URL")):
+                dead.add(base_url)
+    raise NoData(dataset, folder, bases)
+
+
+def check_dataset(dataset):
+    """``dataset`` if the catalogue knows it; InvalidInput naming the known ones if not."""
+    if dataset not in catalog.DATASETS:
+        raise InvalidInput("%r is not a known data set: use one of %s."
+                           % (dataset, ", ".join(catalog.NAMES)))
+    return dataset
 
 
 def read_verified(folder, dataset, stream=False):
@@ -266,8 +326,14 @@ def read_dir(data_dir, dataset=None, stream=False):
     or MNIST-style digits 0-9 when it is None.
     """
     paths = idx.find_files(data_dir)
-    found = catalog.identify({split: idx.file_digest(paths[(split, "labels")], "labels")
-                              for split in idx.SPLITS})
+    known = {split: catalog.identify(split, "labels", idx.file_digest(paths[(split, "labels")],
+                                                                      "labels"))
+             for split in idx.SPLITS}
+    if len(set(known.values())) > 1:
+        raise InvalidInput("%s mixes the files of different data sets (train: %s, test: %s): put "
+                           "the four files of one data set together." % (
+                               data_dir, known["train"] or "unknown", known["test"] or "unknown"))
+    found = known["train"]
     if dataset and found and found != dataset:
         raise DatasetMismatch(data_dir, found, dataset)
     expected = catalog.DATASETS[found]["files"] if found else {}
@@ -290,6 +356,8 @@ def load_splits(dataset=None, data_dir=None, mirrors=(), log=None, progress=None
     Debian's package when it has one, else from gluon's cache, downloading what is missing.
     With ``stream``, the training images are an :class:`idx.IdxImages`, read when used.
     """
+    if dataset is not None:
+        check_dataset(dataset)
     if data_dir:
         return read_dir(data_dir, dataset, stream)
     dataset = dataset or "mnist"

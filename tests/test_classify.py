@@ -73,8 +73,10 @@ def test_load_run_takes_names_and_dataset_from_the_run(tmp_path):
     run.mkdir()
     params = [nd.zeros((784, 10)), nd.zeros(10)]
     flags = dict(dataset="fashion-mnist", batch_size=64, lr=.001, seed=0, stable=False)
-    with runs.RunFolder(run) as folder:
-        folder.save_epoch(params, dict(epoch=0, moving_loss=1., flags=flags, class_names=NAMES), [])
+    folder = runs.RunFolder(run)
+    folder.open_new()
+    folder.save_epoch(params, dict(epoch=0, moving_loss=1., flags=flags, class_names=NAMES), [])
+    folder.close()
     for path in (run, run / "epoch-0.params"):
         loaded = load_run(str(path), mx.cpu())
         assert (loaded.dataset, loaded.class_names, loaded.path) == ("fashion-mnist", NAMES, str(path))

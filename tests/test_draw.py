@@ -106,8 +106,8 @@ def test_page_and_its_files_are_served_with_strict_headers(port, run_dir):
         assert status == 200 and headers["Content-Type"] == kind + "; charset=utf-8" and body
 
 
-def test_a_test_set_image_gets_its_label_as_predict_gives_it(port, run_dir, fashion_subset, tmp_path,
-                                                            capsys):
+def test_a_test_set_image_gets_its_label_as_predict_gives_it(port, run_dir, fashion_subset,
+                                                             tmp_path, capsys):
     run = load_run(run_dir, mx.cpu())
     test_images, labels = fashion_subset.test
     for image, label in zip(test_images[:100, ..., 0], labels[:100]):
@@ -301,3 +301,24 @@ def test_drawing_in_a_real_browser_shows_the_answer(port, tmp_path):
         assert not problems, problems  # e.g. a Content-Security-Policy violation
     finally:
         driver.quit()
+
+
+def test_connections_beyond_the_limit_are_closed_and_the_server_goes_on(run_dir):
+    app = server.DrawServer(("127.0.0.1", 0), load_run(run_dir, mx.cpu()), mx.cpu(),
+                            read_timeout=5, deadline=5)
+    app.max_connections = 3
+    app.slots = threading.BoundedSemaphore(3)
+    threading.Thread(target=app.serve_forever, daemon=True).start()
+    port = app.server_address[1]
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
+    try:
+        time.sleep(.3)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
+            assert extra.recv(1) == b""  # closed at once: no slot
+        for sock in idle:
+            sock.close()
+        time.sleep(.3)
+        assert request(port, "GET", "/")[0] == 200
+    finally:
+        app.shutdown()
+        app.server_close()

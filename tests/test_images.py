@@ -263,3 +263,17 @@ def test_rendered_digits_are_recognised_after_mnist_preprocessing():
         return (predict_proba(inputs, params, ctx).argmax(1) == test_y).mean()
     new, old = accuracy(seen), accuracy(np.array([pad_and_resize(p) for p in photos]))
     assert new >= .85 and old <= .3, (new, old)
+
+
+def test_odd_arrays_and_sources_get_clear_errors():
+    from mxsoftmax.errors import InvalidType
+    for gray, kind, fragment in [(np.full((28, 28), np.nan), InvalidInput, "not finite"),
+                                 (np.zeros((0, 0)), InvalidInput, "2-D gray picture"),
+                                 (np.zeros(784), InvalidInput, "2-D gray picture"),
+                                 ([["a"]], InvalidType, "array of numbers")]:
+        with pytest.raises(kind, match=fragment):
+            images.to_model_input(gray)
+    with pytest.raises(InvalidType, match="from a path or from bytes, not from NoneType"):
+        images.read_gray(None)
+    with pytest.raises(images.ImageError, match="is not a regular file"):
+        images.read_gray("/dev/zero")

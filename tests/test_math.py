@@ -194,16 +194,32 @@ def test_bad_inputs_get_clear_errors():
         net(nd.zeros(784), params)
     with pytest.raises(InvalidType, match="as an NDArray, not ndarray"):
         net(np.zeros((2, 784)), params)
-    with pytest.raises(InvalidInput, match="labels 0-9; this batch has labels from 0.0 to 12.0"):
-        train_step(params, nd.zeros((2, 784)), nd.array([0, 12]), .1)
+    for labels in ([0, 12], [0, 1.5], [0, np.nan]):
+        with pytest.raises(InvalidInput, match="labels that are whole numbers 0-9; this batch"):
+            train_step(params, nd.zeros((2, 784)), nd.array(labels), .1)
+    with pytest.raises(InvalidInput, match=r"one label per row of the batch: \(1,\) labels"):
+        train_step(params, nd.zeros((2, 784)), nd.array([1]), .1)
+    with pytest.raises(InvalidType, match="as NDArrays, not NDArray and ndarray"):
+        train_step(params, nd.zeros((2, 784)), np.array([1, 2]), .1)
+    with pytest.raises(InvalidInput, match="params are \\[W, b\\]"):
+        net(nd.zeros((2, 784)), params[::-1])
+    with pytest.raises(InvalidType, match="the loss takes NDArrays"):
+        softmax_cross_entropy(np.zeros((2, 10)), np.zeros((2, 10)))
+    with pytest.raises(InvalidType, match="init_params takes an mx.Context"):
+        init_params("cpu")
     with pytest.raises(InvalidInput, match="whole numbers 0-9; got values from -1 to 3"):
         confusion_matrix([0, -1, 3], [1, 2, 3])
     with pytest.raises(InvalidInput, match="the data iterator is empty"):
         evaluate_accuracy(iter([]), lambda X: net(X, params), mx.cpu())
     with pytest.raises(InvalidType, match="uint8 pixels 0-255.*not float64"):
         predict_proba(np.zeros((1, 28, 28)), params, mx.cpu())
-    with pytest.raises(InvalidInput, match="images of 28x28 pixels"):
-        predict_proba(np.zeros((1, 27, 28), np.uint8), params, mx.cpu())
+    for shape in ((1, 27, 28), (56, 14)):
+        with pytest.raises(InvalidInput, match="images of 28x28 pixels"):
+            predict_proba(np.zeros(shape, np.uint8), params, mx.cpu())
+    assert predict_proba(nd.zeros((2, 28, 28), dtype="uint8"), params, mx.cpu()).shape == (2, 10)
+    with pytest.raises(InvalidType, match="labels as a 1-D array of numbers"):
+        confusion_matrix(["a"], ["b"])
+    assert confusion_matrix(nd.array([0, 1]), nd.array([0, 1])).trace() == 2
 
 
 def test_confusion_matrix_counts_by_hand():

@@ -89,7 +89,7 @@ def test_params_that_are_not_a_checkpoint_exit_2(trained, tmp_path, capsys):
     Image.fromarray(image).save(img)
     wrong_shape = tmp_path / "wrong.params"
     mx.nd.save(str(wrong_shape), {"W": mx.nd.zeros((10, 10)), "b": mx.nd.zeros(10)})
-    cases = [(str(img), "is not an MXNet params file"),
+    cases = [(str(img), "is not a params file of mxsoftmax (it looks like a PNG image)"),
              (str(wrong_shape), "W (784, 10)"),
              (str(tmp_path), "holds no state.json"),
              (str(tmp_path / "nope"), "does not exist")]
@@ -111,7 +111,7 @@ def test_explain_writes_one_picture_per_image_of_what_the_model_saw(trained, tmp
     assert code == 0
     rows = [json.loads(line) for line in captured.out.splitlines()]
     assert [r["explanation"] for r in rows] == [str(explain / "item.png.explain.png"),
-                                                 str(explain / "item.png-2.explain.png")]
+                                                str(explain / "item.png-2.explain.png")]
     assert sorted(os.listdir(explain)) == ["item.png-2.explain.png", "item.png.explain.png"]
     assert imread(rows[0]["explanation"]).shape[1] > 3 * imread(rows[0]["explanation"]).shape[0]
     a_file = tmp_path / "file"

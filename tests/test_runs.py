@@ -66,7 +66,7 @@ def test_a_folder_with_other_files_is_refused_and_left_alone(fashion_subset_dir,
     (out / "metrics.jsonl").write_text("my own notes\n")
     code, _, err = train(["--data-dir", fashion_subset_dir, "--out", str(out)], capsys)
     assert code == 2 and "holds other files (metrics.jsonl) and no mxsoftmax run" in err
-    assert sorted(os.listdir(out)) == [".lock", "metrics.jsonl"]
+    assert sorted(os.listdir(out)) == ["metrics.jsonl"]  # refused: not even a lock file
     assert (out / "metrics.jsonl").read_text() == "my own notes\n"
 
 
@@ -81,14 +81,14 @@ def test_a_run_that_completed_no_epoch_can_be_started_again(fashion_subset_dir, 
 
 
 def _state_cases(outside):
-    good = dict(epoch=0, moving_loss=1.5, params="epoch-0.params", format=1,
+    good = dict(epoch=0, moving_loss=1.5, params="epoch-0.params", format=1, data="0" * 64,
                 flags=dict(dataset="mnist", batch_size=64, lr=0.001, seed=0, stable=False,
                            epochs=1, data_dir=None), class_names=[str(d) for d in range(10)])
 
     def edit(**changes):
         state = json.loads(json.dumps(good))
         for key, value in changes.items():
-            target = state["flags"] if key in good["flags"] else state
+            target = state["flags"] if key in good["flags"] and key != "data" else state
             target[key] = value
         return json.dumps(state)
     return [
@@ -103,8 +103,11 @@ def _state_cases(outside):
         ("params elsewhere", edit(params="../epoch-0.params"), "params must be epoch-<epoch>.params"),
         ("zero lr", edit(lr=0), "flags.lr must be a positive number finite in float32"),
         ("lr beyond float32", edit(lr=1e300), "flags.lr must be a positive number finite in float32"),
-        ("huge seed", edit(seed=2 ** 40), "flags.seed must be a whole number 0 to 2**32-1"),
-        ("zero batch", edit(batch_size=0), "flags.batch_size must be a whole number >= 1"),
+        ("huge seed", edit(seed=2 ** 40), "flags.seed must be a whole number from 0 to 4294967295"),
+        ("zero batch", edit(batch_size=0), "flags.batch_size must be a whole number from 1 to"),
+        ("huge batch", edit(batch_size=2 ** 64), "flags.batch_size must be a whole number from 1 to"),
+        ("huge epochs", edit(epochs=10 ** 12), "flags.epochs must be a whole number from 0 to"),
+        ("bad data digest", edit(data="x" * 64), "data must be a SHA-256 in hex"),
         ("bad dataset", edit(dataset="cifar"), "flags.dataset must be mnist or fashion-mnist"),
         ("stable as text", edit(stable="no"), "flags.stable must be true or false"),
         ("nine names", edit(class_names=list("abcdefghi")), "class_names must be 10 short"),
@@ -115,8 +118,8 @@ def _state_cases(outside):
     ]
 
 
-def test_a_hostile_state_is_refused_in_one_sentence_and_nothing_is_touched(one_epoch_run, tmp_path,
-                                                                            capsys):
+def test_a_hostile_state_is_refused_in_one_sentence_and_nothing_is_touched(
+        one_epoch_run, tmp_path, capsys):
     victim = tmp_path / "victim.params"
     victim.write_text("keep me")
     for i, (case, text, fragment) in enumerate(_state_cases(str(victim))):
@@ -149,8 +152,7 @@ def test_non_finite_weights_are_never_checkpointed(fashion_subset_dir, tmp_path,
                           "60000", "--lr", "3e38", "--out", out], capsys)
     assert code == 1 and "became inf or NaN in epoch 0" in err
     assert "No epoch completed, so %s holds no checkpoint" % out in err and "kept" not in err
-    assert not os.path.exists(os.path.join(out, "state.json"))
-    assert not [n for n in os.listdir(out) if n.startswith("epoch-")]
+    assert not os.path.exists(out)  # a new run that completed no epoch leaves nothing behind
 
 
 def test_a_full_disk_while_mxnet_writes_params_keeps_the_last_checkpoint(
@@ -207,5 +209,61 @@ def test_params_files_of_other_types_are_converted_or_refused(tmp_path):
                 runs.load_params_file(path)
     big = tmp_path / "big.params"
     big.write_bytes(b"\0" * (2 << 20))
-    with pytest.raises(runs.RunError, match="more than a checkpoint of W and b"):
+    with pytest.raises(runs.RunError, match="is larger than a checkpoint of W and b"):
         runs.load_params_file(str(big))
+
+
+def test_fifos_and_other_special_files_are_refused_not_waited_on(one_epoch_run, tmp_path, capsys):
+    for name in ("state.json", "epoch-0.params"):
+        out = copy_run(one_epoch_run, tmp_path / name)
+        os.remove(os.path.join(out, name))
+        os.mkfifo(os.path.join(out, name))
+        code, _, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
+        assert code == 2 and "Traceback" not in err, err
+        expected = ("holds no completed epoch" if name == "state.json"
+                    else "epoch-0.params is not a regular file: give a params file")
+        assert expected in err, err
+    with pytest.raises(runs.RunError, match="is not a regular file"):
+        runs.load_params_file("/dev/zero")
+
+
+def test_resuming_on_other_data_is_refused(one_epoch_run, tmp_path, capsys):
+    out = copy_run(one_epoch_run, tmp_path / "run")
+    other = write_split_dir(tmp_path / "other", random_splits())
+    code, _, err = train(["--out", out, "--resume", "--epochs", "2", "--data-dir", other], capsys)
+    assert code == 2 and "was trained on other data than the files given now" in err
+    assert saved(out)[0]["epoch"] == 0
+
+
+def test_a_foreign_temporary_looking_file_still_makes_a_foreign_folder(
+        fashion_subset_dir, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / ".thesis.docx.part").write_text("my thesis")
+    code, _, err = train(["--data-dir", fashion_subset_dir, "--out", str(out)], capsys)
+    assert code == 2 and "holds other files (.thesis.docx.part)" in err
+    assert os.listdir(out) == [".thesis.docx.part"]
+
+
+def test_commands_that_need_a_run_create_nothing_and_stale_parts_are_swept(
+        one_epoch_run, tmp_path, capsys):
+    from mxsoftmax.cli import plot as plot_cli
+    new = tmp_path / "new"
+    assert train(["--out", str(new), "--resume"], capsys)[0] == 2
+    assert plot_cli.main(["--out", str(new)]) == 2
+    assert not new.exists()
+    out = copy_run(one_epoch_run, tmp_path / "run")
+    stale = os.path.join(out, ".state.json.abcd_123.part")
+    open(stale, "w").write("{")
+    code, stdout, _ = train(["--out", out, "--resume", "--epochs", "2"], capsys)
+    assert code == 0 and stdout.startswith("Epoch 1.") and not os.path.exists(stale)
+
+
+def test_a_picture_that_cannot_be_written_is_one_sentence(one_epoch_run, tmp_path, capsys):
+    from mxsoftmax.cli import plot as plot_cli
+    out = copy_run(one_epoch_run, tmp_path / "run")
+    os.mkdir(os.path.join(out, "history.png"))  # a folder where the picture should go
+    code = plot_cli.main(["--out", out])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write %s" % os.path.join(out, "history.png") in err
+    assert "Traceback" not in err and err.count("\n") == 1

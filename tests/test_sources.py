@@ -104,6 +104,19 @@ def no_default_sources(monkeypatch, tmp_path):
     monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxhome"))
 
 
+def main(cli, argv):
+    """A command line's exit code, whether it returns it or argparse exits with it."""
+    try:
+        return cli.main(argv)
+    except SystemExit as exit_:
+        return exit_.code
+
+
+def data_files(folder):
+    """What a download left in ``folder``, but for the lock file that keeps two writers apart."""
+    return [name for name in os.listdir(folder) if name != ".lock"]
+
+
 def routes_for(data, prefix, how="ok", status=200, **headers):
     return {"%s/%s" % (prefix, name): (status, body, how, dict(headers))
             for name, body in data.items()}
@@ -120,7 +133,7 @@ def test_404_mirror_then_good_mirror_fills_the_folder(files, tmp_path):
     for name, body in files.items():
         assert open(os.path.join(folder, name), "rb").read() == body
     assert any("/missing/" in line and "HTTP 404" in line for line in log)
-    assert sorted(os.listdir(folder)) == sorted(files)
+    assert sorted(data_files(folder)) == sorted(files)
 
 
 def test_wrong_bytes_are_rejected_with_both_hashes_and_never_left_behind(files, tmp_path):
@@ -131,14 +144,14 @@ def test_wrong_bytes_are_rejected_with_both_hashes_and_never_left_behind(files, 
     with serve(routes) as url:
         with pytest.raises(sources.NoData, match="none of the"):
             download([url + "/bad"], tmp_path / "cache")
-        assert os.listdir(tmp_path / "cache") == []
+        assert data_files(tmp_path / "cache") == []
         routes.update(routes_for(files, "/good"))
         folder, log = download([url + "/bad", url + "/good"], tmp_path / "cache")
     line = next(line for line in log if name in line and "/bad/" in line)
     expected = catalog.DATASETS["mnist"]["files"][("train", "images")][0]
     got = hashlib.sha256(gzip.decompress(bad[name])).hexdigest()
     assert "checksum mismatch" in line and expected in line and got in line
-    assert sorted(os.listdir(folder)) == sorted(files)
+    assert sorted(data_files(folder)) == sorted(files)
 
 
 def test_truncated_response_is_rejected_and_next_mirror_used(files, tmp_path):
@@ -147,7 +160,7 @@ def test_truncated_response_is_rejected_and_next_mirror_used(files, tmp_path):
     assert any("/cut/" in line and "truncated" in line for line in log)
     for name, body in files.items():
         assert open(os.path.join(folder, name), "rb").read() == body
-    assert not [n for n in os.listdir(folder) if n.startswith(".")]
+    assert not [n for n in data_files(folder) if n.startswith(".")]
 
 
 def test_a_body_larger_than_the_file_can_be_is_cut_off(files, tmp_path):
@@ -159,7 +172,7 @@ def test_a_body_larger_than_the_file_can_be_is_cut_off(files, tmp_path):
                                tmp_path / "cache")
     assert any("/announced/" in line and "it announces" in line for line in log)
     assert any("/hidden/" in line and "it sent more than" in line for line in log)
-    assert sorted(os.listdir(folder)) == sorted(files)
+    assert sorted(data_files(folder)) == sorted(files)
 
 
 def test_a_mirror_that_sends_content_encoding_gzip_works(files, tmp_path):
@@ -167,7 +180,7 @@ def test_a_mirror_that_sends_content_encoding_gzip_works(files, tmp_path):
     with serve(routes) as url:
         folder, log = download([url + "/s3"], tmp_path / "cache")
     assert log and all("downloaded" in line for line in log)
-    assert sorted(os.listdir(folder)) == sorted(files)
+    assert sorted(data_files(folder)) == sorted(files)
 
 
 def test_server_that_never_answers_times_out_and_is_not_asked_again(files, tmp_path):
@@ -203,12 +216,21 @@ def test_env_mirrors_come_before_mxnet_and_public_mirrors(monkeypatch):
 
 
 def test_passwords_are_never_printed_and_bad_urls_are_skipped(files, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("MXSOFTMAX_MIRRORS", "http://%s.example/" % ("x" * 300))
-    secret = closed_port_url().replace("http://", "http://me:s3cret@")
-    code = train_cli.main(["--quiet", "--mirror", secret])
+    port = closed_port_url()[len("http://"):]
+    monkeypatch.setenv("MXSOFTMAX_MIRRORS", "http://%s.example/,http://u:pa#s3cret@%s"
+                       % ("x" * 300, port))
+    code = main(train_cli, ["--quiet", "--mirror", "http://me:s3cret@" + port])
     err = capsys.readouterr().err
-    assert code == 2 and "s3cret" not in err and "http://me:***@127.0.0.1" in err
-    assert "not a usable URL (encoding with 'idna' codec failed" in err and "Traceback" not in err
+    assert code == 2 and "s3" not in err and "http://***@127.0.0.1" in err, err
+    assert "a part of the host name is empty or longer than 63 characters" in err
+    assert "Traceback" not in err
+    for url, problem in [("http://exa mple.com/", "spaces or control characters"),
+                         ("http://u:pa/ss@host/", "the port is not a number"),
+                         ("ftp://host/", "the scheme must be http or https")]:
+        code = main(train_cli, ["--quiet", "--mirror", url])
+        err = capsys.readouterr().err
+        assert code == 2 and problem in err and "pa/ss" not in err and "ss@" not in err, err
+    assert sources.redact("https://a:b@c@host/x@y") == "https://***@y"
 
 
 def test_offline_train_ends_with_the_ways_forward_in_cli_words(tmp_path, monkeypatch, capsys):
@@ -238,8 +260,8 @@ def test_offline_words_for_the_download_command_and_the_notebooks(tmp_path, monk
     assert "MXSOFTMAX_DATA_DIR" in str(caught.value) and "--" not in str(caught.value)
 
 
-def test_download_into_places_that_cannot_hold_it_is_one_sentence(files, tmp_path, monkeypatch,
-                                                                   capsys):
+def test_download_into_places_that_cannot_hold_it_is_one_sentence(
+        files, tmp_path, monkeypatch, capsys):
     a_file = tmp_path / "file"
     a_file.write_text("x")
     with serve(routes_for(files, "/good")) as url:
@@ -251,7 +273,8 @@ def test_download_into_places_that_cannot_hold_it_is_one_sentence(files, tmp_pat
         monkeypatch.setenv("MXNET_HOME", str(a_file))
         code = train_cli.main(["--quiet", "--mirror", url + "/good"])
         err = capsys.readouterr().err
-        assert code == 2 and "cannot hold the data (Not a directory)" in err
+        assert code == 2 and "cannot hold the data (a file is in the way): set MXNET_HOME" in err
+        assert "--data-dir" not in err.split("error:")[1]
         assert "checkpoint" not in err
 
 
@@ -270,14 +293,14 @@ def test_a_full_disk_during_a_download_is_exit_1_and_leaves_nothing(files, tmp_p
         code = data_cli.main(["download", "--mirror", url + "/good", "--dir", str(cache)])
     err = capsys.readouterr().err
     assert code == 1 and "No space left on device" in err and "Traceback" not in err
-    assert os.listdir(cache) == []
+    assert data_files(cache) == []
 
 
 def test_loopback_mirror_fills_gluon_cache_then_training_runs_offline(files, tmp_path, capsys):
     with serve(routes_for(files, "/m")) as url:
         assert data_cli.main(["download", "--mirror", url + "/m"]) == 0
     cache = tmp_path / "mxhome" / "datasets" / "mnist"
-    assert sorted(os.listdir(cache)) == sorted(files)
+    assert sorted(data_files(cache)) == sorted(files)
     capsys.readouterr()
     assert train_cli.main(["--epochs", "1", "--quiet"]) == 0  # server gone: reads the cache
     assert capsys.readouterr().out.startswith("Epoch 0. Loss: ")
@@ -298,3 +321,35 @@ def test_debian_folder_with_a_bad_file_is_refused(tmp_path, monkeypatch):
     with pytest.raises(idx.IdxError, match="does not match its known checksum"):
         sources.load_splits("fashion-mnist")
     assert issubclass(idx.IdxError, InvalidInput) and issubclass(WriteFailed, OSError)
+
+
+def test_download_never_replaces_other_idx_data_and_sweeps_stale_parts(
+        files, tmp_path, monkeypatch):
+    from mxsoftmax.files import CannotWrite
+    other = write_split_dir(tmp_path / "other", random_splits(seed=5))
+    before = {n: open(os.path.join(other, n), "rb").read() for n in os.listdir(other)}
+    stale = os.path.join(other, ".train-images-idx3-ubyte.gz.ab_d1234.part")
+    mine = os.path.join(other, ".notes.txt.ab_d1234.part")
+    for path in (stale, mine):
+        open(path, "w").write("left by a killed process")
+    known = {k: (idx.file_digest(os.path.join(other, idx.standard_name(*k)), k[1]), 10 ** 6)
+             for k in idx.FILES}
+    monkeypatch.setitem(catalog.DATASETS, "fashion-mnist",
+                        dict(catalog.DATASETS["fashion-mnist"], files=known))
+    with serve(routes_for(files, "/good")) as url:
+        with pytest.raises(CannotWrite, match="already holds fashion-mnist idx data"):
+            download([url + "/good"], other)
+    assert {n: open(os.path.join(other, n), "rb").read() for n in before} == before
+    assert not os.path.exists(stale) and os.path.exists(mine)  # only its own leftovers go
+
+
+def test_a_folder_mixing_two_data_sets_is_refused(tmp_path, monkeypatch):
+    folder = write_split_dir(tmp_path / "mixed", random_splits())
+    labels = idx.file_digest(os.path.join(folder, "train-labels-idx1-ubyte.gz"), "labels")
+    files = dict(catalog.DATASETS["fashion-mnist"]["files"])
+    files[("train", "labels")] = (labels, 10 ** 6)
+    monkeypatch.setitem(catalog.DATASETS, "fashion-mnist",
+                        dict(catalog.DATASETS["fashion-mnist"], files=files))
+    with pytest.raises(InvalidInput, match="mixes the files of different data sets "
+                                           r"\(train: fashion-mnist, test: unknown\)"):
+        sources.read_dir(folder)

@@ -58,7 +58,11 @@ def no_part_files(*folders):
     ("--ctx", "cpu:99999999999", "expected cpu, cpu:N, gpu or gpu:N with N below 1000"),
     ("--dataset", "cifar", "invalid choice"),
     ("--mirror", "ftp://x/", "the scheme must be http or https"),
-    ("--mirror", "http://%s.example/" % ("a" * 300), "label empty or too long"),
+    ("--mirror", "http://%s.example/" % ("a" * 300), "empty or longer than 63 characters"),
+    ("--mirror", "http://exa mple.com/", "spaces or control characters"),
+    ("--ctx", "cpu:", "expected cpu, cpu:N, gpu or gpu:N"),
+    ("--data-dir", "", "--data-dir is empty"),
+    ("--epoch", "1", "unrecognized arguments"),
     ("--path", "fastest", "invalid choice"),
 ])
 def test_bad_flags_exit_2_naming_the_flag_and_the_valid_range(flag, value, fragment, capsys):
@@ -223,7 +227,7 @@ def test_a_signal_while_downloading_leaves_no_part_file(tmp_path, monkeypatch, c
     code, _, err = run_cli([], capsys)
     assert code == 130 and "interrupted by SIGINT" in err and "Traceback" not in err
     cache = tmp_path / "home" / "datasets" / "mnist"
-    assert os.listdir(cache) == []
+    assert [n for n in os.listdir(cache) if n != ".lock"] == []
 
 
 CTRL_C_DURING_IMPORT = """
@@ -286,3 +290,29 @@ def test_streamed_training_images_that_do_not_match_stop_before_training(tmp_pat
     code, out, err = run_cli(["--dataset", "fashion-mnist", "--epochs", "1"], capsys)
     assert code == 2 and out == "" and "Traceback" not in err
     assert "train-images-idx3-ubyte.gz does not match its known checksum (expected SHA-256 eeee" in err
+
+
+def test_a_full_disk_behind_standard_output_is_one_sentence(fashion_subset_dir):
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(cli(["--data-dir", fashion_subset_dir, "--epochs", "1"]),
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "python -m mxsoftmax.train: error: cannot write to standard output (No space left on "
+        "device); nothing was saved (use --out DIR to keep checkpoints)."]
+
+
+def test_sigterm_during_predict_is_one_line(fashion_subset_dir, tmp_path, monkeypatch, capsys):
+    from PIL import Image
+    from mxsoftmax import classify
+    from mxsoftmax.cli import predict
+    out = str(tmp_path / "run")
+    assert run_cli(["--data-dir", fashion_subset_dir, "--epochs", "1", "--out", out,
+                    "--no-pictures"], capsys)[0] == 0
+    image = str(tmp_path / "x.png")
+    Image.fromarray(np.full((28, 28), 200, np.uint8) * np.eye(28, dtype=np.uint8)).save(image)
+    _signal_when(monkeypatch, classify, "predict_proba", signal.SIGTERM)
+    monkeypatch.setattr(predict, "classify", classify.classify)
+    assert predict.main(["--params", out, image, image]) == 143
+    captured = capsys.readouterr()
+    assert captured.err == "python -m mxsoftmax.predict: interrupted by SIGTERM.\n"

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from ..context import parse_ctx
-from ..errors import InvalidInput, WriteFailed
+from ..errors import InvalidInput, WriteFailed, reason
 from ..loop import Interrupted
 from ..sources import check_url
 
@@ -42,8 +42,8 @@ def run_main(prog, body):
     except InvalidInput as err:
         say(prog, "error: %s" % err)
         code = EXIT_USAGE
-    except WriteFailed as err:
-        say(prog, "error: %s" % err)
+    except WriteFailed as err:  # a full disk, standard output included
+        say(prog, "error: %s." % str(err).rstrip("."))
         code = EXIT_FAILED
     except BrokenPipeError:
         code = EXIT_PIPE
@@ -52,6 +52,20 @@ def run_main(prog, body):
         code = 130
     _quiet_stdout_if_closed()
     return code
+
+
+class OutputFailed(WriteFailed):
+    """Standard output could not be written (a full disk behind a redirection, say)."""
+
+
+def out(text):
+    """Print ``text`` on standard output now; a failure other than a closed pipe is OutputFailed."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise
+    except OSError as err:
+        raise OutputFailed("cannot write to standard output (%s)" % reason(err)) from None
 
 
 def say(prog, text):
@@ -63,23 +77,28 @@ def say(prog, text):
 
 
 def _quiet_stdout_if_closed():
-    """After a broken pipe, point stdout at /dev/null so Python's exit flush stays silent."""
+    """After a broken pipe or a full disk, point stdout at /dev/null so that Python's flush at
+    exit stays silent."""
     try:
         sys.stdout.flush()
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
 
 
 @contextlib.contextmanager
-def blame(flag, value=None):
-    """Put ``flag`` in front of an InvalidInput raised inside: the CLI's words on a library error."""
+def blame(flag, value):
+    """Put ``flag`` in front of an InvalidInput raised inside: the CLI's words on a library error.
+
+    When the flag was not given (``value`` is None), the error is not about it and passes as is.
+    """
     try:
         yield
     except InvalidInput as err:
+        if value is None:
+            raise
         text = str(err)
-        joined = "%s %s" % (flag, text) if value and text.startswith(str(value)) else "%s: %s" % (
-            flag, text)
+        joined = "%s %s" % (flag, text) if text.startswith(str(value)) else "%s: %s" % (flag, text)
         raise InvalidInput(joined) from None
 
 

@@ -10,7 +10,7 @@ PROG = "python -m mxsoftmax.data"
 
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.data``."""
-    parser = argparse.ArgumentParser(prog=PROG,
+    parser = argparse.ArgumentParser(allow_abbrev=False, prog=PROG,
                                      description="Download and verify MNIST or Fashion-MNIST.")
     commands = parser.add_subparsers(dest="command", required=True)
     get = commands.add_parser("download", help="fetch the four files (default: into gluon's cache)")
@@ -36,7 +36,7 @@ def download(args):
             raise common.Exit("error: " + err.explain(
                 "connect to the internet and run again, or give --mirror URL of a server holding "
                 "the four files"), common.EXIT_USAGE) from None
-    print("%s: the four verified %s files are in %s" % (PROG, args.dataset, folder))
+    common.out("%s: the four verified %s files are in %s" % (PROG, args.dataset, folder))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import mxnet as mx
 
 from ..runs import RunError, load_run
 from ..server import DrawServer
+from ..loop import Interrupted
 from . import common
 
 PROG = "python -m mxsoftmax.draw"
@@ -24,7 +25,7 @@ PROG = "python -m mxsoftmax.draw"
 
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.draw``."""
-    p = argparse.ArgumentParser(prog=PROG,
+    p = argparse.ArgumentParser(allow_abbrev=False, prog=PROG,
                                 description="Draw digits (or clothes) and watch a mxsoftmax run "
                                             "classify them.")
     p.add_argument("--params", required=True, metavar="RUN",
@@ -67,7 +68,7 @@ def open_browser(url):
             or sys.platform in ("darwin", "win32"):
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
     else:
-        print("No display found: open %s in a browser." % url, flush=True)
+        common.out("No display found: open %s in a browser." % url)
 
 
 def main(argv=None):
@@ -97,12 +98,13 @@ def serve(args):
         common.say(PROG, "warning: --host %s lets other machines reach this server, which has no "
                          "authentication; use 127.0.0.1 to keep it to this machine." % args.host)
     url = url_for(server, args.host)
-    print("Serving %s (%s) at %s (Ctrl-C to stop)" % (args.params, run.dataset, url), flush=True)
+    common.out("Serving %s (%s) at %s (Ctrl-C to stop)" % (args.params, run.dataset, url))
     if not args.no_browser:
         open_browser(url)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        raise common.Exit("stopped.", 130) from None
+        with common.Signals():
+            server.serve_forever()
+    except Interrupted as err:
+        raise common.Exit("stopped.", 128 + err.signum) from None
     finally:
         server.server_close()

@@ -13,7 +13,8 @@ PROG = "python -m mxsoftmax.plot"
 
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.plot``."""
-    p = argparse.ArgumentParser(prog=PROG, description="Draw history.png, weights.png, "
+    p = argparse.ArgumentParser(allow_abbrev=False, prog=PROG,
+                                description="Draw history.png, weights.png, "
                                 "confusion.png and mistakes.png of a run saved with --out.")
     p.add_argument("--out", required=True, help="the run folder")
     common.add_ctx_argument(p)
@@ -32,10 +33,8 @@ def draw(args):
         ctx = check_ctx(args.ctx)
     folder = RunFolder(args.out)
     try:
-        with folder, common.Signals() as signals:
-            state = folder.state()
-            if state is None:
-                raise RunError("%s holds no completed epoch to draw." % args.out)
+        state = folder.open_existing()
+        with common.Signals() as signals:
             metrics, note = folder.metrics(state["epoch"])
             if note:
                 common.say(PROG, note)
@@ -43,11 +42,12 @@ def draw(args):
             flags = state["flags"]
             try:
                 test = sources.load_splits(flags["dataset"], flags.get("data_dir"),
-                                           log=lambda _: None).test
-            except InvalidInput as err:
+                                           log=lambda _: None, stream=True).test
+            except InvalidInput:
                 test = None
-                common.say(PROG, "without the test set (%s), only history.png and weights.png "
-                                 "are drawn." % err)
+                common.say(PROG, "the run's test images (%s) cannot be loaded here, so only "
+                                 "history.png and weights.png are drawn."
+                           % (flags.get("data_dir") or flags["dataset"]))
             pictures = plot.RunPictures(params, folder.init_params(), metrics, test,
                                         state["class_names"], ctx)
             drawn = []
@@ -58,7 +58,9 @@ def draw(args):
                 drawn.append(name)
     except RunError as err:
         raise common.Exit("error: --out %s" % err, common.EXIT_USAGE) from None
-    print("%s: drew %s in %s" % (PROG, ", ".join(drawn), args.out))
+    finally:
+        folder.close()
+    common.out("%s: drew %s in %s" % (PROG, ", ".join(drawn), args.out))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ PROG = "python -m mxsoftmax.predict"
 
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.predict``."""
-    p = argparse.ArgumentParser(prog=PROG, description="Classify images with a mxsoftmax run.")
+    p = argparse.ArgumentParser(allow_abbrev=False, prog=PROG,
+                                description="Classify images with a mxsoftmax run.")
     p.add_argument("--params", required=True, metavar="RUN",
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, PGM, ... files")
@@ -37,7 +38,13 @@ def build_parser():
 def main(argv=None):
     """Print one line per image; exit 1 if an image could not be read, 2 on a bad checkpoint."""
     args = build_parser().parse_args(argv)
-    return common.run_main(PROG, lambda: predict(args))
+    return common.run_main(PROG, lambda: _with_signals(predict, args))
+
+
+def _with_signals(body, args):
+    """``body(args)`` with SIGINT and SIGTERM turned into one line and exit 130/143."""
+    with common.Signals():
+        return body(args)
 
 
 def predict(args):
@@ -56,13 +63,13 @@ def predict(args):
             answer = classify(image, run.params, run.class_names, ctx)
         except ImageError as err:
             failed += 1
-            print(json.dumps({"path": path, "error": str(err)}) if args.json
-                  else "%s: error: %s" % (path, err), flush=True)
+            common.out(json.dumps({"path": path, "error": str(err)}) if args.json
+                       else "%s: error: %s" % (path, err))
             continue
         if explain:
             answer["explanation"] = explain.write(path, image, answer)
-        print(json.dumps(dict(path=path, **answer), allow_nan=False) if args.json
-              else describe(path, answer), flush=True)
+        common.out(json.dumps(dict(path=path, **answer), allow_nan=False) if args.json
+                   else describe(path, answer))
     return common.EXIT_FAILED if failed else 0
 
 

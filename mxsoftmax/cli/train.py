@@ -14,7 +14,7 @@ from ..errors import WriteFailed
 from ..context import check_ctx, name as ctx_name
 from ..loop import PATHS, Diverged, Interrupted, StableMath, TutorialMath, fit
 from ..model import init_params, params_on
-from ..runs import RunError, RunExists, RunFolder
+from ..runs import NotARun, RunError, RunExists, RunFolder
 from ..settings import DEFAULTS
 from . import common
 
@@ -26,8 +26,9 @@ OLD_PATH_NAMES = {"fast": "compiled", "gluon": "literal"}  # --loader fast|gluon
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.train``."""
     p = argparse.ArgumentParser(
-        prog=PROG, description="Train the tutorial's softmax regression and print one line "
-                               "per epoch: Epoch %s. Loss: %s, Train_acc %s, Test_acc %s.")
+        allow_abbrev=False, prog=PROG,
+        description="Train the tutorial's softmax regression and print one line per epoch: "
+                    "Epoch %s. Loss: %s, Train_acc %s, Test_acc %s.")
     p.add_argument("--dataset", choices=catalog.NAMES, default=None,
                    help="which data set (default: recognised from --data-dir's files, else %s)"
                         % DEFAULTS.dataset)
@@ -63,6 +64,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.resume and not args.out:
         parser.error("--resume needs --out DIR, the folder of the run to continue")
+    for flag in ("data_dir", "out"):
+        if getattr(args, flag) == "":
+            parser.error("--%s is empty: give a folder" % flag.replace("_", "-"))
     return common.run_main(PROG, lambda: Training(args).run())
 
 
@@ -74,6 +78,7 @@ class Training:
         self.folder = RunFolder(args.out) if args.out else None
         self.saved_epoch = None  # the last epoch whose checkpoint is complete in --out
         self.drawn = []  # the pictures written into --out
+        self.nothing_to_train = False  # a resumed run that had completed its --epochs already
 
     def run(self):
         """Train as the flags say, inside the run folder's lock and the signal handlers."""
@@ -85,15 +90,15 @@ class Training:
                                   128 + err.signum) from None
             except Diverged as err:
                 where = self._where_saved()
-                raise common.Exit("%s: try a smaller --lr, or --stable. %s."
-                                  % (err, where[0].upper() + where[1:]),
+                advice = "a smaller --lr" if self.args.stable else "a smaller --lr, or --stable"
+                raise common.Exit("%s: try %s. %s." % (err, advice, where[0].upper() + where[1:]),
                                   common.EXIT_FAILED) from None
             except WriteFailed as err:
                 raise common.Exit("error: %s; %s." % (err, self._where_saved()),
                                   common.EXIT_FAILED) from None
             finally:
                 if self.folder:
-                    self.folder.unlock()
+                    self.folder.close(discard=self.saved_epoch is None)
         common.say(PROG, self._where_saved(done=True))
 
     def _train(self, signals):
@@ -117,10 +122,16 @@ class Training:
             if self.folder:
                 self.folder.save_init(params)
         if start >= args.epochs and state:
+            self.nothing_to_train = True
             common.say(PROG, "the run in %s has completed %d epoch(s) already: give a larger "
                              "--epochs to continue it." % (args.out, start))
         math = StableMath() if args.stable else TutorialMath()
         path = PATHS[args.path](data, ctx, args.batch_size, args.seed, math)
+        data_digest = sources.fingerprint(data)
+        if state and state.get("data", data_digest) != data_digest:
+            raise common.Exit("error: --resume: the run in %s was trained on other data than the "
+                              "files given now (their SHA-256 differ): give it its own data, or "
+                              "start a new --out." % args.out, common.EXIT_USAGE)
         flags = {flag: getattr(args, flag) for flag in MATH_FLAGS}
         flags.update(epochs=args.epochs,
                      data_dir=os.path.abspath(args.data_dir) if args.data_dir else None)
@@ -134,9 +145,9 @@ class Training:
                     with signals.deferred():
                         self.folder.save_epoch(params, dict(
                             epoch=row["epoch"], moving_loss=row["loss"], flags=flags,
-                            class_names=names), metrics)
+                            class_names=names, data=data_digest), metrics)
                     self.saved_epoch = row["epoch"]
-                print(line, flush=True)
+                common.out(line)
                 signals.check()
         if self.folder and metrics and not args.no_pictures:
             self._draw(params, init, metrics, data.test, names, ctx, signals)
@@ -157,12 +168,21 @@ class Training:
         state = None
         if self.folder:
             try:
-                self.folder.lock()
-                state = self._check_folder()
+                if args.resume:
+                    state = self.folder.open_existing()
+                    self.saved_epoch = state["epoch"]
+                else:
+                    self.folder.open_new()
             except RunExists:
                 raise common.Exit("error: --out %s already holds a run: add --resume to continue "
                                   "it, or choose another folder so it is not overwritten."
                                   % args.out, common.EXIT_USAGE) from None
+            except NotARun as err:
+                if args.resume:
+                    raise common.Exit("error: --resume: %s holds no completed epoch to continue; "
+                                      "start the run again without --resume." % args.out,
+                                      common.EXIT_USAGE) from None
+                raise common.Exit("error: --out %s" % err, common.EXIT_USAGE) from None
             except RunError as err:
                 raise common.Exit("error: --out %s" % err, common.EXIT_USAGE) from None
         for flag in MATH_FLAGS:
@@ -180,18 +200,6 @@ class Training:
             args.data_dir = args.data_dir or state["flags"].get("data_dir")
         if args.epochs is None:
             args.epochs = state["flags"].get("epochs", DEFAULTS.epochs) if state else DEFAULTS.epochs
-        return state
-
-    def _check_folder(self):
-        """The state to resume, or None for a new run; refuses what the folder cannot take."""
-        if not self.args.resume:
-            self.folder.check_new()
-            return None
-        state = self.folder.state()
-        if state is None:
-            raise common.Exit("error: --resume: %s holds no completed epoch to continue; start "
-                              "the run again without --resume." % self.args.out, common.EXIT_USAGE)
-        self.saved_epoch = state["epoch"]
         return state
 
     def _load(self):
@@ -223,6 +231,9 @@ class Training:
         if self.saved_epoch is None:
             return "no epoch completed, so %s holds no checkpoint" % args.out
         text = "the checkpoint of epoch %d in %s is intact" % (self.saved_epoch, args.out)
+        if done and self.nothing_to_train:
+            return "nothing new was trained; %s" % text + (
+                " and its pictures were redrawn" if self.drawn else "")
         if done:
             pictures = ("the pictures " + ", ".join(self.drawn) if self.drawn else
                         "no pictures (draw them with 'python -m mxsoftmax.plot --out %s')" % args.out)
