@@ -86,3 +86,12 @@ def fashion_subset_dir(tmp_path_factory, fashion_subset):
     """The subset written as a --data-dir folder of gzipped idx files."""
     folder = tmp_path_factory.mktemp("fashion-subset")
     return write_split_dir(folder, {"train": fashion_subset.train, "test": fashion_subset.test})
+
+
+@pytest.fixture(scope="session")
+def fashion_small_dir(tmp_path_factory, fashion_subset):
+    """1,500 training and 500 test examples as a --data-dir folder: for runs through the
+    tutorial's literal loop, whose cost grows with every example."""
+    folder = tmp_path_factory.mktemp("fashion-small")
+    return write_split_dir(folder, {"train": tuple(a[:1500] for a in fashion_subset.train),
+                                    "test": tuple(a[:500] for a in fashion_subset.test)})

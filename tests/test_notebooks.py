@@ -28,8 +28,8 @@ def test_committed_without_outputs(name):
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory, fashion_subset_dir):
-    """Both notebooks run once, side by side, on the Fashion-MNIST subset for 2 epochs.
+def executed(tmp_path_factory, fashion_small_dir):
+    """Both notebooks run once, side by side, on a small Fashion-MNIST subset for 2 epochs.
 
     Returns {name: executed notebook}. Each notebook gets its own kernel; running the two at the
     same time nearly halves the wait on a machine with two cores.
@@ -37,7 +37,7 @@ def executed(tmp_path_factory, fashion_subset_dir):
     notebooks = {name: nbformat.read(os.path.join(NOTEBOOKS, name), as_version=4) for name in NAMES}
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MXSOFTMAX_DATASET", "fashion-mnist")
-        env.setenv("MXSOFTMAX_DATA_DIR", fashion_subset_dir)
+        env.setenv("MXSOFTMAX_DATA_DIR", fashion_small_dir)
         env.setenv("MXSOFTMAX_EPOCHS", "2")
         env.setenv("MPLBACKEND", "Agg")
         clients = [NotebookClient(nb, timeout=300, kernel_name="python3", resources={

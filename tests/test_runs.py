@@ -45,7 +45,7 @@ def copy_run(src, dst):
 
 def test_two_runs_into_one_folder_at_once_one_is_refused_naming_the_holder(tmp_path):
     out = str(tmp_path / "run")
-    data_dir = write_split_dir(tmp_path / "data", random_splits(n_train=3000, n_test=1000))
+    data_dir = write_split_dir(tmp_path / "data", random_splits(n_train=2000, n_test=500))
     argv = [sys.executable, "-m", "mxsoftmax.train", "--quiet", "--data-dir", data_dir,
             "--epochs", "1", "--path", "literal", "--no-pictures", "--out", out]
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
