@@ -51,10 +51,13 @@ def start(run_dir):
 
 @pytest.fixture(scope="module")
 def port(run_dir):
-    proc, port = start(run_dir)
-    yield port
-    proc.terminate()
-    proc.communicate(timeout=10)
+    """The draw server of ``run_dir`` in a thread of this process (the command line's own start is
+    tested by the exit-code tests below); yields its port."""
+    app = server.DrawServer(("127.0.0.1", 0), load_run(run_dir, mx.cpu()), mx.cpu())
+    threading.Thread(target=app.serve_forever, daemon=True).start()
+    yield app.server_address[1]
+    app.shutdown()
+    app.server_close()
 
 
 def request(port, method, path, body=None, headers=None):
