@@ -126,22 +126,33 @@ class FolderLock:
 
     def acquire(self):
         """Create the folder if needed and take the lock; Locked names the holder's PID."""
+        path = os.path.join(self.folder, self.NAME)
         try:
             os.makedirs(self.folder, exist_ok=True)
-            fd = os.open(os.path.join(self.folder, self.NAME), os.O_RDWR | os.O_CREAT, 0o666)
+            # never through a symlink, never blocking on a FIFO someone put there
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
         except OSError as err:
             raise CannotWrite("%s cannot be used (%s): choose a folder you can write to."
                               % (self.folder, _folder_reason(self.folder, err))) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise CannotWrite("%s is not a regular file: remove it, or choose another folder."
+                              % path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
             os.close(fd)
+            holder = holder if holder.isdigit() else "unknown"
             raise Locked("%s is in use by another mxsoftmax process (PID %s): wait for it to "
                          "finish, or choose another folder." % (self.folder, holder),
                          holder) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, b"%d\n" % os.getpid())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, b"%d\n" % os.getpid())
+        except OSError as err:
+            os.close(fd)
+            raise write_error(path, err) from None
         self.fd = fd
 
     def release(self):

@@ -267,3 +267,17 @@ def test_a_picture_that_cannot_be_written_is_one_sentence(one_epoch_run, tmp_pat
     err = capsys.readouterr().err
     assert code == 2 and "cannot write %s" % os.path.join(out, "history.png") in err
     assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_a_lock_file_that_is_a_fifo_or_a_link_is_refused_not_followed(one_epoch_run, tmp_path,
+                                                                      capsys):
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    for kind in ("fifo", "link"):
+        out = copy_run(one_epoch_run, tmp_path / kind)
+        lock = os.path.join(out, ".lock")
+        os.remove(lock)
+        os.mkfifo(lock) if kind == "fifo" else os.symlink(victim, lock)
+        code, _, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
+        assert code == 2 and "Traceback" not in err, err
+    assert victim.read_text() == "keep me"

@@ -353,3 +353,23 @@ def test_a_folder_mixing_two_data_sets_is_refused(tmp_path, monkeypatch):
     with pytest.raises(InvalidInput, match="mixes the files of different data sets "
                                            r"\(train: fashion-mnist, test: unknown\)"):
         sources.read_dir(folder)
+
+
+@pytest.mark.parametrize("argv", [
+    ["--mirror", "user:s3cret@host.example/"],
+    ["--mirror", "http//user:s3cret@host.example/"],
+    ["--mirrors", "http://u:s3cret@host.example/"],
+    ["--dataset", "http://u:s3cret@host.example/"],
+    ["http://u:s3cret@host.example/"],
+])
+def test_no_misspelt_flag_or_url_shape_prints_a_password(argv, capsys):
+    assert main(train_cli, ["--quiet"] + argv) == 2
+    err = capsys.readouterr().err
+    assert "s3cret" not in err and "***@host.example" in err, err
+
+
+def test_passwords_cut_by_a_comma_in_mxsoftmax_mirrors_are_not_printed(monkeypatch, capsys):
+    monkeypatch.setenv("MXSOFTMAX_MIRRORS", "http://u:p4Q,zz9@127.0.0.1:9/")
+    assert main(train_cli, ["--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "p4Q" not in err and "zz9" not in err, err

@@ -15,9 +15,19 @@ import numpy as np
 from ..context import parse_ctx
 from ..errors import InvalidInput, WriteFailed, reason
 from ..loop import Interrupted
-from ..sources import check_url
+from ..sources import check_url, redact_text
 
 EXIT_FAILED, EXIT_USAGE, EXIT_PIPE = 1, 2, 141
+
+
+class Parser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` without abbreviations, whose errors never show a password."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_abbrev=False, **kwargs)
+
+    def error(self, message):
+        super().error(redact_text(message))
 
 
 class Exit(Exception):
@@ -69,10 +79,10 @@ def out(text):
 
 
 def say(prog, text):
-    """Print ``prog: text`` on standard error, if it is still open."""
+    """Print ``prog: text`` on standard error, if it is still open, never with a password."""
     try:
-        print("%s: %s" % (prog, text), file=sys.stderr, flush=True)
-    except (BrokenPipeError, ValueError):
+        print("%s: %s" % (prog, redact_text(text)), file=sys.stderr, flush=True)
+    except (OSError, ValueError):
         pass
 
 

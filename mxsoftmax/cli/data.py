@@ -1,5 +1,4 @@
 """``python -m mxsoftmax.data download``: fetch and verify a data set ahead of time."""
-import argparse
 import sys
 
 from .. import catalog, sources
@@ -10,8 +9,8 @@ PROG = "python -m mxsoftmax.data"
 
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.data``."""
-    parser = argparse.ArgumentParser(allow_abbrev=False, prog=PROG,
-                                     description="Download and verify MNIST or Fashion-MNIST.")
+    parser = common.Parser(prog=PROG,
+                           description="Download and verify MNIST or Fashion-MNIST.")
     commands = parser.add_subparsers(dest="command", required=True)
     get = commands.add_parser("download", help="fetch the four files (default: into gluon's cache)")
     get.add_argument("--dataset", choices=catalog.NAMES, default="mnist")

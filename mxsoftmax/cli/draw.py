@@ -25,9 +25,9 @@ PROG = "python -m mxsoftmax.draw"
 
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.draw``."""
-    p = argparse.ArgumentParser(allow_abbrev=False, prog=PROG,
-                                description="Draw digits (or clothes) and watch a mxsoftmax run "
-                                            "classify them.")
+    p = common.Parser(prog=PROG,
+                      description="Draw digits (or clothes) and watch a mxsoftmax run "
+                                  "classify them.")
     p.add_argument("--params", required=True, metavar="RUN",
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
     p.add_argument("--host", default="127.0.0.1",

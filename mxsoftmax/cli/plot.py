@@ -1,5 +1,4 @@
 """``python -m mxsoftmax.plot --out DIR``: (re)draw the pictures of a run, finished or not."""
-import argparse
 import sys
 
 from .. import plot, sources
@@ -13,9 +12,9 @@ PROG = "python -m mxsoftmax.plot"
 
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.plot``."""
-    p = argparse.ArgumentParser(allow_abbrev=False, prog=PROG,
-                                description="Draw history.png, weights.png, "
-                                "confusion.png and mistakes.png of a run saved with --out.")
+    p = common.Parser(prog=PROG,
+                      description="Draw history.png, weights.png, "
+                      "confusion.png and mistakes.png of a run saved with --out.")
     p.add_argument("--out", required=True, help="the run folder")
     common.add_ctx_argument(p)
     return p

@@ -3,7 +3,6 @@
 Each image becomes the 28x28 input the run's data set was made of (:mod:`mxsoftmax.images`, the
 same code the draw server uses) and gets one line: its class, probability and top three.
 """
-import argparse
 import json
 import os
 
@@ -20,8 +19,8 @@ PROG = "python -m mxsoftmax.predict"
 
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.predict``."""
-    p = argparse.ArgumentParser(allow_abbrev=False, prog=PROG,
-                                description="Classify images with a mxsoftmax run.")
+    p = common.Parser(prog=PROG,
+                      description="Classify images with a mxsoftmax run.")
     p.add_argument("--params", required=True, metavar="RUN",
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, PGM, ... files")

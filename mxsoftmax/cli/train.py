@@ -3,7 +3,6 @@
 Flags default to the tutorial's settings (:data:`mxsoftmax.settings.DEFAULTS`); with ``--out``
 the run is checkpointed after every epoch under the folder's lock and can be resumed.
 """
-import argparse
 import os
 import sys
 
@@ -25,8 +24,8 @@ OLD_PATH_NAMES = {"fast": "compiled", "gluon": "literal"}  # --loader fast|gluon
 
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.train``."""
-    p = argparse.ArgumentParser(
-        allow_abbrev=False, prog=PROG,
+    p = common.Parser(
+        prog=PROG,
         description="Train the tutorial's softmax regression and print one line per epoch: "
                     "Epoch %s. Loss: %s, Train_acc %s, Test_acc %s.")
     p.add_argument("--dataset", choices=catalog.NAMES, default=None,
