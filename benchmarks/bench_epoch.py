@@ -21,7 +21,7 @@ import numpy as np
 from mxnet import autograd, gluon, nd
 
 from mxsoftmax import loop, sources
-from mxsoftmax.data import SplitArrays, epoch_order
+from mxsoftmax.batches import SplitArrays, epoch_order
 from mxsoftmax.model import init_params
 
 

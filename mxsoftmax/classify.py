@@ -6,7 +6,7 @@ as a JSON-ready dict; :func:`evidence` shows which pixels voted for and against 
 import numpy as np
 from mxnet import nd
 
-from .data import transform
+from .batches import transform
 from .errors import InvalidInput, InvalidType
 from .model import NUM_INPUTS, NUM_OUTPUTS, stable_net
 

@@ -19,7 +19,7 @@ from mxnet.base import MXNetError
 from .errors import InvalidInput, WriteFailed, reason
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
-PART = re.compile(r"\A\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.part\Z")  # atomic_write's temporary files
+PART = re.compile(r"\A\.(?P<name>.+)\.[a-z0-9_]{8}\.part\Z")  # atomic_write's temporary files
 
 
 class NotRegular(InvalidInput):
@@ -81,6 +81,8 @@ def atomic_write(path, write):
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except WriteFailed:
+        raise
     except (OSError, MXNetError) as err:
         raise write_error(path, err) from None
     finally:
@@ -111,11 +113,15 @@ class FolderLock:
 
     Held with ``with`` (or :meth:`acquire`/:meth:`release`); while held, the temporary files of
     :func:`atomic_write` that a killed process left in the folder can be swept (:meth:`sweep`).
+    :meth:`release` with ``discard`` also removes the lock file and the folders that
+    :meth:`acquire` created, for work that ended leaving nothing else there.
     """
     NAME = ".lock"
 
     def __init__(self, folder):
         self.folder, self.fd = str(folder), None
+        self.path = os.path.join(self.folder, self.NAME)
+        self.created = []  # the folders acquire() made, outermost first
 
     def __enter__(self):
         self.acquire()
@@ -126,18 +132,18 @@ class FolderLock:
 
     def acquire(self):
         """Create the folder if needed and take the lock; Locked names the holder's PID."""
-        path = os.path.join(self.folder, self.NAME)
         try:
-            os.makedirs(self.folder, exist_ok=True)
+            self.created = make_dirs(self.folder)
             # never through a symlink, never blocking on a FIFO someone put there
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
         except OSError as err:
+            self._undo()
             raise CannotWrite("%s cannot be used (%s): choose a folder you can write to."
                               % (self.folder, _folder_reason(self.folder, err))) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise CannotWrite("%s is not a regular file: remove it, or choose another folder."
-                              % path)
+                              % self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -152,21 +158,45 @@ class FolderLock:
             os.write(fd, b"%d\n" % os.getpid())
         except OSError as err:
             os.close(fd)
-            raise write_error(path, err) from None
+            self._undo(lock_file=True)
+            raise write_error(self.path, err) from None
         self.fd = fd
 
-    def release(self):
-        """Release the lock (the lock file stays: without a holder it means nothing)."""
+    def release(self, discard=False):
+        """Release the lock; the lock file stays (without a holder it means nothing) unless
+        ``discard``, which also removes the folders acquire() made, when nothing else is in them."""
         if self.fd is not None:
+            if discard:
+                self._undo(lock_file=True)
             os.close(self.fd)
             self.fd = None
 
-    def sweep(self, names):
-        """Remove the temporary files that an interrupted write of one of ``names`` left behind."""
+    def _undo(self, lock_file=False):
+        if lock_file and os.path.lexists(self.path):
+            os.remove(self.path)
+        for folder in reversed(self.created):
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
+
+    def sweep(self, ours):
+        """Remove the temporary files that an interrupted write of a file named ``ours(name)``
+        left behind (only regular files named the way :func:`atomic_write` names them)."""
         for entry in os.listdir(self.folder):
             found = PART.match(entry)
-            if found and found.group("name") in names:
-                os.remove(os.path.join(self.folder, entry))
+            path = os.path.join(self.folder, entry)
+            if found and ours(found.group("name")) and os.path.isfile(path) \
+                    and not os.path.islink(path):
+                os.remove(path)
+
+
+def make_dirs(folder):
+    """``os.makedirs(folder, exist_ok=True)``; returns the folders it made, outermost first."""
+    missing, path = [], os.path.abspath(folder)
+    while not os.path.lexists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    return missing[::-1]
 
 
 def _folder_reason(folder, err):

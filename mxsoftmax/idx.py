@@ -88,7 +88,7 @@ def read_idx(path, kind, max_bytes=None, digest=None):
 class IdxImages:
     """The images of an idx file, checked by header now and read in chunks when they are used.
 
-    A split of 60,000 images is 47 MB of uint8: :func:`mxsoftmax.data.to_ndarrays` streams them
+    A split of 60,000 images is 47 MB of uint8: :func:`mxsoftmax.batches.to_ndarrays` streams them
     through :meth:`chunks` into float32 without ever holding them whole. The rest of the
     validation (length, trailing data, gzip CRC and, with ``expected``, the SHA-256 of the idx
     bytes) happens as the file is read: a damaged file raises IdxError at the end of that pass.

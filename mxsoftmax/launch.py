@@ -1,8 +1,7 @@
-"""Entry points that import nothing heavy until called, so Ctrl-C while MXNet loads is one line.
+"""Entry points that import nothing heavy until called, so a signal while MXNet loads is one line.
 
-``python -m mxsoftmax.train`` (and ``predict``, ``draw``) and the ``mxsoftmax-*`` scripts start
-here. (``python -m mxsoftmax.data`` and ``python -m mxsoftmax.plot`` run their command lines from
-the bottom of those library modules.)
+``python -m mxsoftmax.<command>`` (train, predict, draw, plot, data) and the ``mxsoftmax-*``
+scripts start here.
 """
 import contextlib
 import os
@@ -31,12 +30,26 @@ def draw():
     sys.exit(main())
 
 
-class _Terminated(Exception):
-    pass
+class _Terminated(BaseException):
+    """SIGTERM while loading (a BaseException: some imports swallow every Exception)."""
 
 
 def _terminate(signum, _frame):
     raise _Terminated(signum)
+
+
+def plot():
+    """``python -m mxsoftmax.plot``."""
+    with _loading("plot"):
+        from .cli.plot import main
+    sys.exit(main())
+
+
+def data():
+    """``python -m mxsoftmax.data``."""
+    with _loading("data"):
+        from .cli.data import main
+    sys.exit(main())
 
 
 @contextlib.contextmanager

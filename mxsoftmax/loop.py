@@ -15,7 +15,7 @@ from mxnet import autograd, nd
 from tqdm import tqdm
 
 from .compiled import Step
-from .data import LiteralBatches, SplitArrays
+from .batches import LiteralBatches, SplitArrays
 from .errors import InvalidInput, InvalidType, MxSoftmaxError
 from .loss import cross_entropy, softmax_cross_entropy
 from .metrics import evaluate_accuracy, moving_average

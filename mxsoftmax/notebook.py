@@ -68,7 +68,7 @@ def train(splits, ctx, epochs, seed=DEFAULTS.seed):
 
     ``mx.random`` is seeded with ``seed`` before ``W`` and ``b`` are drawn, as the command line
     does. Returns a :data:`Trained`: the trained ``params``, a copy of them as drawn (``init``, for
-    ``plot.plot_weights``'s ``W_init``) and the epoch rows (``history``, for ``plot.plot_history``).
+    ``pictures.plot_weights``'s ``W_init``) and the epoch rows (``history``, for ``pictures.plot_history``).
     """
     mx.random.seed(seed)
     params = init_params(ctx)

@@ -17,7 +17,7 @@ import numpy as np
 from mxnet import nd
 
 from . import catalog
-from .errors import InvalidInput, reason
+from .errors import InvalidInput, WriteFailed, reason
 from .files import PART, FolderLock, NotRegular, atomic_write, read_regular, write_text
 from .model import NUM_INPUTS, NUM_OUTPUTS
 from .settings import LIMITS
@@ -48,12 +48,17 @@ class NotARun(RunError):
     """A folder that holds no run: other files, or nothing to continue."""
 
 
+def is_own_name(name):
+    """True for the names of the files a run writes (the lock aside)."""
+    return name in (INIT, STATE, METRICS) + PICTURES or bool(PARAMS_NAME.match(name))
+
+
 def is_own_file(name):
     """True for what a run leaves before its first epoch is committed, and its temporary files."""
     found = PART.match(name)
-    name = found.group("name") if found else name
-    return name in (FolderLock.NAME, INIT, STATE, METRICS) + PICTURES and (
-        found is not None or name in (FolderLock.NAME, INIT)) or bool(PARAMS_NAME.match(name))
+    if found:
+        return is_own_name(found.group("name"))
+    return name in (FolderLock.NAME, INIT) or bool(PARAMS_NAME.match(name))
 
 
 class RunFolder:
@@ -63,7 +68,6 @@ class RunFolder:
     def __init__(self, path):
         self.path = str(path)
         self.lock = FolderLock(self.path)
-        self.created = False  # this process made the folder (so a failed new run removes it)
         self._committed = None  # the params file named by the last state read or written
 
     def file(self, name):
@@ -74,35 +78,33 @@ class RunFolder:
         """Lock the folder for a new run. It must be new, empty, or hold only what a run that
         completed no epoch leaves; a folder that is refused is left untouched."""
         self._check_new()
-        self.created = not os.path.exists(self.path)
         self._acquire()
         try:
             self._check_new()  # again, under the lock: another run may have come first
         except RunError:
-            self.close(discard=True)
+            self.lock.release(discard=True)
             raise
-        self.lock.sweep({INIT, STATE, METRICS} | set(PICTURES) | set(
-            n for n in os.listdir(self.path) if PARAMS_NAME.match(n)))
+        self.lock.sweep(is_own_name)
 
     def open_existing(self):
         """Lock an existing run (to resume or redraw it) and return its state; nothing is created."""
-        if not os.path.isfile(self.file(STATE)):
+        if not os.path.lexists(self.file(STATE)):
             raise NotARun("%s holds no completed epoch of a mxsoftmax run." % self.path)
+        if not os.path.isfile(self.file(STATE)):
+            raise RunError("%s is not a regular file: remove it (the run cannot be continued) "
+                           "or choose another folder." % self.file(STATE))
         self._acquire()
-        self.lock.sweep({INIT, STATE, METRICS} | set(PICTURES) | set(
-            n for n in os.listdir(self.path) if PARAMS_NAME.match(n)))
+        self.lock.sweep(is_own_name)
         return self.state()
 
     def close(self, discard=False):
-        """Release the lock; with ``discard``, first remove what a run that completed no epoch
-        wrote (``init.params``, ``.lock``) and the folder itself if this process created it."""
-        if discard and self.lock.fd is not None and not os.path.exists(self.file(STATE)):
-            for name in (INIT, FolderLock.NAME):
-                if os.path.isfile(self.file(name)):
+        """Release the lock. With ``discard`` (a new run that completed no epoch), first remove
+        what it wrote, then the lock file and the folders it made, when nothing else is left."""
+        if discard and self.lock.fd is not None and not os.path.lexists(self.file(STATE)):
+            for name in os.listdir(self.path):
+                if name != FolderLock.NAME and is_own_file(name) and os.path.isfile(self.file(name)):
                     os.remove(self.file(name))
-        self.lock.release()
-        if discard and self.created and os.path.isdir(self.path) and not os.listdir(self.path):
-            os.rmdir(self.path)
+        self.lock.release(discard=discard and not os.path.lexists(self.file(STATE)))
 
     def _acquire(self):
         try:
@@ -117,7 +119,7 @@ class RunFolder:
             return
         if not os.path.isdir(self.path):
             raise RunError("%s is a file, not a folder: choose a folder for the run." % self.path)
-        if os.path.exists(self.file(STATE)):
+        if os.path.lexists(self.file(STATE)):
             raise RunExists("%s already holds a run: resume it, or choose another folder so it "
                             "is not overwritten." % self.path)
         foreign = sorted(n for n in os.listdir(self.path) if not is_own_file(n))
@@ -207,9 +209,24 @@ def _metrics_row(line):
 
 
 def _save_params(path, params):
-    """``nd.save`` of ``{'W', 'b'}`` to ``path``, atomically."""
+    """``nd.save`` of ``{'W', 'b'}`` to ``path``, atomically, read back before it is renamed.
+
+    ``nd.save`` does not always notice a full disk (its last buffer can fail silently), so the
+    written file is loaded and compared before it takes the name.
+    """
     W, b = params
-    atomic_write(path, lambda tmp: nd.save(tmp, {"W": W, "b": b}))
+
+    def write(tmp):
+        nd.save(tmp, {"W": W, "b": b})
+        try:
+            back = load_params_file(tmp)[0]
+        except RunError:
+            back = None
+        if back is None or not all(np.array_equal(a.asnumpy(), p.asnumpy().astype(np.float32))
+                                   for a, p in zip(back, params)):
+            raise WriteFailed("cannot write %s (the file written is incomplete; is the disk "
+                              "full?)" % path)
+    atomic_write(path, write)
 
 
 # ------------------------------------------------------------------------------- reading back
@@ -235,7 +252,7 @@ def _state_problem(state):
     if not isinstance(state, dict):
         return "not a JSON object"
     version = state.get("format", FORMAT)  # runs of mxsoftmax 0.1.0 had no format field
-    if version != FORMAT:
+    if not _is_int(version) or version != FORMAT:
         return "format %r; this mxsoftmax reads format %d" % (version, FORMAT)
     flags = state.get("flags")
     checks = [
@@ -253,8 +270,8 @@ def _state_problem(state):
             ("flags.dataset", flags.get("dataset") in catalog.NAMES, " or ".join(catalog.NAMES)),
             ("flags.batch_size", _in(flags.get("batch_size"), LIMITS["batch_size"]),
              "a whole number from %d to %d" % LIMITS["batch_size"]),
-            ("flags.lr", _is_number(flags.get("lr")) and np.isfinite(np.float32(flags["lr"]))
-             and np.float32(flags["lr"]) > 0, "a positive number finite in float32"),
+            ("flags.lr", _is_number(flags.get("lr")) and LIMITS["lr"][0] <= flags["lr"] <= LIMITS["lr"][1],
+             "a number from %.3g to %.3g (float32)" % LIMITS["lr"]),
             ("flags.seed", _in(flags.get("seed"), LIMITS["seed"]),
              "a whole number from %d to %d" % LIMITS["seed"]),
             ("flags.stable", isinstance(flags.get("stable"), bool), "true or false"),

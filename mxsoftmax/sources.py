@@ -19,7 +19,7 @@ from mxnet.gluon.utils import _get_repo_url
 from tqdm import tqdm
 
 from . import catalog, idx
-from .errors import InvalidInput, InvalidType, reason
+from .errors import InvalidInput, InvalidType
 from .files import CannotWrite, FolderLock, atomic_write
 
 TIMEOUT = (5, 30)  # seconds to connect, seconds between bytes
@@ -202,16 +202,6 @@ def _idx_digest(path, name, size):
         return "an unreadable file (%s)" % str(err).replace(path, "it").split(": replace")[0]
 
 
-def _make_folder(folder, hint="choose a folder you can write to"):
-    """Create ``folder`` if needed; a place that cannot hold files becomes one sentence."""
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as err:
-        why = ("a file is in the way" if isinstance(err, (FileExistsError, NotADirectoryError))
-               else reason(err))
-        raise CannotWrite("%s cannot hold the data (%s): %s." % (folder, why, hint)) from None
-
-
 def _stream(url, out, limit, timeout, progress):
     """Copy the body of ``url`` into ``out`` as sent (no content decoding), at most ``limit``."""
     try:
@@ -256,46 +246,64 @@ def _content_length(value):
 def download(dataset, mirrors=(), folder=None, timeout=TIMEOUT, log=None, progress=None):
     """Make sure ``folder`` (default gluon's cache) holds the four verified files of ``dataset``.
 
-    Each missing or unverified file is fetched from :func:`sources` in order; every failed attempt
-    is logged in one line. A source that cannot be reached is not asked again for later files.
-    Returns the folder; raises NoData naming what was tried when a file cannot be had.
+    All four are checked before anything is written, and nothing is written when all are there.
+    Each missing file is fetched from :func:`sources` in order; every failed attempt is logged in
+    one line, and a source that cannot be reached is not asked again for later files. In gluon's
+    cache a damaged file is replaced; in a folder of yours nothing that is not the expected file is
+    (CannotWrite says what is there). Returns the folder; raises NoData naming what was tried.
     """
     files = catalog.DATASETS[check_dataset(dataset)]["files"]
-    if folder:
-        _make_folder(str(folder))
-    else:
-        folder = cache_dir(dataset)
-        _make_folder(folder, "set MXNET_HOME to a folder you can write to (gluon's cache is "
-                             "$MXNET_HOME/datasets)")
-    folder = str(folder)
+    managed = not folder
+    folder = str(folder or cache_dir(dataset))
+    hint = ("set MXNET_HOME to a folder you can write to (gluon's cache is $MXNET_HOME/datasets)"
+            if managed else "choose a folder you can write to")
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise CannotWrite("%s cannot hold the data (a file is in the way): %s." % (folder, hint))
+    if not _missing(folder, files, managed):
+        return folder
     log = log or (lambda line: print(redact_text(line), file=sys.stderr))
-    bases = sources(dataset, mirrors)
-    dead = set()
-    with FolderLock(folder) as lock:
-        lock.sweep({idx.standard_name(*key) for key in files})
-        for key, expected in files.items():
-            if not _have(folder, key, expected):
-                _fetch_one(folder, key, expected, bases, dead, timeout, log, progress, dataset)
+    bases, dead = sources(dataset, mirrors), set()
+    lock = FolderLock(folder)
+    try:
+        lock.acquire()
+    except CannotWrite as err:
+        raise CannotWrite("%s: %s." % (str(err).split(": choose")[0], hint)) from None
+    fetched = False
+    try:
+        lock.sweep({idx.standard_name(*key) for key in files}.__contains__)
+        for key in _missing(folder, files, managed):  # again, under the lock
+            _fetch_one(folder, key, files[key], bases, dead, timeout, log, progress, dataset)
+            fetched = True
+    finally:
+        lock.release(discard=not fetched)
     return folder
 
 
-def _have(folder, key, expected):
-    """True when ``folder`` holds the verified file ``key``; False when it is missing or damaged.
-
-    A valid idx file of other data is never replaced: CannotWrite says whose it is.
-    """
-    name = idx.standard_name(*key)
-    path = os.path.join(folder, name)
-    if not os.path.lexists(path):
-        return False
-    found = _idx_digest(path, name, None)  # a complete file of another size is other data too
-    if found == expected[0]:
-        return True
-    if DIGEST.match(found):
-        owner = [n for n, entry in catalog.DATASETS.items() if entry["files"][key][0] == found]
-        raise CannotWrite("%s already holds %s idx data (%s): choose another folder so that it is "
-                          "not replaced." % (folder, owner[0] if owner else "other", name))
-    return False  # a partial download or damaged copy: replace it
+def _missing(folder, files, replace_damaged):
+    """The keys of the files ``folder`` lacks. Refuses (CannotWrite) what must not be replaced:
+    a complete idx file of other data under any accepted name, or, unless ``replace_damaged``,
+    anything under the standard name that is not the expected file."""
+    missing = []
+    for key, expected in files.items():
+        have = False
+        for name in idx.candidate_names(*key):
+            path = os.path.join(folder, name)
+            if not os.path.lexists(path):
+                continue
+            found = _idx_digest(path, name, None)  # a complete file of another size is other data
+            if found == expected[0]:
+                have = have or name == idx.standard_name(*key)
+            elif DIGEST.match(found) or (name == idx.standard_name(*key) and not replace_damaged):
+                owner = next((n for n, entry in catalog.DATASETS.items()
+                              if entry["files"][key][0] == found), None)
+                raise CannotWrite("%s already holds %s (%s): move it away or choose another "
+                                  "folder, so that it is not replaced." % (
+                                      folder, name, "%s's data" % owner if owner else
+                                      "other idx data" if DIGEST.match(found) else
+                                      "not the expected file"))
+        if not have:
+            missing.append(key)
+    return missing
 
 
 def _fetch_one(folder, key, expected, bases, dead, timeout, log, progress, dataset):

@@ -7,7 +7,7 @@ import pytest
 from mxnet import nd
 
 from mxsoftmax import loop, sources
-from mxsoftmax.data import LiteralBatches, SplitArrays
+from mxsoftmax.batches import LiteralBatches, SplitArrays
 from mxsoftmax.model import init_params, linear, net, stable_softmax
 
 from conftest import as_data, random_splits

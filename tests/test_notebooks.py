@@ -99,7 +99,7 @@ def test_going_further_trains_once_on_fashion_mnist_and_draws_every_picture(exec
     lines = [line for c in cells for line in printed(c) if EPOCH_LINE.match(line)]
     assert [line.split(".")[0] for line in lines] == ["Epoch 0", "Epoch 1"]  # on Fashion once
     drawing = [c for c in cells if c.source.splitlines()[-1].startswith(
-        ("plot.", "pictures.", "fashion_pictures."))]
+        ("pictures.", "run_pictures.", "fashion_pictures."))]
     assert len(drawing) == 8 and all(has_picture(c) for c in drawing)
     (page,) = [c for c in cells if "notebook.draw_page(" in c.source]
     html = "".join(o.get("data", {}).get("text/html", "") for o in page.outputs)

@@ -101,8 +101,10 @@ def _state_cases(outside):
         ("nan loss", edit(moving_loss=float("nan")), "moving_loss must be a finite number"),
         ("absolute params", edit(params=outside), "params must be epoch-<epoch>.params"),
         ("params elsewhere", edit(params="../epoch-0.params"), "params must be epoch-<epoch>.params"),
-        ("zero lr", edit(lr=0), "flags.lr must be a positive number finite in float32"),
-        ("lr beyond float32", edit(lr=1e300), "flags.lr must be a positive number finite in float32"),
+        ("zero lr", edit(lr=0), "flags.lr must be a number from 1.18e-38 to 3.4e+38 (float32)"),
+        ("lr beyond float32", edit(lr=1e300), "flags.lr must be a number from 1.18e-38"),
+        ("lr below float32's normal", edit(lr=1e-40), "flags.lr must be a number from 1.18e-38"),
+        ("format as bool", edit(format=True), "format True; this mxsoftmax reads format 1"),
         ("huge seed", edit(seed=2 ** 40), "flags.seed must be a whole number from 0 to 4294967295"),
         ("zero batch", edit(batch_size=0), "flags.batch_size must be a whole number from 1 to"),
         ("huge batch", edit(batch_size=2 ** 64), "flags.batch_size must be a whole number from 1 to"),
@@ -220,7 +222,7 @@ def test_fifos_and_other_special_files_are_refused_not_waited_on(one_epoch_run, 
         os.mkfifo(os.path.join(out, name))
         code, _, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
         assert code == 2 and "Traceback" not in err, err
-        expected = ("holds no completed epoch" if name == "state.json"
+        expected = ("state.json is not a regular file: remove it" if name == "state.json"
                     else "epoch-0.params is not a regular file: give a params file")
         assert expected in err, err
     with pytest.raises(runs.RunError, match="is not a regular file"):
@@ -281,3 +283,29 @@ def test_a_lock_file_that_is_a_fifo_or_a_link_is_refused_not_followed(one_epoch_
         code, _, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
         assert code == 2 and "Traceback" not in err, err
     assert victim.read_text() == "keep me"
+
+
+def test_a_checkpoint_written_short_is_never_renamed_into_place(
+        fashion_subset_dir, tmp_path, monkeypatch, capsys):
+    real_save = mx.nd.save
+
+    def short_save(path, data):  # as nd.save on a full disk: the last buffer never arrives
+        real_save(path, data)
+        if os.path.basename(path).startswith(".epoch-"):
+            with open(path, "r+b") as f:
+                f.truncate(28672)
+    monkeypatch.setattr(runs.nd, "save", short_save)
+    out = str(tmp_path / "a" / "b" / "run")
+    code, _, err = train(["--data-dir", fashion_subset_dir, "--epochs", "1", "--out", out], capsys)
+    assert code == 1 and "the file written is incomplete; is the disk full?" in err, err
+    assert not os.path.exists(tmp_path / "a")  # nothing left: no short file, no folders made
+
+
+def test_stale_parts_of_any_checkpoint_are_swept_but_not_folders(one_epoch_run, tmp_path, capsys):
+    out = copy_run(one_epoch_run, tmp_path / "run")
+    stale = os.path.join(out, ".epoch-7.params.zz_9yy8x.part")
+    open(stale, "w").write("killed")
+    os.makedirs(os.path.join(out, ".state.json.abcd1234.part", "inner"))
+    assert train(["--out", out, "--resume", "--epochs", "2"], capsys)[0] == 0
+    assert not os.path.exists(stale)
+    assert os.path.isdir(os.path.join(out, ".state.json.abcd1234.part"))

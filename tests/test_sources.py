@@ -144,7 +144,7 @@ def test_wrong_bytes_are_rejected_with_both_hashes_and_never_left_behind(files, 
     with serve(routes) as url:
         with pytest.raises(sources.NoData, match="none of the"):
             download([url + "/bad"], tmp_path / "cache")
-        assert data_files(tmp_path / "cache") == []
+        assert not os.path.exists(tmp_path / "cache")  # made for nothing: removed again
         routes.update(routes_for(files, "/good"))
         folder, log = download([url + "/bad", url + "/good"], tmp_path / "cache")
     line = next(line for line in log if name in line and "/bad/" in line)
@@ -197,14 +197,21 @@ def test_a_verified_cache_is_used_without_any_network(files, tmp_path):
     assert folder == str(tmp_path / "cache") and log == []
 
 
-def test_a_cached_file_that_matches_nothing_is_replaced(files, tmp_path):
-    cache = tmp_path / "cache"
-    os.makedirs(cache)
+def test_a_damaged_file_is_replaced_in_gluons_cache_but_never_in_your_folder(files, tmp_path):
+    from mxsoftmax.files import CannotWrite
+    cache = tmp_path / "mxhome" / "datasets" / "mnist"  # MXNET_HOME is tmp_path / "mxhome"
+    mine = tmp_path / "mine"
     name = idx.standard_name("test", "labels")
-    open(cache / name, "wb").write(b"partial download")
+    for folder in (cache, mine):
+        os.makedirs(folder)
+        open(folder / name, "wb").write(b"partial download")
     with serve(routes_for(files, "/good")) as url:
-        download([url + "/good"], cache)
+        sources.download("mnist", [url + "/good"], log=lambda _: None)
+        with pytest.raises(CannotWrite, match="already holds %s \\(not the expected file\\)"
+                           % name):
+            download([url + "/good"], mine)
     assert open(cache / name, "rb").read() == files[name]
+    assert open(mine / name, "rb").read() == b"partial download" and os.listdir(mine) == [name]
 
 
 def test_env_mirrors_come_before_mxnet_and_public_mirrors(monkeypatch):
@@ -269,11 +276,12 @@ def test_download_into_places_that_cannot_hold_it_is_one_sentence(
             code = data_cli.main(["download", "--mirror", url + "/good", "--dir", str(target)])
             err = capsys.readouterr().err
             assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
-            assert "--dir %s cannot hold the data" % target in err
+            assert ("--dir %s cannot hold the data" % target in err
+                    or "--dir %s cannot be used (Not a directory)" % target in err), err
         monkeypatch.setenv("MXNET_HOME", str(a_file))
         code = train_cli.main(["--quiet", "--mirror", url + "/good"])
         err = capsys.readouterr().err
-        assert code == 2 and "cannot hold the data (a file is in the way): set MXNET_HOME" in err
+        assert code == 2 and "cannot be used (Not a directory): set MXNET_HOME" in err
         assert "--data-dir" not in err.split("error:")[1]
         assert "checkpoint" not in err
 
@@ -293,7 +301,7 @@ def test_a_full_disk_during_a_download_is_exit_1_and_leaves_nothing(files, tmp_p
         code = data_cli.main(["download", "--mirror", url + "/good", "--dir", str(cache)])
     err = capsys.readouterr().err
     assert code == 1 and "No space left on device" in err and "Traceback" not in err
-    assert data_files(cache) == []
+    assert not os.path.exists(cache)
 
 
 def test_loopback_mirror_fills_gluon_cache_then_training_runs_offline(files, tmp_path, capsys):
@@ -337,10 +345,17 @@ def test_download_never_replaces_other_idx_data_and_sweeps_stale_parts(
     monkeypatch.setitem(catalog.DATASETS, "fashion-mnist",
                         dict(catalog.DATASETS["fashion-mnist"], files=known))
     with serve(routes_for(files, "/good")) as url:
-        with pytest.raises(CannotWrite, match="already holds fashion-mnist idx data"):
+        with pytest.raises(CannotWrite, match="already holds train-images-idx3-ubyte.gz "
+                                              "\\(fashion-mnist's data\\)"):
             download([url + "/good"], other)
     assert {n: open(os.path.join(other, n), "rb").read() for n in before} == before
-    assert not os.path.exists(stale) and os.path.exists(mine)  # only its own leftovers go
+    assert os.path.exists(stale) and os.path.exists(mine)  # a refused folder is left untouched
+    with serve(routes_for(files, "/good")) as url:
+        download([url + "/good"], tmp_path / "new")
+        os.rename(stale, tmp_path / "new" / os.path.basename(stale))
+        os.remove(tmp_path / "new" / idx.standard_name("train", "images"))
+        download([url + "/good"], tmp_path / "new")  # a download sweeps what a killed one left
+    assert sorted(data_files(tmp_path / "new")) == sorted(files)
 
 
 def test_a_folder_mixing_two_data_sets_is_refused(tmp_path, monkeypatch):

@@ -10,11 +10,10 @@ import os
 import signal
 import sys
 
-import numpy as np
-
 from ..context import parse_ctx
 from ..errors import InvalidInput, WriteFailed, reason
 from ..loop import Interrupted
+from ..settings import LIMITS
 from ..sources import check_url, redact_text
 
 EXIT_FAILED, EXIT_USAGE, EXIT_PIPE = 1, 2, 141
@@ -120,7 +119,7 @@ def positive_float32(text):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError("must be a number, got %r" % text) from None
-    tiny, huge = np.finfo(np.float32).tiny, np.finfo(np.float32).max
+    tiny, huge = LIMITS["lr"]
     if not tiny <= value <= huge:
         raise argparse.ArgumentTypeError("must be a number from %.3g to %.3g (float32), got %r"
                                          % (tiny, huge, text))

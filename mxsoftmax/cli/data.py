@@ -36,7 +36,3 @@ def download(args):
                 "connect to the internet and run again, or give --mirror URL of a server holding "
                 "the four files"), common.EXIT_USAGE) from None
     common.out("%s: the four verified %s files are in %s" % (PROG, args.dataset, folder))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,5 @@
 """``python -m mxsoftmax.plot --out DIR``: (re)draw the pictures of a run, finished or not."""
-import sys
-
-from .. import plot, sources
+from .. import pictures, sources
 from ..errors import InvalidInput
 from ..context import check_ctx, name as ctx_name
 from ..runs import RunError, RunFolder
@@ -47,12 +45,12 @@ def draw(args):
                 common.say(PROG, "the run's test images (%s) cannot be loaded here, so only "
                                  "history.png and weights.png are drawn."
                            % (flags.get("data_dir") or flags["dataset"]))
-            pictures = plot.RunPictures(params, folder.init_params(), metrics, test,
-                                        state["class_names"], ctx)
+            run_pictures = pictures.RunPictures(params, folder.init_params(), metrics, test,
+                                                state["class_names"], ctx)
             drawn = []
-            for name, picture in pictures.drawings().items():
+            for name, picture in run_pictures.drawings().items():
                 with signals.deferred():
-                    plot.save_figure(picture(), folder.file(name))
+                    pictures.save_figure(picture(), folder.file(name))
                 signals.check()
                 drawn.append(name)
     except RunError as err:
@@ -60,7 +58,3 @@ def draw(args):
     finally:
         folder.close()
     common.out("%s: drew %s in %s" % (PROG, ", ".join(drawn), args.out))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

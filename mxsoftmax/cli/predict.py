@@ -76,8 +76,8 @@ class Explanations:
     """``--explain DIR``: one picture per image of what the model saw and why it answered so."""
 
     def __init__(self, folder, run):
-        from .. import plot  # matplotlib loads only when pictures are asked for
-        self.plot, self.folder, self.run, self.written = plot, folder, run, set()
+        from .. import pictures  # matplotlib loads only when pictures are asked for
+        self.pictures, self.folder, self.run, self.written = pictures, folder, run, set()
         try:
             os.makedirs(folder, exist_ok=True)
             write_text(os.path.join(folder, ".write-test"), "")
@@ -89,10 +89,10 @@ class Explanations:
     def write(self, path, image, answer):
         """Draw and save the explanation of ``image``; returns the picture's path."""
         classes = [entry["label"] for entry in answer["top3"]]
-        figure = self.plot.plot_explanation(image, answer["probabilities"],
-                                            evidence(image, self.run.params[0], classes),
-                                            self.run.class_names, classes)
-        return self.plot.save_figure(figure, self._name(path))
+        figure = self.pictures.plot_explanation(image, answer["probabilities"],
+                                                evidence(image, self.run.params[0], classes),
+                                                self.run.class_names, classes)
+        return self.pictures.save_figure(figure, self._name(path))
 
     def _name(self, path):
         """``DIR/<image name>.explain.png``, numbered when two images share a name."""

@@ -14,7 +14,7 @@ from ..context import check_ctx, name as ctx_name
 from ..loop import PATHS, Diverged, Interrupted, StableMath, TutorialMath, fit
 from ..model import init_params, params_on
 from ..runs import NotARun, RunError, RunExists, RunFolder
-from ..settings import DEFAULTS
+from ..settings import DEFAULTS, LIMITS
 from . import common
 
 PROG = "python -m mxsoftmax.train"
@@ -33,14 +33,14 @@ def build_parser():
                         % DEFAULTS.dataset)
     p.add_argument("--data-dir", help="folder with the four MNIST-format idx files (.gz or raw)")
     common.add_mirror_argument(p)
-    p.add_argument("--epochs", type=common.int_in(0, 100000), default=None,
+    p.add_argument("--epochs", type=common.int_in(*LIMITS["epochs"]), default=None,
                    help="default: %d, or the resumed run's" % DEFAULTS.epochs)
-    p.add_argument("--batch-size", type=common.int_in(1, 1000000), default=None,
+    p.add_argument("--batch-size", type=common.int_in(*LIMITS["batch_size"]), default=None,
                    help="default: %d" % DEFAULTS.batch_size)
     p.add_argument("--lr", type=common.positive_float32, default=None,
                    help="learning rate (default: %g)" % DEFAULTS.lr)
     common.add_ctx_argument(p)
-    p.add_argument("--seed", type=common.int_in(0, 2 ** 32 - 1), default=None,
+    p.add_argument("--seed", type=common.int_in(*LIMITS["seed"]), default=None,
                    help="seeds mx.random and the batch order (default: %d)" % DEFAULTS.seed)
     p.add_argument("--stable", action="store_true", default=None,
                    help="per-row max shift and log-sum-exp cross-entropy instead of the tutorial's")
@@ -153,13 +153,13 @@ class Training:
 
     def _draw(self, params, init, metrics, test, names, ctx, signals):
         """Write the run's pictures, each atomically; a signal stops between two of them."""
-        from .. import plot  # matplotlib loads only for runs that draw (25 MiB, 0.3 s)
-        pictures = plot.RunPictures(params, init, metrics, test, names, ctx)
-        for name, draw in pictures.drawings().items():
+        from .. import pictures  # matplotlib loads only for runs that draw (25 MiB, 0.3 s)
+        run_pictures = pictures.RunPictures(params, init, metrics, test, names, ctx)
+        for name, draw in run_pictures.drawings().items():
             with signals.deferred():
-                plot.save_figure(draw(), self.folder.file(name))
+                pictures.save_figure(draw(), self.folder.file(name))
             signals.check()
-        self.drawn = list(pictures.drawings())
+        self.drawn = list(run_pictures.drawings())
 
     def _open_folder(self):
         """Check --out and --resume against the folder; fill the math flags; returns the state."""

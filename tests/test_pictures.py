@@ -6,7 +6,7 @@ import pytest
 from matplotlib.image import imread
 from mxnet import nd
 
-from mxsoftmax import plot
+from mxsoftmax import pictures as plot
 from mxsoftmax.catalog import class_names
 from mxsoftmax.errors import InvalidInput
 

@@ -3,7 +3,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from mxsoftmax.data import dataset, epoch_order, to_ndarrays, transform
+from mxsoftmax.batches import dataset, epoch_order, to_ndarrays, transform
 
 from conftest import random_splits
 
