@@ -3,6 +3,7 @@
 :func:`predict_proba` gives the probabilities of many images; :func:`classify` the answer for one
 as a JSON-ready dict; :func:`evidence` shows which pixels voted for and against a class.
 """
+import mxnet as mx
 import numpy as np
 from mxnet import nd
 
@@ -26,6 +27,9 @@ def predict_proba(images, params, ctx):
                                 or images.ndim == 2 and images.shape[1] == NUM_INPUTS):
         raise InvalidInput("predict_proba takes images of 28x28 pixels, (N, 28, 28[, 1]) or "
                            "(N, 784), not an array of shape %s." % (images.shape,))
+    if not isinstance(ctx, mx.Context):
+        raise InvalidType("predict_proba takes an mx.Context such as mx.cpu(), not %s."
+                          % type(ctx).__name__)
     X, _ = transform(nd.array(images.reshape(-1, NUM_INPUTS), ctx=ctx, dtype=np.uint8), np.zeros(1))
     return stable_net(X, params).asnumpy()
 
@@ -37,8 +41,9 @@ def classify(image28, params, class_names, ctx):
     "probabilities": [10 floats]}``, from :func:`predict_proba` (row-wise stable softmax);
     ties keep the lower label first.
     """
-    if len(class_names) != NUM_OUTPUTS:
-        raise InvalidInput("classify takes %d class names, not %d." % (NUM_OUTPUTS, len(class_names)))
+    if not (isinstance(class_names, (list, tuple)) and len(class_names) == NUM_OUTPUTS
+            and all(isinstance(n, str) for n in class_names)):
+        raise InvalidInput("classify takes a list of %d class names." % NUM_OUTPUTS)
     probs = predict_proba([_checked(image28)], params, ctx)[0].astype(np.float64)
     if not np.isfinite(probs).all():
         raise InvalidInput("the model's probabilities are not finite: its parameters are too large "
@@ -56,6 +61,12 @@ def evidence(image28, W, classes):
     """
     x = _checked(image28).astype(np.float32).reshape(-1) / 255
     W = W.asnumpy() if hasattr(W, "asnumpy") else np.asarray(W, dtype=np.float32)
+    if W.shape != (NUM_INPUTS, NUM_OUTPUTS):
+        raise InvalidInput("evidence takes W of shape (%d, %d), not %s."
+                           % (NUM_INPUTS, NUM_OUTPUTS, W.shape))
+    classes = list(classes)
+    if not all(isinstance(k, (int, np.integer)) and 0 <= k < NUM_OUTPUTS for k in classes):
+        raise InvalidInput("evidence takes classes 0-%d, not %s." % (NUM_OUTPUTS - 1, classes))
     return (x[:, None] * W[:, list(classes)]).T.reshape(-1, 28, 28)
 
 

@@ -1,4 +1,6 @@
 """The compute context (``ctx``): parse ``cpu``/``cpu:N``/``gpu``/``gpu:N`` and check it works."""
+import re
+
 import mxnet as mx
 
 from .errors import InvalidInput, InvalidType, reason
@@ -13,7 +15,7 @@ def parse_ctx(text):
         raise InvalidType("a context is written as text such as 'cpu' or 'gpu:1', not %s."
                           % type(text).__name__)
     kind, colon, index = text.strip().lower().partition(":")
-    if kind not in ("cpu", "gpu") or (colon and not (index.isdigit() and len(index) < 4)):
+    if kind not in ("cpu", "gpu") or (colon and not re.fullmatch(r"[0-9]{1,3}", index)):
         raise InvalidInput("expected cpu, cpu:N, gpu or gpu:N with N below 1000, got %r" % text)
     return mx.Context(kind, int(index) if index else 0)
 
@@ -24,6 +26,9 @@ def check_ctx(ctx):
     A GPU context fails when MXNet sees no GPU (CPU-only wheel, no driver) or when the wheel has
     no kernel for the card (sm_90+), which only shows at the first operation.
     """
+    if not isinstance(ctx, mx.Context):
+        raise InvalidType("check_ctx takes an mx.Context such as mx.cpu(), not %s; parse_ctx "
+                          "turns 'cpu' or 'gpu:1' into one." % type(ctx).__name__)
     if ctx.device_type == "gpu":
         count = mx.context.num_gpus()
         if count == 0:

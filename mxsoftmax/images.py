@@ -106,7 +106,10 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
     """
     if invert not in ("auto", "yes", "no"):
         raise InvalidInput("invert must be 'auto', 'yes' or 'no', not %r." % (invert,))
-    side, centring = catalog.DATASETS.get(dataset, catalog.DATASETS["mnist"])["recipe"]
+    if dataset not in catalog.DATASETS:
+        raise InvalidInput("to_model_input follows the recipe of a known data set (%s), not %r."
+                           % (", ".join(catalog.NAMES), dataset))
+    side, centring = catalog.DATASETS[dataset]["recipe"]
     gray = _gray_array(gray, name)
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     if invert == "yes" or (invert == "auto" and border.mean() > 127.5):

@@ -83,6 +83,7 @@ def train_step(params, data, label, learning_rate, math=TutorialMath(), update=S
     Labels must be class indices 0-9: ``one_hot`` would silently turn any other into zeros.
     """
     _check_labels(data, label)
+    _check_step(params, learning_rate)
     label_one_hot = nd.one_hot(label, NUM_OUTPUTS)
     with autograd.record():
         loss = math.loss(data, label_one_hot, params)
@@ -104,6 +105,19 @@ def _check_labels(data, label):
             and 0 <= values.min() and values.max() < NUM_OUTPUTS):
         raise InvalidInput("train_step takes labels that are whole numbers 0-%d; this batch has "
                            "labels from %s to %s." % (NUM_OUTPUTS - 1, values.min(), values.max()))
+
+
+def _check_step(params, learning_rate):
+    """The learning rate must be a positive finite number, and every parameter have a gradient."""
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.number)):
+        raise InvalidType("train_step takes the learning rate as a number, not %s."
+                          % type(learning_rate).__name__)
+    if not (np.isfinite(learning_rate) and learning_rate > 0):
+        raise InvalidInput("train_step takes a learning rate above 0 and finite, not %r."
+                           % learning_rate)
+    if any(getattr(p, "grad", None) is None for p in params):
+        raise InvalidInput("train_step updates params that have gradients: call attach_grad() on "
+                           "each first (model.init_params does).")
 
 
 class LiteralPath:

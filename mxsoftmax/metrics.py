@@ -1,4 +1,5 @@
 """Metrics: ``evaluate_accuracy``, the tutorial's moving average of the loss, a confusion matrix."""
+import mxnet as mx
 import numpy as np
 from mxnet import nd
 
@@ -18,9 +19,10 @@ def evaluate_accuracy(data_iterator, net, ctx):
     ``data_iterator`` yields (data, label) batches; ``net`` maps a (batch, 784) NDArray to class
     scores. The count accumulates on ``ctx`` and syncs to the host once, at the end.
     """
+    _check_evaluation(data_iterator, net, ctx)
     numerator = 0.
     denominator = 0.
-    for data, label in data_iterator:
+    for data, label in _batches(data_iterator):
         data = data.as_in_context(ctx).reshape((-1, NUM_INPUTS))
         label = label.as_in_context(ctx)
         output = net(data)
@@ -29,6 +31,31 @@ def evaluate_accuracy(data_iterator, net, ctx):
     if not denominator:
         raise InvalidInput("evaluate_accuracy was given no examples: the data iterator is empty.")
     return (numerator / denominator).asscalar()
+
+
+def _check_evaluation(data_iterator, net, ctx):
+    if not callable(net):
+        raise InvalidType("evaluate_accuracy takes net as a function of a batch, not %s."
+                          % type(net).__name__)
+    if not isinstance(ctx, mx.Context):
+        raise InvalidType("evaluate_accuracy takes an mx.Context such as mx.cpu(), not %s."
+                          % type(ctx).__name__)
+    if not hasattr(data_iterator, "__iter__"):
+        raise InvalidType("evaluate_accuracy takes an iterable of (data, label) batches, not %s."
+                          % type(data_iterator).__name__)
+
+
+def _batches(data_iterator):
+    """The (data, label) batches of ``data_iterator``, each checked to be two matching NDArrays."""
+    for batch in data_iterator:
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2
+                and all(isinstance(a, nd.NDArray) for a in batch)):
+            raise InvalidType("evaluate_accuracy takes batches that are (data, label) pairs of "
+                              "NDArrays.")
+        if batch[0].shape[0] != batch[1].shape[0]:
+            raise InvalidInput("evaluate_accuracy takes one label per example: a batch has %d "
+                               "examples and %d labels." % (batch[0].shape[0], batch[1].shape[0]))
+        yield batch
 
 
 def moving_average(losses, moving_loss, smoothing_constant, first=False):

@@ -7,9 +7,10 @@ The tutorial's ``a - b``, ``a + b`` and ``a / b`` on NDArrays are MXNet's ``broa
 ``broadcast_add`` and ``broadcast_div``, written out here so that symbols broadcast the same way.
 """
 import mxnet as mx
+import numpy as np
 from mxnet import nd
 
-from .errors import InvalidInput, InvalidType
+from .errors import InvalidInput, InvalidType, reason
 
 IMAGE_SHAPE = (28, 28)
 NUM_INPUTS = 784
@@ -21,8 +22,16 @@ def init_params(ctx, num_inputs=NUM_INPUTS, num_outputs=NUM_OUTPUTS):
     if not isinstance(ctx, mx.Context):
         raise InvalidType("init_params takes an mx.Context such as mx.cpu(), not %s."
                           % type(ctx).__name__)
-    W = nd.random_normal(shape=(num_inputs, num_outputs), ctx=ctx)
-    b = nd.random_normal(shape=num_outputs, ctx=ctx)
+    for name, size in (("num_inputs", num_inputs), ("num_outputs", num_outputs)):
+        if not (isinstance(size, int) and 1 <= size <= 10 ** 6):
+            raise InvalidInput("init_params takes %s as a whole number from 1 to 10**6, not %r."
+                               % (name, size))
+    try:
+        W = nd.random_normal(shape=(num_inputs, num_outputs), ctx=ctx)
+        b = nd.random_normal(shape=num_outputs, ctx=ctx)
+        W.wait_to_read()
+    except mx.MXNetError as err:
+        raise InvalidInput("init_params cannot draw W and b on %s (%s)." % (ctx, reason(err))) from None
     params = [W, b]
     for param in params:
         param.attach_grad()
@@ -49,7 +58,7 @@ def linear(X, params, F=nd):
     """The logits ``X W + b`` that softmax turns into probabilities."""
     if F is nd:
         _check_batch(X)
-        _check_params(params)
+        _check_params(params, X)
     W, b = params
     return F.broadcast_add(F.dot(X, W), b)
 
@@ -84,13 +93,18 @@ def _check_batch(X):
                            % (NUM_INPUTS, X.shape, NUM_INPUTS))
 
 
-def _check_params(params):
+def _check_params(params, X):
     shapes = [getattr(p, "shape", None) for p in params] if isinstance(params, (list, tuple)) else []
     if shapes != [(NUM_INPUTS, NUM_OUTPUTS), (NUM_OUTPUTS,)] or not all(
             isinstance(p, nd.NDArray) for p in params):
         raise InvalidInput("the model's params are [W, b]: NDArrays of shapes (%d, %d) and (%d,), "
                            "not %s." % (NUM_INPUTS, NUM_OUTPUTS, NUM_OUTPUTS, shapes or
                                         type(params).__name__))
+    dtypes = {np.dtype(a.dtype) for a in (X, params[0], params[1])}
+    if len(dtypes) != 1 or not np.issubdtype(dtypes.pop(), np.floating):
+        names = tuple(np.dtype(a.dtype).name for a in (X, params[0], params[1]))
+        raise InvalidType("the model takes a batch and params of one floating-point type, not "
+                          "%s, %s and %s." % names)
 
 
 def params_on(params, ctx):

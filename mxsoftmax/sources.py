@@ -384,6 +384,8 @@ def load_splits(dataset=None, data_dir=None, mirrors=(), log=None, progress=None
     """
     if dataset is not None:
         check_dataset(dataset)
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise InvalidType("load_splits takes data_dir as a path, not %s." % type(data_dir).__name__)
     if data_dir:
         return read_dir(data_dir, dataset, stream)
     dataset = dataset or "mnist"

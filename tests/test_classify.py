@@ -66,6 +66,12 @@ def test_bad_images_and_non_finite_answers_are_refused(model):
     huge = [nd.array(np.full((784, 10), 3e38, np.float32) * np.sign(W)), params[1]]
     with pytest.raises(InvalidInput, match="not finite"):
         classify(image, huge, NAMES, mx.cpu())
+    with pytest.raises(InvalidInput, match="evidence takes W of shape \\(784, 10\\)"):
+        evidence(image, W[:, :3], [0])
+    with pytest.raises(InvalidInput, match="evidence takes classes 0-9, not \\[10\\]"):
+        evidence(image, W, [10])
+    with pytest.raises(InvalidInput, match="a list of 10 class names"):
+        classify(image, params, "0123456789", mx.cpu())
 
 
 def test_load_run_takes_names_and_dataset_from_the_run(tmp_path):

@@ -277,3 +277,5 @@ def test_odd_arrays_and_sources_get_clear_errors():
         images.read_gray(None)
     with pytest.raises(images.ImageError, match="is not a regular file"):
         images.read_gray("/dev/zero")
+    with pytest.raises(InvalidInput, match="recipe of a known data set.*not 'cifar'"):
+        images.to_model_input(np.zeros((28, 28)), dataset="cifar")

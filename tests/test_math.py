@@ -230,3 +230,35 @@ def test_confusion_matrix_counts_by_hand():
     counts = confusion_matrix([0, 0, 1, 9], [0, 1, 1, 0])
     assert counts[0, 0] == 1 and counts[0, 1] == 1 and counts[1, 1] == 1 and counts[9, 0] == 1
     assert counts.sum() == 4
+
+
+def test_library_calls_with_wrong_arguments_get_one_sentence():
+    """Each public function names what it takes when a notebook passes the wrong thing."""
+    params = init_params(mx.cpu())
+    batch, labels = nd.zeros((2, 784)), nd.array([0, 1])
+    with pytest.raises(InvalidInput, match="num_inputs as a whole number from 1 to 10\\*\\*6"):
+        init_params(mx.cpu(), num_inputs=-3)
+    with pytest.raises(InvalidType, match="one floating-point type, not float64, float32"):
+        net(nd.zeros((2, 784), dtype="float64"), params)
+    for lr in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(InvalidInput, match="learning rate above 0 and finite"):
+            train_step(params, batch, labels, lr)
+    with pytest.raises(InvalidType, match="learning rate as a number, not str"):
+        train_step(params, batch, labels, "0.1")
+    with pytest.raises(InvalidInput, match="call attach_grad"):
+        train_step([nd.zeros((784, 10)), nd.zeros(10)], batch, labels, .1)
+    with pytest.raises(InvalidType, match="net as a function of a batch"):
+        evaluate_accuracy([(batch, labels)], params, mx.cpu())
+    with pytest.raises(InvalidType, match="an mx.Context such as mx.cpu\\(\\), not str"):
+        evaluate_accuracy([(batch, labels)], lambda X: net(X, params), "cpu")
+    with pytest.raises(InvalidType, match="batches that are \\(data, label\\) pairs"):
+        evaluate_accuracy([batch], lambda X: net(X, params), mx.cpu())
+    with pytest.raises(InvalidInput, match="a batch has 2 examples and 1 labels"):
+        evaluate_accuracy([(batch, nd.array([0]))], lambda X: net(X, params), mx.cpu())
+    with pytest.raises(InvalidType, match="predict_proba takes an mx.Context"):
+        predict_proba(np.zeros((1, 28, 28), np.uint8), params, "cpu")
+    # The checks do not change the answers: same params, same accuracy as numpy's argmax.
+    X = nd.array(np.random.RandomState(0).rand(5, 784))
+    want = (X.asnumpy() @ params[0].asnumpy() + params[1].asnumpy()).argmax(axis=1)
+    got = evaluate_accuracy([(X, nd.array(want))], lambda Z: net(Z, params), mx.cpu())
+    assert got == 1.0

@@ -388,3 +388,9 @@ def test_passwords_cut_by_a_comma_in_mxsoftmax_mirrors_are_not_printed(monkeypat
     assert main(train_cli, ["--quiet"]) == 2
     err = capsys.readouterr().err
     assert "p4Q" not in err and "zz9" not in err, err
+
+
+def test_load_splits_names_a_data_dir_that_is_not_a_path():
+    from mxsoftmax.errors import InvalidType
+    with pytest.raises(InvalidType, match="data_dir as a path, not int"):
+        sources.load_splits(data_dir=3)

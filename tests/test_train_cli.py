@@ -97,6 +97,16 @@ def test_no_kernel_image_is_explained(monkeypatch):
         context.check_ctx(mx.gpu(0))
 
 
+def test_context_text_and_type_are_checked():
+    from mxsoftmax import context
+    assert context.parse_ctx(" GPU:12 ") == mx.gpu(12) and context.parse_ctx("cpu") == mx.cpu(0)
+    for text in ("cpu:", "cpu:1000", "cpu:\u0663", "cpu:-1", "tpu", "cpu:1:2"):
+        with pytest.raises(context.InvalidInput, match="expected cpu, cpu:N, gpu or gpu:N"):
+            context.parse_ctx(text)
+    with pytest.raises(context.InvalidType, match="check_ctx takes an mx.Context.*not str"):
+        context.check_ctx("cpu")
+
+
 def test_a_run_ends_saying_where_it_was_saved(fashion_subset_dir, tmp_path, capsys):
     code, out, err = run_cli(["--data-dir", fashion_subset_dir, "--epochs", "1"], capsys)
     assert code == 0 and out.startswith("Epoch 0. ")
