@@ -97,6 +97,9 @@ def write_error(path, err):
         return WriteFailed("cannot write %s (%s; is the disk full?)" % (path, text))
     if err.errno in NO_SPACE:
         return WriteFailed("cannot write %s (%s)" % (path, text))
+    if err.errno == errno.EISDIR:
+        return CannotWrite("cannot write %s: it is a folder; move it away or choose another "
+                           "place." % path)
     return CannotWrite("cannot write %s (%s): choose a folder you can write to." % (path, text))
 
 

@@ -56,9 +56,15 @@ def find_files(folder):
     found = {}
     for key in FILES:
         for name in candidate_names(*key):
-            if os.path.isfile(os.path.join(folder, name)):
-                found[key] = os.path.join(folder, name)
+            path = os.path.join(folder, name)
+            if os.path.isfile(path):
+                found[key] = path
                 break
+            if os.path.lexists(path):
+                what = ("a folder" if os.path.isdir(path) else "a link to nothing"
+                        if not os.path.exists(path) else "not a regular file")
+                raise IdxError("%s is %s: the %s file must be a regular file; move it away or "
+                               "replace it." % (path, what, "-".join(key)))
         else:
             raise IdxError("%s has no %s file (looked for %s): put the four MNIST-format idx "
                            "files there." % (folder, "-".join(key), " or ".join(

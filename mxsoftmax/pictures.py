@@ -242,13 +242,14 @@ def top_classes(probabilities, k=3):
     return np.argsort(-np.asarray(probabilities), kind="stable")[:k]
 
 
-def plot_explanation(image28, probabilities, evidence, class_names, classes=None):
+def plot_explanation(image28, probabilities, evidence, class_names, classes=None, bias=None):
     """One image explained: what the model saw, its top probabilities, and each pixel's vote.
 
     ``image28`` is the (28, 28) input as the model saw it; ``probabilities`` the ten class
     probabilities; ``evidence`` (k, 28, 28) the maps ``x * W[:, c]`` for ``classes`` (default:
     the k most probable, see :func:`top_classes`). A map sums to the class's score minus its bias,
     so red pixels pushed that class up and blue ones down; all maps share one scale centred at 0.
+    With ``bias`` (the ten values of ``b``) each title adds it up: votes + b = score.
     """
     image28 = _to_numpy(image28).reshape(IMAGE_SHAPE)
     probabilities = _to_numpy(probabilities).ravel()
@@ -276,13 +277,16 @@ def plot_explanation(image28, probabilities, evidence, class_names, classes=None
         bars.text(p - .02 if inside else p + .02, row, format_probability(p), va="center",
                   ha="right" if inside else "left", color="white" if inside else "black")
     limit = _symmetric_limit(evidence)
-    for ax, name, votes in zip(axes[2:], names, evidence):
+    bias = None if bias is None else _to_numpy(bias).ravel()[classes]
+    for i, (ax, name, votes) in enumerate(zip(axes[2:], names, evidence)):
         image = ax.imshow(votes, cmap=DIVERGING, vmin=-limit, vmax=limit)
-        ax.set_title("evidence for %s\n(sum %+.2f)" % (name, votes.sum()))
+        total = ("(sum %+.2f)" % votes.sum() if bias is None else "votes %+.2f + b %+.2f\n= score "
+                 "%+.2f" % (votes.sum(), bias[i], votes.sum() + bias[i]))
+        ax.set_title("evidence for %s\n%s" % (name, total), fontsize=11)
         ax.set_axis_off()
     fig.colorbar(image, ax=axes[2:], shrink=.85, label="pixel value \u00d7 weight W[pixel, class]")
-    fig.supxlabel("Red pixels raised the class's score, blue ones lowered it; the sum is the score "
-                  "without the bias b.", fontsize=10)
+    fig.supxlabel("Red pixels raised the class's score, blue ones lowered it; the votes plus the "
+                  "bias b make the score that softmax turns into the probability.", fontsize=10)
     return fig
 
 

@@ -165,33 +165,45 @@ class RunFolder:
             os.remove(self.file(stale))
 
     def metrics(self, upto_epoch):
-        """The metrics rows of epochs 0..``upto_epoch``, and a one-line note when some were damaged.
+        """The metrics rows of epochs 0..``upto_epoch``, and a one-line note when some were lost.
 
         Lines past the checkpoint (written just before a crash) are dropped silently; a damaged
-        line (garbage, truncated, not an object, out of order) is dropped and reported. Either
-        way the file is rewritten from the rows kept.
+        line (garbage, truncated, not an object, out of order) is dropped and reported, and so is
+        a missing or unreadable file, once: the file is rewritten from the rows kept, which may
+        then skip the epochs whose lines were lost.
         """
         path = self.file(METRICS)
         try:
-            raw = read_regular(path, MAX_METRICS_BYTES) or b""
-        except (OSError, NotRegular):
-            raw = b""
-        lines = raw.decode("utf-8", "replace").splitlines()
+            raw, unreadable = read_regular(path, MAX_METRICS_BYTES), None
+        except NotRegular:
+            raw, unreadable = b"", "not a regular file"
+        except OSError as err:
+            raw, unreadable = b"", reason(err)
+        if raw is None:
+            raw, unreadable = b"", "larger than %d MB" % (MAX_METRICS_BYTES >> 20)
         rows, damaged, beyond = [], 0, 0
-        for line in filter(str.strip, lines):
+        for line in filter(str.strip, raw.decode("utf-8", "replace").splitlines()):
             row = _metrics_row(line)
             if row is not None and row["epoch"] > upto_epoch:
                 beyond += 1
-            elif row is None or row["epoch"] != len(rows):
+            elif row is None or (rows and row["epoch"] <= rows[-1]["epoch"]):
                 damaged += 1
             else:
                 rows.append(row)
-        if damaged or beyond or len(rows) != upto_epoch + 1:
+        if damaged or beyond or unreadable is not None:
             write_text(path, "".join(json.dumps(m) + "\n" for m in rows))
-        if damaged or len(rows) != upto_epoch + 1:
-            return rows, ("%s had %d damaged line(s); rewrote it from the %d valid epoch(s) up "
-                          "to epoch %d." % (path, damaged, len(rows), upto_epoch))
-        return rows, None
+        return rows, _metrics_note(path, unreadable, damaged, len(rows), upto_epoch)
+
+
+def _metrics_note(path, unreadable, damaged, kept, upto_epoch):
+    """One line on what :meth:`RunFolder.metrics` could not keep, or None when it kept all."""
+    if unreadable is not None:
+        return ("%s could not be read (%s); the learning curves of epochs 0-%d are lost, later "
+                "epochs are added to a new file." % (path, unreadable, upto_epoch))
+    if damaged:
+        return ("%s had %d damaged line(s); rewrote it from the valid lines, %d of the %d "
+                "epochs." % (path, damaged, kept, upto_epoch + 1))
+    return None
 
 
 def _metrics_row(line):

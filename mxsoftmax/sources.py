@@ -102,9 +102,11 @@ def sources(dataset, mirrors=()):
 
 
 def check_url(url):
-    """Return ``url`` if it is an http(s) URL with a usable host name; InvalidInput if not."""
+    """``url`` without surrounding spaces if it is an http(s) URL with a usable host name;
+    InvalidInput if not."""
     if not isinstance(url, str):
         raise InvalidType("a URL is text, not %s." % type(url).__name__)
+    url = url.strip()
     problem = _url_problem(url)
     if problem:
         raise InvalidInput("%s is not a usable URL (%s): give http(s)://host/path/."

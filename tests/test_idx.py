@@ -111,6 +111,13 @@ def test_missing_file_and_missing_folder_are_named(tmp_path):
         idx.find_files(str(tmp_path))
     with pytest.raises(idx.IdxError, match="is not a folder"):
         idx.find_files(str(tmp_path / "nowhere"))
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").mkdir()
+    with pytest.raises(idx.IdxError, match="t10k-labels-idx1-ubyte.gz is a folder: the test-labels"):
+        idx.find_files(str(tmp_path))
+    os.rmdir(tmp_path / "t10k-labels-idx1-ubyte.gz")
+    os.symlink(tmp_path / "gone", tmp_path / "t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(idx.IdxError, match="is a link to nothing"):
+        idx.find_files(str(tmp_path))
 
 
 def test_a_cap_on_the_promised_size_refuses_before_reading(tmp_path):

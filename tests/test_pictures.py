@@ -203,6 +203,12 @@ def test_explanation_takes_the_classes_of_its_maps():
     evidence = rng.normal(size=(2, 28, 28))
     fig = plot.plot_explanation(np.zeros((28, 28)), probs, evidence, NAMES, classes=[7, 1])
     assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["Sneaker", "Trouser"]
+    bias = np.arange(10) / 10.
+    fig = plot.plot_explanation(np.zeros((28, 28)), probs, evidence, NAMES, classes=[7, 1],
+                                bias=bias)
+    titles = [ax.get_title() for ax in image_axes(fig)[2:]]
+    for title, votes, b in zip(titles, evidence, (.7, .1)):
+        assert "votes %+.2f + b %+.2f\n= score %+.2f" % (votes.sum(), b, votes.sum() + b) in title
     with pytest.raises(InvalidInput):
         plot.plot_explanation(np.zeros((28, 28)), probs, evidence, NAMES, classes=[7, 1, 2])
 

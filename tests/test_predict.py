@@ -117,8 +117,15 @@ def test_explain_writes_one_picture_per_image_of_what_the_model_saw(trained, tmp
     a_file = tmp_path / "file"
     a_file.write_text("x")
     code, captured = run(["--params", out, "--explain", str(a_file), paths[0]], capsys)
-    assert code == 2 and "--explain %s cannot hold the pictures" % a_file in captured.err
+    assert code == 2 and "--explain %s is a file, not a folder" % a_file in captured.err
     assert captured.out == ""
+    (explain / "item.png.explain.png").unlink()
+    (explain / "item.png.explain.png").mkdir()  # the picture's name is taken by a folder
+    code, captured = run(["--params", out, "--explain", str(explain)] + paths, capsys)
+    lines = captured.out.splitlines()
+    assert code == 1 and len(lines) == 2, captured
+    assert lines[0].startswith(paths[0] + ": ") and "(no explanation: cannot write" in lines[0]
+    assert "it is a folder" in lines[0] and "no explanation" not in lines[1]
 
 
 def test_a_closed_pipe_ends_predict_quietly(trained, tmp_path):
@@ -132,3 +139,16 @@ def test_a_closed_pipe_ends_predict_quietly(trained, tmp_path):
     proc.stdout.close()  # like '| head -0': nobody reads
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141 and err == ""
+
+
+def test_a_closed_standard_output_is_one_error_line(trained, tmp_path):
+    import subprocess
+    import sys
+    out, image, _ = trained
+    path = str(tmp_path / "item.png")
+    Image.fromarray(image).save(path)
+    proc = subprocess.run([sys.executable, "-m", "mxsoftmax.predict", "--params", out, path],
+                          stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=60)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and err.strip().endswith("standard output: it is closed."), err
+    assert len(err.strip().splitlines()) == 1

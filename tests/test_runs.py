@@ -143,9 +143,22 @@ def test_damaged_metrics_are_rewritten_from_the_valid_lines(one_epoch_run, tmp_p
     open(path, "w").write(good + '[1, 2]\n{"epoch": 1, "loss": "x"}\n\x00\xff garbage\n{"epo')
     code, stdout, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
     assert code == 0 and stdout.startswith("Epoch 1. ")
-    assert "metrics.jsonl had 4 damaged line(s); rewrote it from the 1 valid epoch(s)" in err
+    assert "metrics.jsonl had 4 damaged line(s); rewrote it from the valid lines, 1 of the 1 epochs" in err
     rows = [json.loads(line) for line in open(path)]
     assert [r["epoch"] for r in rows] == [0, 1] and rows[0] == json.loads(good)
+
+
+def test_lost_metrics_say_so_and_later_epochs_are_still_kept(one_epoch_run, tmp_path, capsys):
+    out = copy_run(one_epoch_run, tmp_path / "run")
+    path = os.path.join(out, "metrics.jsonl")
+    os.remove(path)
+    code, stdout, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
+    assert code == 0 and stdout.startswith("Epoch 1. ")
+    assert "metrics.jsonl could not be read (No such file or directory); the learning curves " \
+           "of epochs 0-0 are lost" in err
+    code, stdout, err = train(["--out", out, "--resume", "--epochs", "3"], capsys)
+    assert code == 0 and "could not be read" not in err and "damaged" not in err  # said once
+    assert [json.loads(line)["epoch"] for line in open(path)] == [1, 2]
 
 
 def test_non_finite_weights_are_never_checkpointed(fashion_subset_dir, tmp_path, capsys):
@@ -309,3 +322,18 @@ def test_stale_parts_of_any_checkpoint_are_swept_but_not_folders(one_epoch_run, 
     assert train(["--out", out, "--resume", "--epochs", "2"], capsys)[0] == 0
     assert not os.path.exists(stale)
     assert os.path.isdir(os.path.join(out, ".state.json.abcd1234.part"))
+
+
+def test_resuming_on_another_known_data_set_names_the_run_and_its_data(
+        one_epoch_run, tmp_path, capsys):
+    from conftest import FASHION_DIR
+    out = copy_run(one_epoch_run, tmp_path / "run")
+    state = json.load(open(os.path.join(out, "state.json")))
+    assert state["flags"]["dataset"] == "mnist"  # unknown files without --dataset count as digits
+    before = {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)}
+    code, _, err = train(["--out", out, "--resume", "--epochs", "2", "--data-dir", FASHION_DIR],
+                         capsys)
+    assert code == 2 and "holds fashion-mnist (recognised by its checksums), not mnist: the " \
+        "run in %s was trained on mnist: give --data-dir the folder of its own data" % out in err
+    assert "--dataset" not in err and err.count("\n") == 1
+    assert {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)} == before

@@ -394,3 +394,10 @@ def test_load_splits_names_a_data_dir_that_is_not_a_path():
     from mxsoftmax.errors import InvalidType
     with pytest.raises(InvalidType, match="data_dir as a path, not int"):
         sources.load_splits(data_dir=3)
+
+
+def test_a_mirror_url_is_checked_and_trimmed():
+    assert sources.check_url("  https://mirror.example/mnist/\n") == "https://mirror.example/mnist/"
+    for url in ("ftp://mirror.example/", "https://mir ror.example/", "https://", "mirror.example"):
+        with pytest.raises(InvalidInput, match="is not a usable URL"):
+            sources.check_url(url)

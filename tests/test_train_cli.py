@@ -76,6 +76,7 @@ def test_old_loader_spelling_still_works():
     assert args.path == "literal"
     assert train_cli.build_parser().parse_args(["--loader", "fast"]).path == "compiled"
     assert train_cli.build_parser().parse_args([]).path == "compiled"
+    assert "--loader" not in train_cli.build_parser().format_help()
 
 
 def test_gpu_without_gpu_is_one_sentence_and_exit_2(monkeypatch, capsys):

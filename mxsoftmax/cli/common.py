@@ -69,6 +69,8 @@ class OutputFailed(WriteFailed):
 
 def out(text):
     """Print ``text`` on standard output now; a failure other than a closed pipe is OutputFailed."""
+    if sys.stdout is None:  # started with standard output closed (``>&-``)
+        raise OutputFailed("cannot write to standard output: it is closed")
     try:
         print(text, flush=True)
     except BrokenPipeError:
@@ -88,6 +90,8 @@ def say(prog, text):
 def _quiet_stdout_if_closed():
     """After a broken pipe or a full disk, point stdout at /dev/null so that Python's flush at
     exit stays silent."""
+    if sys.stdout is None:
+        return
     try:
         sys.stdout.flush()
     except (OSError, ValueError):

@@ -98,11 +98,11 @@ def serve(args):
         common.say(PROG, "warning: --host %s lets other machines reach this server, which has no "
                          "authentication; use 127.0.0.1 to keep it to this machine." % args.host)
     url = url_for(server, args.host)
-    common.out("Serving %s (%s) at %s (Ctrl-C to stop)" % (args.params, run.dataset, url))
-    if not args.no_browser:
-        open_browser(url)
     try:
-        with common.Signals():
+        with common.Signals():  # from the printed URL on, a client may connect and Ctrl-C come
+            common.out("Serving %s (%s) at %s (Ctrl-C to stop)" % (args.params, run.dataset, url))
+            if not args.no_browser:
+                open_browser(url)
             server.serve_forever()
     except Interrupted as err:
         raise common.Exit("stopped.", 128 + err.signum) from None

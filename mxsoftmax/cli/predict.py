@@ -7,8 +7,8 @@ import json
 import os
 
 from ..classify import classify, evidence
-from ..errors import reason
-from ..files import write_text
+from ..errors import WriteFailed, reason
+from ..files import CannotWrite, write_text
 from ..context import check_ctx, name as ctx_name
 from ..images import ImageError, load_image
 from ..runs import RunError, load_run
@@ -35,7 +35,8 @@ def build_parser():
 
 
 def main(argv=None):
-    """Print one line per image; exit 1 if an image could not be read, 2 on a bad checkpoint."""
+    """Print one line per image; exit 1 if an image could not be read or explained, 2 on a bad
+    checkpoint."""
     args = build_parser().parse_args(argv)
     return common.run_main(PROG, lambda: _with_signals(predict, args))
 
@@ -65,10 +66,16 @@ def predict(args):
             common.out(json.dumps({"path": path, "error": str(err)}) if args.json
                        else "%s: error: %s" % (path, err))
             continue
+        note = ""
         if explain:
-            answer["explanation"] = explain.write(path, image, answer)
+            try:
+                answer["explanation"] = explain.write(path, image, answer)
+            except (WriteFailed, CannotWrite) as err:  # the answer still stands; say why no picture
+                failed += 1
+                answer["explanation_error"] = str(err)
+                note = " (no explanation: %s)" % str(err).rstrip(".")
         common.out(json.dumps(dict(path=path, **answer), allow_nan=False) if args.json
-                   else describe(path, answer))
+                   else describe(path, answer) + note)
     return common.EXIT_FAILED if failed else 0
 
 
@@ -78,6 +85,9 @@ class Explanations:
     def __init__(self, folder, run):
         from .. import pictures  # matplotlib loads only when pictures are asked for
         self.pictures, self.folder, self.run, self.written = pictures, folder, run, set()
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise common.Exit("error: --explain %s is a file, not a folder: give a folder for the "
+                              "pictures." % folder, common.EXIT_USAGE)
         try:
             os.makedirs(folder, exist_ok=True)
             write_text(os.path.join(folder, ".write-test"), "")
@@ -91,7 +101,8 @@ class Explanations:
         classes = [entry["label"] for entry in answer["top3"]]
         figure = self.pictures.plot_explanation(image, answer["probabilities"],
                                                 evidence(image, self.run.params[0], classes),
-                                                self.run.class_names, classes)
+                                                self.run.class_names, classes,
+                                                bias=self.run.params[1])
         return self.pictures.save_figure(figure, self._name(path))
 
     def _name(self, path):

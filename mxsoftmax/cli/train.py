@@ -3,6 +3,7 @@
 Flags default to the tutorial's settings (:data:`mxsoftmax.settings.DEFAULTS`); with ``--out``
 the run is checkpointed after every epoch under the folder's lock and can be resumed.
 """
+import argparse
 import os
 import sys
 
@@ -44,11 +45,12 @@ def build_parser():
                    help="seeds mx.random and the batch order (default: %d)" % DEFAULTS.seed)
     p.add_argument("--stable", action="store_true", default=None,
                    help="per-row max shift and log-sum-exp cross-entropy instead of the tutorial's")
-    p.add_argument("--path", "--loader", dest="path", default="compiled", choices=sorted(PATHS),
-                   type=lambda text: OLD_PATH_NAMES.get(text, text),
+    p.add_argument("--path", default="compiled", choices=sorted(PATHS),
                    help="compiled (default): the math as one cached graph on whole-split arrays; "
                         "literal: the tutorial's DataLoader loop, operation by operation. Both "
-                        "give the same lines. (--loader fast|gluon is the older spelling.)")
+                        "give the same lines.")
+    p.add_argument("--loader", dest="path", default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                   choices=sorted(PATHS), type=lambda text: OLD_PATH_NAMES.get(text, text))
     p.add_argument("--out", help="folder for checkpoints, metrics.jsonl and pictures")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--no-pictures", action="store_true",
@@ -210,9 +212,11 @@ class Training:
                 data = sources.load_splits(args.dataset, args.data_dir, args.mirror,
                                            progress=progress, stream=True)
             except sources.DatasetMismatch as err:
+                advice = ("the run in %s was trained on %s: give --data-dir the folder of its "
+                          "own data, or start a new --out" % (args.out, err.asked) if args.resume
+                          else "leave out --dataset, or give --dataset %s" % err.found)
                 raise common.Exit("error: --data-dir %s holds %s (recognised by its checksums), "
-                                  "not %s: leave out --dataset, or give --dataset %s."
-                                  % (err.folder, err.found, err.asked, err.found),
+                                  "not %s: %s." % (err.folder, err.found, err.asked, advice),
                                   common.EXIT_USAGE) from None
             except sources.NoData as err:
                 raise common.Exit("error: " + err.explain(ways_forward(err.dataset)),
