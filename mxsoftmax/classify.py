@@ -71,7 +71,7 @@ def evidence(image28, W, classes):
 
 
 def _checked(image28):
-    image = np.asarray(image28)
+    image = image28.asnumpy() if isinstance(image28, nd.NDArray) else np.asarray(image28)
     if image.dtype != np.uint8:
         raise InvalidType("images must be uint8 pixels 0-255, not %s." % image.dtype)
     if image.shape not in ((28, 28), (28, 28, 1)):

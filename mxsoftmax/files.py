@@ -165,6 +165,28 @@ class FolderLock:
             raise write_error(self.path, err) from None
         self.fd = fd
 
+    def holder(self):
+        """The PID (as text) of another process holding this lock now, or None; nothing is
+        created."""
+        if self.fd is not None:  # held here
+            return None
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                pid = os.read(fd, 32).decode("ascii", "replace").strip()
+                return pid if pid.isdigit() else "unknown"
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
     def release(self, discard=False):
         """Release the lock; the lock file stays (without a holder it means nothing) unless
         ``discard``, which also removes the folders acquire() made, when nothing else is in them."""

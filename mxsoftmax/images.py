@@ -82,7 +82,7 @@ def read_gray(source, name=None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
                     im.draft(im.mode, (WORK_SIDE, WORK_SIDE))  # decode at 1/2, 1/4 or 1/8 scale
                 im.load()
                 orientation = im.getexif().get(0x0112, 1)
-                gray = _to_gray(_shrunk(im))
+                gray = _to_gray(_shrunk(im, name))
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -106,7 +106,7 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
     """
     if invert not in ("auto", "yes", "no"):
         raise InvalidInput("invert must be 'auto', 'yes' or 'no', not %r." % (invert,))
-    if dataset not in catalog.DATASETS:
+    if not isinstance(dataset, str) or dataset not in catalog.DATASETS:
         raise InvalidInput("to_model_input follows the recipe of a known data set (%s), not %r."
                            % (", ".join(catalog.NAMES), dataset))
     side, centring = catalog.DATASETS[dataset]["recipe"]
@@ -141,7 +141,7 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
 
 def _gray_array(gray, name):
     """``gray`` as a float32 2-D array of finite values; InvalidType/InvalidInput if it is not."""
-    gray = np.asarray(gray)
+    gray = gray.asnumpy() if hasattr(gray, "asnumpy") else np.asarray(gray)  # an NDArray too
     if not (np.issubdtype(gray.dtype, np.number) or gray.dtype == bool):
         raise InvalidType("%s must be an array of numbers, not of %s." % (name, gray.dtype))
     if gray.ndim != 2 or gray.size == 0:
@@ -179,7 +179,7 @@ def _read_file(path, name, max_bytes):
     return data
 
 
-def _shrunk(im):
+def _shrunk(im, name):
     """``im`` in a mode that ``reduce`` handles (8-bit L/LA/RGB/RGBA/...), at most WORK_SIDE on a side.
 
     High bit depths are brought to 8 bits first: 16-bit by their top byte, 32-bit integer and
@@ -193,6 +193,9 @@ def _shrunk(im):
         im = Image.fromarray((np.asarray(im).astype(np.uint16) >> 8).astype(np.uint8))
     elif im.mode in ("I", "F"):
         values = np.asarray(im, dtype=np.float32)
+        if not np.isfinite(values).all():
+            raise ImageError("%s holds pixels that are not finite numbers (NaN or infinite)."
+                             % name)
         low, high = float(values.min()), float(values.max())
         im = Image.fromarray(np.uint8(np.rint((values - low) * (255 / ((high - low) or 1)))))
     elif im.mode not in ("L", "LA", "RGB", "RGBA"):

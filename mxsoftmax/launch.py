@@ -13,21 +13,28 @@ def train():
     """``mxsoftmax-train``, ``python -m mxsoftmax.train``."""
     with _loading("train"):
         from .cli.train import main
-    sys.exit(main())
+    _exit(main())
 
 
 def predict():
     """``mxsoftmax-predict``, ``python -m mxsoftmax.predict``."""
     with _loading("predict"):
         from .cli.predict import main
-    sys.exit(main())
+    _exit(main())
 
 
 def draw():
     """``mxsoftmax-draw``, ``python -m mxsoftmax.draw``."""
     with _loading("draw"):
         from .cli.draw import main
-    sys.exit(main())
+    _exit(main())
+
+
+def _exit(code):
+    """Exit with ``code``; a Ctrl-C from here on (a key held down) cannot interrupt the
+    interpreter's shutdown into a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
 
 
 class _Terminated(BaseException):
@@ -42,14 +49,14 @@ def plot():
     """``python -m mxsoftmax.plot``."""
     with _loading("plot"):
         from .cli.plot import main
-    sys.exit(main())
+    _exit(main())
 
 
 def data():
     """``python -m mxsoftmax.data``."""
     with _loading("data"):
         from .cli.data import main
-    sys.exit(main())
+    _exit(main())
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from .batches import LiteralBatches, SplitArrays
 from .errors import InvalidInput, InvalidType, MxSoftmaxError
 from .loss import cross_entropy, softmax_cross_entropy
 from .metrics import evaluate_accuracy, moving_average
-from .model import NUM_OUTPUTS, linear, net, softmax, stable_softmax
+from .model import NUM_INPUTS, NUM_OUTPUTS, linear, net, softmax, stable_softmax
 from .optim import SGD, sgd_update
 from .settings import DEFAULTS
 
@@ -107,17 +107,32 @@ def _check_labels(data, label):
                            "labels from %s to %s." % (NUM_OUTPUTS - 1, values.min(), values.max()))
 
 
-def _check_step(params, learning_rate):
-    """The learning rate must be a positive finite number, and every parameter have a gradient."""
+def _check_step(params, learning_rate, who="train_step"):
+    """The learning rate must be a positive finite number, and the params the model's [W, b]
+    in float32 with gradients attached."""
     if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.number)):
-        raise InvalidType("train_step takes the learning rate as a number, not %s."
-                          % type(learning_rate).__name__)
+        raise InvalidType("%s takes the learning rate as a number, not %s."
+                          % (who, type(learning_rate).__name__))
     if not (np.isfinite(learning_rate) and learning_rate > 0):
-        raise InvalidInput("train_step takes a learning rate above 0 and finite, not %r."
-                           % learning_rate)
-    if any(getattr(p, "grad", None) is None for p in params):
-        raise InvalidInput("train_step updates params that have gradients: call attach_grad() on "
-                           "each first (model.init_params does).")
+        raise InvalidInput("%s takes a learning rate above 0 and finite, not %r."
+                           % (who, learning_rate))
+    shapes = [getattr(p, "shape", None) for p in params] if isinstance(params, (list, tuple)) else []
+    if shapes != [(NUM_INPUTS, NUM_OUTPUTS), (NUM_OUTPUTS,)] or not all(
+            isinstance(p, nd.NDArray) and p.dtype == np.float32 for p in params):
+        raise InvalidInput("%s trains params [W, b]: float32 NDArrays of shapes (%d, %d) and "
+                           "(%d,), as model.init_params makes them." % (who, NUM_INPUTS,
+                                                                        NUM_OUTPUTS, NUM_OUTPUTS))
+    if any(p.grad is None for p in params):
+        raise InvalidInput("%s updates params that have gradients: call attach_grad() on "
+                           "each first (model.init_params does)." % who)
+
+
+def _check_fit(epochs, start_epoch, stop):
+    for name, value in (("epochs", epochs), ("start_epoch", start_epoch)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise InvalidInput("fit takes %s as a whole number >= 0, not %r." % (name, value))
+    if stop is not None and not callable(stop):
+        raise InvalidType("fit takes stop as a function (or None), not %s." % type(stop).__name__)
 
 
 class LiteralPath:
@@ -194,6 +209,8 @@ def fit(params, path, epochs, learning_rate, start_epoch=0, moving_loss=0., stop
     signal number to stop on (raising :class:`Interrupted`), or None. Raises :class:`Diverged`
     before yielding an epoch whose losses or resulting parameters are not finite.
     """
+    _check_step(params, learning_rate, "fit")
+    _check_fit(epochs, start_epoch, stop)
     for e in range(start_epoch, epochs):
         start = time.time()
         with tqdm(total=path.num_batches(), desc="epoch %d" % e, leave=False,

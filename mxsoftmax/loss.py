@@ -36,6 +36,9 @@ def _check(scores, y, F):
     if not (isinstance(scores, nd.NDArray) and isinstance(y, nd.NDArray)):
         raise InvalidType("the loss takes NDArrays, not %s and %s."
                           % (type(scores).__name__, type(y).__name__))
-    if scores.shape != y.shape or scores.ndim != 2:
+    if scores.shape != y.shape or scores.ndim != 2 or not scores.size:
         raise InvalidInput("the loss takes scores and one-hot labels of one shape (N, classes), "
                            "not %s and %s." % (scores.shape, y.shape))
+    if scores.dtype != y.dtype:
+        raise InvalidType("the loss takes scores and one-hot labels of one float type, not %s and "
+                          "%s." % (scores.dtype.__name__, y.dtype.__name__))

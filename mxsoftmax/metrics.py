@@ -25,7 +25,7 @@ def evaluate_accuracy(data_iterator, net, ctx):
     for data, label in _batches(data_iterator):
         data = data.as_in_context(ctx).reshape((-1, NUM_INPUTS))
         label = label.as_in_context(ctx)
-        output = net(data)
+        output = _scores(net, data)
         numerator += correct(output, label)
         denominator += data.shape[0]
     if not denominator:
@@ -52,10 +52,25 @@ def _batches(data_iterator):
                 and all(isinstance(a, nd.NDArray) for a in batch)):
             raise InvalidType("evaluate_accuracy takes batches that are (data, label) pairs of "
                               "NDArrays.")
-        if batch[0].shape[0] != batch[1].shape[0]:
-            raise InvalidInput("evaluate_accuracy takes one label per example: a batch has %d "
-                               "examples and %d labels." % (batch[0].shape[0], batch[1].shape[0]))
-        yield batch
+        data, label = batch
+        if data.ndim == 0 or not data.shape[0] or data.size != data.shape[0] * NUM_INPUTS:
+            raise InvalidInput("evaluate_accuracy takes batches of images of %d pixels each, not "
+                               "of shape %s." % (NUM_INPUTS, data.shape))
+        if label.shape != (data.shape[0],):
+            raise InvalidInput("evaluate_accuracy takes one label per example: a batch of shape "
+                               "%s has labels of shape %s." % (data.shape, label.shape))
+        yield data, label if label.dtype == np.float32 else label.astype(np.float32)
+
+
+def _scores(net, data):
+    """``net(data)``, checked to be one row of class scores per example."""
+    output = net(data)
+    if not (isinstance(output, nd.NDArray) and output.ndim == 2
+            and output.shape[0] == data.shape[0]):
+        raise InvalidInput("evaluate_accuracy takes a net that gives one row of scores per "
+                           "example: for a batch of %d it gave %s." % (
+                               data.shape[0], getattr(output, "shape", type(output).__name__)))
+    return output
 
 
 def moving_average(losses, moving_loss, smoothing_constant, first=False):

@@ -23,7 +23,7 @@ def init_params(ctx, num_inputs=NUM_INPUTS, num_outputs=NUM_OUTPUTS):
         raise InvalidType("init_params takes an mx.Context such as mx.cpu(), not %s."
                           % type(ctx).__name__)
     for name, size in (("num_inputs", num_inputs), ("num_outputs", num_outputs)):
-        if not (isinstance(size, int) and 1 <= size <= 10 ** 6):
+        if isinstance(size, bool) or not (isinstance(size, int) and 1 <= size <= 10 ** 6):
             raise InvalidInput("init_params takes %s as a whole number from 1 to 10**6, not %r."
                                % (name, size))
     try:
@@ -101,9 +101,9 @@ def _check_params(params, X):
                            "not %s." % (NUM_INPUTS, NUM_OUTPUTS, NUM_OUTPUTS, shapes or
                                         type(params).__name__))
     dtypes = {np.dtype(a.dtype) for a in (X, params[0], params[1])}
-    if len(dtypes) != 1 or not np.issubdtype(dtypes.pop(), np.floating):
+    if len(dtypes) != 1 or dtypes.pop() not in (np.float32, np.float64):  # what dot runs on CPUs
         names = tuple(np.dtype(a.dtype).name for a in (X, params[0], params[1]))
-        raise InvalidType("the model takes a batch and params of one floating-point type, not "
+        raise InvalidType("the model takes a batch and params all float32 (or all float64), not "
                           "%s, %s and %s." % names)
 
 

@@ -5,6 +5,7 @@ files or shorten its training (the tests do both); unset, it runs the tutorial.
 """
 import collections
 import os
+import re
 import threading
 
 import mxnet as mx
@@ -29,7 +30,7 @@ def settings_from_env(environ=None):
         raise InvalidInput("MXSOFTMAX_DATASET=%s is not one of %s."
                            % (dataset, ", ".join(catalog.NAMES)))
     epochs = environ.get("MXSOFTMAX_EPOCHS") or str(DEFAULTS.epochs)
-    if not (epochs.isdigit() and 0 < int(epochs) <= 1000):
+    if not (re.fullmatch(r"[0-9]{1,4}", epochs) and 0 < int(epochs) <= 1000):
         raise InvalidInput("MXSOFTMAX_EPOCHS=%s is not a whole number of epochs from 1 to 1000."
                            % epochs)
     return dict(dataset=dataset, data_dir=environ.get("MXSOFTMAX_DATA_DIR") or None,
@@ -89,6 +90,9 @@ def draw_page(params, class_names, dataset, ctx, port=0):
     """
     from .runs import Run
     from .server import DrawServer
+    if isinstance(port, bool) or not (isinstance(port, int) and 0 <= port <= 65535):
+        raise InvalidInput("draw_page takes a port number 0-65535 (0: any free port), not %r."
+                           % (port,))
     server = DrawServer(("127.0.0.1", port), Run(params, list(class_names), dataset, "this notebook"),
                         ctx)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -11,13 +11,14 @@ import json
 import math
 import os
 import re
+import struct
 
 import mxnet as mx
 import numpy as np
 from mxnet import nd
 
 from . import catalog
-from .errors import InvalidInput, WriteFailed, reason
+from .errors import InvalidInput, InvalidType, WriteFailed, reason
 from .files import PART, FolderLock, NotRegular, atomic_write, read_regular, write_text
 from .model import NUM_INPUTS, NUM_OUTPUTS
 from .settings import LIMITS
@@ -76,7 +77,7 @@ class RunFolder:
 
     def open_new(self):
         """Lock the folder for a new run. It must be new, empty, or hold only what a run that
-        completed no epoch leaves; a folder that is refused is left untouched."""
+        completed no epoch leaves (its lock file among them); a refused folder is left untouched."""
         self._check_new()
         self._acquire()
         try:
@@ -88,6 +89,12 @@ class RunFolder:
 
     def open_existing(self):
         """Lock an existing run (to resume or redraw it) and return its state; nothing is created."""
+        if not os.path.exists(self.path):
+            raise RunError("%s does not exist: give the folder of an existing run (check its "
+                           "name)." % self.path)
+        if not os.path.isdir(self.path):
+            raise RunError("%s is a file, not a run folder: give the folder of the run, such as "
+                           "%s." % (self.path, os.path.dirname(os.path.abspath(self.path))))
         if not os.path.lexists(self.file(STATE)):
             raise NotARun("%s holds no completed epoch of a mxsoftmax run." % self.path)
         if not os.path.isfile(self.file(STATE)):
@@ -119,10 +126,17 @@ class RunFolder:
             return
         if not os.path.isdir(self.path):
             raise RunError("%s is a file, not a folder: choose a folder for the run." % self.path)
+        holder = self.lock.holder()
+        if holder:
+            raise RunLocked("%s is in use by another mxsoftmax run (PID %s): wait for it to "
+                            "finish, or choose another folder." % (self.path, holder))
         if os.path.lexists(self.file(STATE)):
             raise RunExists("%s already holds a run: resume it, or choose another folder so it "
                             "is not overwritten." % self.path)
-        foreign = sorted(n for n in os.listdir(self.path) if not is_own_file(n))
+        names = os.listdir(self.path)
+        # Leftovers count as a run's only beside its lock file, which a run creates first.
+        ours = FolderLock.NAME in names
+        foreign = sorted(n for n in names if not (ours and is_own_file(n)))
         if foreign:
             raise NotARun("%s holds other files (%s) and no mxsoftmax run: choose an empty or "
                           "new folder so that nothing in it is overwritten."
@@ -209,7 +223,7 @@ def _metrics_note(path, unreadable, damaged, kept, upto_epoch):
 def _metrics_row(line):
     """One metrics.jsonl line as a dict, or None when it is not a valid row."""
     try:
-        row = json.loads(line)
+        row = _parse_json(line)
     except ValueError:
         return None
     if not isinstance(row, dict) or not _is_int(row.get("epoch")) or row["epoch"] < 0:
@@ -243,13 +257,21 @@ def _save_params(path, params):
 
 # ------------------------------------------------------------------------------- reading back
 
+def _parse_json(text):
+    """``json.loads``, with JSON nested too deeply for Python's parser a ValueError too."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def read_state(path):
     """Read and validate a ``state.json``: every field's type and range; RunError if not."""
     try:
         raw = read_regular(path, MAX_STATE_BYTES)
         if raw is None:
             raise ValueError("larger than %d bytes" % MAX_STATE_BYTES)
-        state = json.loads(raw.decode("utf-8"))
+        state = _parse_json(raw.decode("utf-8"))
     except (OSError, ValueError) as err:
         raise RunError("%s cannot be read (%s): it is not a mxsoftmax run state."
                        % (path, reason(err))) from None
@@ -325,12 +347,16 @@ def load_params_file(path):
         raw = read_regular(path, MAX_PARAMS_BYTES)
     except NotRegular as err:
         raise RunError("%s: give a params file." % str(err).rstrip(".")) from None
+    except FileNotFoundError:
+        raise RunError("%s is missing: put the file back, or train the run again in a new "
+                       "folder." % path) from None
     except OSError as err:
         raise RunError("%s cannot be read (%s)." % (path, reason(err))) from None
     if raw is None:
         raise RunError("%s is larger than a checkpoint of W and b (%d bytes at most): it is not "
                        "a params file of mxsoftmax." % (path, MAX_PARAMS_BYTES))
     try:
+        _check_layout(raw)  # MXNet sizes its vectors from the file's counts: check them first
         saved = nd.load_frombuffer(raw)
     except (ValueError, mx.MXNetError):
         raise RunError("%s is not a params file of mxsoftmax%s: give a run folder written with "
@@ -351,7 +377,49 @@ def load_params_file(path):
             raise RunError("%s holds non-finite values in %s (inf or NaN): it is not a usable "
                            "checkpoint." % (path, name))
         params.append(nd.array(values, dtype=np.float32, ctx=mx.cpu()))
+    W, b = (p.asnumpy().astype(np.float64) for p in params)
+    if not (np.abs(W).sum(axis=0) + np.abs(b) < np.finfo(np.float32).max).all():
+        raise RunError("%s holds weights so large that an image's scores overflow float32 (inf): "
+                       "it is not a usable checkpoint." % path)
     return params, len(raw)
+
+
+# nd.save's layout: a list header, then per array a V2/V3 header and its data, then the keys.
+_LIST_MAGIC, _ARRAY_MAGICS = 0x112, (0xF993FAC9, 0xF993FACA)
+_ITEM_SIZES = {0: 4, 1: 8, 2: 2, 3: 1, 4: 4, 5: 1, 6: 8}  # mshadow type flag -> bytes
+
+
+def _check_layout(raw):
+    """Raise ValueError unless ``raw`` is ``nd.save`` of a few dense arrays (named or not), every
+    count and size fitting the bytes there are; which arrays they are is checked after loading."""
+    def take(fmt, at):
+        size = struct.calcsize(fmt)
+        if at + size > len(raw):
+            raise ValueError("truncated")
+        return struct.unpack_from(fmt, raw, at), at + size
+
+    (magic, _, count), at = take("<QQQ", 0)
+    if magic != _LIST_MAGIC or not 1 <= count <= 16:
+        raise ValueError("not a few arrays")
+    for _ in range(count):
+        (magic, stype, ndim), at = take("<Iii", at)
+        if magic not in _ARRAY_MAGICS or stype != 0 or not 1 <= ndim <= 4:
+            raise ValueError("not a dense array")
+        dims, at = take("<%dq" % ndim, at)
+        (_, _, flag), at = take("<iii", at)
+        if flag not in _ITEM_SIZES or not all(0 < d <= len(raw) for d in dims):
+            raise ValueError("bad array")
+        at += int(np.prod(dims)) * _ITEM_SIZES[flag]
+    (keys,), at = take("<Q", at)
+    if keys not in (0, count):
+        raise ValueError("not one name per array")
+    for _ in range(keys):
+        (length,), at = take("<Q", at)
+        if length > 64:
+            raise ValueError("long name")
+        at += length
+    if at != len(raw):
+        raise ValueError("wrong size")
 
 
 def _looks_like(raw):
@@ -369,29 +437,68 @@ Run = collections.namedtuple("Run", "params class_names dataset path")
 Run.__doc__ = "A trained model to use: ``[W, b]`` on a context, its class names and data set."
 
 
+def check_run(run):
+    """``run`` if it is a usable :data:`Run` (a notebook can build one by hand); InvalidInput if
+    not, naming the field."""
+    if not isinstance(run, Run):
+        raise InvalidType("a trained model is a runs.Run, not %s." % type(run).__name__)
+    shapes = [getattr(p, "shape", None) for p in run.params] if isinstance(
+        run.params, (list, tuple)) else []
+    if shapes != [(NUM_INPUTS, NUM_OUTPUTS), (NUM_OUTPUTS,)] or not all(
+            isinstance(p, nd.NDArray) for p in run.params):
+        raise InvalidInput("a trained model's params are [W, b]: NDArrays of shapes (%d, %d) and "
+                           "(%d,)." % (NUM_INPUTS, NUM_OUTPUTS, NUM_OUTPUTS))
+    if not (isinstance(run.class_names, (list, tuple)) and len(run.class_names) == NUM_OUTPUTS
+            and all(isinstance(n, str) for n in run.class_names)):
+        raise InvalidInput("a trained model has a list of %d class names." % NUM_OUTPUTS)
+    if not (isinstance(run.dataset, str) and run.dataset in catalog.DATASETS):
+        raise InvalidInput("a trained model's data set is one of %s, not %r."
+                           % (", ".join(catalog.NAMES), run.dataset))
+    return run
+
+
 def load_run(path, ctx=None):
     """A trained model from a run folder or a params file, as a :class:`Run` on ``ctx`` (CPU).
 
     A folder gives its latest checkpoint, class names and data set; a params file takes them from
     the run folder it sits in when that folder has a valid state, else MNIST's digits 0-9.
     """
-    path = str(path)
-    ctx = ctx or mx.cpu()
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise InvalidType("load_run takes a path, not %s." % type(path).__name__)
+    if ctx is not None and not isinstance(ctx, mx.Context):
+        raise InvalidType("load_run takes an mx.Context such as mx.cpu(), not %s."
+                          % type(ctx).__name__)
+    path = os.fsdecode(path)
     if os.path.isdir(path):
-        if not os.path.isfile(os.path.join(path, STATE)):
-            raise RunError("%s holds no %s: give a run folder written with --out, or its "
-                           "epoch-K.params file." % (path, STATE))
-        state = read_state(os.path.join(path, STATE))
-        params_path = os.path.join(path, state["params"])
+        state, params = _latest(path)
+    elif os.path.basename(path) == INIT:
+        raise RunError("%s holds the starting weights a run drew at random, before training: give "
+                       "the run folder, or its epoch-K.params file." % path)
     elif os.path.exists(path):
-        params_path, state = path, _state_beside(path)
+        state, params = _state_beside(path), load_params_file(path)[0]
     else:
         raise RunError("%s does not exist: give a run folder written with --out, or its "
                        "epoch-K.params file." % path)
-    params = [p.as_in_context(ctx) for p in load_params_file(params_path)[0]]
+    params = [p.as_in_context(ctx or mx.cpu()) for p in params]
     if state is None:
         return Run(params, list(catalog.DIGITS), "mnist", path)
     return Run(params, state["class_names"], state["flags"]["dataset"], path)
+
+
+def _latest(folder, attempts=5):
+    """The state and parameters of the run in ``folder``, even while it trains: a checkpoint
+    replaced between reading the state and its params file is looked up again."""
+    if not os.path.isfile(os.path.join(folder, STATE)):
+        raise RunError("%s holds no %s: give a run folder written with --out, or its "
+                       "epoch-K.params file." % (folder, STATE))
+    for attempt in range(attempts):
+        state = read_state(os.path.join(folder, STATE))
+        params_path = os.path.join(folder, state["params"])
+        try:
+            return state, load_params_file(params_path)[0]
+        except RunError:
+            if os.path.exists(params_path) or attempt == attempts - 1:
+                raise
 
 
 def _state_beside(params_path):

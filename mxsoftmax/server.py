@@ -28,12 +28,14 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+import mxnet as mx
 import numpy as np
 
 from . import catalog
 from .classify import classify, evidence
-from .errors import InvalidInput
+from .errors import InvalidInput, InvalidType
 from .images import load_image
+from .runs import check_run
 
 MAX_BODY = 2 ** 20  # bytes; a 280x280 canvas PNG is a few KiB
 READ_TIMEOUT = 10   # seconds one socket read may wait
@@ -104,7 +106,10 @@ class DrawServer(ThreadingHTTPServer):
     def __init__(self, address, run, ctx, read_timeout=READ_TIMEOUT, deadline=DEADLINE):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        self.run, self.ctx = run, ctx
+        if not isinstance(ctx, mx.Context):
+            raise InvalidType("the draw server takes an mx.Context such as mx.cpu(), not %s."
+                              % type(ctx).__name__)
+        self.run, self.ctx = check_run(run), ctx
         self.read_timeout, self.deadline = read_timeout, deadline
         self.lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(self.max_connections)
@@ -155,11 +160,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         found = self.server.files.get(urlsplit(self.path).path)
+        if urlsplit(self.path).path == "/predict":
+            return self.send_json(405, {"error": "/predict takes the drawing as a POST."},
+                                  {"Allow": "POST"})
         if found is None:
             return self.send_json(404, {"error": "%s is not here: this server has only /, "
                                                  "/draw.css, /draw.js and POST /predict."
                                                  % urlsplit(self.path).path})
         self.send_body(200, *found)
+
+    do_HEAD = do_GET  # the same status and headers; send_body leaves the body out
 
     def do_POST(self):
         if urlsplit(self.path).path != "/predict":
@@ -215,17 +225,17 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.send_json(code, {"error": message or HTTPStatus(code).phrase})
 
-    def send_json(self, code, obj):
+    def send_json(self, code, obj, headers=None):
         if code >= 400:
             self.close_connection = True  # a refused body may still be unread
         self.send_body(code, json.dumps(obj, allow_nan=False).encode("utf-8"),
-                       "application/json; charset=utf-8")
+                       "application/json; charset=utf-8", headers)
 
-    def send_body(self, code, body, content_type):
+    def send_body(self, code, body, content_type, headers=None):
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        for name, value in HEADERS.items():
+        for name, value in dict(HEADERS, **(headers or {})).items():
             self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")

@@ -212,6 +212,8 @@ def _stream(url, out, limit, timeout, progress):
             if r.status_code != 200:
                 raise FetchError("HTTP %d %s" % (r.status_code, r.reason or ""))
             total = _content_length(r.headers.get("Content-Length"))
+            if total is not None and total < 0:
+                raise FetchError("it sent a negative Content-Length (%d)" % total)
             if total is not None and total > limit:
                 raise FetchError("it announces %d bytes, more than the %d this file can take"
                                  % (total, limit))
@@ -225,8 +227,11 @@ def _stream(url, out, limit, timeout, progress):
                                          % limit)
                     out.write(chunk)
                     bar.update(len(chunk))
-            if total is not None and got != total:
+            if total is not None and got < total:
                 raise FetchError("truncated: got %d of %d bytes" % (got, total))
+            if total is not None and got > total:
+                raise FetchError("it sent %d bytes where its Content-Length said %d"
+                                 % (got, total))
     except requests.Timeout:
         raise FetchError("timed out (connect %gs, read %gs)" % timeout) from None
     except requests.ConnectionError as err:
@@ -327,7 +332,7 @@ def _fetch_one(folder, key, expected, bases, dead, timeout, log, progress, datas
 
 def check_dataset(dataset):
     """``dataset`` if the catalogue knows it; InvalidInput naming the known ones if not."""
-    if dataset not in catalog.DATASETS:
+    if not isinstance(dataset, str) or dataset not in catalog.DATASETS:
         raise InvalidInput("%r is not a known data set: use one of %s."
                            % (dataset, ", ".join(catalog.NAMES)))
     return dataset

@@ -167,6 +167,7 @@ def test_bad_requests_are_refused_and_the_server_keeps_answering(port):
         (b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n", 404),
         (b"GET /server.py HTTP/1.1\r\nHost: x\r\n\r\n", 404),
         (b"POST /draw.js HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 404),
+        (b"GET /predict HTTP/1.1\r\nHost: x\r\n\r\n", 405),
         (b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
         (b"\x16\x03\x01 not http at all\r\n\r\n", None),  # "Bad request syntax"
     ]
@@ -176,6 +177,11 @@ def test_bad_requests_are_refused_and_the_server_keeps_answering(port):
         assert got == status and answer["error"], (data, got, answer)
         assert time.monotonic() - start < 5, data  # refused at once, not after a timeout
         assert request(port, "GET", "/")[0] == 200
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("HEAD", "/")
+    head = conn.getresponse()
+    assert head.status == 200 and int(head.getheader("Content-Length")) > 0 and head.read() == b""
+    conn.close()
 
 
 def test_slow_clients_are_cut_off(run_dir):

@@ -100,8 +100,8 @@ def test_evaluation_does_not_depend_on_the_batch_size():
     together = net(X, params).asnumpy()
     assert np.isnan(together[1]).all() and not np.isnan(together[0]).any()
     labels = nd.array([3, 5])
-    path = loop.CompiledPath(as_data({"train": (np.zeros((1, 28, 28)), [0]),
-                                      "test": (np.zeros((1, 28, 28)), [0])}), mx.cpu())
+    path = loop.CompiledPath(as_data({"train": (np.zeros((1, 28, 28), np.uint8), [0]),
+                                      "test": (np.zeros((1, 28, 28), np.uint8), [0])}), mx.cpu())
     path.arrays.test_arrays = (X, labels)
     path.arrays.train_arrays = (X, labels)
     assert path.accuracy(params) == (1.0, 1.0)  # argmax of the logits: right for both rows
@@ -163,3 +163,39 @@ def test_non_finite_parameters_are_divergence_even_when_losses_are_finite():
     path.train_epoch = lambda params, *a: (params[0].__setitem__((0, 0), np.inf), np.ones(1))[1]
     with pytest.raises(loop.Diverged, match="parameters became inf or NaN in epoch 0"):
         list(loop.fit(params, path, 1, .001))
+
+
+def test_paths_and_fit_refuse_what_would_train_silently_wrong():
+    """Labels outside 0-9 would become rows of zeros in one_hot and train to a loss of 0."""
+    good = random_splits(n_train=64, n_test=16)
+    data = as_data(good)
+    params = init_params(mx.cpu())
+    for Path in (loop.CompiledPath, loop.LiteralPath):
+        for labels, fragment in ((np.full(64, 11), "train labels must be whole numbers 0-9"),
+                                 (np.full(64, -3), "train labels must be whole numbers 0-9"),
+                                 (np.full(64, 1.5), "train labels must be whole numbers 0-9"),
+                                 (np.zeros(10), "one label per image: 64 images")):
+            with pytest.raises(loop.InvalidInput, match=fragment):
+                Path(data._replace(train=(data.train[0], labels)), mx.cpu())
+        floats = (data.train[0] / 255.).astype(np.float32)
+        with pytest.raises(loop.InvalidInput, match="train images must be uint8 pixels"):
+            Path(data._replace(train=(floats, data.train[1])), mx.cpu())
+        for kwargs, fragment in ((dict(batch_size=0), "batch_size must be a whole number"),
+                                 (dict(batch_size=2.5), "batch_size must be a whole number"),
+                                 (dict(seed=-1), "seed must be a whole number from 0")):
+            with pytest.raises(loop.InvalidInput, match=fragment):
+                Path(as_data(good), mx.cpu(), **kwargs)
+        with pytest.raises(loop.InvalidType, match="an mx.Context"):
+            Path(as_data(good), "cpu")
+    path = loop.CompiledPath(as_data(good), mx.cpu())
+    for args, fragment in (((params, path, 1, float("nan")), "learning rate above 0 and finite"),
+                           (([p.astype("float64") for p in params], path, 1, .1),
+                            "float32 NDArrays of shapes"),
+                           (([nd.zeros((784, 10)), nd.zeros(10)], path, 1, .1),
+                            "call attach_grad"),
+                           ((params, path, -1, .1), "epochs as a whole number >= 0")):
+        with pytest.raises(loop.InvalidInput, match=fragment):
+            next(loop.fit(*args))
+    with pytest.raises(loop.InvalidType, match="stop as a function"):
+        next(loop.fit(params, path, 1, .1, stop=5))
+    assert next(loop.fit(params, path, 1, .1))["epoch"] == 0  # and good arguments still train

@@ -238,7 +238,7 @@ def test_library_calls_with_wrong_arguments_get_one_sentence():
     batch, labels = nd.zeros((2, 784)), nd.array([0, 1])
     with pytest.raises(InvalidInput, match="num_inputs as a whole number from 1 to 10\\*\\*6"):
         init_params(mx.cpu(), num_inputs=-3)
-    with pytest.raises(InvalidType, match="one floating-point type, not float64, float32"):
+    with pytest.raises(InvalidType, match="all float32 \\(or all float64\\), not float64, float32"):
         net(nd.zeros((2, 784), dtype="float64"), params)
     for lr in (0, -1.0, float("nan"), float("inf")):
         with pytest.raises(InvalidInput, match="learning rate above 0 and finite"):
@@ -253,8 +253,21 @@ def test_library_calls_with_wrong_arguments_get_one_sentence():
         evaluate_accuracy([(batch, labels)], lambda X: net(X, params), "cpu")
     with pytest.raises(InvalidType, match="batches that are \\(data, label\\) pairs"):
         evaluate_accuracy([batch], lambda X: net(X, params), mx.cpu())
-    with pytest.raises(InvalidInput, match="a batch has 2 examples and 1 labels"):
+    with pytest.raises(InvalidInput, match=r"batch of shape \(2, 784\) has labels of shape \(1,"):
         evaluate_accuracy([(batch, nd.array([0]))], lambda X: net(X, params), mx.cpu())
+    with pytest.raises(InvalidInput, match=r"images of 784 pixels each, not of shape \(4, 10\)"):
+        evaluate_accuracy([(nd.zeros((4, 10)), nd.zeros(4))], lambda X: net(X, params), mx.cpu())
+    with pytest.raises(InvalidInput, match="one row of scores per example: for a batch of 2"):
+        evaluate_accuracy([(batch, labels)], lambda X: net(X, params)[0], mx.cpu())
+    with pytest.raises(InvalidType, match="float32 \\(or all float64\\), not float16"):
+        net(nd.zeros((2, 784), dtype="float16"), [p.astype("float16") for p in params])
+    int_labels = nd.array([0, 1], dtype="int32")  # labels of any number type count the same
+    assert evaluate_accuracy([(batch, int_labels)], lambda X: net(X, params), mx.cpu()) == \
+        evaluate_accuracy([(batch, labels)], lambda X: net(X, params), mx.cpu())
+    with pytest.raises(InvalidInput, match="num_inputs as a whole number"):
+        init_params(mx.cpu(), True)
+    with pytest.raises(InvalidType, match="one-hot labels of one float type, not float64 and"):
+        cross_entropy(nd.ones((2, 10), dtype="float64"), nd.ones((2, 10)))
     with pytest.raises(InvalidType, match="predict_proba takes an mx.Context"):
         predict_proba(np.zeros((1, 28, 28), np.uint8), params, "cpu")
     # The checks do not change the answers: same params, same accuracy as numpy's argmax.

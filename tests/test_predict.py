@@ -119,6 +119,7 @@ def test_explain_writes_one_picture_per_image_of_what_the_model_saw(trained, tmp
     code, captured = run(["--params", out, "--explain", str(a_file), paths[0]], capsys)
     assert code == 2 and "--explain %s is a file, not a folder" % a_file in captured.err
     assert captured.out == ""
+    (explain / ".write-test").write_text("mine")  # a name an explanation folder might hold
     (explain / "item.png.explain.png").unlink()
     (explain / "item.png.explain.png").mkdir()  # the picture's name is taken by a folder
     code, captured = run(["--params", out, "--explain", str(explain)] + paths, capsys)
@@ -126,6 +127,8 @@ def test_explain_writes_one_picture_per_image_of_what_the_model_saw(trained, tmp
     assert code == 1 and len(lines) == 2, captured
     assert lines[0].startswith(paths[0] + ": ") and "(no explanation: cannot write" in lines[0]
     assert "it is a folder" in lines[0] and "no explanation" not in lines[1]
+    assert (explain / ".write-test").read_text() == "mine"
+    assert not [n for n in os.listdir(explain) if n.startswith("tmp")]
 
 
 def test_a_closed_pipe_ends_predict_quietly(trained, tmp_path):
@@ -152,3 +155,21 @@ def test_a_closed_standard_output_is_one_error_line(trained, tmp_path):
     err = proc.stderr.decode()
     assert proc.returncode == 1 and err.strip().endswith("standard output: it is closed."), err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_misspelt_flag_is_named_before_a_missing_one(trained, capsys):
+    out, _, _ = trained
+    with pytest.raises(SystemExit) as stop:
+        predict.main(["--param", out, "item.png"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "unrecognized argument --param (did you mean --params?)" in err
+    assert "required" not in err
+
+
+def test_the_starting_weights_are_not_taken_for_a_model(trained, tmp_path, capsys):
+    out, image, _ = trained
+    path = str(tmp_path / "item.png")
+    Image.fromarray(image).save(path)
+    code, captured = run(["--params", os.path.join(out, "init.params"), path], capsys)
+    assert code == 2 and "holds the starting weights a run drew at random" in captured.err
+    assert captured.out == ""

@@ -1,6 +1,7 @@
 """Run folders that cannot be lost: the lock, validated state, damaged metrics, safe checkpoints."""
 import json
 import os
+import struct
 import subprocess
 import sys
 
@@ -68,6 +69,15 @@ def test_a_folder_with_other_files_is_refused_and_left_alone(fashion_subset_dir,
     assert code == 2 and "holds other files (metrics.jsonl) and no mxsoftmax run" in err
     assert sorted(os.listdir(out)) == ["metrics.jsonl"]  # refused: not even a lock file
     assert (out / "metrics.jsonl").read_text() == "my own notes\n"
+    # Files with a run's names are the user's too when no run's lock file is beside them.
+    (out / "metrics.jsonl").unlink()
+    (out / "init.params").write_text("my init")
+    (out / "epoch-9.params").write_text("my epoch")
+    for data_dir in (fashion_subset_dir, str(tmp_path / "no-such-folder")):
+        code, _, err = train(["--data-dir", data_dir, "--epochs", "1", "--out", str(out)], capsys)
+        assert code == 2 and "holds other files (epoch-9.params, init.params)" in err, err
+        assert sorted(os.listdir(out)) == ["epoch-9.params", "init.params"]
+        assert (out / "init.params").read_text() == "my init"
 
 
 def test_a_run_that_completed_no_epoch_can_be_started_again(fashion_subset_dir, tmp_path, capsys):
@@ -93,6 +103,7 @@ def _state_cases(outside):
         return json.dumps(state)
     return [
         ("not json", "{", "cannot be read"),
+        ("nested too deeply", "[" * 30000 + "]" * 30000, "cannot be read (nested too deeply)"),
         ("a list", "[1, 2]", "not a JSON object"),
         ("unknown format", edit(format=2), "format 2; this mxsoftmax reads format 1"),
         ("negative epoch", edit(epoch=-1), "epoch must be a whole number >= 0"),
@@ -140,10 +151,11 @@ def test_damaged_metrics_are_rewritten_from_the_valid_lines(one_epoch_run, tmp_p
     out = copy_run(one_epoch_run, tmp_path / "run")
     path = os.path.join(out, "metrics.jsonl")
     good = open(path).read()
-    open(path, "w").write(good + '[1, 2]\n{"epoch": 1, "loss": "x"}\n\x00\xff garbage\n{"epo')
+    open(path, "w").write(good + '[1, 2]\n{"epoch": 1, "loss": "x"}\n\x00\xff garbage\n' +
+                          "[" * 100000 + "\n" + '{"epo')
     code, stdout, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
     assert code == 0 and stdout.startswith("Epoch 1. ")
-    assert "metrics.jsonl had 4 damaged line(s); rewrote it from the valid lines, 1 of the 1 epochs" in err
+    assert "metrics.jsonl had 5 damaged line(s); rewrote it from the valid lines, 1 of the 1 epochs" in err
     rows = [json.loads(line) for line in open(path)]
     assert [r["epoch"] for r in rows] == [0, 1] and rows[0] == json.loads(good)
 
@@ -200,6 +212,18 @@ def test_the_initial_draw_is_kept_with_the_run(one_epoch_run):
     assert np.array_equal(W.asnumpy(), W0.asnumpy()) and np.array_equal(b.asnumpy(), b0.asnumpy())
 
 
+FORGED = """
+import resource, sys
+from mxsoftmax import runs
+try:
+    runs.load_params_file(sys.argv[1])
+    print("loaded")
+except runs.RunError as err:
+    print("refused:", str(err).split(": give")[0].replace(sys.argv[1] + " ", ""))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
 def test_params_files_of_other_types_are_converted_or_refused(tmp_path):
     cases = {
         "f64": ({"W": mx.nd.ones((784, 10), dtype="float64"), "b": mx.nd.ones(10, dtype="float64")},
@@ -209,6 +233,9 @@ def test_params_files_of_other_types_are_converted_or_refused(tmp_path):
         "int": ({"W": mx.nd.ones((784, 10), dtype="int32"), "b": mx.nd.ones(10, dtype="int32")},
                 "holds W as int32; a checkpoint holds floating-point numbers"),
         "inf": ({"W": mx.nd.ones((784, 10)) * np.inf, "b": mx.nd.ones(10)}, "non-finite values in W"),
+        "huge": ({"W": mx.nd.ones((784, 10)) * 1e36, "b": mx.nd.ones(10)},  # 784e36 overflows
+                 "weights so large that an image's scores overflow float32"),
+        "large": ({"W": mx.nd.ones((784, 10)) * 1e35, "b": mx.nd.ones(10)}, None),
         "extra": ({"W": mx.nd.ones((784, 10)), "b": mx.nd.ones(10), "c": mx.nd.ones(1)},
                   "exactly the arrays W and b"),
         "list": ([mx.nd.ones((784, 10)), mx.nd.ones(10)], "exactly the arrays W and b"),
@@ -218,10 +245,20 @@ def test_params_files_of_other_types_are_converted_or_refused(tmp_path):
         mx.nd.save(path, arrays)
         if fragment is None:
             W, b = runs.load_params_file(path)[0]
-            assert W.dtype == np.float32 and np.array_equal(W.asnumpy(), np.ones((784, 10)))
+            assert W.dtype == np.float32 and np.array_equal(W.asnumpy(), arrays["W"].asnumpy())
         else:
             with pytest.raises(runs.RunError, match=fragment):
                 runs.load_params_file(path)
+    ok = tmp_path / "f64.params"
+    raw = ok.read_bytes()
+    keys_at = len(raw) - (8 + 9 + 9)  # the key count, then "W" and "b" each after its length
+    assert raw[keys_at:] == struct.pack("<QQ", 2, 1) + b"W" + struct.pack("<Q", 1) + b"b"
+    for at, value in ((16, 10 ** 8), (keys_at, 10 ** 9), (keys_at + 8, 2 ** 31), (32, 10 ** 6)):
+        (tmp_path / "forged.params").write_bytes(raw[:at] + struct.pack("<Q", value) + raw[at + 8:])
+        out = subprocess.run([sys.executable, "-c", FORGED, str(tmp_path / "forged.params")],
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+        assert out[0] == "refused: is not a params file of mxsoftmax", (at, out)
+        assert int(out[1]) < 400, "a forged count at byte %d cost %s MiB" % (at, out[1])
     big = tmp_path / "big.params"
     big.write_bytes(b"\0" * (2 << 20))
     with pytest.raises(runs.RunError, match="is larger than a checkpoint of W and b"):
@@ -337,3 +374,61 @@ def test_resuming_on_another_known_data_set_names_the_run_and_its_data(
         "run in %s was trained on mnist: give --data-dir the folder of its own data" % out in err
     assert "--dataset" not in err and err.count("\n") == 1
     assert {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)} == before
+
+
+def test_load_run_follows_a_checkpoint_replaced_while_it_reads(
+        one_epoch_run, tmp_path, monkeypatch):
+    """A trainer commits epoch 1 (new params, new state, old params deleted) between the
+    reader's look at state.json and its read of the params that state named."""
+    out = copy_run(one_epoch_run, tmp_path / "run")
+    real, calls = runs.load_params_file, []
+
+    def commit_next_epoch_first(path):
+        calls.append(os.path.basename(path))
+        if len(calls) == 1:
+            os.rename(os.path.join(out, "epoch-0.params"), os.path.join(out, "epoch-1.params"))
+            state = json.load(open(os.path.join(out, "state.json")))
+            state.update(epoch=1, params="epoch-1.params")
+            json.dump(state, open(os.path.join(out, "state.json"), "w"))
+        return real(path)
+    monkeypatch.setattr(runs, "load_params_file", commit_next_epoch_first)
+    run = runs.load_run(out)
+    assert calls == ["epoch-0.params", "epoch-1.params"] and run.params[0].shape == (784, 10)
+    with pytest.raises(runs.InvalidType, match="load_run takes an mx.Context"):
+        runs.load_run(out, "cpu")
+    assert runs.load_run(os.fsencode(out)).dataset == run.dataset
+
+
+def test_a_run_in_use_is_named_with_its_holder_by_every_command(one_epoch_run, tmp_path, capsys):
+    from mxsoftmax.cli import plot as plot_cli
+    from mxsoftmax.files import FolderLock
+    out = copy_run(one_epoch_run, tmp_path / "run")
+    with FolderLock(out):  # as a training process holds it
+        for argv in (["--out", out], ["--out", out, "--resume", "--epochs", "2"]):
+            code, _, err = train(argv, capsys)
+            assert code == 2 and "%s is in use by another mxsoftmax run (PID %d)" % (
+                out, os.getpid()) in err, (argv, err)
+        assert plot_cli.main(["--out", out]) == 2
+        assert "in use by another mxsoftmax run (PID %d)" % os.getpid() in capsys.readouterr().err
+    for missing, fragment in ((str(tmp_path / "nothere"), "does not exist: give the folder of an "
+                                                          "existing run (check its name)"),
+                              (os.path.join(out, "state.json"), "is a file, not a run folder")):
+        code, _, err = train(["--out", missing, "--resume"], capsys)
+        assert code == 2 and fragment in err and err.count("\n") == 1, err
+        assert plot_cli.main(["--out", missing]) == 2 and fragment in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "nothere")
+
+
+def test_resuming_when_the_runs_data_folder_is_gone_says_where_the_path_came_from(
+        fashion_subset_dir, tmp_path, capsys):
+    import shutil
+    data = shutil.copytree(fashion_subset_dir, str(tmp_path / "data"))
+    out = str(tmp_path / "run")
+    assert train(["--data-dir", data, "--epochs", "1", "--out", out, "--no-pictures"]) == 0
+    shutil.rmtree(data)
+    capsys.readouterr()
+    code, _, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "--resume: the run was trained on the files in %s, which cannot be used now (%s is " \
+           "not a folder" % (data, data) in err and "give --data-dir DIR with the same files" in err
+    assert "--data-dir %s" % data not in err

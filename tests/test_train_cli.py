@@ -62,7 +62,7 @@ def no_part_files(*folders):
     ("--mirror", "http://exa mple.com/", "spaces or control characters"),
     ("--ctx", "cpu:", "expected cpu, cpu:N, gpu or gpu:N"),
     ("--data-dir", "", "--data-dir is empty"),
-    ("--epoch", "1", "unrecognized arguments"),
+    ("--epoch", "1", "unrecognized argument --epoch (did you mean --epochs?)"),
     ("--path", "fastest", "invalid choice"),
 ])
 def test_bad_flags_exit_2_naming_the_flag_and_the_valid_range(flag, value, fragment, capsys):
@@ -126,10 +126,12 @@ def test_resume_continues_and_refuses_other_math(fashion_subset_dir, tmp_path, c
                     "--no-pictures"], capsys)[0] == 0
     before = open(os.path.join(out, "state.json")).read()
     for argv, fragment in [([], "already holds a run: add --resume"),
-                           (["--resume", "--lr", "0.01"], "used --lr 0.001, not --lr 0.01"),
-                           (["--resume", "--stable"], "used no --stable, not --stable"),
+                           (["--resume", "--lr", "0.01"],
+                            "used --lr 0.001; resuming with --lr 0.01 would change its math"),
+                           (["--resume", "--stable"], "used the tutorial's softmax (no --stable); "
+                                                      "resuming with --stable would change"),
                            (["--resume", "--dataset", "fashion-mnist"],
-                            "used --dataset mnist, not --dataset fashion-mnist"),
+                            "used --dataset mnist; resuming with --dataset fashion-mnist"),
                            (["--resume", "--batch-size", "32"], "used --batch-size 64")]:
         code, _, err = run_cli(["--data-dir", fashion_subset_dir, "--epochs", "2", "--out", out]
                                + argv, capsys)
@@ -144,6 +146,7 @@ def test_resume_continues_and_refuses_other_math(fashion_subset_dir, tmp_path, c
 def test_resume_needs_a_run(tmp_path, capsys):
     code, _, err = run_cli(["--resume"], capsys)
     assert code == 2 and "--resume needs --out" in err
+    (tmp_path / "empty").mkdir()
     code, _, err = run_cli(["--resume", "--out", str(tmp_path / "empty")], capsys)
     assert code == 2 and "holds no completed epoch to continue" in err
 
@@ -224,6 +227,9 @@ def test_a_signal_at_the_end_still_stops_the_run_after_its_checkpoint(
     assert "the checkpoint of epoch %d in %s is intact" % (epoch, out) in err
     assert saved(out)[0]["epoch"] == epoch and stdout.count("Epoch ") == 2
     assert no_part_files(out)
+    # Epoch 1 was the last: the run is complete, and its pictures are what is left to do.
+    assert "the run is complete, its pictures may not be: draw them with 'python -m " \
+           "mxsoftmax.plot --out %s'" % out in err, (moment, err)
 
 
 def test_a_signal_while_downloading_leaves_no_part_file(tmp_path, monkeypatch, capsys):
@@ -330,3 +336,14 @@ def test_sigterm_during_predict_is_one_line(fashion_subset_dir, tmp_path, monkey
     assert predict.main(["--params", out, image, image]) == 143
     captured = capsys.readouterr()
     assert captured.err == "python -m mxsoftmax.predict: interrupted by SIGTERM.\n"
+
+
+def test_a_signal_before_the_last_epoch_says_how_to_continue(fashion_subset_dir, tmp_path,
+                                                             monkeypatch, capsys):
+    out = str(tmp_path / "run")
+    _signal_when(monkeypatch, loop.CompiledPath, "accuracy", signal.SIGINT, 0)
+    code, stdout, err = run_cli(["--data-dir", fashion_subset_dir, "--epochs", "2", "--out", out],
+                                capsys)
+    assert code == 130 and stdout.count("Epoch ") == 1
+    assert "the checkpoint of epoch 0 in %s is intact; continue with 'python -m mxsoftmax.train " \
+           "--out %s --resume'" % (out, out) in err

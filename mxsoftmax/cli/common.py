@@ -6,6 +6,7 @@ SIGTERM); 141 when standard output was closed (``... | head -1``), as if by SIGP
 """
 import argparse
 import contextlib
+import difflib
 import os
 import signal
 import sys
@@ -24,6 +25,25 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, **kwargs):
         super().__init__(allow_abbrev=False, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        """Parse ``args``, naming a misspelt ``--flag`` first (argparse would report a required
+        flag as missing before it reports an unknown one)."""
+        args = sys.argv[1:] if args is None else list(args)
+        known = set(self._option_string_actions)
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    known.update(sub._option_string_actions)
+        for token in args:
+            if token == "--":
+                break
+            flag = token.split("=", 1)[0]
+            if flag.startswith("--") and len(flag) > 2 and flag not in known:
+                close = difflib.get_close_matches(flag, sorted(known), 1)
+                self.error("unrecognized argument %s%s" % (
+                    flag, " (did you mean %s?)" % close[0] if close else ""))
+        return super().parse_args(args, namespace)
 
     def error(self, message):
         super().error(redact_text(message))
@@ -111,7 +131,9 @@ def blame(flag, value):
         if value is None:
             raise
         text = str(err)
-        joined = "%s %s" % (flag, text) if text.startswith(str(value)) else "%s: %s" % (flag, text)
+        # "--out runs/x is a file", but "--data-dir: runs/data/a.gz is truncated"
+        joined = ("%s %s" % (flag, text) if text.startswith(str(value) + " ")
+                  else "%s: %s" % (flag, text))
         raise InvalidInput(joined) from None
 
 

@@ -5,10 +5,11 @@ same code the draw server uses) and gets one line: its class, probability and to
 """
 import json
 import os
+import tempfile
 
 from ..classify import classify, evidence
 from ..errors import WriteFailed, reason
-from ..files import CannotWrite, write_text
+from ..files import CannotWrite
 from ..context import check_ctx, name as ctx_name
 from ..images import ImageError, load_image
 from ..runs import RunError, load_run
@@ -63,8 +64,10 @@ def predict(args):
             answer = classify(image, run.params, run.class_names, ctx)
         except ImageError as err:
             failed += 1
-            common.out(json.dumps({"path": path, "error": str(err)}) if args.json
-                       else "%s: error: %s" % (path, err))
+            text = str(err)  # it begins with the path, which the line already shows
+            short = "it " + text[len(path) + 1:] if text.startswith(path + " ") else text
+            common.out(json.dumps({"path": path, "error": text}) if args.json
+                       else "%s: error: %s" % (path, short))
             continue
         note = ""
         if explain:
@@ -90,8 +93,8 @@ class Explanations:
                               "pictures." % folder, common.EXIT_USAGE)
         try:
             os.makedirs(folder, exist_ok=True)
-            write_text(os.path.join(folder, ".write-test"), "")
-            os.remove(os.path.join(folder, ".write-test"))
+            with tempfile.TemporaryFile(dir=folder):  # a fresh name: nothing of the user's is touched
+                pass
         except OSError as err:
             raise common.Exit("error: --explain %s cannot hold the pictures (%s): choose a folder "
                               "you can write to." % (folder, reason(err)), common.EXIT_USAGE) from None

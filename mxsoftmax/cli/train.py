@@ -4,13 +4,14 @@ Flags default to the tutorial's settings (:data:`mxsoftmax.settings.DEFAULTS`); 
 the run is checkpointed after every epoch under the folder's lock and can be resumed.
 """
 import argparse
+import contextlib
 import os
 import sys
 
 import mxnet as mx
 
 from .. import catalog, sources
-from ..errors import WriteFailed
+from ..errors import InvalidInput, WriteFailed
 from ..context import check_ctx, name as ctx_name
 from ..loop import PATHS, Diverged, Interrupted, StableMath, TutorialMath, fit
 from ..model import init_params, params_on
@@ -32,16 +33,19 @@ def build_parser():
     p.add_argument("--dataset", choices=catalog.NAMES, default=None,
                    help="which data set (default: recognised from --data-dir's files, else %s)"
                         % DEFAULTS.dataset)
-    p.add_argument("--data-dir", help="folder with the four MNIST-format idx files (.gz or raw)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="folder with the four MNIST-format idx files (.gz or raw)")
     common.add_mirror_argument(p)
     p.add_argument("--epochs", type=common.int_in(*LIMITS["epochs"]), default=None,
+                   metavar="N",
                    help="default: %d, or the resumed run's" % DEFAULTS.epochs)
     p.add_argument("--batch-size", type=common.int_in(*LIMITS["batch_size"]), default=None,
+                   metavar="N",
                    help="default: %d" % DEFAULTS.batch_size)
-    p.add_argument("--lr", type=common.positive_float32, default=None,
+    p.add_argument("--lr", type=common.positive_float32, default=None, metavar="X",
                    help="learning rate (default: %g)" % DEFAULTS.lr)
     common.add_ctx_argument(p)
-    p.add_argument("--seed", type=common.int_in(*LIMITS["seed"]), default=None,
+    p.add_argument("--seed", type=common.int_in(*LIMITS["seed"]), default=None, metavar="N",
                    help="seeds mx.random and the batch order (default: %d)" % DEFAULTS.seed)
     p.add_argument("--stable", action="store_true", default=None,
                    help="per-row max shift and log-sum-exp cross-entropy instead of the tutorial's")
@@ -51,7 +55,9 @@ def build_parser():
                         "give the same lines.")
     p.add_argument("--loader", dest="path", default=argparse.SUPPRESS, help=argparse.SUPPRESS,
                    choices=sorted(PATHS), type=lambda text: OLD_PATH_NAMES.get(text, text))
-    p.add_argument("--out", help="folder for checkpoints, metrics.jsonl and pictures")
+    p.add_argument("--out", metavar="DIR",
+                   help="folder for checkpoints, metrics.jsonl and pictures: new or empty, or "
+                        "with --resume a run to continue")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--no-pictures", action="store_true",
                    help="with --out, do not draw the pictures (python -m mxsoftmax.plot can, later)")
@@ -80,6 +86,7 @@ class Training:
         self.saved_epoch = None  # the last epoch whose checkpoint is complete in --out
         self.drawn = []  # the pictures written into --out
         self.nothing_to_train = False  # a resumed run that had completed its --epochs already
+        self.saved_data_dir = None  # the data folder a resumed run recorded, when not given now
 
     def run(self):
         """Train as the flags say, inside the run folder's lock and the signal handlers."""
@@ -124,8 +131,8 @@ class Training:
                 self.folder.save_init(params)
         if start >= args.epochs and state:
             self.nothing_to_train = True
-            common.say(PROG, "the run in %s has completed %d epoch(s) already: give a larger "
-                             "--epochs to continue it." % (args.out, start))
+            common.say(PROG, "the run in %s has completed %d epoch(s) already: give --epochs "
+                             "above %d to continue it." % (args.out, start, start))
         math = StableMath() if args.stable else TutorialMath()
         path = PATHS[args.path](data, ctx, args.batch_size, args.seed, math)
         data_digest = sources.fingerprint(data)
@@ -190,15 +197,16 @@ class Training:
             given, saved = getattr(args, flag), (state["flags"][flag] if state else None)
             if state and given is not None and given != saved:
                 raise common.Exit(
-                    "error: --resume: the run in %s used %s, not %s; resuming must keep the math "
-                    "the same (leave the flag out or start a new --out)."
+                    "error: --resume: the run in %s used %s; resuming with %s would change its "
+                    "math (leave the flag out, or start a new --out)."
                     % (args.out, _flag_text(flag, saved), _flag_text(flag, given)),
                     common.EXIT_USAGE)
             if given is None and flag != "dataset":
                 setattr(args, flag, saved if state else getattr(DEFAULTS, flag))
         if state:
             args.dataset = state["flags"]["dataset"]
-            args.data_dir = args.data_dir or state["flags"].get("data_dir")
+            self.saved_data_dir = None if args.data_dir else state["flags"].get("data_dir")
+            args.data_dir = args.data_dir or self.saved_data_dir
         if args.epochs is None:
             args.epochs = state["flags"].get("epochs", DEFAULTS.epochs) if state else DEFAULTS.epochs
         return state
@@ -207,7 +215,7 @@ class Training:
         """The data the flags ask for; errors are worded with this command's flags."""
         args = self.args
         progress = not args.quiet and sys.stderr.isatty()
-        with common.blame("--data-dir", args.data_dir):
+        with self._blame_data_dir():
             try:
                 data = sources.load_splits(args.dataset, args.data_dir, args.mirror,
                                            progress=progress, stream=True)
@@ -223,6 +231,20 @@ class Training:
                                   common.EXIT_USAGE) from None
         args.dataset = data.dataset
         return data
+
+    @contextlib.contextmanager
+    def _blame_data_dir(self):
+        """Word data errors for --data-dir, or for the folder a resumed run recorded."""
+        if not self.saved_data_dir:
+            with common.blame("--data-dir", self.args.data_dir):
+                yield
+            return
+        try:
+            yield
+        except InvalidInput as err:
+            raise InvalidInput("--resume: the run was trained on the files in %s, which cannot "
+                               "be used now (%s): give --data-dir DIR with the same files."
+                               % (self.saved_data_dir, str(err).rstrip("."))) from None
 
     def _where_saved(self, resume=False, done=False):
         """Where the run stands in --out, in words, for the last line of the command."""
@@ -242,7 +264,10 @@ class Training:
                         "no pictures (draw them with 'python -m mxsoftmax.plot --out %s')" % args.out)
             return ("saved the run in %s: epoch-%d.params, metrics.jsonl, state.json and %s"
                     % (args.out, self.saved_epoch, pictures))
-        if resume:
+        if resume and self.saved_epoch + 1 >= args.epochs:  # stopped while drawing the pictures
+            text += ("; the run is complete, its pictures may not be: draw them with "
+                     "'python -m mxsoftmax.plot --out %s'" % args.out)
+        elif resume:
             text += "; continue with '%s --out %s --resume'" % (PROG, args.out)
         return text
 
@@ -262,5 +287,5 @@ def _flag_text(flag, value):
     """How a math flag reads on the command line: ``--lr 0.001``, ``--stable``, ``no --stable``."""
     name = "--" + flag.replace("_", "-")
     if isinstance(value, bool):
-        return name if value else "no " + name
-    return "%s %s" % (name, value)
+        return name if value else "the tutorial's softmax (no %s)" % name
+    return "%s %s" % (name, "%g" % value if isinstance(value, float) else value)
