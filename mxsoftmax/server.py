@@ -117,6 +117,15 @@ class DrawServer(ThreadingHTTPServer):
                       for path, (name, content_type) in STATIC.items()}
         super().__init__(address, Handler)
 
+    poll = None  # called between requests (at least every poll_interval); it may raise to stop
+
+    def service_actions(self):
+        """Run :attr:`poll`: how a signal stops the server. Raised from a signal handler instead,
+        an exception could land inside a request's handling, which logs it and serves on."""
+        super().service_actions()
+        if self.poll:
+            self.poll()
+
     def process_request(self, request, client_address):
         """Serve the connection in a thread, or close it at once when all slots are taken."""
         if not self.slots.acquire(blocking=False):

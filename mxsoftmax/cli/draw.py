@@ -99,11 +99,14 @@ def serve(args):
                          "authentication; use 127.0.0.1 to keep it to this machine." % args.host)
     url = url_for(server, args.host)
     try:
-        with common.Signals():  # from the printed URL on, a client may connect and Ctrl-C come
+        # From the printed URL on, a client may connect and Ctrl-C come: a signal is recorded
+        # and the server's loop stops on it between requests.
+        with common.Signals() as signals, signals.deferred():
             common.out("Serving %s (%s) at %s (Ctrl-C to stop)" % (args.params, run.dataset, url))
             if not args.no_browser:
                 open_browser(url)
-            server.serve_forever()
+            server.poll = signals.check
+            server.serve_forever(poll_interval=0.2)
     except Interrupted as err:
         raise common.Exit("stopped.", 128 + err.signum) from None
     finally:
