@@ -40,10 +40,11 @@ def to_ndarrays(images, labels, ctx, chunk=256):
     data = nd.empty((len(images), NUM_INPUTS), ctx=ctx, dtype=np.float32)
     chunks = (images.chunks(chunk) if isinstance(images, IdxImages) else
               (images[start:start + chunk] for start in range(0, len(images), chunk)))
-    start = 0
+    start, no_labels = 0, np.empty(0)
     for part in chunks:  # to the end: a streamed file is verified after its last chunk
-        part, _ = transform(part, labels)  # on numpy: the same float32 division, no MXNet operation
-        data[start:start + len(part)] = part.reshape((-1, NUM_INPUTS))
+        part, _ = transform(part, no_labels)  # on numpy: the same float32 division, no MXNet op
+        # data[a:b] is a view of those rows: copy straight into it, no temporary NDArray
+        data[start:start + len(part)]._sync_copyfrom(part.reshape((-1, NUM_INPUTS)))
         start += len(part)
     return data, nd.array(labels, ctx=ctx, dtype=np.float32)
 
