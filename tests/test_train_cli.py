@@ -347,3 +347,14 @@ def test_a_signal_before_the_last_epoch_says_how_to_continue(fashion_subset_dir,
     assert code == 130 and stdout.count("Epoch ") == 1
     assert "the checkpoint of epoch 0 in %s is intact; continue with 'python -m mxsoftmax.train " \
            "--out %s --resume'" % (out, out) in err
+
+
+def test_errors_are_worded_with_the_flag_that_named_the_path(tmp_path, capsys):
+    folder = write_split_dir(tmp_path / "d", random_splits())
+    with open(os.path.join(folder, "train-labels-idx1-ubyte.gz"), "wb") as f:
+        f.write(b"not gzip, not idx")
+    code, _, err = run_cli(["--data-dir", folder], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "error: --data-dir: %s" % os.path.join(folder, "train-labels-idx1-ubyte.gz") in err
+    code, _, err = run_cli(["--data-dir", str(tmp_path / "none")], capsys)
+    assert code == 2 and "error: --data-dir %s is not a folder" % (tmp_path / "none") in err
