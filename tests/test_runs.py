@@ -215,13 +215,14 @@ def test_the_initial_draw_is_kept_with_the_run(one_epoch_run):
 FORGED = """
 import resource, sys
 from mxsoftmax import runs
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 for path in sys.argv[1:]:
     try:
         runs.load_params_file(path)
         print("loaded")
     except runs.RunError as err:
         print("refused:", str(err).split(": give")[0].replace(path + " ", ""))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
 """
 
 
@@ -262,7 +263,7 @@ def test_params_files_of_other_types_are_converted_or_refused(tmp_path):
     out = subprocess.run([sys.executable, "-c", FORGED] + forged, capture_output=True, text=True,
                          check=True).stdout.splitlines()
     assert out[:-1] == ["refused: is not a params file of mxsoftmax"] * len(forged), out
-    assert int(out[-1]) < 400, "forged counts cost %s MiB" % out[-1]  # MXNet alone: about 140
+    assert int(out[-1]) < 64, "forged counts cost %s MiB" % out[-1]  # unchecked: gigabytes
     big = tmp_path / "big.params"
     big.write_bytes(b"\0" * (2 << 20))
     with pytest.raises(runs.RunError, match="is larger than a checkpoint of W and b"):
