@@ -72,7 +72,7 @@ def check_batching(splits, ctx, batch_size, seed):
 
 def _check_split(split, images, labels):
     arrays = isinstance(images, np.ndarray) and images.dtype == np.uint8 \
-        and images.ndim in (3, 4) and images.shape[1:3] == IMAGE_SHAPE
+        and images.shape[1:] in (IMAGE_SHAPE, IMAGE_SHAPE + (1,))
     if not (arrays or isinstance(images, IdxImages)):
         raise InvalidInput("the %s images must be uint8 pixels 0-255 of shape (N, 28, 28), as "
                            "idx files hold them." % split)

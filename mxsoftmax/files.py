@@ -179,9 +179,11 @@ class FolderLock:
                 return None
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except OSError:
+            except BlockingIOError:  # held (any other failure says nothing about a holder)
                 pid = os.read(fd, 32).decode("ascii", "replace").strip()
                 return pid if pid.isdigit() else "unknown"
+            except OSError:
+                return None
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None
         finally:

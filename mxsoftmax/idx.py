@@ -55,16 +55,16 @@ def find_files(folder):
                        "files." % folder)
     found = {}
     for key in FILES:
-        for name in candidate_names(*key):
-            path = os.path.join(folder, name)
-            if os.path.isfile(path):
-                found[key] = path
-                break
-            if os.path.lexists(path):
-                what = ("a folder" if os.path.isdir(path) else "a link to nothing"
-                        if not os.path.exists(path) else "not a regular file")
-                raise IdxError("%s is %s: the %s file must be a regular file; move it away or "
-                               "replace it." % (path, what, "-".join(key)))
+        paths = [os.path.join(folder, name) for name in candidate_names(*key)]
+        files = [path for path in paths if os.path.isfile(path)]
+        odd = [path for path in paths if os.path.lexists(path)]
+        if files:
+            found[key] = files[0]
+        elif odd:  # a name that is taken, by something that cannot be read as a file
+            what = ("a folder" if os.path.isdir(odd[0]) else "a link to nothing"
+                    if not os.path.exists(odd[0]) else "not a regular file")
+            raise IdxError("%s is %s: the %s file must be a regular file; move it away or "
+                           "replace it." % (odd[0], what, "-".join(key)))
         else:
             raise IdxError("%s has no %s file (looked for %s): put the four MNIST-format idx "
                            "files there." % (folder, "-".join(key), " or ".join(

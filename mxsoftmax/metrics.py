@@ -26,7 +26,7 @@ def evaluate_accuracy(data_iterator, net, ctx):
         data = data.as_in_context(ctx).reshape((-1, NUM_INPUTS))
         label = label.as_in_context(ctx)
         output = _scores(net, data)
-        numerator += correct(output, label)
+        numerator += correct(output, label.astype(output.dtype, copy=False))
         denominator += data.shape[0]
     if not denominator:
         raise InvalidInput("evaluate_accuracy was given no examples: the data iterator is empty.")
@@ -59,7 +59,7 @@ def _batches(data_iterator):
         if label.shape != (data.shape[0],):
             raise InvalidInput("evaluate_accuracy takes one label per example: a batch of shape "
                                "%s has labels of shape %s." % (data.shape, label.shape))
-        yield data, label if label.dtype == np.float32 else label.astype(np.float32)
+        yield data, label
 
 
 def _scores(net, data):

@@ -93,8 +93,10 @@ class RunFolder:
             raise RunError("%s does not exist: give the folder of an existing run (check its "
                            "name)." % self.path)
         if not os.path.isdir(self.path):
-            raise RunError("%s is a file, not a run folder: give the folder of the run, such as "
-                           "%s." % (self.path, os.path.dirname(os.path.abspath(self.path))))
+            parent = os.path.dirname(os.path.abspath(self.path))
+            hint = ", such as %s" % parent if os.path.isfile(os.path.join(parent, STATE)) else ""
+            raise RunError("%s is a file, not a run folder: give the folder of the run%s."
+                           % (self.path, hint))
         if not os.path.lexists(self.file(STATE)):
             raise NotARun("%s holds no completed epoch of a mxsoftmax run." % self.path)
         if not os.path.isfile(self.file(STATE)):
@@ -206,17 +208,24 @@ class RunFolder:
                 rows.append(row)
         if damaged or beyond or unreadable is not None:
             write_text(path, "".join(json.dumps(m) + "\n" for m in rows))
-        return rows, _metrics_note(path, unreadable, damaged, len(rows), upto_epoch)
+        return rows, _metrics_note(path, unreadable, damaged, rows, upto_epoch)
 
 
-def _metrics_note(path, unreadable, damaged, kept, upto_epoch):
-    """One line on what :meth:`RunFolder.metrics` could not keep, or None when it kept all."""
+def _metrics_note(path, unreadable, damaged, rows, upto_epoch):
+    """One line on what :meth:`RunFolder.metrics` could not keep, or None when it kept all.
+
+    Epochs missing in the middle were reported when they were lost; a file that does not reach
+    the checkpoint's epoch (which is always written with it) has lost lines since.
+    """
     if unreadable is not None:
-        return ("%s could not be read (%s); the learning curves of epochs 0-%d are lost, later "
-                "epochs are added to a new file." % (path, unreadable, upto_epoch))
+        return ("%s could not be read (%s); the learning curves of epochs 0-%d are lost, and the "
+                "file starts again from here." % (path, unreadable, upto_epoch))
     if damaged:
         return ("%s had %d damaged line(s); rewrote it from the valid lines, %d of the %d "
-                "epochs." % (path, damaged, kept, upto_epoch + 1))
+                "epochs." % (path, damaged, len(rows), upto_epoch + 1))
+    if not rows or rows[-1]["epoch"] != upto_epoch:
+        return ("%s has no line for epoch %d, the checkpoint's: the learning curves stop at %s."
+                % (path, upto_epoch, "epoch %d" % rows[-1]["epoch"] if rows else "no epoch"))
     return None
 
 
@@ -409,7 +418,9 @@ def _check_layout(raw):
         (_, _, flag), at = take("<iii", at)
         if flag not in _ITEM_SIZES or not all(0 < d <= len(raw) for d in dims):
             raise ValueError("bad array")
-        at += int(np.prod(dims)) * _ITEM_SIZES[flag]
+        at += math.prod(dims) * _ITEM_SIZES[flag]  # Python ints: no int64 wrap-around
+        if at > len(raw):
+            raise ValueError("more data than bytes")
     (keys,), at = take("<Q", at)
     if keys not in (0, count):
         raise ValueError("not one name per array")

@@ -115,6 +115,13 @@ def test_missing_file_and_missing_folder_are_named(tmp_path):
     with pytest.raises(idx.IdxError, match="t10k-labels-idx1-ubyte.gz is a folder: the test-labels"):
         idx.find_files(str(tmp_path))
     os.rmdir(tmp_path / "t10k-labels-idx1-ubyte.gz")
+    # Kaggle's layout: a folder of that name beside the file in the other naming style.
+    (tmp_path / "t10k-labels-idx1-ubyte").mkdir()
+    os.rename(tmp_path / "t10k-labels-idx1-ubyte", tmp_path / "t10k-labels-idx1-ubyte.gz")
+    write_idx(tmp_path / "t10k-labels.idx1-ubyte", random_splits()["test"][1])
+    assert idx.find_files(str(tmp_path))[("test", "labels")].endswith("t10k-labels.idx1-ubyte")
+    os.remove(tmp_path / "t10k-labels.idx1-ubyte")
+    os.rmdir(tmp_path / "t10k-labels-idx1-ubyte.gz")
     os.symlink(tmp_path / "gone", tmp_path / "t10k-labels-idx1-ubyte.gz")
     with pytest.raises(idx.IdxError, match="is a link to nothing"):
         idx.find_files(str(tmp_path))

@@ -178,8 +178,10 @@ def test_paths_and_fit_refuse_what_would_train_silently_wrong():
             with pytest.raises(loop.InvalidInput, match=fragment):
                 Path(data._replace(train=(data.train[0], labels)), mx.cpu())
         floats = (data.train[0] / 255.).astype(np.float32)
-        with pytest.raises(loop.InvalidInput, match="train images must be uint8 pixels"):
-            Path(data._replace(train=(floats, data.train[1])), mx.cpu())
+        colour = np.repeat(data.train[0], 3, axis=3)
+        for images in (floats, colour):
+            with pytest.raises(loop.InvalidInput, match="train images must be uint8 pixels"):
+                Path(data._replace(train=(images, data.train[1])), mx.cpu())
         for kwargs, fragment in ((dict(batch_size=0), "batch_size must be a whole number"),
                                  (dict(batch_size=2.5), "batch_size must be a whole number"),
                                  (dict(seed=-1), "seed must be a whole number from 0")):

@@ -264,6 +264,10 @@ def test_library_calls_with_wrong_arguments_get_one_sentence():
     int_labels = nd.array([0, 1], dtype="int32")  # labels of any number type count the same
     assert evaluate_accuracy([(batch, int_labels)], lambda X: net(X, params), mx.cpu()) == \
         evaluate_accuracy([(batch, labels)], lambda X: net(X, params), mx.cpu())
+    params64 = [p.astype("float64") for p in params]  # and a float64 model counts them too
+    want = (params[1].asnumpy().argmax() == np.array([0, 1])).mean()  # zero batch: b decides
+    assert evaluate_accuracy([(batch.astype("float64"), labels)], lambda X: net(X, params64),
+                             mx.cpu()) == pytest.approx(want)
     with pytest.raises(InvalidInput, match="num_inputs as a whole number"):
         init_params(mx.cpu(), True)
     with pytest.raises(InvalidType, match="one-hot labels of one float type, not float64 and"):

@@ -132,7 +132,9 @@ def test_resume_continues_and_refuses_other_math(fashion_subset_dir, tmp_path, c
                                                       "resuming with --stable would change"),
                            (["--resume", "--dataset", "fashion-mnist"],
                             "used --dataset mnist; resuming with --dataset fashion-mnist"),
-                           (["--resume", "--batch-size", "32"], "used --batch-size 64")]:
+                           (["--resume", "--batch-size", "32"], "used --batch-size 64"),
+                           (["--resume", "--lr", "0.0010000001"],
+                            "used --lr 0.001; resuming with --lr 0.0010000001 would change")]:
         code, _, err = run_cli(["--data-dir", fashion_subset_dir, "--epochs", "2", "--out", out]
                                + argv, capsys)
         assert code == 2 and fragment in err, (argv, err)
@@ -358,3 +360,12 @@ def test_errors_are_worded_with_the_flag_that_named_the_path(tmp_path, capsys):
     assert "error: --data-dir: %s" % os.path.join(folder, "train-labels-idx1-ubyte.gz") in err
     code, _, err = run_cli(["--data-dir", str(tmp_path / "none")], capsys)
     assert code == 2 and "error: --data-dir %s is not a folder" % (tmp_path / "none") in err
+
+
+def test_a_flag_missing_its_value_is_not_taken_for_a_misspelt_flag(capsys):
+    with pytest.raises(SystemExit):
+        train_cli.main(["--out", "--weird"])
+    assert "argument --out: expected one argument" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_cli.main(["--out", "x", "--lorder", "literal"])
+    assert "unrecognized argument --lorder" in capsys.readouterr().err

@@ -30,19 +30,23 @@ class Parser(argparse.ArgumentParser):
         """Parse ``args``, naming a misspelt ``--flag`` first (argparse would report a required
         flag as missing before it reports an unknown one)."""
         args = sys.argv[1:] if args is None else list(args)
-        known = set(self._option_string_actions)
+        actions = dict(self._option_string_actions)
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
                 for sub in action.choices.values():
-                    known.update(sub._option_string_actions)
+                    actions.update(sub._option_string_actions)
+        shown = sorted(flag for flag, action in actions.items() if action.help != argparse.SUPPRESS)
+        takes_value = False
         for token in args:
             if token == "--":
                 break
             flag = token.split("=", 1)[0]
-            if flag.startswith("--") and len(flag) > 2 and flag not in known:
-                close = difflib.get_close_matches(flag, sorted(known), 1)
+            if flag.startswith("--") and len(flag) > 2 and flag not in actions and not takes_value:
+                close = difflib.get_close_matches(flag, shown, 1)
                 self.error("unrecognized argument %s%s" % (
                     flag, " (did you mean %s?)" % close[0] if close else ""))
+            action = actions.get(flag)  # a flag given its value in the next token?
+            takes_value = action is not None and "=" not in token and action.nargs != 0
         return super().parse_args(args, namespace)
 
     def error(self, message):

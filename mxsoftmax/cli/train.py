@@ -220,6 +220,12 @@ class Training:
                 data = sources.load_splits(args.dataset, args.data_dir, args.mirror,
                                            progress=progress, stream=True)
             except sources.DatasetMismatch as err:
+                if self.saved_data_dir:
+                    raise common.Exit(
+                        "error: --resume: the run was trained on %s from %s, which now holds %s "
+                        "(recognised by its checksums): give --data-dir DIR with the run's own "
+                        "data, or start a new --out." % (err.asked, err.folder, err.found),
+                        common.EXIT_USAGE) from None
                 advice = ("the run in %s was trained on %s: give --data-dir the folder of its "
                           "own data, or start a new --out" % (args.out, err.asked) if args.resume
                           else "leave out --dataset, or give --dataset %s" % err.found)
@@ -288,4 +294,6 @@ def _flag_text(flag, value):
     name = "--" + flag.replace("_", "-")
     if isinstance(value, bool):
         return name if value else "the tutorial's softmax (no %s)" % name
-    return "%s %s" % (name, "%g" % value if isinstance(value, float) else value)
+    short = "%g" % value if isinstance(value, float) else str(value)
+    return "%s %s" % (name, short if not isinstance(value, float) or float(short) == value
+                      else repr(value))
