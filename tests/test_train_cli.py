@@ -369,3 +369,16 @@ def test_a_flag_missing_its_value_is_not_taken_for_a_misspelt_flag(capsys):
     with pytest.raises(SystemExit):
         train_cli.main(["--out", "x", "--lorder", "literal"])
     assert "unrecognized argument --lorder" in capsys.readouterr().err
+
+
+def test_divergence_from_the_random_start_advises_stable_only(capsys):
+    from conftest import FASHION_DIR
+    if not os.path.isdir(FASHION_DIR):
+        pytest.skip("%s is missing: run 'apt-get install dataset-fashion-mnist'" % FASHION_DIR)
+    # Seed 3's N(0, 1) start overflows the tutorial's softmax at batch 2 on Fashion-MNIST.
+    code, _, err = run_cli(["--data-dir", FASHION_DIR, "--seed", "3", "--epochs", "1"], capsys)
+    assert code == 1 and "the loss became nan in epoch 0 at batch 2: try --stable; a smaller " \
+                         "--lr cannot help this early" in err, err
+    code, _, err = run_cli(["--data-dir", FASHION_DIR, "--seed", "3", "--epochs", "1", "--lr",
+                            "3e38"], capsys)
+    assert code == 1 and "try a smaller --lr, or --stable" in err, err

@@ -98,7 +98,7 @@ class Training:
                                   128 + err.signum) from None
             except Diverged as err:
                 where = self._where_saved()
-                advice = "a smaller --lr" if self.args.stable else "a smaller --lr, or --stable"
+                advice = self._divergence_advice(err)
                 raise common.Exit("%s: try %s. %s." % (err, advice, where[0].upper() + where[1:]),
                                   common.EXIT_FAILED) from None
             except WriteFailed as err:
@@ -159,6 +159,17 @@ class Training:
                 signals.check()
         if self.folder and metrics and not args.no_pictures:
             self._draw(params, init, metrics, data.test, names, ctx, signals)
+
+    def _divergence_advice(self, err):
+        """What to try after :class:`Diverged`: ``--stable`` alone when a smaller --lr cannot help."""
+        args = self.args
+        if args.stable:
+            return "a smaller --lr"
+        if err.epoch == 0 and err.batch is not None and err.batch < 10 and args.lr <= DEFAULTS.lr:
+            # the tutorial's softmax overflowed on the N(0, 1) start, before the lr could matter
+            return ("--stable; a smaller --lr cannot help this early, where the tutorial's "
+                    "softmax overflows on the large scores of the random N(0, 1) start")
+        return "a smaller --lr, or --stable"
 
     def _draw(self, params, init, metrics, test, names, ctx, signals):
         """Write the run's pictures, each atomically; a signal stops between two of them."""
