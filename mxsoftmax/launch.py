@@ -4,6 +4,7 @@
 scripts start here.
 """
 import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -11,28 +12,36 @@ import sys
 
 def train():
     """``mxsoftmax-train``, ``python -m mxsoftmax.train``."""
-    with _loading("train"):
-        from .cli.train import main
-    _exit(main())
+    _run("train")
 
 
 def predict():
     """``mxsoftmax-predict``, ``python -m mxsoftmax.predict``."""
-    with _loading("predict"):
-        from .cli.predict import main
-    _exit(main())
+    _run("predict")
 
 
 def draw():
     """``mxsoftmax-draw``, ``python -m mxsoftmax.draw``."""
-    with _loading("draw"):
-        from .cli.draw import main
-    _exit(main())
+    _run("draw")
 
 
-def _exit(code):
-    """Exit with ``code``; a Ctrl-C from here on (a key held down) cannot interrupt the
-    interpreter's shutdown into a traceback."""
+def plot():
+    """``python -m mxsoftmax.plot``."""
+    _run("plot")
+
+
+def data():
+    """``python -m mxsoftmax.data``."""
+    _run("data")
+
+
+def _run(command):
+    """Load ``mxsoftmax.cli.<command>`` (and MXNet) under :func:`_loading`, run its ``main`` and
+    exit with its code; a Ctrl-C from then on (a key held down) cannot turn the interpreter's
+    shutdown into a traceback."""
+    with _loading(command):
+        main = importlib.import_module(".cli." + command, __package__).main
+    code = main()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(code)
 
@@ -43,20 +52,6 @@ class _Terminated(BaseException):
 
 def _terminate(signum, _frame):
     raise _Terminated(signum)
-
-
-def plot():
-    """``python -m mxsoftmax.plot``."""
-    with _loading("plot"):
-        from .cli.plot import main
-    _exit(main())
-
-
-def data():
-    """``python -m mxsoftmax.data``."""
-    with _loading("data"):
-        from .cli.data import main
-    _exit(main())
 
 
 @contextlib.contextmanager

@@ -19,7 +19,8 @@ from .batches import LiteralBatches, SplitArrays
 from .errors import InvalidInput, InvalidType, MxSoftmaxError
 from .loss import cross_entropy, softmax_cross_entropy
 from .metrics import evaluate_accuracy, moving_average
-from .model import NUM_INPUTS, NUM_OUTPUTS, linear, net, softmax, stable_softmax
+from .model import (NUM_INPUTS, NUM_OUTPUTS, check_params, linear, net, softmax,
+                    stable_softmax)
 from .optim import SGD, sgd_update
 from .settings import DEFAULTS
 
@@ -116,9 +117,8 @@ def _check_step(params, learning_rate, who="train_step"):
     if not (np.isfinite(learning_rate) and learning_rate > 0):
         raise InvalidInput("%s takes a learning rate above 0 and finite, not %r."
                            % (who, learning_rate))
-    shapes = [getattr(p, "shape", None) for p in params] if isinstance(params, (list, tuple)) else []
-    if shapes != [(NUM_INPUTS, NUM_OUTPUTS), (NUM_OUTPUTS,)] or not all(
-            isinstance(p, nd.NDArray) and p.dtype == np.float32 for p in params):
+    check_params(params, who)
+    if not all(p.dtype == np.float32 for p in params):
         raise InvalidInput("%s trains params [W, b]: float32 NDArrays of shapes (%d, %d) and "
                            "(%d,), as model.init_params makes them." % (who, NUM_INPUTS,
                                                                         NUM_OUTPUTS, NUM_OUTPUTS))

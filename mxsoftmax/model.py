@@ -93,13 +93,20 @@ def _check_batch(X):
                            % (NUM_INPUTS, X.shape, NUM_INPUTS))
 
 
-def _check_params(params, X):
+def check_params(params, owner="the model"):
+    """``params`` if they are the model's ``[W, b]``, NDArrays of shapes (784, 10) and (10,);
+    InvalidInput naming ``owner`` (whose params they are) if not."""
     shapes = [getattr(p, "shape", None) for p in params] if isinstance(params, (list, tuple)) else []
     if shapes != [(NUM_INPUTS, NUM_OUTPUTS), (NUM_OUTPUTS,)] or not all(
             isinstance(p, nd.NDArray) for p in params):
-        raise InvalidInput("the model's params are [W, b]: NDArrays of shapes (%d, %d) and (%d,), "
-                           "not %s." % (NUM_INPUTS, NUM_OUTPUTS, NUM_OUTPUTS, shapes or
-                                        type(params).__name__))
+        raise InvalidInput("%s's params are [W, b]: NDArrays of shapes (%d, %d) and (%d,), not %s."
+                           % (owner, NUM_INPUTS, NUM_OUTPUTS, NUM_OUTPUTS,
+                              shapes or type(params).__name__))
+    return params
+
+
+def _check_params(params, X):
+    check_params(params)
     dtypes = {np.dtype(a.dtype) for a in (X, params[0], params[1])}
     if len(dtypes) != 1 or dtypes.pop() not in (np.float32, np.float64):  # what dot runs on CPUs
         names = tuple(np.dtype(a.dtype).name for a in (X, params[0], params[1]))

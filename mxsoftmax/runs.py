@@ -20,7 +20,7 @@ from mxnet import nd
 from . import catalog
 from .errors import InvalidInput, InvalidType, WriteFailed, reason
 from .files import PART, FolderLock, NotRegular, atomic_write, read_regular, write_text
-from .model import NUM_INPUTS, NUM_OUTPUTS
+from .model import NUM_INPUTS, NUM_OUTPUTS, check_params
 from .settings import LIMITS
 
 FORMAT = 1
@@ -453,12 +453,7 @@ def check_run(run):
     not, naming the field."""
     if not isinstance(run, Run):
         raise InvalidType("a trained model is a runs.Run, not %s." % type(run).__name__)
-    shapes = [getattr(p, "shape", None) for p in run.params] if isinstance(
-        run.params, (list, tuple)) else []
-    if shapes != [(NUM_INPUTS, NUM_OUTPUTS), (NUM_OUTPUTS,)] or not all(
-            isinstance(p, nd.NDArray) for p in run.params):
-        raise InvalidInput("a trained model's params are [W, b]: NDArrays of shapes (%d, %d) and "
-                           "(%d,)." % (NUM_INPUTS, NUM_OUTPUTS, NUM_OUTPUTS))
+    check_params(run.params, "a trained model")
     if not (isinstance(run.class_names, (list, tuple)) and len(run.class_names) == NUM_OUTPUTS
             and all(isinstance(n, str) for n in run.class_names)):
         raise InvalidInput("a trained model has a list of %d class names." % NUM_OUTPUTS)
