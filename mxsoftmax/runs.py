@@ -376,21 +376,20 @@ def load_params_file(path):
     if W.shape != (NUM_INPUTS, NUM_OUTPUTS) or b.shape != (NUM_OUTPUTS,):
         raise RunError("%s holds W %s and b %s; a softmax-regression checkpoint has W (784, 10) "
                        "and b (10,)." % (path, W.shape, b.shape))
-    params = []
+    values = []
     for name, array in (("W", W), ("b", b)):
         if not np.issubdtype(array.dtype, np.floating):
             raise RunError("%s holds %s as %s; a checkpoint holds floating-point numbers."
                            % (path, name, np.dtype(array.dtype).name))
-        values = array.asnumpy()
-        if not np.all(np.isfinite(values.astype(np.float32))):
+        values.append(array.asnumpy().astype(np.float32))
+        if not np.all(np.isfinite(values[-1])):
             raise RunError("%s holds non-finite values in %s (inf or NaN): it is not a usable "
                            "checkpoint." % (path, name))
-        params.append(nd.array(values, dtype=np.float32, ctx=mx.cpu()))
-    W, b = (p.asnumpy().astype(np.float64) for p in params)
+    W, b = (v.astype(np.float64) for v in values)
     if not (np.abs(W).sum(axis=0) + np.abs(b) < np.finfo(np.float32).max).all():
         raise RunError("%s holds weights so large that an image's scores overflow float32 (inf): "
                        "it is not a usable checkpoint." % path)
-    return params, len(raw)
+    return [nd.array(v, dtype=np.float32, ctx=mx.cpu()) for v in values], len(raw)
 
 
 # nd.save's layout: a list header, then per array a V2/V3 header and its data, then the keys.

@@ -173,3 +173,11 @@ def test_the_starting_weights_are_not_taken_for_a_model(trained, tmp_path, capsy
     code, captured = run(["--params", os.path.join(out, "init.params"), path], capsys)
     assert code == 2 and "holds the starting weights a run drew at random" in captured.err
     assert captured.out == ""
+
+
+def test_an_empty_explain_folder_is_refused_not_ignored(trained, capsys):
+    out, _, _ = trained
+    with pytest.raises(SystemExit) as stop:
+        predict.main(["--params", out, "--explain", "", "item.png"])
+    assert stop.value.code == 2 and "argument --explain: is empty: give a path" in \
+        capsys.readouterr().err

@@ -61,7 +61,7 @@ def no_part_files(*folders):
     ("--mirror", "http://%s.example/" % ("a" * 300), "empty or longer than 63 characters"),
     ("--mirror", "http://exa mple.com/", "spaces or control characters"),
     ("--ctx", "cpu:", "expected cpu, cpu:N, gpu or gpu:N"),
-    ("--data-dir", "", "--data-dir is empty"),
+    ("--data-dir", "", "argument --data-dir: is empty: give a path"),
     ("--epoch", "1", "unrecognized argument --epoch (did you mean --epochs?)"),
     ("--path", "fastest", "invalid choice"),
 ])
@@ -382,3 +382,17 @@ def test_divergence_from_the_random_start_advises_stable_only(capsys):
     code, _, err = run_cli(["--data-dir", FASHION_DIR, "--seed", "3", "--epochs", "1", "--lr",
                             "3e38"], capsys)
     assert code == 1 and "try a smaller --lr, or --stable" in err, err
+
+
+@pytest.mark.parametrize("command, argv", [
+    ("train", ["--out", ""]), ("train", ["--data-dir", ""]), ("plot", ["--out", ""]),
+    ("data", ["download", "--dir", ""]), ("predict", ["--params", "", "x.png"]),
+    ("draw", ["--params", ""])])
+def test_an_empty_path_is_refused_by_every_command(command, argv, capsys):
+    import importlib
+    main = importlib.import_module("mxsoftmax.cli." + command).main
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    flag = [a for a in argv if a.startswith("--")][0]
+    assert stop.value.code == 2
+    assert "argument %s: is empty: give a path" % flag in capsys.readouterr().err

@@ -156,6 +156,14 @@ def positive_float32(text):
     return value
 
 
+def path(text):
+    """A file or folder argument: any text but the empty string, which would mean this folder or
+    the default without saying so."""
+    if not text:
+        raise argparse.ArgumentTypeError("is empty: give a path")
+    return text
+
+
 def int_in(low, high):
     """An argparse type for whole numbers from ``low`` to ``high``."""
     def parse(text):

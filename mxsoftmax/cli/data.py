@@ -15,7 +15,7 @@ def build_parser():
     get = commands.add_parser("download", help="fetch the four files (default: into gluon's cache)")
     get.add_argument("--dataset", choices=catalog.NAMES, default="mnist")
     common.add_mirror_argument(get)
-    get.add_argument("--dir", metavar="DIR",
+    get.add_argument("--dir", metavar="DIR", type=common.path,
                      help="folder to save into (default: $MXNET_HOME/datasets/DATASET)")
     return parser
 

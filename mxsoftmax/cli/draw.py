@@ -28,7 +28,7 @@ def build_parser():
     p = common.Parser(prog=PROG,
                       description="Draw digits (or clothes) and watch a mxsoftmax run "
                                   "classify them.")
-    p.add_argument("--params", required=True, metavar="RUN",
+    p.add_argument("--params", required=True, metavar="RUN", type=common.path,
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")

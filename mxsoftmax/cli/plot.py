@@ -13,7 +13,7 @@ def build_parser():
     p = common.Parser(prog=PROG,
                       description="Draw history.png, weights.png, "
                       "confusion.png and mistakes.png of a run saved with --out.")
-    p.add_argument("--out", required=True, metavar="DIR", help="the run folder")
+    p.add_argument("--out", required=True, metavar="DIR", type=common.path, help="the run folder")
     common.add_ctx_argument(p)
     return p
 

@@ -22,13 +22,13 @@ def build_parser():
     """The argparse parser of ``python -m mxsoftmax.predict``."""
     p = common.Parser(prog=PROG,
                       description="Classify images with a mxsoftmax run.")
-    p.add_argument("--params", required=True, metavar="RUN",
+    p.add_argument("--params", required=True, metavar="RUN", type=common.path,
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, PGM, ... files")
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
                    help="make strokes white on black (auto: when the border is light)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--explain", metavar="DIR",
+    p.add_argument("--explain", metavar="DIR", type=common.path,
                    help="also write DIR/<image name>.explain.png: the 28x28 the model saw, the top "
                         "3 probabilities and each pixel's vote for those classes")
     common.add_ctx_argument(p)
@@ -56,7 +56,7 @@ def predict(args):
         run = load_run(args.params, ctx)
     except RunError as err:
         raise common.Exit("error: --params %s" % err, common.EXIT_USAGE) from None
-    explain = Explanations(args.explain, run) if args.explain else None
+    explain = Explanations(args.explain, run) if args.explain is not None else None
     failed = 0
     for path in args.images:
         try:

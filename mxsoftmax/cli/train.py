@@ -33,7 +33,7 @@ def build_parser():
     p.add_argument("--dataset", choices=catalog.NAMES, default=None,
                    help="which data set (default: recognised from --data-dir's files, else %s)"
                         % DEFAULTS.dataset)
-    p.add_argument("--data-dir", metavar="DIR",
+    p.add_argument("--data-dir", metavar="DIR", type=common.path,
                    help="folder with the four MNIST-format idx files (.gz or raw)")
     common.add_mirror_argument(p)
     p.add_argument("--epochs", type=common.int_in(*LIMITS["epochs"]), default=None,
@@ -55,7 +55,7 @@ def build_parser():
                         "give the same lines.")
     p.add_argument("--loader", dest="path", default=argparse.SUPPRESS, help=argparse.SUPPRESS,
                    choices=sorted(PATHS), type=lambda text: OLD_PATH_NAMES.get(text, text))
-    p.add_argument("--out", metavar="DIR",
+    p.add_argument("--out", metavar="DIR", type=common.path,
                    help="folder for checkpoints, metrics.jsonl and pictures: new or empty, or "
                         "with --resume a run to continue")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
@@ -71,9 +71,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.resume and not args.out:
         parser.error("--resume needs --out DIR, the folder of the run to continue")
-    for flag in ("data_dir", "out"):
-        if getattr(args, flag) == "":
-            parser.error("--%s is empty: give a folder" % flag.replace("_", "-"))
     return common.run_main(PROG, lambda: Training(args).run())
 
 
