@@ -7,14 +7,12 @@ once and gathers each batch from one NDArray. Both visit the training examples o
 :func:`epoch_order`, a function of (seed, epoch) alone, and yield batches on ``ctx``, flattened to
 (batch, 784).
 """
-import mxnet as mx
 import numpy as np
 from mxnet import gluon, nd
 
-from .errors import InvalidInput, InvalidType
 from .idx import IdxImages
-from .model import IMAGE_SHAPE, NUM_INPUTS, NUM_OUTPUTS
-from .settings import LIMITS
+from .settings import NUM_INPUTS
+from .validation import validate
 
 EVAL_BATCH_SIZE = 10000  # accuracy does not depend on it; large batches mean few operations
 
@@ -49,43 +47,6 @@ def to_ndarrays(images, labels, ctx, chunk=256):
     return data, nd.array(labels, ctx=ctx, dtype=np.float32)
 
 
-def check_batching(splits, ctx, batch_size, seed):
-    """What both ways to batch take: splits of uint8 28x28 images with one label 0-9 each, an
-    ``mx.Context``, a whole batch size and seed in range. The labels are checked once, here,
-    because ``one_hot`` would silently turn any other label into a row of zeros."""
-    if not isinstance(ctx, mx.Context):
-        raise InvalidType("the batches take an mx.Context such as mx.cpu(), not %s."
-                          % type(ctx).__name__)
-    for name, value in (("batch_size", batch_size), ("seed", seed)):
-        low, high = LIMITS[name]
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-                or not low <= value <= high:
-            raise InvalidInput("%s must be a whole number from %d to %d, not %r."
-                               % (name, low, high, value))
-    for split in ("train", "test"):
-        pair = getattr(splits, split, None)
-        if not (isinstance(pair, tuple) and len(pair) == 2):
-            raise InvalidType("the batches take splits with .train and .test (images, labels) "
-                              "pairs, such as the Data of sources.load_splits.")
-        _check_split(split, *pair)
-
-
-def _check_split(split, images, labels):
-    arrays = isinstance(images, np.ndarray) and images.dtype == np.uint8 \
-        and images.shape[1:] in (IMAGE_SHAPE, IMAGE_SHAPE + (1,))
-    if not (arrays or isinstance(images, IdxImages)):
-        raise InvalidInput("the %s images must be uint8 pixels 0-255 of shape (N, 28, 28), as "
-                           "idx files hold them." % split)
-    labels = np.asarray(labels)
-    if labels.shape != (len(images),) or not len(images):
-        raise InvalidInput("the %s split needs one label per image: %d images, labels of shape %s."
-                           % (split, len(images), labels.shape))
-    if not (np.issubdtype(labels.dtype, np.number) and np.isfinite(labels).all()
-            and (labels == np.round(labels)).all() and 0 <= labels.min()
-            and labels.max() < NUM_OUTPUTS):
-        raise InvalidInput("the %s labels must be whole numbers 0-%d." % (split, NUM_OUTPUTS - 1))
-
-
 def epoch_order(seed, epoch, n):
     """The training order of epoch ``epoch``: a permutation that depends on (seed, epoch) only."""
     return np.random.RandomState([seed, epoch]).permutation(n)
@@ -99,7 +60,7 @@ class LiteralBatches:
     """
 
     def __init__(self, splits, ctx, batch_size, seed):
-        check_batching(splits, ctx, batch_size, seed)
+        validate(splits=splits, ctx=ctx, batch_size=batch_size, seed=seed)
         self.ctx, self.batch_size, self.seed = ctx, batch_size, seed
         self.mnist_train = dataset(*splits.train)
         self.mnist_test = dataset(*splits.test)
@@ -137,7 +98,7 @@ class SplitArrays:
     """
 
     def __init__(self, splits, ctx, batch_size, seed):
-        check_batching(splits, ctx, batch_size, seed)
+        validate(splits=splits, ctx=ctx, batch_size=batch_size, seed=seed)
         self.ctx, self.batch_size, self.seed = ctx, batch_size, seed
         self.train_arrays = to_ndarrays(*splits.train, ctx)
         self.test_arrays = to_ndarrays(*splits.test, ctx)

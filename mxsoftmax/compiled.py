@@ -15,7 +15,7 @@ import os
 import numpy as np
 from mxnet import nd, sym
 
-from .model import NUM_OUTPUTS
+from .settings import NUM_OUTPUTS
 
 
 class Step:
@@ -29,7 +29,8 @@ class Step:
     def __init__(self, math, data, label, params):
         rows = sym.var("rows")
         X, y = sym.take(sym.var("data"), rows), sym.take(sym.var("label"), rows)
-        loss = math.loss(X, sym.one_hot(y, NUM_OUTPUTS), [sym.var("W"), sym.var("b")], sym)
+        output = math.net(X, [sym.var("W"), sym.var("b")], sym)
+        loss = math.cross_entropy(output, sym.one_hot(y, NUM_OUTPUTS), sym)
         self.graph = sym.make_loss(loss)  # backward() seeds it with ones, as loss.backward() does
         self.arrays = {"data": data, "label": label, "W": params[0], "b": params[1]}
         self.grads = {"W": params[0].grad, "b": params[1].grad}

@@ -8,6 +8,8 @@ epoch: the same batches in the same order, the same parameters bit for bit, the 
 Its accuracy counts the argmax of the logits: softmax keeps each row's order, so this is the
 tutorial's answer wherever the tutorial's is finite, for any evaluation batch size.
 """
+import collections
+import functools
 import time
 
 import numpy as np
@@ -16,123 +18,48 @@ from tqdm import tqdm
 
 from .compiled import Step
 from .batches import LiteralBatches, SplitArrays
-from .errors import InvalidInput, InvalidType, MxSoftmaxError
+from .errors import Diverged, Interrupted
 from .loss import cross_entropy, softmax_cross_entropy
 from .metrics import evaluate_accuracy, moving_average
-from .model import (NUM_INPUTS, NUM_OUTPUTS, check_params, linear, net, softmax,
-                    stable_softmax)
+from .model import linear, net, softmax
 from .optim import SGD, sgd_update
-from .settings import DEFAULTS
+from .settings import DEFAULTS, NUM_OUTPUTS
+from .validation import validate
 
 EPOCH_LINE = "Epoch %s. Loss: %s, Train_acc %s, Test_acc %s"
 
-
-class Diverged(MxSoftmaxError, ArithmeticError):
-    """A batch's loss or the parameters after an epoch were not finite."""
-
-    def __init__(self, epoch, batch=None, value=None):
-        where = ("the loss became %s in epoch %d at batch %d" % (value, epoch, batch)
-                 if batch is not None else "the parameters became inf or NaN in epoch %d" % epoch)
-        super().__init__(where)
-        self.epoch, self.batch = epoch, batch
+Math = collections.namedtuple("Math", "net cross_entropy")
+Math.__doc__ = """The math of a batch: ``net(X, params, F=nd)`` and ``cross_entropy(output, y, F=nd)``,
+the tutorial's functions, which both paths run (the compiled one with ``F=sym``)."""
 
 
-class Interrupted(MxSoftmaxError):
-    """Work stopped on a signal; ``signum`` says which, ``epoch``/``batch`` where, if training."""
-
-    def __init__(self, signum, epoch=None, batch=None):
-        import signal
-        where = " in epoch %d after batch %d" % (epoch, batch) if epoch is not None else ""
-        super().__init__("interrupted by %s%s" % (signal.Signals(signum).name, where))
-        self.signum, self.epoch, self.batch = signum, epoch, batch
-
-
-class TutorialMath:
-    """The tutorial's batch: probabilities from ``net``, ``cross_entropy`` on one-hot labels.
+def TutorialMath(softmax=softmax):
+    """The tutorial's math: ``net`` gives probabilities, ``cross_entropy`` takes one-hot labels.
 
     ``softmax`` is yours to replace: write it as ``def softmax(y_linear, F=nd)`` with ``F.``
     operators and both paths run it, the compiled one included.
     """
-
-    def __init__(self, softmax=softmax):
-        self.softmax = softmax
-
-    def net(self, X, params, F=nd):
-        """Class probabilities of each row of ``X``."""
-        return net(X, params, F, self.softmax)
-
-    def loss(self, X, y_one_hot, params, F=nd):
-        """Per-example loss: ``cross_entropy(net(X), y)``."""
-        return cross_entropy(self.net(X, params, F), y_one_hot, F)
+    return Math(functools.partial(net, softmax=softmax), cross_entropy)
 
 
-class StableMath:
-    """``--stable``: softmax shifted per row, cross-entropy from the logits by log-sum-exp."""
-
-    def net(self, X, params, F=nd):
-        """Class probabilities of each row of ``X``."""
-        return net(X, params, F, stable_softmax)
-
-    def loss(self, X, y_one_hot, params, F=nd):
-        """Per-example loss, finite for any finite logits."""
-        return softmax_cross_entropy(linear(X, params, F), y_one_hot, F)
+def StableMath():
+    """``--stable``: ``net`` gives the logits, the cross-entropy takes them by log-sum-exp."""
+    return Math(linear, softmax_cross_entropy)
 
 
 def train_step(params, data, label, learning_rate, math=TutorialMath(), update=SGD):
     """The tutorial's step on one batch: record the loss, backpropagate, update; returns the loss.
 
-    Labels must be class indices 0-9: ``one_hot`` would silently turn any other into zeros.
+    Labels must be class indices 0-9 (checked where the data came in): ``one_hot`` silently
+    turns any other into zeros.
     """
-    _check_labels(data, label)
-    _check_step(params, learning_rate)
     label_one_hot = nd.one_hot(label, NUM_OUTPUTS)
     with autograd.record():
-        loss = math.loss(data, label_one_hot, params)
+        output = math.net(data, params)
+        loss = math.cross_entropy(output, label_one_hot)
     loss.backward()
     update(params, learning_rate)
     return loss
-
-
-def _check_labels(data, label):
-    """Labels must be one whole number 0-9 per row of ``data``."""
-    if not (isinstance(data, nd.NDArray) and isinstance(label, nd.NDArray)):
-        raise InvalidType("train_step takes a batch and its labels as NDArrays, not %s and %s."
-                          % (type(data).__name__, type(label).__name__))
-    values = label.asnumpy()
-    if values.shape != (data.shape[0],) or not values.size:
-        raise InvalidInput("train_step takes one label per row of the batch: %s labels for a "
-                           "batch of shape %s." % (values.shape, data.shape))
-    if not (np.isfinite(values).all() and (values == np.round(values)).all()
-            and 0 <= values.min() and values.max() < NUM_OUTPUTS):
-        raise InvalidInput("train_step takes labels that are whole numbers 0-%d; this batch has "
-                           "labels from %s to %s." % (NUM_OUTPUTS - 1, values.min(), values.max()))
-
-
-def _check_step(params, learning_rate, who="train_step"):
-    """The learning rate must be a positive finite number, and the params the model's [W, b]
-    in float32 with gradients attached."""
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.number)):
-        raise InvalidType("%s takes the learning rate as a number, not %s."
-                          % (who, type(learning_rate).__name__))
-    if not (np.isfinite(learning_rate) and learning_rate > 0):
-        raise InvalidInput("%s takes a learning rate above 0 and finite, not %r."
-                           % (who, learning_rate))
-    check_params(params, who)
-    if not all(p.dtype == np.float32 for p in params):
-        raise InvalidInput("%s trains params [W, b]: float32 NDArrays of shapes (%d, %d) and "
-                           "(%d,), as model.init_params makes them." % (who, NUM_INPUTS,
-                                                                        NUM_OUTPUTS, NUM_OUTPUTS))
-    if any(p.grad is None for p in params):
-        raise InvalidInput("%s updates params that have gradients: call attach_grad() on "
-                           "each first (model.init_params does)." % who)
-
-
-def _check_fit(epochs, start_epoch, stop):
-    for name, value in (("epochs", epochs), ("start_epoch", start_epoch)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise InvalidInput("fit takes %s as a whole number >= 0, not %r." % (name, value))
-    if stop is not None and not callable(stop):
-        raise InvalidType("fit takes stop as a function (or None), not %s." % type(stop).__name__)
 
 
 class LiteralPath:
@@ -157,7 +84,7 @@ class LiteralPath:
 
     def accuracy(self, params):
         """(test, train) accuracy, the tutorial's way: ``net`` on batches of the batch size."""
-        model = lambda X: self.math.net(X, params)  # noqa: E731 (the tutorial's net(X))
+        model = functools.partial(self.math.net, params=params)  # the tutorial's net(X)
         return (evaluate_accuracy(self.batches.test(), model, self.ctx),
                 evaluate_accuracy(self.batches.train_eval(), model, self.ctx))
 
@@ -192,7 +119,7 @@ class CompiledPath:
 
     def accuracy(self, params):
         """(test, train) accuracy from the argmax of the logits, 10,000 rows at a time."""
-        model = lambda X: linear(X, params)  # noqa: E731
+        model = functools.partial(linear, params=params)
         return (evaluate_accuracy(self.arrays.test(), model, self.ctx),
                 evaluate_accuracy(self.arrays.train_eval(), model, self.ctx))
 
@@ -209,8 +136,8 @@ def fit(params, path, epochs, learning_rate, start_epoch=0, moving_loss=0., stop
     signal number to stop on (raising :class:`Interrupted`), or None. Raises :class:`Diverged`
     before yielding an epoch whose losses or resulting parameters are not finite.
     """
-    _check_step(params, learning_rate, "fit")
-    _check_fit(epochs, start_epoch, stop)
+    validate(params=params, learning_rate=learning_rate, epochs=epochs, start_epoch=start_epoch,
+             moving_loss=moving_loss, stop=stop, smoothing_constant=smoothing_constant)
     for e in range(start_epoch, epochs):
         start = time.time()
         with tqdm(total=path.num_batches(), desc="epoch %d" % e, leave=False,

@@ -76,7 +76,7 @@ def train(splits, ctx, epochs, seed=DEFAULTS.seed):
     init = [param.copy() for param in params]
     path = CompiledPath(splits, ctx, DEFAULTS.batch_size, seed)
     history = []
-    for row in fit(params, path, epochs, DEFAULTS.lr):
+    for row in fit(params, path, epochs, DEFAULTS.learning_rate):
         print(row.pop("line"))
         history.append(row)
     return Trained(params, init, history)

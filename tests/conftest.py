@@ -95,3 +95,13 @@ def fashion_small_dir(tmp_path_factory, fashion_subset):
     folder = tmp_path_factory.mktemp("fashion-small")
     return write_split_dir(folder, {"train": tuple(a[:1500] for a in fashion_subset.train),
                                     "test": tuple(a[:500] for a in fashion_subset.test)})
+
+
+@pytest.fixture(autouse=True)
+def default_signal_handlers():
+    """A command that received a signal ignores further ones while it ends; in this process the
+    next test (and the subprocesses it starts) gets Python's own handlers back."""
+    import signal
+    yield
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -4,11 +4,9 @@ import numpy as np
 import pytest
 from mxnet import autograd, nd
 
-from mxsoftmax.errors import InvalidInput, InvalidType
 from mxsoftmax.loop import train_step
 from mxsoftmax.loss import cross_entropy, softmax_cross_entropy
 from mxsoftmax.metrics import confusion_matrix, evaluate_accuracy, moving_average
-from mxsoftmax.classify import predict_proba
 from mxsoftmax.model import init_params, linear, model_predict, net, softmax, stable_softmax
 from mxsoftmax.optim import SGD, sgd_update
 
@@ -192,38 +190,13 @@ def test_one_definition_runs_the_same_on_nd_and_sym(fn, rng):
     np.testing.assert_array_equal(_forward(fn, X, Y, params, nd), _forward(fn, X, Y, params, mx.sym))
 
 
-def test_bad_inputs_get_clear_errors():
+def test_the_math_is_unguarded_a_wrong_argument_gets_mxnets_own_error():
+    """As in the tutorial: the checks are where values come in (tests/test_validation.py)."""
     params = init_params(mx.cpu())
-    with pytest.raises(InvalidInput, match=r"batch of shape \(N, 784\).*not \(784,\)"):
-        net(nd.zeros(784), params)
-    with pytest.raises(InvalidType, match="as an NDArray, not ndarray"):
+    with pytest.raises(mx.MXNetError):
+        net(nd.zeros(783), params).wait_to_read()
+    with pytest.raises((AssertionError, TypeError)):
         net(np.zeros((2, 784)), params)
-    for labels in ([0, 12], [0, 1.5], [0, np.nan]):
-        with pytest.raises(InvalidInput, match="labels that are whole numbers 0-9; this batch"):
-            train_step(params, nd.zeros((2, 784)), nd.array(labels), .1)
-    with pytest.raises(InvalidInput, match=r"one label per row of the batch: \(1,\) labels"):
-        train_step(params, nd.zeros((2, 784)), nd.array([1]), .1)
-    with pytest.raises(InvalidType, match="as NDArrays, not NDArray and ndarray"):
-        train_step(params, nd.zeros((2, 784)), np.array([1, 2]), .1)
-    with pytest.raises(InvalidInput, match="params are \\[W, b\\]"):
-        net(nd.zeros((2, 784)), params[::-1])
-    with pytest.raises(InvalidType, match="the loss takes NDArrays"):
-        softmax_cross_entropy(np.zeros((2, 10)), np.zeros((2, 10)))
-    with pytest.raises(InvalidType, match="init_params takes an mx.Context"):
-        init_params("cpu")
-    with pytest.raises(InvalidInput, match="whole numbers 0-9; got values from -1 to 3"):
-        confusion_matrix([0, -1, 3], [1, 2, 3])
-    with pytest.raises(InvalidInput, match="the data iterator is empty"):
-        evaluate_accuracy(iter([]), lambda X: net(X, params), mx.cpu())
-    with pytest.raises(InvalidType, match="uint8 pixels 0-255.*not float64"):
-        predict_proba(np.zeros((1, 28, 28)), params, mx.cpu())
-    for shape in ((1, 27, 28), (56, 14)):
-        with pytest.raises(InvalidInput, match="images of 28x28 pixels"):
-            predict_proba(np.zeros(shape, np.uint8), params, mx.cpu())
-    assert predict_proba(nd.zeros((2, 28, 28), dtype="uint8"), params, mx.cpu()).shape == (2, 10)
-    with pytest.raises(InvalidType, match="labels as a 1-D array of numbers"):
-        confusion_matrix(["a"], ["b"])
-    assert confusion_matrix(nd.array([0, 1]), nd.array([0, 1])).trace() == 2
 
 
 def test_confusion_matrix_counts_by_hand():
@@ -232,35 +205,9 @@ def test_confusion_matrix_counts_by_hand():
     assert counts.sum() == 4
 
 
-def test_library_calls_with_wrong_arguments_get_one_sentence():
-    """Each public function names what it takes when a notebook passes the wrong thing."""
+def test_evaluate_accuracy_counts_labels_of_any_number_type_and_float64_models():
     params = init_params(mx.cpu())
     batch, labels = nd.zeros((2, 784)), nd.array([0, 1])
-    with pytest.raises(InvalidInput, match="num_inputs as a whole number from 1 to 10\\*\\*6"):
-        init_params(mx.cpu(), num_inputs=-3)
-    with pytest.raises(InvalidType, match="all float32 \\(or all float64\\), not float64, float32"):
-        net(nd.zeros((2, 784), dtype="float64"), params)
-    for lr in (0, -1.0, float("nan"), float("inf")):
-        with pytest.raises(InvalidInput, match="learning rate above 0 and finite"):
-            train_step(params, batch, labels, lr)
-    with pytest.raises(InvalidType, match="learning rate as a number, not str"):
-        train_step(params, batch, labels, "0.1")
-    with pytest.raises(InvalidInput, match="call attach_grad"):
-        train_step([nd.zeros((784, 10)), nd.zeros(10)], batch, labels, .1)
-    with pytest.raises(InvalidType, match="net as a function of a batch"):
-        evaluate_accuracy([(batch, labels)], params, mx.cpu())
-    with pytest.raises(InvalidType, match="an mx.Context such as mx.cpu\\(\\), not str"):
-        evaluate_accuracy([(batch, labels)], lambda X: net(X, params), "cpu")
-    with pytest.raises(InvalidType, match="batches that are \\(data, label\\) pairs"):
-        evaluate_accuracy([batch], lambda X: net(X, params), mx.cpu())
-    with pytest.raises(InvalidInput, match=r"batch of shape \(2, 784\) has labels of shape \(1,"):
-        evaluate_accuracy([(batch, nd.array([0]))], lambda X: net(X, params), mx.cpu())
-    with pytest.raises(InvalidInput, match=r"images of 784 pixels each, not of shape \(4, 10\)"):
-        evaluate_accuracy([(nd.zeros((4, 10)), nd.zeros(4))], lambda X: net(X, params), mx.cpu())
-    with pytest.raises(InvalidInput, match="one row of scores per example: for a batch of 2"):
-        evaluate_accuracy([(batch, labels)], lambda X: net(X, params)[0], mx.cpu())
-    with pytest.raises(InvalidType, match="float32 \\(or all float64\\), not float16"):
-        net(nd.zeros((2, 784), dtype="float16"), [p.astype("float16") for p in params])
     int_labels = nd.array([0, 1], dtype="int32")  # labels of any number type count the same
     assert evaluate_accuracy([(batch, int_labels)], lambda X: net(X, params), mx.cpu()) == \
         evaluate_accuracy([(batch, labels)], lambda X: net(X, params), mx.cpu())
@@ -268,13 +215,7 @@ def test_library_calls_with_wrong_arguments_get_one_sentence():
     want = (params[1].asnumpy().argmax() == np.array([0, 1])).mean()  # zero batch: b decides
     assert evaluate_accuracy([(batch.astype("float64"), labels)], lambda X: net(X, params64),
                              mx.cpu()) == pytest.approx(want)
-    with pytest.raises(InvalidInput, match="num_inputs as a whole number"):
-        init_params(mx.cpu(), True)
-    with pytest.raises(InvalidType, match="one-hot labels of one float type, not float64 and"):
-        cross_entropy(nd.ones((2, 10), dtype="float64"), nd.ones((2, 10)))
-    with pytest.raises(InvalidType, match="predict_proba takes an mx.Context"):
-        predict_proba(np.zeros((1, 28, 28), np.uint8), params, "cpu")
-    # The checks do not change the answers: same params, same accuracy as numpy's argmax.
+    # Same params, same accuracy as numpy's argmax.
     X = nd.array(np.random.RandomState(0).rand(5, 784))
     want = (X.asnumpy() @ params[0].asnumpy() + params[1].asnumpy()).argmax(axis=1)
     got = evaluate_accuracy([(X, nd.array(want))], lambda Z: net(Z, params), mx.cpu())

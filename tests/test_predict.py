@@ -117,7 +117,7 @@ def test_explain_writes_one_picture_per_image_of_what_the_model_saw(trained, tmp
     a_file = tmp_path / "file"
     a_file.write_text("x")
     code, captured = run(["--params", out, "--explain", str(a_file), paths[0]], capsys)
-    assert code == 2 and "--explain %s is a file, not a folder" % a_file in captured.err
+    assert code == 2 and "--explain: %s is a file, not a folder" % a_file in captured.err
     assert captured.out == ""
     (explain / ".write-test").write_text("mine")  # a name an explanation folder might hold
     (explain / "item.png.explain.png").unlink()

@@ -41,34 +41,22 @@ def no_part_files(*folders):
 
 
 @pytest.mark.parametrize("flag, value, fragment", [
-    ("--lr", "0", "must be a number from 1.18e-38 to 3.4e+38 (float32), got '0'"),
-    ("--lr", "-1", "(float32), got '-1'"),
-    ("--lr", "nan", "(float32), got 'nan'"),
-    ("--lr", "inf", "(float32), got 'inf'"),
-    ("--lr", "1e-46", "(float32), got '1e-46'"),
-    ("--lr", "1e-308", "(float32), got '1e-308'"),
-    ("--lr", "1e39", "(float32), got '1e39'"),
-    ("--lr", "abc", "must be a number, got 'abc'"),
-    ("--seed", "-1", "must be a whole number from 0 to 4294967295, got -1"),
-    ("--seed", "4294967296", "must be a whole number from 0 to 4294967295"),
-    ("--seed", "1.5", "must be a whole number, got '1.5'"),
-    ("--batch-size", "0", "must be a whole number from 1 to"),
-    ("--epochs", "-1", "must be a whole number from 0 to"),
-    ("--ctx", "tpu", "expected cpu, cpu:N, gpu or gpu:N"),
-    ("--ctx", "cpu:99999999999", "expected cpu, cpu:N, gpu or gpu:N with N below 1000"),
+    # the flags of the constraint table are generated in tests/test_validation.py
+    ("--ctx", "tpu", "must be cpu, cpu:N, gpu or gpu:N with N below 1000, not 'tpu'"),
+    ("--ctx", "cpu:99999999999", "must be cpu, cpu:N, gpu or gpu:N with N below 1000"),
+    ("--ctx", "cpu:", "must be cpu, cpu:N, gpu or gpu:N"),
     ("--dataset", "cifar", "invalid choice"),
     ("--mirror", "ftp://x/", "the scheme must be http or https"),
     ("--mirror", "http://%s.example/" % ("a" * 300), "empty or longer than 63 characters"),
     ("--mirror", "http://exa mple.com/", "spaces or control characters"),
-    ("--ctx", "cpu:", "expected cpu, cpu:N, gpu or gpu:N"),
     ("--data-dir", "", "argument --data-dir: is empty: give a path"),
     ("--epoch", "1", "unrecognized argument --epoch (did you mean --epochs?)"),
     ("--path", "fastest", "invalid choice"),
 ])
 def test_bad_flags_exit_2_naming_the_flag_and_the_valid_range(flag, value, fragment, capsys):
     code, out, err = run_cli([flag, value], capsys)
-    assert code == 2 and out == ""
-    assert flag in err and fragment in err and "Traceback" not in err
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert flag in err and fragment in err and "Traceback" not in err and "usage:" not in err
 
 
 def test_old_loader_spelling_still_works():
@@ -83,7 +71,7 @@ def test_gpu_without_gpu_is_one_sentence_and_exit_2(monkeypatch, capsys):
     monkeypatch.setattr(mx.context, "num_gpus", lambda: 0)  # also on a CUDA build with a GPU
     code, out, err = run_cli(["--ctx", "gpu"], capsys)
     assert code == 2 and out == ""
-    assert "--ctx gpu:0 asks for a GPU but MXNet sees none" in err
+    assert "error: --ctx: gpu:0 asks for a GPU but MXNet sees none" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
@@ -101,11 +89,9 @@ def test_no_kernel_image_is_explained(monkeypatch):
 def test_context_text_and_type_are_checked():
     from mxsoftmax import context
     assert context.parse_ctx(" GPU:12 ") == mx.gpu(12) and context.parse_ctx("cpu") == mx.cpu(0)
-    for text in ("cpu:", "cpu:1000", "cpu:\u0663", "cpu:-1", "tpu", "cpu:1:2"):
-        with pytest.raises(context.InvalidInput, match="expected cpu, cpu:N, gpu or gpu:N"):
+    for text in ("cpu:", "cpu:1000", "cpu:\u0663", "cpu:-1", "tpu", "cpu:1:2", None):
+        with pytest.raises(context.InvalidValue, match="ctx must be cpu, cpu:N, gpu or gpu:N"):
             context.parse_ctx(text)
-    with pytest.raises(context.InvalidType, match="check_ctx takes an mx.Context.*not str"):
-        context.check_ctx("cpu")
 
 
 def test_a_run_ends_saying_where_it_was_saved(fashion_subset_dir, tmp_path, capsys):
@@ -125,7 +111,7 @@ def test_resume_continues_and_refuses_other_math(fashion_subset_dir, tmp_path, c
     assert run_cli(["--data-dir", fashion_subset_dir, "--epochs", "1", "--out", out,
                     "--no-pictures"], capsys)[0] == 0
     before = open(os.path.join(out, "state.json")).read()
-    for argv, fragment in [([], "already holds a run: add --resume"),
+    for argv, fragment in [([], "already holds a run"),
                            (["--resume", "--lr", "0.01"],
                             "used --lr 0.001; resuming with --lr 0.01 would change its math"),
                            (["--resume", "--stable"], "used the tutorial's softmax (no --stable); "
@@ -150,7 +136,7 @@ def test_resume_needs_a_run(tmp_path, capsys):
     assert code == 2 and "--resume needs --out" in err
     (tmp_path / "empty").mkdir()
     code, _, err = run_cli(["--resume", "--out", str(tmp_path / "empty")], capsys)
-    assert code == 2 and "holds no completed epoch to continue" in err
+    assert code == 2 and "--out: %s holds no completed epoch" % (tmp_path / "empty") in err
 
 
 def test_data_dir_and_dataset_must_agree(tmp_path, capsys, monkeypatch):
@@ -163,7 +149,7 @@ def test_data_dir_and_dataset_must_agree(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(catalog.DATASETS, "fashion-mnist", entry)
     code, _, err = run_cli(["--data-dir", folder, "--dataset", "mnist"], capsys)
     assert code == 2 and "holds fashion-mnist (recognised by its checksums), not mnist" in err
-    assert "leave out --dataset, or give --dataset fashion-mnist" in err
+    assert "--data-dir: %s" % folder in err
     assert sources.read_dir(folder).dataset == "fashion-mnist"
     other = write_split_dir(tmp_path / "o", random_splits(seed=1))
     assert sources.read_dir(other).dataset == "mnist"
@@ -321,7 +307,7 @@ def test_a_full_disk_behind_standard_output_is_one_sentence(
     assert code == 1 and "Traceback" not in err
     assert err.strip().splitlines() == [
         "python -m mxsoftmax.train: error: cannot write to standard output (No space left on "
-        "device); nothing was saved (use --out DIR to keep checkpoints)."]
+        "device). Nothing was saved (use --out DIR to keep checkpoints)."]
 
 
 def test_sigterm_during_predict_is_one_line(fashion_subset_dir, tmp_path, monkeypatch, capsys):

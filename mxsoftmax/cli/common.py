@@ -1,4 +1,4 @@
-"""What every command line shares: flag types, one error line and an exit code, signals, pipes.
+"""What every command line shares: flag types, the one error handler, signals, pipes.
 
 Exit codes: 0 done; 1 the work failed (divergence, a full disk, unreadable images); 2 bad input
 (flags, files, data), one sentence and no traceback; 128 + N on signal N (130 Ctrl-C, 143
@@ -12,16 +12,17 @@ import signal
 import sys
 
 from ..context import parse_ctx
-from ..errors import InvalidInput, WriteFailed, reason
-from ..loop import Interrupted
-from ..settings import LIMITS
+from ..errors import (Diverged, Interrupted, InvalidInput, InvalidType, MxSoftmaxError,
+                      WriteFailed, reason)
 from ..sources import check_url, redact_text
+from ..validation import constraint
 
 EXIT_FAILED, EXIT_USAGE, EXIT_PIPE = 1, 2, 141
 
 
 class Parser(argparse.ArgumentParser):
-    """``argparse.ArgumentParser`` without abbreviations, whose errors never show a password."""
+    """``argparse.ArgumentParser`` without abbreviations, whose errors are one sentence (no usage
+    block: ``--help`` shows it) and never show a password."""
 
     def __init__(self, **kwargs):
         super().__init__(allow_abbrev=False, **kwargs)
@@ -50,41 +51,70 @@ class Parser(argparse.ArgumentParser):
         return super().parse_args(args, namespace)
 
     def error(self, message):
-        super().error(redact_text(message))
+        """One line, ``prog: error: message (see --help)``, and exit 2."""
+        say(self.prog, "error: %s (see --help)." % message)
+        sys.exit(EXIT_USAGE)
 
 
-class Exit(Exception):
-    """End the command: print ``message`` (when given) on standard error and exit with ``code``."""
-
-    def __init__(self, message, code):
-        super().__init__(message)
-        self.message, self.code = message, code
+EXIT_CODES = ((Interrupted, lambda err: 128 + err.signum), (Diverged, EXIT_FAILED),
+              (WriteFailed, EXIT_FAILED), (InvalidInput, EXIT_USAGE), (InvalidType, EXIT_USAGE))
 
 
-def run_main(prog, body):
-    """Run ``body()`` and turn every expected failure into one line on stderr and an exit code."""
+class Outcome:
+    """What a command ends with: its exit ``code`` (0 until something says otherwise)."""
+    code = 0
+
+
+@contextlib.contextmanager
+def handle_errors(prog, parser=None, args=None, words=None):
+    """The one error handler of the command lines (as pypa/build's ``_handle_build_error``):
+    each expected failure becomes one line on stderr and the exit code of its class
+    (:data:`EXIT_CODES`); nothing else is caught.
+
+    The flag that carried the bad value is named from the exception's fields: ``param`` (the
+    argument's name) or ``path`` (a file given by, or inside a folder given by, a flag).
+    ``words`` maps an exception class to the command's own sentence for it (which checkpoint is
+    intact, which flags to try), made from the exception's fields. Yields an :class:`Outcome` whose ``code`` the body may set.
+    """
+    outcome = Outcome()
     try:
-        return body() or 0
-    except Exit as err:
-        code = err.code
-        if err.message:
-            say(prog, err.message)
-    except Interrupted as err:
-        say(prog, "%s." % err)
-        code = 128 + err.signum
-    except InvalidInput as err:
-        say(prog, "error: %s" % err)
-        code = EXIT_USAGE
-    except WriteFailed as err:  # a full disk, standard output included
-        say(prog, "error: %s." % str(err).rstrip("."))
-        code = EXIT_FAILED
+        yield outcome
+    except MxSoftmaxError as err:
+        outcome.code = next(code(err) if callable(code) else code
+                            for kind, code in EXIT_CODES if isinstance(err, kind))
+        flag = flag_of(err, parser, args)
+        words = {Interrupted: "{}.".format, **(words or {})}
+        text = next((word(err) for kind, word in words.items() if isinstance(err, kind)),
+                    str(err))
+        lead = "" if isinstance(err, (Interrupted, Diverged)) else "error: "
+        say(prog, "%s%s%s" % (lead, flag + ": " if flag else "", text))
     except BrokenPipeError:
-        code = EXIT_PIPE
+        outcome.code = EXIT_PIPE
     except KeyboardInterrupt:  # before the command's own handlers were installed
         say(prog, "interrupted.")
-        code = 130
+        outcome.code = 130
     _quiet_stdout_if_closed()
-    return code
+
+
+def flag_of(err, parser, args):
+    """The flag (``--data-dir``) whose value the error is about, from its ``param`` or ``path``."""
+    if parser is None or args is None:
+        return None
+    for action in parser._actions:
+        given = getattr(args, action.dest, None)
+        if not action.option_strings or given is None or action.help == argparse.SUPPRESS:
+            continue
+        if err.param == action.dest:
+            return action.option_strings[0]
+        if err.path is not None and isinstance(given, str) and _inside(err.path, given):
+            return action.option_strings[0]
+    return None
+
+
+def _inside(path, given):
+    """True when ``path`` is ``given`` or lies in the folder ``given``."""
+    path, given = os.path.normpath(os.fsdecode(path)), os.path.normpath(given)
+    return path == given or path.startswith(given.rstrip(os.sep) + os.sep)
 
 
 class OutputFailed(WriteFailed):
@@ -94,21 +124,29 @@ class OutputFailed(WriteFailed):
 def out(text):
     """Print ``text`` on standard output now; a failure other than a closed pipe is OutputFailed."""
     if sys.stdout is None:  # started with standard output closed (``>&-``)
-        raise OutputFailed("cannot write to standard output: it is closed")
+        raise OutputFailed("cannot write to standard output: it is closed.")
     try:
-        print(text, flush=True)
+        print(printable(text, sys.stdout), flush=True)
     except BrokenPipeError:
         raise
     except OSError as err:
-        raise OutputFailed("cannot write to standard output (%s)" % reason(err)) from None
+        raise OutputFailed("cannot write to standard output (%s)." % reason(err)) from None
 
 
 def say(prog, text):
     """Print ``prog: text`` on standard error, if it is still open, never with a password."""
     try:
-        print("%s: %s" % (prog, redact_text(text)), file=sys.stderr, flush=True)
+        print(printable("%s: %s" % (prog, redact_text(text)), sys.stderr), file=sys.stderr,
+              flush=True)
     except (OSError, ValueError):
         pass
+
+
+def printable(text, stream):
+    """``text`` as ``stream`` can encode it: a name in another encoding (a file name's bytes that
+    are not UTF-8, an ``é`` on an ASCII terminal) is shown escaped, never a traceback."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    return text.encode(encoding, "backslashreplace").decode(encoding, "replace")
 
 
 def _quiet_stdout_if_closed():
@@ -123,37 +161,12 @@ def _quiet_stdout_if_closed():
         os.dup2(devnull, sys.stdout.fileno())
 
 
-@contextlib.contextmanager
-def blame(flag, value):
-    """Put ``flag`` in front of an InvalidInput raised inside: the CLI's words on a library error.
-
-    When the flag was not given (``value`` is None), the error is not about it and passes as is.
-    """
-    try:
-        yield
-    except InvalidInput as err:
-        if value is None:
-            raise
-        text = str(err)
-        # "--out runs/x is a file", but "--data-dir: runs/data/a.gz is truncated"
-        joined = ("%s %s" % (flag, text) if text.startswith(str(value) + " ")
-                  else "%s: %s" % (flag, text))
-        raise InvalidInput(joined) from None
-
-
 # ---------------------------------------------------------------------------- flag types
 
-def positive_float32(text):
-    """A number above 0 that float32 holds as a normal number (the math runs in float32)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("must be a number, got %r" % text) from None
-    tiny, huge = LIMITS["lr"]
-    if not tiny <= value <= huge:
-        raise argparse.ArgumentTypeError("must be a number from %.3g to %.3g (float32), got %r"
-                                         % (tiny, huge, text))
-    return value
+def flag_type(param):
+    """The argparse type of the flag that carries ``param``: the constraint of
+    :data:`mxsoftmax.validation.CONSTRAINTS`, so a flag and the library check alike."""
+    return _argparse_type(constraint(param).parse, param)
 
 
 def path(text):
@@ -164,27 +177,14 @@ def path(text):
     return text
 
 
-def int_in(low, high):
-    """An argparse type for whole numbers from ``low`` to ``high``."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError("must be a whole number, got %r" % text) from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError("must be a whole number from %d to %d, got %d"
-                                             % (low, high, value))
-        return value
-    parse.__name__ = "whole number"
-    return parse
-
-
 def _argparse_type(parse, name):
     def convert(text):
         try:
             return parse(text)
-        except InvalidInput as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
+        except ValueError as err:  # InvalidValue included
+            raise argparse.ArgumentTypeError(getattr(err, "expected", None) and
+                                             "must be %s, not %r" % (err.expected, text)
+                                             or str(err)) from None
     convert.__name__ = name
     return convert
 
@@ -224,8 +224,10 @@ class Signals:
         return self
 
     def __exit__(self, *exc):
+        """Restore the previous handlers; after a signal was received the command is ending, so
+        further ones are ignored: a key held down cannot interrupt MXNet's teardown."""
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_IGN if self.signum else handler)
 
     def _handle(self, signum, _frame):
         again = self.signum is not None

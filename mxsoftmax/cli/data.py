@@ -22,18 +22,18 @@ def build_parser():
 
 def main(argv=None):
     """Entry point; exit codes as in :mod:`mxsoftmax.cli.common`."""
-    args = build_parser().parse_args(argv)
-    return common.run_main(PROG, lambda: download(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    words = {sources.NoData: lambda err: err.explain(
+        "connect to the internet and run again, or give --mirror URL of a server holding the four "
+        "files")}
+    with common.handle_errors(PROG, parser, args, words) as outcome, common.Signals():
+        download(args)
+    return outcome.code
 
 
 def download(args):
     """Fetch what is missing and say where the verified files are."""
-    with common.Signals(), common.blame("--dir", args.dir):
-        try:
-            folder = sources.download(args.dataset, args.mirror, folder=args.dir,
-                                      progress=sys.stderr.isatty())
-        except sources.NoData as err:
-            raise common.Exit("error: " + err.explain(
-                "connect to the internet and run again, or give --mirror URL of a server holding "
-                "the four files"), common.EXIT_USAGE) from None
+    folder = sources.download(args.dataset, args.mirror, folder=args.dir,
+                              progress=sys.stderr.isatty())
     common.out("%s: the four verified %s files are in %s" % (PROG, args.dataset, folder))

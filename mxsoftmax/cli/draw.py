@@ -15,9 +15,9 @@ import webbrowser
 
 import mxnet as mx
 
-from ..runs import RunError, load_run
+from ..errors import Interrupted, InvalidInput
+from ..runs import load_run
 from ..server import DrawServer
-from ..loop import Interrupted
 from . import common
 
 PROG = "python -m mxsoftmax.draw"
@@ -32,15 +32,9 @@ def build_parser():
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: any free port)")
+    p.add_argument("--port", type=common.flag_type("port"), default=8000, help="port (default 8000; 0: any free port)")
     p.add_argument("--no-browser", action="store_true", help="only print the URL")
     return p
-
-
-def _port(text):
-    if not text.isdigit() or int(text) > 65535:
-        raise argparse.ArgumentTypeError("%r is not a port number 0-65535" % text)
-    return int(text)
 
 
 def is_loopback(host):
@@ -73,33 +67,32 @@ def open_browser(url):
 
 def main(argv=None):
     """Serve until Ctrl-C (exit 130); exit 2 with one sentence if the run or address is unusable."""
-    args = build_parser().parse_args(argv)
-    return common.run_main(PROG, lambda: serve(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    words = {Interrupted: lambda err: "stopped."}
+    with common.handle_errors(PROG, parser, args, words) as outcome:
+        serve(args)
+    return outcome.code
 
 
 def serve(args):
     """Load the run, listen, print the URL, open the browser and serve until interrupted."""
     ctx = mx.cpu()
-    try:
-        run = load_run(args.params, ctx)
-    except RunError as err:
-        raise common.Exit("error: --params %s" % err, common.EXIT_USAGE) from None
+    run = load_run(args.params, ctx)
     try:
         server = DrawServer((args.host, args.port), run, ctx)
     except OSError as err:
         if err.errno == errno.EADDRINUSE:
-            raise common.Exit("error: port %d on %s is already in use: stop the program using it "
-                              "or choose another --port." % (args.port, args.host),
-                              common.EXIT_USAGE) from None
-        raise common.Exit("error: cannot listen on %s port %d (%s): choose another --host or "
-                          "--port." % (args.host, args.port, err.strerror or err),
-                          common.EXIT_USAGE) from None
+            raise InvalidInput("port %d on %s is already in use: stop the program using it or "
+                               "choose another port." % (args.port, args.host),
+                               param="port") from None
+        raise InvalidInput("cannot listen on %s port %d (%s): choose another host or port."
+                           % (args.host, args.port, err.strerror or err), param="host") from None
     if not is_loopback(args.host):
         common.say(PROG, "warning: --host %s lets other machines reach this server, which has no "
                          "authentication; use 127.0.0.1 to keep it to this machine." % args.host)
     url = url_for(server, args.host)
-    try:
-        # From the printed URL on, a client may connect and Ctrl-C come: a signal is recorded
+    try:  # From the printed URL on, a client may connect and Ctrl-C come: a signal is recorded
         # and the server's loop stops on it between requests.
         with common.Signals() as signals, signals.deferred():
             common.out("Serving %s (%s) at %s (Ctrl-C to stop)" % (args.params, run.dataset, url))
@@ -107,7 +100,5 @@ def serve(args):
                 open_browser(url)
             server.poll = signals.check
             server.serve_forever(poll_interval=0.2)
-    except Interrupted as err:
-        raise common.Exit("stopped.", 128 + err.signum) from None
     finally:
         server.server_close()

@@ -1,8 +1,8 @@
 """``python -m mxsoftmax.plot --out DIR``: (re)draw the pictures of a run, finished or not."""
 from .. import pictures, sources
 from ..errors import InvalidInput
-from ..context import check_ctx, name as ctx_name
-from ..runs import RunError, RunFolder
+from ..context import check_ctx
+from ..runs import RunFolder
 from . import common
 
 PROG = "python -m mxsoftmax.plot"
@@ -20,14 +20,16 @@ def build_parser():
 
 def main(argv=None):
     """Entry point; exit codes as in :mod:`mxsoftmax.cli.common`."""
-    args = build_parser().parse_args(argv)
-    return common.run_main(PROG, lambda: draw(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with common.handle_errors(PROG, parser, args) as outcome:
+        draw(args)
+    return outcome.code
 
 
 def draw(args):
     """Draw every picture the run's files allow; say which, and why any was left out."""
-    with common.blame("--ctx", ctx_name(args.ctx)):
-        ctx = check_ctx(args.ctx)
+    ctx = check_ctx(args.ctx)
     folder = RunFolder(args.out)
     try:
         state = folder.open_existing()
@@ -53,8 +55,6 @@ def draw(args):
                     pictures.save_figure(picture(), folder.file(name))
                 signals.check()
                 drawn.append(name)
-    except RunError as err:
-        raise common.Exit("error: --out %s" % err, common.EXIT_USAGE) from None
     finally:
         folder.close()
     common.out("%s: drew %s in %s" % (PROG, ", ".join(drawn), args.out))

@@ -8,11 +8,11 @@ import os
 import tempfile
 
 from ..classify import classify, evidence
-from ..errors import WriteFailed, reason
+from ..context import check_ctx
+from ..errors import InvalidInput, WriteFailed, reason
 from ..files import CannotWrite
-from ..context import check_ctx, name as ctx_name
 from ..images import ImageError, load_image
-from ..runs import RunError, load_run
+from ..runs import load_run
 from . import common
 
 PROG = "python -m mxsoftmax.predict"
@@ -38,24 +38,17 @@ def build_parser():
 def main(argv=None):
     """Print one line per image; exit 1 if an image could not be read or explained, 2 on a bad
     checkpoint."""
-    args = build_parser().parse_args(argv)
-    return common.run_main(PROG, lambda: _with_signals(predict, args))
-
-
-def _with_signals(body, args):
-    """``body(args)`` with SIGINT and SIGTERM turned into one line and exit 130/143."""
-    with common.Signals():
-        return body(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with common.handle_errors(PROG, parser, args) as outcome, common.Signals():
+        outcome.code = predict(args)
+    return outcome.code
 
 
 def predict(args):
     """Classify each image of ``args``; returns the exit code."""
-    with common.blame("--ctx", ctx_name(args.ctx)):
-        ctx = check_ctx(args.ctx)
-    try:
-        run = load_run(args.params, ctx)
-    except RunError as err:
-        raise common.Exit("error: --params %s" % err, common.EXIT_USAGE) from None
+    ctx = check_ctx(args.ctx)
+    run = load_run(args.params, ctx)
     explain = Explanations(args.explain, run) if args.explain is not None else None
     failed = 0
     for path in args.images:
@@ -64,10 +57,8 @@ def predict(args):
             answer = classify(image, run.params, run.class_names, ctx)
         except ImageError as err:
             failed += 1
-            text = str(err)  # it begins with the path, which the line already shows
-            short = "it " + text[len(path) + 1:] if text.startswith(path + " ") else text
-            common.out(json.dumps({"path": path, "error": text}) if args.json
-                       else "%s: error: %s" % (path, short))
+            common.out(json.dumps({"path": path, "error": str(err)}) if args.json
+                       else "%s: error: %s" % (path, err))
             continue
         note = ""
         if explain:
@@ -89,15 +80,15 @@ class Explanations:
         from .. import pictures  # matplotlib loads only when pictures are asked for
         self.pictures, self.folder, self.run, self.written = pictures, folder, run, set()
         if os.path.exists(folder) and not os.path.isdir(folder):
-            raise common.Exit("error: --explain %s is a file, not a folder: give a folder for the "
-                              "pictures." % folder, common.EXIT_USAGE)
+            raise InvalidInput("%s is a file, not a folder: give a folder for the pictures."
+                               % folder, path=folder)
         try:
             os.makedirs(folder, exist_ok=True)
             with tempfile.TemporaryFile(dir=folder):  # a fresh name: nothing of the user's is touched
                 pass
         except OSError as err:
-            raise common.Exit("error: --explain %s cannot hold the pictures (%s): choose a folder "
-                              "you can write to." % (folder, reason(err)), common.EXIT_USAGE) from None
+            raise InvalidInput("%s cannot hold the pictures (%s): choose a folder you can write "
+                               "to." % (folder, reason(err)), path=folder) from None
 
     def write(self, path, image, answer):
         """Draw and save the explanation of ``image``; returns the picture's path."""

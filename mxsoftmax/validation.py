@@ -1,0 +1,218 @@
+"""One vocabulary of constraints, one table of them, one message template.
+
+In the spirit of scikit-learn's ``Interval``/``StrOptions``/``validate_params``: each value that
+comes in from outside (a flag, an argument of a public entry point, a field of a saved state) is
+checked once, where it enters, against :data:`CONSTRAINTS`; the command lines parse their flags
+with the same objects (:meth:`Constraint.parse`). A failure is :class:`InvalidValue`:
+``"<param> must be <description>, not <value>"``. The tutorial's math never checks anything.
+"""
+import numbers
+import re
+
+import numpy as np
+
+from . import catalog
+from .errors import InvalidValue
+from .settings import NUM_INPUTS, NUM_OUTPUTS
+
+FLOAT32_TINY, FLOAT32_MAX = 1.1754943508222875e-38, 3.4028234663852886e+38
+
+
+class Constraint:
+    """What a value must be: :meth:`holds` says whether it is, ``description`` says it in words."""
+    description = "valid"
+
+    def holds(self, value):
+        raise NotImplementedError
+
+    def check(self, param, value):
+        """``value`` if it holds; :class:`InvalidValue` naming ``param`` if not."""
+        if not self.holds(value):
+            raise InvalidValue(param=param, value=value, expected=self.description,
+                               shown=_shown(value))
+        return value
+
+    def parse(self, text):
+        """``text`` (a flag's value) converted and checked; ValueError with the description."""
+        value = self.convert(text)
+        if not self.holds(value):
+            raise ValueError("must be %s, not %s" % (self.description, text))
+        return value
+
+    def convert(self, text):
+        return text
+
+    def invalid_examples(self):
+        """Values this constraint refuses, for the generated tests."""
+        return [object()]
+
+
+class Interval(Constraint):
+    """A whole number (``kind=numbers.Integral``) or a finite real number in ``[low, high]``."""
+
+    def __init__(self, kind, low, high, note=""):
+        self.kind, self.low, self.high = kind, low, high
+        whole = kind is numbers.Integral
+        self.description = ("a whole number from %d to %d" % (low, high) if whole else
+                            "a number from %.3g to %.3g%s" % (low, high, note))
+
+    def holds(self, value):
+        return (isinstance(value, self.kind) and not isinstance(value, (bool, np.bool_))
+                and (self.kind is numbers.Integral or bool(np.isfinite(value)))
+                and self.low <= value <= self.high)
+
+    def convert(self, text):
+        """ASCII digits (and for reals a sign, point and exponent) only: no ``1_0``, no ``١``."""
+        whole = self.kind is numbers.Integral
+        pattern = r"[0-9]+" if whole else r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+        if not re.fullmatch(pattern, text.strip(), flags=re.ASCII):
+            raise ValueError("must be %s, not %s" % (self.description, text))
+        return int(text) if whole else float(text)
+
+    def invalid_examples(self):
+        whole = self.kind is numbers.Integral
+        examples = [self.low - abs(self.low) - 1, self.high + abs(self.high) + 1, "1", True, None]
+        if not whole and self.low > 0:
+            examples.append(self.low / 2)
+        return examples + ([1.5] if whole else [float("nan")])
+
+
+class Options(Constraint):
+    """One of a few strings."""
+
+    def __init__(self, options):
+        self.options = tuple(options)
+        self.description = "one of %s" % ", ".join(self.options)
+
+    def holds(self, value):
+        return isinstance(value, str) and value in self.options
+
+    def invalid_examples(self):
+        return ["no such option", None, 1]
+
+
+class Instance(Constraint):
+    """An instance of ``kinds`` (or None when ``optional``), described in words."""
+
+    def __init__(self, kinds, description, optional=False):
+        self.kinds, self.description, self.optional = kinds, description, optional
+
+    def holds(self, value):
+        return (value is None and self.optional) or (value is not None and isinstance(value, self.kinds))
+
+    def invalid_examples(self):
+        return ["text", 3] + ([] if self.optional else [None])
+
+
+class Function(Constraint):
+    """A callable (or None when ``optional``)."""
+
+    def __init__(self, description, optional=True):
+        self.description, self.optional = description, optional
+
+    def holds(self, value):
+        return (value is None and self.optional) or callable(value)
+
+    def invalid_examples(self):
+        return ["not a function", 3]
+
+
+class ModelParams(Constraint):
+    """The model's ``[W, b]``: NDArrays of shapes (784, 10) and (10,), float32, with gradients
+    attached when ``trainable``."""
+
+    def __init__(self, trainable):
+        self.trainable = trainable
+        self.description = ("[W, b]: float32 NDArrays of shapes (%d, %d) and (%d,)%s" % (
+            NUM_INPUTS, NUM_OUTPUTS, NUM_OUTPUTS,
+            " with gradients attached (model.init_params makes them)" if trainable else ""))
+
+    def holds(self, value):
+        from mxnet import nd
+        return (isinstance(value, (list, tuple)) and len(value) == 2
+                and all(isinstance(p, nd.NDArray) and p.dtype == np.float32 for p in value)
+                and [p.shape for p in value] == [(NUM_INPUTS, NUM_OUTPUTS), (NUM_OUTPUTS,)]
+                and (not self.trainable or all(p.grad is not None for p in value)))
+
+    def invalid_examples(self):
+        from mxnet import nd
+        return [None, [nd.zeros((784, 10))], [nd.zeros((10, 784)), nd.zeros(10)],
+                [nd.zeros((784, 10), dtype=np.float16), nd.zeros(10, dtype=np.float16)]]
+
+
+class Splits(Constraint):
+    """Data to train on: ``.train`` and ``.test`` pairs of images (uint8, N x 28 x 28, or images
+    streamed from an idx file) and one whole-number label 0-9 per image. The labels are checked
+    here, once, because ``one_hot`` would silently turn any other label into a row of zeros."""
+    description = ("splits with .train and .test (images, labels) pairs: uint8 images of shape "
+                   "(N, 28, 28) and one label 0-%d per image, such as sources.load_splits gives"
+                   % (NUM_OUTPUTS - 1))
+
+    def holds(self, value):
+        pairs = [getattr(value, split, None) for split in ("train", "test")]
+        return all(isinstance(pair, tuple) and len(pair) == 2 and _split_holds(*pair)
+                   for pair in pairs)
+
+    def invalid_examples(self):
+        import collections
+        Data = collections.namedtuple("Data", "train test")
+        images = np.zeros((2, 28, 28), np.uint8)
+        return [None, Data((images, [0, 10]), (images, [0, 1])),
+                Data((images.astype(np.float32), [0, 1]), (images, [0, 1])),
+                Data((images, [0]), (images, [0, 1]))]
+
+
+def _split_holds(images, labels):
+    streamed = hasattr(images, "chunks") and hasattr(images, "__len__")
+    arrays = (isinstance(images, np.ndarray) and images.dtype == np.uint8
+              and images.shape[1:] in ((28, 28), (28, 28, 1)))
+    labels = np.asarray(labels)
+    return ((streamed or arrays) and len(images) > 0 and labels.shape == (len(images),)
+            and np.issubdtype(labels.dtype, np.number) and bool(np.isfinite(labels).all())
+            and bool((labels == np.round(labels)).all()) and 0 <= labels.min()
+            and labels.max() < NUM_OUTPUTS)
+
+
+def _context():
+    import mxnet as mx
+    return Instance(mx.Context, "an mx.Context such as mx.cpu() (context.parse_ctx turns 'gpu:1' "
+                                "into one)")
+
+
+CONSTRAINTS = {
+    "batch_size": Interval(numbers.Integral, 1, 1000000),
+    "epochs": Interval(numbers.Integral, 0, 100000),
+    "start_epoch": Interval(numbers.Integral, 0, 100000),
+    "seed": Interval(numbers.Integral, 0, 2 ** 32 - 1),
+    "learning_rate": Interval(numbers.Real, FLOAT32_TINY, FLOAT32_MAX, " (float32)"),
+    "moving_loss": Interval(numbers.Real, -FLOAT32_MAX, FLOAT32_MAX),
+    "smoothing_constant": Interval(numbers.Real, 0, 1),
+    "every": Interval(numbers.Integral, 0, 1000000),
+    "port": Interval(numbers.Integral, 0, 65535),
+    "dataset": Options(catalog.NAMES),
+    "params": ModelParams(trainable=True),
+    "model": ModelParams(trainable=False),
+    "stop": Function("a function returning a signal number or None"),
+    "callback": Function("a function of one epoch's row"),
+    "splits": Splits(),
+}
+
+
+def constraint(param):
+    """The constraint of ``param``; ``ctx`` is made on first use (it needs MXNet)."""
+    if param == "ctx":
+        return _context()
+    return CONSTRAINTS[param]
+
+
+def validate(**values):
+    """Check each ``param=value`` against :data:`CONSTRAINTS`; the first failure raises."""
+    for param, value in values.items():
+        constraint(param).check(param, value)
+
+
+def _shown(value):
+    """A value as the message shows it: short, whatever it is."""
+    text = repr(value) if isinstance(value, (str, numbers.Number, type(None))) else \
+        "a %s" % type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,121 @@
+"""The one constraint table, and every check generated from it (as scikit-learn's
+test_public_functions.py generates its parameter-validation tests): each constraint refuses its
+invalid examples, each public entry point refuses them for each of its parameters, and each flag
+that carries a parameter refuses their text with exit 2 and one line naming the flag."""
+import importlib
+import numbers
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from mxsoftmax import batches, loop, model, validation
+from mxsoftmax.errors import InvalidValue
+
+from conftest import as_data, random_splits
+
+PARAMS = sorted(validation.CONSTRAINTS) + ["ctx"]
+
+
+@pytest.mark.parametrize("param", PARAMS)
+def test_each_constraint_refuses_its_invalid_examples_naming_the_param(param):
+    constraint = validation.constraint(param)
+    for value in constraint.invalid_examples():
+        with pytest.raises(InvalidValue) as refused:
+            validation.validate(**{param: value})
+        assert refused.value.param == param and refused.value.value is value
+        assert str(refused.value).startswith("%s must be %s, not " % (param, constraint.description))
+
+
+def test_valid_values_pass_and_come_back():
+    params = model.init_params(mx.cpu())
+    for param, value in (("batch_size", 1), ("epochs", 0), ("seed", 2 ** 32 - 1),
+                         ("learning_rate", 0.001), ("learning_rate", np.float32(3e38)),
+                         ("dataset", "fashion-mnist"), ("params", params), ("model", params),
+                         ("ctx", mx.cpu(1)), ("stop", None), ("stop", print),
+                         ("splits", as_data(random_splits(4, 2))), ("batch_size", np.int64(5))):
+        assert validation.constraint(param).check(param, value) is value
+
+
+def _interval_texts(constraint):
+    """Flag texts an Interval refuses: out of range, not ASCII digits, not a number at all."""
+    whole = constraint.kind is numbers.Integral
+    low = constraint.low - 1 if whole else constraint.low / 10
+    texts = [str(low), "%d" % (constraint.high * 10 + 1) if whole else "1e39", "abc", "1_0",
+             "\u0661", " ", "nan", "inf"]
+    return texts + (["1.5", "1e3"] if whole else [])
+
+
+def _flag_actions():
+    """(command, flag, param) of every flag whose type is a constraint of the table."""
+    found = []
+    for command in ("train", "predict", "draw", "plot", "data"):
+        parser = importlib.import_module("mxsoftmax.cli." + command).build_parser()
+        for action in parser._actions:
+            name = getattr(action.type, "__name__", "")
+            if name in validation.CONSTRAINTS and action.option_strings:
+                found.append((command, action.option_strings[0], name))
+    return found
+
+
+FLAGS = _flag_actions()
+
+
+def test_the_flags_that_carry_parameters_are_found():
+    assert {(c, f) for c, f, _ in FLAGS} >= {("train", "--epochs"), ("train", "--batch-size"),
+                                             ("train", "--lr"), ("train", "--seed"),
+                                             ("draw", "--port")}
+
+
+@pytest.mark.parametrize("command, flag, param", FLAGS)
+def test_each_flag_refuses_invalid_text_with_one_line_and_exit_2(command, flag, param, capsys):
+    main = importlib.import_module("mxsoftmax.cli." + command).main
+    required = {"predict": ["--params", "x", "x.png"], "draw": ["--params", "x"],
+                "plot": ["--out", "x"]}.get(command, [])
+    constraint = validation.constraint(param)
+    for text in _interval_texts(constraint):
+        with pytest.raises(SystemExit) as stop:
+            main(required + [flag, text])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2, (flag, text)
+        assert len(err.strip().splitlines()) == 1 and "usage:" not in err, err
+        assert "argument %s: must be %s" % (flag, constraint.description) in err, err
+
+
+ENTRY_POINTS = {
+    "CompiledPath": (loop.CompiledPath, ("splits", "ctx", "batch_size", "seed")),
+    "LiteralPath": (loop.LiteralPath, ("splits", "ctx", "batch_size", "seed")),
+    "SplitArrays": (batches.SplitArrays, ("splits", "ctx", "batch_size", "seed")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
+def test_the_paths_refuse_each_invalid_argument_by_name(name):
+    cls, params = ENTRY_POINTS[name]
+    good = dict(splits=as_data(random_splits(8, 4)), ctx=mx.cpu(), batch_size=4, seed=0)
+    for param in params:
+        for value in validation.constraint(param).invalid_examples():
+            with pytest.raises(InvalidValue) as refused:
+                cls(**dict(good, **{param: value}))
+            assert refused.value.param == param
+
+
+def test_fit_refuses_each_invalid_argument_by_name():
+    path = loop.CompiledPath(as_data(random_splits(8, 4)), mx.cpu(), 4, 0)
+    params = model.init_params(mx.cpu())
+    good = dict(params=params, path=path, epochs=1, learning_rate=0.1)
+    for param in ("params", "epochs", "learning_rate", "start_epoch", "moving_loss", "stop",
+                  "smoothing_constant"):
+        for value in validation.constraint(param).invalid_examples():
+            with pytest.raises(InvalidValue) as refused:
+                next(loop.fit(**dict(good, **{param: value})))
+            assert refused.value.param == param
+    assert next(loop.fit(**good))["epoch"] == 0  # and good arguments still train
+
+
+def test_labels_outside_0_9_are_refused_where_the_data_comes_in():
+    """one_hot would turn them into rows of zeros and train to a loss of 0, silently."""
+    data = as_data(random_splits(8, 4))
+    for labels in (np.full(8, 11), np.full(8, -3), np.full(8, 1.5), np.zeros(3)):
+        with pytest.raises(InvalidValue, match="splits must be splits with .train and .test"):
+            loop.CompiledPath(data._replace(train=(data.train[0], labels)), mx.cpu())
