@@ -105,3 +105,36 @@ def default_signal_handlers():
     yield
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@pytest.fixture
+def rng():
+    """Each test draws from its own seeded generator, whatever runs before it (or beside it)."""
+    return np.random.RandomState(42)
+
+
+def np_softmax(z):
+    """Softmax of each row in numpy: the reference the model is compared with."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def one_hot(labels, n=10):
+    return np.eye(n)[labels]
+
+
+@pytest.fixture
+def cli(capsys):
+    """The one way the tests run a command line in-process:
+    ``cli("train", "--epochs", "1")`` returns ``(exit code, stdout, stderr)``."""
+    import importlib
+
+    def run(command, *argv):
+        main = importlib.import_module("mxsoftmax.cli." + command).main
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as stop:
+            code = stop.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+    return run

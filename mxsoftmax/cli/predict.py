@@ -67,7 +67,7 @@ def predict(args):
             except (WriteFailed, CannotWrite) as err:  # the answer still stands; say why no picture
                 failed += 1
                 answer["explanation_error"] = str(err)
-                note = " (no explanation: %s)" % str(err).rstrip(".")
+                note = "; no explanation: %s" % err
         common.out(json.dumps(dict(path=path, **answer), allow_nan=False) if args.json
                    else describe(path, answer) + note)
     return common.EXIT_FAILED if failed else 0

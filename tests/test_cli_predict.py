@@ -26,18 +26,13 @@ def trained(fashion_subset_dir, fashion_subset, tmp_path_factory):
     return out, test_images[i, ..., 0], int(labels[i])
 
 
-def run(argv, capsys):
-    code = predict.main(argv)
-    return code, capsys.readouterr()
-
-
-def test_png_from_the_test_set_comes_back_with_its_label(trained, tmp_path, capsys):
+def test_png_from_the_test_set_comes_back_with_its_label(cli, trained, tmp_path, capsys):
     out, image, label = trained
     path = str(tmp_path / "item.png")
     Image.fromarray(image).save(path)
-    code, captured = run(["--params", out, "--json", path], capsys)
+    code, out_text, err = cli("predict", *["--params", out, "--json", path])
     assert code == 0
-    row = json.loads(captured.out)
+    row = json.loads(out_text)
     assert row["path"] == path and row["label"] == label
     names = runs.load_run(out).class_names
     assert row["name"] == names[label] and names[0] == "T-shirt/top"
@@ -46,11 +41,11 @@ def test_png_from_the_test_set_comes_back_with_its_label(trained, tmp_path, caps
     assert [e["name"] for e in row["top3"]] == [names[e["label"]] for e in row["top3"]]
     p = [e["probability"] for e in row["top3"]]
     assert p[0] >= p[1] >= p[2] and sum(row["probabilities"]) == pytest.approx(1, abs=1e-5)
-    code, captured = run(["--params", out, path], capsys)
-    assert captured.out.startswith("%s: %s (class %d), p=" % (path, names[label], label))
+    code, out_text, err = cli("predict", *["--params", out, path])
+    assert out_text.startswith("%s: %s (class %d), p=" % (path, names[label], label))
 
 
-def test_dark_on_light_colour_and_large_images_are_handled(trained, tmp_path, capsys):
+def test_dark_on_light_colour_and_large_images_are_handled(cli, trained, tmp_path, capsys):
     out, image, label = trained
     rgb = tmp_path / "colour.png"
     Image.fromarray(np.stack([image] * 3, axis=-1)).save(rgb)
@@ -58,31 +53,31 @@ def test_dark_on_light_colour_and_large_images_are_handled(trained, tmp_path, ca
     Image.fromarray(255 - image).save(inverted)
     large = tmp_path / "large.jpg"
     Image.fromarray(image).resize((280, 280), Image.NEAREST).save(large, quality=95)
-    code, captured = run(["--params", out, "--json", str(rgb), str(inverted), str(large)], capsys)
+    code, out_text, err = cli("predict", *["--params", out, "--json", str(rgb), str(inverted), str(large)])
     assert code == 0
-    assert [json.loads(line)["label"] for line in captured.out.splitlines()] == [label] * 3
+    assert [json.loads(line)["label"] for line in out_text.splitlines()] == [label] * 3
     seen = images.to_model_input(image, dataset="fashion-mnist")
     np.testing.assert_array_equal(images.load_image(str(inverted), dataset="fashion-mnist"), seen)
     with pytest.raises(images.ImageError, match="blank"):  # not inverted: dark ink on light
         images.load_image(str(inverted), "no", "fashion-mnist")
 
 
-def test_corrupt_file_is_named_others_still_classified_exit_1(trained, tmp_path, capsys):
+def test_corrupt_file_is_named_others_still_classified_exit_1(cli, trained, tmp_path, capsys):
     out, image, label = trained
     good = tmp_path / "good.png"
     Image.fromarray(image).save(good)
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    code, captured = run(["--params", out, "--json", str(bad), str(good)], capsys)
+    code, out_text, err = cli("predict", *["--params", out, "--json", str(bad), str(good)])
     assert code == 1
-    rows = [json.loads(line) for line in captured.out.splitlines()]
+    rows = [json.loads(line) for line in out_text.splitlines()]
     assert rows[0]["path"] == str(bad) and "error" in rows[0]
     assert rows[1]["label"] == label
-    code, captured = run(["--params", out, str(bad)], capsys)
-    assert code == 1 and captured.out.startswith("%s: error: " % bad)
+    code, out_text, err = cli("predict", *["--params", out, str(bad)])
+    assert code == 1 and out_text.startswith("%s: error: " % bad)
 
 
-def test_params_that_are_not_a_checkpoint_exit_2(trained, tmp_path, capsys):
+def test_params_that_are_not_a_checkpoint_exit_2(cli, trained, tmp_path, capsys):
     import mxnet as mx
     out, image, _ = trained
     img = tmp_path / "x.png"
@@ -94,11 +89,11 @@ def test_params_that_are_not_a_checkpoint_exit_2(trained, tmp_path, capsys):
              (str(tmp_path), "holds no state.json"),
              (str(tmp_path / "nope"), "does not exist")]
     for params, fragment in cases:
-        code, captured = run(["--params", params, str(img)], capsys)
-        assert code == 2 and fragment in captured.err and captured.out == "", (params, captured)
+        code, out_text, err = cli("predict", *["--params", params, str(img)])
+        assert code == 2 and fragment in err and out_text == "", (params, err)
 
 
-def test_explain_writes_one_picture_per_image_of_what_the_model_saw(trained, tmp_path, capsys):
+def test_explain_writes_one_picture_per_image_of_what_the_model_saw(cli, trained, tmp_path, capsys):
     from matplotlib.image import imread
     out, image, label = trained
     paths = []
@@ -107,25 +102,25 @@ def test_explain_writes_one_picture_per_image_of_what_the_model_saw(trained, tmp
         paths.append(str(tmp_path / folder / "item.png"))
         Image.fromarray(image).save(paths[-1])
     explain = tmp_path / "why"
-    code, captured = run(["--params", out, "--json", "--explain", str(explain)] + paths, capsys)
+    code, out_text, err = cli("predict", *["--params", out, "--json", "--explain", str(explain)] + paths)
     assert code == 0
-    rows = [json.loads(line) for line in captured.out.splitlines()]
+    rows = [json.loads(line) for line in out_text.splitlines()]
     assert [r["explanation"] for r in rows] == [str(explain / "item.png.explain.png"),
                                                 str(explain / "item.png-2.explain.png")]
     assert sorted(os.listdir(explain)) == ["item.png-2.explain.png", "item.png.explain.png"]
     assert imread(rows[0]["explanation"]).shape[1] > 3 * imread(rows[0]["explanation"]).shape[0]
     a_file = tmp_path / "file"
     a_file.write_text("x")
-    code, captured = run(["--params", out, "--explain", str(a_file), paths[0]], capsys)
-    assert code == 2 and "--explain: %s is a file, not a folder" % a_file in captured.err
-    assert captured.out == ""
+    code, out_text, err = cli("predict", *["--params", out, "--explain", str(a_file), paths[0]])
+    assert code == 2 and "--explain: %s is a file, not a folder" % a_file in err
+    assert out_text == ""
     (explain / ".write-test").write_text("mine")  # a name an explanation folder might hold
     (explain / "item.png.explain.png").unlink()
     (explain / "item.png.explain.png").mkdir()  # the picture's name is taken by a folder
-    code, captured = run(["--params", out, "--explain", str(explain)] + paths, capsys)
-    lines = captured.out.splitlines()
-    assert code == 1 and len(lines) == 2, captured
-    assert lines[0].startswith(paths[0] + ": ") and "(no explanation: cannot write" in lines[0]
+    code, out_text, err = cli("predict", *["--params", out, "--explain", str(explain)] + paths)
+    lines = out_text.splitlines()
+    assert code == 1 and len(lines) == 2, err
+    assert lines[0].startswith(paths[0] + ": ") and "; no explanation: cannot write" in lines[0]
     assert "it is a folder" in lines[0] and "no explanation" not in lines[1]
     assert (explain / ".write-test").read_text() == "mine"
     assert not [n for n in os.listdir(explain) if n.startswith("tmp")]
@@ -166,13 +161,13 @@ def test_a_misspelt_flag_is_named_before_a_missing_one(trained, capsys):
     assert "required" not in err
 
 
-def test_the_starting_weights_are_not_taken_for_a_model(trained, tmp_path, capsys):
+def test_the_starting_weights_are_not_taken_for_a_model(cli, trained, tmp_path, capsys):
     out, image, _ = trained
     path = str(tmp_path / "item.png")
     Image.fromarray(image).save(path)
-    code, captured = run(["--params", os.path.join(out, "init.params"), path], capsys)
-    assert code == 2 and "holds the starting weights a run drew at random" in captured.err
-    assert captured.out == ""
+    code, out_text, err = cli("predict", *["--params", os.path.join(out, "init.params"), path])
+    assert code == 2 and "holds the starting weights a run drew at random" in err
+    assert out_text == ""
 
 
 def test_an_empty_explain_folder_is_refused_not_ignored(trained, capsys):

@@ -1,0 +1,104 @@
+"""mxsoftmax.cli.common: the one error handler, flag naming from an error's fields, one-line
+flag errors, names in any encoding, signals."""
+import argparse
+import io
+import signal
+import sys
+
+import pytest
+
+from mxsoftmax.cli import common
+from mxsoftmax.errors import (Diverged, Interrupted, InvalidInput, InvalidType, InvalidValue,
+                              WriteFailed)
+
+
+def _parser():
+    parser = common.Parser(prog="prog")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--lr", dest="learning_rate", type=common.flag_type("learning_rate"))
+    parser.add_argument("--out")
+    return parser
+
+
+def _handled(err, argv=(), words=None, capsys=None):
+    parser = _parser()
+    args = parser.parse_args(list(argv))
+    with common.handle_errors("prog", parser, args, words) as outcome:
+        raise err
+    return outcome.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("err, code", [
+    (InvalidInput("x is bad."), 2), (InvalidType("x is not text."), 2),
+    (InvalidValue(param="seed", expected="a whole number", shown="-1", value=-1), 2),
+    (WriteFailed("cannot write x."), 1), (Diverged(0, 3, float("nan")), 1),
+    (Interrupted(signal.SIGINT), 130), (Interrupted(signal.SIGTERM), 143)])
+def test_each_error_class_has_its_exit_code_and_one_line(err, code, capsys):
+    got, err_text = _handled(err, capsys=capsys)
+    assert got == code and len(err_text.splitlines()) == 1 and err_text.startswith("prog: ")
+    assert str(err) in err_text
+
+
+def test_the_flag_is_named_from_the_errors_param_or_path(capsys):
+    code, text = _handled(InvalidInput("0.1 is too large.", param="learning_rate"),
+                          ["--lr", "0.1"], capsys=capsys)
+    assert text == "prog: error: --lr: 0.1 is too large.\n"
+    code, text = _handled(InvalidInput("d/a.gz is truncated.", path="d/a.gz"),
+                          ["--data-dir", "d", "--out", "o"], capsys=capsys)
+    assert text == "prog: error: --data-dir: d/a.gz is truncated.\n"
+    code, text = _handled(InvalidInput("elsewhere/a.gz is truncated.", path="elsewhere/a.gz"),
+                          ["--data-dir", "d"], capsys=capsys)
+    assert text == "prog: error: elsewhere/a.gz is truncated.\n"  # no flag gave that path
+    code, text = _handled(InvalidInput("dd/a.gz is truncated.", path="dd/a.gz"),
+                          ["--data-dir", "d"], capsys=capsys)
+    assert "--data-dir" not in text  # a folder's name is not a prefix of another's
+
+
+def test_a_commands_own_words_are_made_from_the_fields(capsys):
+    words = {Diverged: lambda err: "batch %d went wrong." % err.batch}
+    code, text = _handled(Diverged(1, 7, float("inf")), words=words, capsys=capsys)
+    assert code == 1 and text == "prog: batch 7 went wrong.\n"
+
+
+def test_unexpected_exceptions_are_not_swallowed():
+    with pytest.raises(ZeroDivisionError):
+        with common.handle_errors("prog"):
+            1 / 0
+
+
+def test_a_bad_flag_is_one_line_without_the_usage_block(capsys):
+    with pytest.raises(SystemExit) as stop:
+        _parser().parse_args(["--lr", "1_0"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "usage:" not in err and len(err.splitlines()) == 1
+    assert err.startswith("prog: error: argument --lr: must be a number from") and "--help" in err
+
+
+@pytest.mark.parametrize("text", ["caf\u00e9", "img\udcff.png", "\u2603"])
+def test_names_in_any_encoding_are_printed_without_a_traceback(text, monkeypatch):
+    ascii_out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    monkeypatch.setattr(sys, "stdout", ascii_out)
+    common.out("%s: 7" % text)
+    ascii_out.flush()
+    assert ascii_out.buffer.getvalue().endswith(b": 7\n")
+
+
+def test_after_a_signal_further_ones_are_ignored_while_the_command_ends():
+    with pytest.raises(Interrupted):
+        with common.Signals() as signals:
+            with signals.deferred():
+                signal.raise_signal(signal.SIGINT)
+            signals.check()
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with common.Signals():
+        pass  # no signal: the previous handler comes back
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_flag_types_come_from_the_constraint_table():
+    parse = common.flag_type("epochs")
+    assert parse("10") == 10
+    for text in ("1_0", "\u0661", "-1", "1e3", " "):
+        with pytest.raises(argparse.ArgumentTypeError, match="must be a whole number from 0"):
+            parse(text)
