@@ -198,6 +198,28 @@ CONSTRAINTS = {
 }
 
 
+ENGINE_VARIABLES = {  # read by MXNet when it loads; a value it cannot parse aborts the process
+    "MXNET_ENGINE_TYPE": Options(("NaiveEngine", "ThreadedEngine", "ThreadedEnginePerDevice")),
+}
+THREAD_VARIABLES = re.compile(r"OMP_NUM_THREADS|MXNET_[A-Z_]*(NTHREADS|MAX_NODE_TRAIN|"
+                              r"MAX_NODE_INFERENCE|BULK_EXEC_TRAIN|BULK_EXEC_INFERENCE)")
+
+
+def check_environment(environ):
+    """Refuse, before MXNet loads, the engine and thread variables of ``environ`` it cannot use:
+    MXNet would stop with its own exception or abort the process (exit 134) instead."""
+    for name, value in sorted(environ.items()):
+        if name in ENGINE_VARIABLES:
+            ENGINE_VARIABLES[name].check(name, value)
+        elif THREAD_VARIABLES.fullmatch(name):
+            whole = Interval(numbers.Integral, 0, 100000)
+            try:
+                whole.parse(value)
+            except ValueError:
+                raise InvalidValue(param=name, value=value, shown=_shown(value),
+                                   expected="%s (or unset)" % whole.description) from None
+
+
 def constraint(param):
     """The constraint of ``param``; ``ctx`` is made on first use (it needs MXNet)."""
     if param == "ctx":

@@ -119,3 +119,16 @@ def test_labels_outside_0_9_are_refused_where_the_data_comes_in():
     for labels in (np.full(8, 11), np.full(8, -3), np.full(8, 1.5), np.zeros(3)):
         with pytest.raises(InvalidValue, match="splits must be splits with .train and .test"):
             loop.CompiledPath(data._replace(train=(data.train[0], labels)), mx.cpu())
+
+
+@pytest.mark.parametrize("name, value", [("MXNET_ENGINE_TYPE", "Bogus"), ("OMP_NUM_THREADS", "abc"),
+                                         ("MXNET_CPU_WORKER_NTHREADS", "1_0"),
+                                         ("OMP_NUM_THREADS", "\u0662")])
+def test_engine_and_thread_variables_mxnet_cannot_use_are_named(name, value):
+    with pytest.raises(InvalidValue, match="^%s must be " % name):
+        validation.check_environment({name: value, "HOME": "/x"})
+
+
+def test_usable_engine_and_thread_variables_pass():
+    validation.check_environment({"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": "2",
+                                  "MXNET_HOME": "anything", "MXNET_CPU_WORKER_NTHREADS": "1"})
