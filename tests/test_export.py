@@ -349,12 +349,19 @@ def test_the_page_from_file_gives_pythons_answers_on_the_first_100_test_images(
              for p, q in zip(page, python) if "error" not in p]
     assert max(close) < 1e-4
 
-    # the same images drawn other ways: larger, dark on light, in colour, transparent
+    # the same images drawn other ways: larger, dark on light, in colour, transparent; and bars
+    # whose scaled width is exactly 2.5 pixels in either recipe (5x56 to 28, 5x40 to 20), which
+    # Python rounds to 2 (half to even)
+    bars = [np.zeros((80, 80), np.uint8) for _ in range(2)]
+    bars[0][10:66, 30:35] = bars[1][10:50, 30:35] = 255
     others = [png_base64(*v) for image in first[:20] for v in variants(image)]
+    others += [png_base64(bar) for bar in bars]
     page, python = driver.execute_async_script(CLASSIFY_PNGS, others), python_answers(others, run)
     labels, seen = agree(page, python)
     print(which, "variants: same label:", labels, "same 28x28:", seen, "of", len(others))
     assert labels >= len(others) - 1 and seen >= len(others) - 3
+    for mine, theirs in zip(page[-2:], python[-2:]):
+        assert np.array_equal(np.array(mine["seen"]).reshape(28, 28), theirs["seen"])
 
     problems = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert not problems, problems
@@ -366,7 +373,7 @@ def stroke(driver, element, points):
     from selenium.webdriver.common.action_chains import ActionChains
     box = element.rect
     at = [(int(box["width"] * (x - .5)), int(box["height"] * (y - .5))) for x, y in points]
-    chain = ActionChains(driver).move_to_element_with_offset(element, *at[0]).click_and_hold()
+    chain = ActionChains(driver, duration=20).move_to_element_with_offset(element, *at[0]).click_and_hold()
     for (x0, y0), (x1, y1) in zip(at, at[1:]):
         for step in range(1, 7):
             chain.move_to_element_with_offset(element, x0 + (x1 - x0) * step // 6,
@@ -394,8 +401,13 @@ def test_a_drawn_stroke_gets_pythons_answer_to_the_whole_drawing(run, driver, tm
         assert shown == str(python["label"]), (shown, python)
         assert np.array_equal(np.array(seen).reshape(28, 28), python["seen"])
         captions = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#maps figcaption")]
-        k = python["label"]
-        assert len(captions) == 3 and "b %.2f" % arrays(run)[1][k] in captions[0]
+        k, bias = python["label"], float(arrays(run)[1][python["label"]])
+        assert len(captions) == 3 and captions[0].startswith("%d %s · " % (k, run.class_names[k]))
+        assert ("+ b (−%.2f) =" % -bias if bias < 0 else "+ b %.2f =" % bias) in captions[0]
+        share = driver.execute_script(
+            "const f = document.querySelector('#bars li.top .fill');"
+            "return f.getBoundingClientRect().width / f.parentNode.getBoundingClientRect().width;")
+        assert abs(share - python["probabilities"][k]) < .01  # the bar is drawn, and to scale
     driver.find_element(By.ID, "clear").click()
     assert label.text == "?"
     problems = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]

@@ -455,9 +455,9 @@
       });
       const caption = document.createElement("figcaption");
       const votes = data.score[k] - b[k];
+      const bias = b[k] < 0 ? "(−" + (-b[k]).toFixed(2) + ")" : b[k].toFixed(2);
       caption.textContent = (item.name === String(k) ? item.name : k + " " + item.name) +
-        " · votes " + votes.toFixed(2) + " + b " + b[k].toFixed(2) + " = score " +
-        data.score[k].toFixed(2);
+        " · votes " + votes.toFixed(2) + " + b " + bias + " = score " + data.score[k].toFixed(2);
       figure.append(canvas, caption);
       holder.appendChild(figure);
     });
