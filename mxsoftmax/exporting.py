@@ -78,6 +78,9 @@ def export(run, path, force=False):
     that cannot take the file), WriteFailed (a full disk).
     """
     check_run(run)
+    if not all(np.isfinite(p.asnumpy()).all() for p in run.params):
+        raise ExportError("the model's W or b holds inf or NaN: export a checkpoint of a run that "
+                          "trained without diverging.")
     path = os.fspath(path)
     kind = check_target(path, force)
     _write(path, BUILDERS[kind](run), replace=force)
@@ -110,7 +113,6 @@ def _import_onnx(what):
     """The ``onnx`` package; MissingPackage saying how to install it when it is not there."""
     try:
         import onnx
-        from onnx import helper, numpy_helper  # noqa: F401 (their presence is what is checked)
     except ImportError:
         raise MissingPackage("%s needs the onnx package, which is not installed: %s."
                              % (what, ONNX_INSTALL), "onnx") from None

@@ -192,6 +192,16 @@ def test_a_file_that_appears_while_writing_is_not_overwritten(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["model.json", "new.json"]
 
 
+def test_a_model_holding_nan_is_refused_not_written(run, tmp_path):
+    W = run.params[0].copy()
+    W[3, 4] = np.nan
+    broken = runs.Run([W, run.params[1]], run.class_names, run.dataset, run.path)
+    for name in ("m.json", "m.html", "m.npz"):
+        with pytest.raises(exporting.ExportError, match="inf or NaN"):
+            exporting.export(broken, tmp_path / name)
+    assert os.listdir(tmp_path) == []
+
+
 def test_python_dash_m_mxsoftmax_export_runs_the_command(run_dir, tmp_path):
     target = str(tmp_path / "model.json")
     done = subprocess.run([sys.executable, "-m", "mxsoftmax.export", "--params", run_dir,

@@ -250,6 +250,7 @@
 
   // Any ImageData (or {data, width, height} of RGBA bytes) to the model's answer, as predict gives it.
   function classify(imageData, invert) {
+    if (["auto", "yes", "no"].indexOf(invert) < 0) throw new Error("invert is auto, yes or no.");
     let rgba = imageData.data, width = imageData.width, height = imageData.height;
     if (!width || !height) throw new Error("The picture is empty.");
     if (width * height > MAX_PIXELS) throw new Error("The picture has more than 40 megapixels.");
@@ -258,11 +259,11 @@
       const small = reduce(rgba, width, height, factor);
       rgba = small.data; width = small.width; height = small.height;
     }
-    const seen = toModelInput(toGray(rgba, width * height), width, height, invert || "auto");
+    const seen = toModelInput(toGray(rgba, width * height), width, height, invert);
     return answer(seen);
   }
   window.mxsoftmaxClassify = function (imageData, invert) {
-    const result = classify(imageData, invert);
+    const result = classify(imageData, invert === undefined ? "auto" : invert);
     delete result.x;
     return result;
   };
