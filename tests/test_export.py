@@ -391,7 +391,7 @@ def stroke(driver, element, points):
     chain.release().perform()
 
 
-def test_a_drawn_stroke_gets_pythons_answer_to_the_whole_drawing(run, driver, tmp_path):
+def test_a_drawn_stroke_gets_pythons_answer_to_the_whole_drawing(run, fashion, driver, tmp_path):
     from selenium.webdriver.common.by import By
     open_page(driver, run, tmp_path)
     assert "Fashion-MNIST" in driver.title
@@ -420,6 +420,16 @@ def test_a_drawn_stroke_gets_pythons_answer_to_the_whole_drawing(run, driver, tm
         assert abs(share - python["probabilities"][k]) < .01  # the bar is drawn, and to scale
     driver.find_element(By.ID, "clear").click()
     assert label.text == "?"
+
+    # a picture of one's own, opened with the page's file chooser
+    from selenium.webdriver.support.ui import WebDriverWait
+    picture = tmp_path / "my picture.png"
+    Image.fromarray(255 - fashion.test[0][7, ..., 0]).resize((90, 90)).save(picture)
+    driver.find_element(By.ID, "open").send_keys(str(picture))
+    WebDriverWait(driver, 10).until(
+        lambda _: driver.find_element(By.ID, "status").text.startswith("my picture.png: "))
+    (python,) = python_answers([base64.b64encode(picture.read_bytes()).decode()], run)
+    assert label.text == str(python["label"])
     problems = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert not problems, problems
 
