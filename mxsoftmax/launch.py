@@ -1,7 +1,7 @@
 """Entry points that import nothing heavy until called, so a signal while MXNet loads is one line.
 
-``python -m mxsoftmax.<command>`` (train, predict, draw, plot, data) and the ``mxsoftmax-*``
-scripts start here.
+``python -m mxsoftmax.<command>`` (train, predict, draw, plot, data, export) and the
+``mxsoftmax-*`` scripts start here.
 """
 import contextlib
 import importlib
@@ -33,6 +33,11 @@ def plot():
 def data():
     """``python -m mxsoftmax.data``."""
     _run("data")
+
+
+def export():
+    """``mxsoftmax-export``, ``python -m mxsoftmax.export``."""
+    _run("export")
 
 
 def _run(command):

@@ -1,0 +1,57 @@
+"""``python -m mxsoftmax.export``: a trained run as ONNX, a self-contained HTML page, NPZ or JSON.
+
+The format is the extension of ``--to`` (:mod:`mxsoftmax.exporting`). An existing file is kept
+unless ``--force``; an unknown extension, a ``--params`` that is not a trained run, or a place that
+cannot take the file is one sentence and exit 2, with nothing written.
+"""
+from .. import exporting
+from ..runs import load_run
+from . import common
+
+PROG = "python -m mxsoftmax.export"
+WHAT = {
+    "ONNX": "ONNX opset %d: input x float32 [N, 784] (pixels / 255), output probabilities [N, 10]"
+            % exporting.ONNX_OPSET,
+    "HTML": "a page to draw on; open it in a browser, no server needed",
+    "NPZ": "arrays W, b, class_names and card, the rest as JSON: load it with numpy.load",
+    "JSON": "W, b, the class names and the recipe",
+}
+
+
+def build_parser():
+    """The argparse parser of ``python -m mxsoftmax.export``."""
+    p = common.Parser(prog=PROG,
+                      description="Write a trained mxsoftmax run for use without MXNet: .onnx (an "
+                                  "ONNX graph), .html (a page to draw on that works offline, from "
+                                  "a file), .npz or .json (W, b, class names and the recipe).")
+    p.add_argument("--params", required=True, metavar="RUN", type=common.path,
+                   help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
+    p.add_argument("--to", required=True, metavar="FILE", type=common.path,
+                   help="the file to write; its extension picks the format: .onnx, .html, .npz "
+                        "or .json")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    return p
+
+
+def main(argv=None):
+    """Export the run; exit 0, or 2 on a bad flag, run or place (1 on a full disk)."""
+    args = build_parser().parse_args(argv)
+    return common.run_main(PROG, lambda: _with_signals(export, args))
+
+
+def _with_signals(body, args):
+    """``body(args)`` with SIGINT and SIGTERM turned into one line and exit 130/143."""
+    with common.Signals():
+        return body(args)
+
+
+def export(args):
+    """Write ``args.params``'s model to ``args.to``; returns the exit code."""
+    with common.blame("--to", args.to):
+        exporting.check_target(args.to, args.force)  # named before the run is read
+    with common.blame("--params", args.params):
+        run = load_run(args.params)
+    with common.blame("--to", args.to):
+        kind = exporting.export(run, args.to, force=args.force)
+    common.out("Wrote %s (%s)." % (args.to, WHAT[kind]))
+    return 0

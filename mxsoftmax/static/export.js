@@ -1,0 +1,480 @@
+// The exported page (python -m mxsoftmax.export --to FILE.html): the model and its preprocessing
+// in the page itself, so it works from file:// with no server, no network and no Python.
+//
+// The recipe is mxsoftmax/images.py's to_model_input, step for step, with the same arithmetic:
+// Pillow's gray conversion, float32 where numpy computes in float32 (with numpy's pairwise sums),
+// Pillow's Lanczos resampling of a float image, and Python's round-half-to-even. So a picture gives
+// the same 28x28 input here as in `python -m mxsoftmax.predict`, and the same answer.
+//
+// window.mxsoftmaxClassify(imageData[, invert]) classifies any ImageData (the tests use it).
+"use strict";
+(function () {
+  const model = JSON.parse(document.getElementById("model").textContent);
+  const classes = model.class_names;
+  const recipe = model.recipe;
+  const W = Float64Array.from(Array.prototype.concat.apply([], model.W).map(Math.fround));
+  const b = Float64Array.from(model.b.map(Math.fround));
+  const K = b.length, D = 784;
+  const WORK_SIDE = 1024;           // larger pictures are shrunk to this side first, as in Python
+  const MAX_PIXELS = 40e6;
+  const f32 = Math.fround;
+
+  // ------------------------------------------------------------------ the recipe
+
+  function roundHalfEven(x) {
+    const r = Math.round(x);
+    return (Math.abs(x % 1) === 0.5 && r % 2 !== 0) ? r - 1 : r;
+  }
+
+  // numpy's pairwise summation (float32 when round is Math.fround), as ndarray.sum() does it.
+  function pairwiseSum(a, start, n, round) {
+    if (n < 8) {
+      let s = round(0);
+      for (let i = 0; i < n; i++) s = round(s + a[start + i]);
+      return s;
+    }
+    if (n <= 128) {
+      const r = [];
+      for (let j = 0; j < 8; j++) r.push(a[start + j]);
+      let i = 8;
+      for (; i < n - (n % 8); i += 8) {
+        for (let j = 0; j < 8; j++) r[j] = round(r[j] + a[start + i + j]);
+      }
+      let s = round(round(round(r[0] + r[1]) + round(r[2] + r[3])) +
+                    round(round(r[4] + r[5]) + round(r[6] + r[7])));
+      for (; i < n; i++) s = round(s + a[start + i]);
+      return s;
+    }
+    let n2 = Math.floor(n / 2);
+    n2 -= n2 % 8;
+    return round(pairwiseSum(a, start, n2, round) + pairwiseSum(a, start + n2, n - n2, round));
+  }
+  const identity = function (x) { return x; };
+
+  // Gray float values (0-255) of RGBA pixels: Pillow's L = (19595 R + 38470 G + 7471 B) >> 16, and
+  // transparent pixels over white when the opaque ones are mostly dark, else over black.
+  function toGray(rgba, n) {
+    const gray = new Float32Array(n);
+    const alpha = new Float32Array(n);
+    let transparent = false;
+    for (let i = 0; i < n; i++) {
+      const p = 4 * i;
+      gray[i] = (rgba[p] * 19595 + rgba[p + 1] * 38470 + rgba[p + 2] * 7471 + 0x8000) >> 16;
+      alpha[i] = f32(rgba[p + 3] / 255);
+      if (rgba[p + 3] !== 255) transparent = true;
+    }
+    if (!transparent) return gray;
+    const opaque = pairwiseSum(alpha, 0, n, f32);
+    const weighted = new Float32Array(n);
+    for (let i = 0; i < n; i++) weighted[i] = f32(gray[i] * alpha[i]);
+    const background = opaque && f32(pairwiseSum(weighted, 0, n, f32) / opaque) < 127.5 ? 255 : 0;
+    for (let i = 0; i < n; i++) gray[i] = f32(weighted[i] + f32(background * f32(1 - alpha[i])));
+    return gray;
+  }
+
+  // Pillow's Image.reduce(factor) of 8-bit RGBA: the mean of each block, partial blocks included.
+  function reduce(rgba, width, height, factor) {
+    const w = Math.ceil(width / factor), h = Math.ceil(height / factor);
+    const out = new Uint8ClampedArray(4 * w * h);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const y1 = Math.min(height, (y + 1) * factor), x1 = Math.min(width, (x + 1) * factor);
+        const count = (y1 - y * factor) * (x1 - x * factor);
+        for (let c = 0; c < 4; c++) {
+          let sum = 0;
+          for (let yy = y * factor; yy < y1; yy++) {
+            for (let xx = x * factor; xx < x1; xx++) sum += rgba[4 * (yy * width + xx) + c];
+          }
+          out[4 * (y * w + x) + c] = Math.floor((sum + count / 2) / count);
+        }
+      }
+    }
+    return {data: out, width: w, height: h};
+  }
+
+  // Pillow's lanczos_filter: a sinc windowed by a sinc three times wider, zero from 3 on.
+  function sinc(t) {
+    return t === 0 ? 1 : Math.sin(Math.PI * t) / (Math.PI * t);
+  }
+  function lanczos(x) {
+    return -3 <= x && x < 3 ? sinc(x) * sinc(x / 3) : 0;
+  }
+
+  // Pillow's precompute_coeffs: for each output pixel, its first input pixel and the weights.
+  function coefficients(inSize, outSize) {
+    const scale = inSize / outSize;
+    const filterscale = Math.max(scale, 1);
+    const support = 3 * filterscale;
+    const out = [];
+    for (let xx = 0; xx < outSize; xx++) {
+      const center = (xx + 0.5) * scale;
+      const ss = 1 / filterscale;
+      const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
+      const xmax = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
+      const k = [];
+      let ww = 0;
+      for (let x = 0; x < xmax; x++) {
+        const w = lanczos((x + xmin - center + 0.5) * ss);
+        k.push(w);
+        ww += w;
+      }
+      out.push({min: xmin, k: ww !== 0 ? k.map(function (w) { return w / ww; }) : k});
+    }
+    return out;
+  }
+
+  // Pillow's resize(size, LANCZOS) of a float ("F") image: horizontal, then vertical, float32 between.
+  function resize(src, w, h, nw, nh) {
+    if (nw === w && nh === h) return Float32Array.from(src);
+    let cur = src, cw = w;
+    if (nw !== w) {
+      const cx = coefficients(w, nw);
+      const tmp = new Float32Array(nw * h);
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < nw; x++) {
+          const c = cx[x];
+          let s = 0;
+          for (let i = 0; i < c.k.length; i++) s += cur[y * cw + c.min + i] * c.k[i];
+          tmp[y * nw + x] = s;
+        }
+      }
+      cur = tmp;
+      cw = nw;
+    }
+    if (nh !== h) {
+      const cy = coefficients(h, nh);
+      const tmp = new Float32Array(cw * nh);
+      for (let y = 0; y < nh; y++) {
+        const c = cy[y];
+        for (let x = 0; x < cw; x++) {
+          let s = 0;
+          for (let i = 0; i < c.k.length; i++) s += cur[(c.min + i) * cw + x] * c.k[i];
+          tmp[y * cw + x] = s;
+        }
+      }
+      cur = tmp;
+    }
+    return cur;
+  }
+
+  // mxsoftmax.images.to_model_input: gray (Float32Array, width x height) to 784 uint8 pixels.
+  function toModelInput(gray, width, height, invert) {
+    const border = [];
+    for (let x = 0; x < width; x++) border.push(gray[x]);
+    for (let x = 0; x < width; x++) border.push(gray[(height - 1) * width + x]);
+    for (let y = 0; y < height; y++) border.push(gray[y * width]);
+    for (let y = 0; y < height; y++) border.push(gray[y * width + width - 1]);
+    const borderSum = pairwiseSum(Float32Array.from(border), 0, border.length, f32);
+    const flip = invert === "yes" ||
+      (invert === "auto" && f32(borderSum / border.length) > recipe.invert_when_border_mean_above);
+    const level = flip ? border.map(function (v) { return 255 - v; }) : border.slice();
+    level.sort(function (p, q) { return p - q; });
+    const half = level.length >> 1;
+    const median = level.length % 2 ? level[half] : f32((level[half - 1] + level[half]) / 2);
+    const n = width * height;
+    const ink = new Float32Array(n);
+    let peak = 0;
+    for (let i = 0; i < n; i++) {
+      const v = flip ? 255 - gray[i] : gray[i];
+      ink[i] = Math.max(f32(v - median), 0);
+      if (ink[i] > peak) peak = ink[i];
+    }
+    if (peak < recipe.min_contrast) {
+      throw new Error("The picture is blank: nothing stands out from its background.");
+    }
+    const gain = f32(255 / peak);
+    const threshold = f32(recipe.ink_threshold * 255);
+    let top = height, bottom = -1, left = width, right = -1;
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const v = ink[y * width + x] = f32(ink[y * width + x] * gain);
+        if (v >= threshold) {
+          top = Math.min(top, y); bottom = Math.max(bottom, y);
+          left = Math.min(left, x); right = Math.max(right, x);
+        }
+      }
+    }
+    const h0 = bottom - top + 1, w0 = right - left + 1;
+    const crop = new Float32Array(h0 * w0);
+    for (let y = 0; y < h0; y++) {
+      for (let x = 0; x < w0; x++) crop[y * w0 + x] = ink[(top + y) * width + left + x];
+    }
+    const scale = recipe.side / Math.max(h0, w0);
+    const w = Math.max(1, roundHalfEven(w0 * scale)), h = Math.max(1, roundHalfEven(h0 * scale));
+    const patch = resize(crop, w0, h0, w, h);
+    for (let i = 0; i < patch.length; i++) patch[i] = Math.min(Math.max(patch[i], 0), 255);
+    let y0, x0;
+    if (recipe.centring === "mass") {
+      const mass = pairwiseSum(patch, 0, patch.length, f32) || 1;
+      const ys = new Float64Array(patch.length), xs = new Float64Array(patch.length);
+      for (let i = 0; i < patch.length; i++) {
+        ys[i] = Math.floor(i / w) * patch[i];
+        xs[i] = (i % w) * patch[i];
+      }
+      y0 = roundHalfEven(14 - pairwiseSum(ys, 0, ys.length, identity) / mass);
+      x0 = roundHalfEven(14 - pairwiseSum(xs, 0, xs.length, identity) / mass);
+    } else {  // an odd spare pixel goes before the item, as in Fashion-MNIST's images
+      y0 = Math.floor((29 - h) / 2);
+      x0 = Math.floor((29 - w) / 2);
+    }
+    y0 = Math.min(Math.max(y0, 0), 28 - h);
+    x0 = Math.min(Math.max(x0, 0), 28 - w);
+    const out = new Uint8Array(D);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) out[(y0 + y) * 28 + x0 + x] = roundHalfEven(patch[y * w + x]);
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------ the model
+
+  function answer(seen) {
+    const x = Float64Array.from(seen, function (v) { return f32(v / 255); });
+    const score = Array.from(b);
+    for (let i = 0; i < D; i++) {
+      if (!x[i]) continue;
+      for (let k = 0; k < K; k++) score[k] += x[i] * W[i * K + k];
+    }
+    const top = Math.max.apply(null, score);
+    const e = score.map(function (s) { return Math.exp(s - top); });
+    const total = e.reduce(function (p, q) { return p + q; }, 0);
+    const probabilities = e.map(function (v) { return v / total; });
+    const order = probabilities.map(function (p, k) { return k; })
+      .sort(function (p, q) { return probabilities[q] - probabilities[p] || p - q; });
+    const entry = function (k) { return {label: k, name: classes[k], probability: probabilities[k]}; };
+    const first = entry(order[0]);
+    return {label: first.label, name: first.name, probability: first.probability,
+            top3: order.slice(0, 3).map(entry), probabilities: probabilities, score: score,
+            seen: Array.from(seen), x: x};
+  }
+
+  // Any ImageData (or {data, width, height} of RGBA bytes) to the model's answer, as predict gives it.
+  function classify(imageData, invert) {
+    if (["auto", "yes", "no"].indexOf(invert) < 0) throw new Error("invert is auto, yes or no.");
+    let rgba = imageData.data, width = imageData.width, height = imageData.height;
+    if (!width || !height) throw new Error("The picture is empty.");
+    if (width * height > MAX_PIXELS) throw new Error("The picture has more than 40 megapixels.");
+    const factor = Math.ceil(Math.max(width, height) / WORK_SIDE);
+    if (factor > 1) {
+      const small = reduce(rgba, width, height, factor);
+      rgba = small.data; width = small.width; height = small.height;
+    }
+    const seen = toModelInput(toGray(rgba, width * height), width, height, invert);
+    return answer(seen);
+  }
+  window.mxsoftmaxClassify = function (imageData, invert) {
+    const result = classify(imageData, invert === undefined ? "auto" : invert);
+    delete result.x;
+    return result;
+  };
+
+  // ------------------------------------------------------------------ the page
+
+  const pad = document.getElementById("pad");
+  const pen = pad.getContext("2d", {willReadFrequently: true});
+  const status = document.getElementById("status");
+  const FOR = [198, 40, 40];
+  const AGAINST = [30, 91, 198];
+  let stroke = null;         // {id, x, y} of the pointer drawing now
+  let drawn = false;         // anything on the canvas since the last Clear
+  let frame = 0;             // a pending requestAnimationFrame while drawing
+
+  const bars = document.getElementById("bars");
+  const rows = classes.map(function (name, k) {
+    const li = document.createElement("li");
+    const label = document.createElement("span");
+    label.className = "class";
+    label.textContent = name === String(k) ? name : k + " " + name;
+    const track = document.createElement("span");
+    track.className = "track";
+    const fill = document.createElement("span");
+    fill.className = "fill";
+    track.appendChild(fill);
+    const value = document.createElement("span");
+    value.className = "value";
+    value.textContent = "–";
+    li.append(label, track, value);
+    bars.appendChild(li);
+    return {li: li, fill: fill, value: value};
+  });
+
+  function reset() {
+    document.getElementById("label").textContent = "?";
+    document.getElementById("name").textContent = "";
+    document.getElementById("probability").textContent = "";
+    rows.forEach(function (row) {
+      row.li.classList.remove("top");
+      row.fill.style.width = "0";
+      row.value.textContent = "–";
+    });
+    paint(document.getElementById("seen"), null);
+    document.getElementById("maps").replaceChildren();
+    document.getElementById("scale").textContent = "±0";
+  }
+
+  function clear() {
+    cancelAnimationFrame(frame);
+    frame = 0;
+    drawn = false;
+    pen.fillStyle = "#000";
+    pen.fillRect(0, 0, pad.width, pad.height);
+    reset();
+    say("Draw with a mouse, pen or finger.");
+  }
+
+  function say(text, isError) {
+    status.textContent = text;
+    status.classList.toggle("error", !!isError);
+  }
+
+  function at(event) {
+    const box = pad.getBoundingClientRect();
+    return {x: (event.clientX - box.left) * pad.width / box.width,
+            y: (event.clientY - box.top) * pad.height / box.height};
+  }
+
+  function line(from, to) {
+    pen.strokeStyle = "#fff";
+    pen.lineWidth = pad.width / 12;
+    pen.lineCap = "round";
+    pen.lineJoin = "round";
+    pen.beginPath();
+    pen.moveTo(from.x, from.y);
+    pen.lineTo(to.x, to.y);
+    pen.stroke();
+  }
+
+  // The answer is computed here, from the canvas's own pixels, so it is always the drawing's.
+  function update() {
+    cancelAnimationFrame(frame);
+    frame = 0;
+    if (!drawn) return;
+    const pixels = pen.getImageData(0, 0, pad.width, pad.height);
+    try {
+      show(classify(pixels, "auto"));
+      say(stroke ? "Drawing…" : "Keep drawing, or Clear to start again.");
+    } catch (err) {
+      reset();
+      say(err.message, true);
+    }
+  }
+
+  function soon() {
+    if (!frame) frame = requestAnimationFrame(update);
+  }
+
+  pad.addEventListener("pointerdown", function (event) {
+    if (stroke || (event.pointerType === "mouse" && event.button !== 0)) return;
+    event.preventDefault();
+    pad.setPointerCapture(event.pointerId);
+    const p = at(event);
+    stroke = {id: event.pointerId, x: p.x, y: p.y};
+    line(p, p);
+    drawn = true;
+    soon();
+  });
+  pad.addEventListener("pointermove", function (event) {
+    if (!stroke || event.pointerId !== stroke.id) return;
+    event.preventDefault();
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    (events.length ? events : [event]).forEach(function (e) {
+      const p = at(e);
+      line(stroke, p);
+      stroke.x = p.x;
+      stroke.y = p.y;
+    });
+    soon();
+  });
+  ["pointerup", "pointercancel", "lostpointercapture"].forEach(function (type) {
+    pad.addEventListener(type, function (event) {
+      if (stroke && event.pointerId === stroke.id) {
+        stroke = null;
+        update();  // at once: the answer shown is the whole drawing's
+      }
+    });
+  });
+  document.getElementById("clear").addEventListener("click", clear);
+
+  // A picture of your own: decoded by the browser, then the same recipe as a drawing.
+  document.getElementById("open").addEventListener("change", function (event) {
+    const file = event.target.files[0];
+    event.target.value = "";
+    if (!file) return;
+    createImageBitmap(file, {colorSpaceConversion: "none", premultiplyAlpha: "none"})
+      .then(function (bitmap) {
+        const canvas = document.createElement("canvas");
+        canvas.width = bitmap.width;
+        canvas.height = bitmap.height;
+        const g = canvas.getContext("2d");
+        g.drawImage(bitmap, 0, 0);
+        const result = classify(g.getImageData(0, 0, canvas.width, canvas.height), "auto");
+        clear();
+        drawn = false;
+        show(result);
+        say(file.name + ": what the model saw is below. Draw to try your own.");
+      })
+      .catch(function (err) {
+        reset();
+        say(file.name + ": " + (err.message || "not a picture this browser can read") + ".", true);
+      });
+  });
+
+  function show(data) {
+    document.getElementById("label").textContent = String(data.label);
+    document.getElementById("name").textContent = data.name === String(data.label) ? "" : data.name;
+    document.getElementById("probability").textContent = "p = " + data.probability.toFixed(3);
+    data.probabilities.forEach(function (p, k) {
+      rows[k].li.classList.toggle("top", k === data.label);
+      rows[k].fill.style.width = (100 * p).toFixed(1) + "%";
+      rows[k].value.textContent = (100 * p).toFixed(1) + "%";
+    });
+    paint(document.getElementById("seen"), function (i) {
+      const v = data.seen[i];
+      return [v, v, v];
+    });
+    // Each pixel's vote x * W[:, k] for the top 3; the votes plus b[k] are the class's score.
+    const maps = data.top3.map(function (item) {
+      const k = item.label;
+      return {item: item, votes: Array.from(data.x, function (v, i) { return v * W[i * K + k]; })};
+    });
+    let scale = 0;
+    maps.forEach(function (m) { m.votes.forEach(function (v) { scale = Math.max(scale, Math.abs(v)); }); });
+    scale = scale || 1;
+    const holder = document.getElementById("maps");
+    holder.replaceChildren();
+    maps.forEach(function (m) {
+      const item = m.item, k = item.label;
+      const figure = document.createElement("figure");
+      const canvas = document.createElement("canvas");
+      canvas.width = canvas.height = 28;
+      canvas.setAttribute("aria-label", "Evidence for " + item.name);
+      paint(canvas, function (i) {
+        const t = Math.max(-1, Math.min(1, m.votes[i] / scale));
+        const end = t >= 0 ? FOR : AGAINST;
+        const a = Math.abs(t);
+        return end.map(function (c) { return Math.round(255 + (c - 255) * a); });
+      });
+      const caption = document.createElement("figcaption");
+      const votes = data.score[k] - b[k];
+      const bias = b[k] < 0 ? "(−" + (-b[k]).toFixed(2) + ")" : b[k].toFixed(2);
+      caption.textContent = (item.name === String(k) ? item.name : k + " " + item.name) +
+        " · votes " + votes.toFixed(2) + " + b " + bias + " = score " + data.score[k].toFixed(2);
+      figure.append(canvas, caption);
+      holder.appendChild(figure);
+    });
+    document.getElementById("scale").textContent = "±" + scale.toPrecision(2) + " per pixel";
+  }
+
+  // Fill a 28x28 canvas from colour(i) for pixel i = row * 28 + column; null paints it black.
+  function paint(canvas, colour) {
+    const g = canvas.getContext("2d");
+    const image = g.createImageData(28, 28);
+    for (let i = 0; i < D; i++) {
+      const rgb = colour ? colour(i) : [0, 0, 0];
+      image.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * i);
+    }
+    g.putImageData(image, 0, 0);
+  }
+
+  clear();
+})();
