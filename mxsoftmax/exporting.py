@@ -45,17 +45,11 @@ class ExportError(InvalidInput):
 class TargetExists(ExportError):
     """The file to write exists and ``force`` was not given; ``path`` names it."""
 
-    def __init__(self, message, path):
-        super().__init__(message)
-        self.path = path
-
-
 class MissingPackage(ExportError):
     """The format needs a package that is not installed; ``package`` names it."""
 
-    def __init__(self, message, package):
-        super().__init__(message)
-        self.package = package
+    def __init__(self, message, package, path=None):
+        super().__init__(message, package=package, path=path)
 
 
 def format_of(path):
@@ -65,7 +59,7 @@ def format_of(path):
     if extension not in FORMATS:
         raise ExportError("%s has %s: give a file ending in .onnx, .html, .npz or .json."
                           % (path, "the unknown extension %r" % extension if extension
-                             else "no extension"))
+                             else "no extension"), path=path)
     return FORMATS[extension]
 
 
@@ -80,7 +74,7 @@ def export(run, path, force=False):
     check_run(run)
     if not all(np.isfinite(p.asnumpy()).all() for p in run.params):
         raise ExportError("the model's W or b holds inf or NaN: export a checkpoint of a run that "
-                          "trained without diverging.")
+                          "trained without diverging.", path=run.path)
     path = os.fspath(path)
     kind = check_target(path, force)
     _write(path, BUILDERS[kind](run), replace=force)
@@ -94,16 +88,17 @@ def check_target(path, force=False):
     kind = format_of(path)
     if os.path.isdir(path):
         raise ExportError("%s is a folder: give the name of the file to write, such as %s."
-                          % (path, os.path.join(path, "model" + os.path.splitext(path)[1].lower())))
+                          % (path, os.path.join(path, "model" + os.path.splitext(path)[1].lower())),
+                          path=path)
     if os.path.lexists(path) and not force:
         raise TargetExists("%s exists: add --force to replace it, or choose another name." % path,
-                           path)
+                           path=path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ExportError(("%s cannot be written: %s is a file, not a folder; choose another place."
                            if os.path.exists(folder) else
                            "%s cannot be written: its folder %s does not exist; create it, or "
-                           "choose another place.") % (path, folder))
+                           "choose another place.") % (path, folder), path=path)
     if kind == "ONNX":
         _import_onnx(path)
     return kind
@@ -115,7 +110,7 @@ def _import_onnx(what):
         import onnx
     except ImportError:
         raise MissingPackage("%s needs the onnx package, which is not installed: %s."
-                             % (what, ONNX_INSTALL), "onnx") from None
+                             % (what, ONNX_INSTALL), "onnx", path=what) from None
     return onnx
 
 
@@ -132,7 +127,7 @@ def _write(path, data, replace):
                 os.link(tmp, path)
             except FileExistsError:
                 raise TargetExists("%s exists: add --force to replace it, or choose another name."
-                                   % path, path) from None
+                                   % path, path=path) from None
             except OSError:  # no hard links here (FAT, some network file systems): the check
                 pass         # that export made a moment ago stands, and the rename publishes it
     atomic_write(path, write)

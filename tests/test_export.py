@@ -172,7 +172,7 @@ def test_an_existing_file_is_kept_unless_force(run, run_dir, tmp_path, capsys):
     target.write_text("my notes")
     code, out = call(["--params", run_dir, "--to", str(target)], capsys)
     assert code == 2 and target.read_text() == "my notes"
-    assert out.err == ("python -m mxsoftmax.export: error: --to %s exists: add --force to "
+    assert out.err == ("python -m mxsoftmax.export: error: --to: %s exists: add --force to "
                        "replace it, or choose another name.\n" % target)
     code, out = call(["--params", run_dir, "--to", str(target), "--force"], capsys)
     assert code == 0 and json.loads(target.read_text())["b"] == pytest.approx(

@@ -35,23 +35,15 @@ def build_parser():
 
 def main(argv=None):
     """Export the run; exit 0, or 2 on a bad flag, run or place (1 on a full disk)."""
-    args = build_parser().parse_args(argv)
-    return common.run_main(PROG, lambda: _with_signals(export, args))
-
-
-def _with_signals(body, args):
-    """``body(args)`` with SIGINT and SIGTERM turned into one line and exit 130/143."""
-    with common.Signals():
-        return body(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with common.handle_errors(PROG, parser, args) as outcome, common.Signals():
+        export(args)
+    return outcome.code
 
 
 def export(args):
-    """Write ``args.params``'s model to ``args.to``; returns the exit code."""
-    with common.blame("--to", args.to):
-        exporting.check_target(args.to, args.force)  # named before the run is read
-    with common.blame("--params", args.params):
-        run = load_run(args.params)
-    with common.blame("--to", args.to):
-        kind = exporting.export(run, args.to, force=args.force)
+    """Write ``args.params``'s model to ``args.to``."""
+    exporting.check_target(args.to, args.force)  # named before the run is read
+    kind = exporting.export(load_run(args.params), args.to, force=args.force)
     common.out("Wrote %s (%s)." % (args.to, WHAT[kind]))
-    return 0
