@@ -93,9 +93,14 @@ def files(tmp_path, monkeypatch):
     return data
 
 
+SHIPPED_DIR = sources.shipped_dir  # the real one, for the tests of the shipped copy
+
+
 @pytest.fixture(autouse=True)
 def no_default_sources(monkeypatch, tmp_path):
-    """Every test sees only the sources it names: MXNet's host and public mirrors are closed ports."""
+    """Every test sees only the sources it names: MXNet's host and public mirrors are closed ports,
+    and the MNIST shipped with mxsoftmax is not there unless a test puts it back."""
+    monkeypatch.setattr(sources, "shipped_dir", lambda dataset: None)
     monkeypatch.setenv("MXNET_GLUON_REPO", closed_port_url())
     for name in catalog.NAMES:
         monkeypatch.setitem(catalog.DATASETS, name, dict(catalog.DATASETS[name],
@@ -113,8 +118,8 @@ def main(cli, argv):
 
 
 def data_files(folder):
-    """What a download left in ``folder``, but for the lock file that keeps two writers apart."""
-    return [name for name in os.listdir(folder) if name != ".lock"]
+    """What a download left in ``folder``: its files, and no lock file."""
+    return os.listdir(folder)
 
 
 def routes_for(data, prefix, how="ok", status=200, **headers):
@@ -222,22 +227,55 @@ def test_env_mirrors_come_before_mxnet_and_public_mirrors(monkeypatch):
                        "http://repo.example/gluon/dataset/mnist/"]
 
 
-def test_passwords_are_never_printed_and_bad_urls_are_skipped(files, tmp_path, monkeypatch, capsys):
+def test_passwords_are_never_printed_and_bad_urls_are_refused(files, tmp_path, monkeypatch,
+                                                               capsys):
     port = closed_port_url()[len("http://"):]
-    monkeypatch.setenv("MXSOFTMAX_MIRRORS", "http://%s.example/,http://u:pa#s3cret@%s"
-                       % ("x" * 300, port))
     code = main(train_cli, ["--quiet", "--mirror", "http://me:s3cret@" + port])
     err = capsys.readouterr().err
     assert code == 2 and "s3" not in err and "http://***@127.0.0.1" in err, err
-    assert "a part of the host name is empty or longer than 63 characters" in err
     assert "Traceback" not in err
-    for url, problem in [("http://exa mple.com/", "spaces or control characters"),
+    for url, problem in [("http://exa mple.com/", "spaces, line breaks or control characters"),
                          ("http://u:pa/ss@host/", "the port is not a number"),
-                         ("ftp://host/", "the scheme must be http or https")]:
+                         ("ftp://host/", "the scheme must be http or https"),
+                         ("http://%s.example/" % ("x" * 300),
+                          "a part of the host name is empty or longer than 63 characters")]:
         code = main(train_cli, ["--quiet", "--mirror", url])
         err = capsys.readouterr().err
         assert code == 2 and problem in err and "pa/ss" not in err and "ss@" not in err, err
+        assert err.endswith(": give http(s)://host/path/.\n"), err  # the hint, not masked
     assert sources.redact("https://a:b@c@host/x@y") == "https://***@y"
+
+
+@pytest.mark.parametrize("variable, value, words", [
+    ("MXSOFTMAX_MIRRORS", "", "MXSOFTMAX_MIRRORS holds an empty URL"),
+    ("MXSOFTMAX_MIRRORS", "http://a.example/,", "MXSOFTMAX_MIRRORS holds an empty URL"),
+    ("MXSOFTMAX_MIRRORS", "http://a.example/\r\nX-Evil: 1",
+     "MXSOFTMAX_MIRRORS holds http://a.example/\\r\\nX-Evil: 1, which is not a usable URL "
+     "(it holds spaces, line breaks or control characters)"),
+    ("MXSOFTMAX_MIRRORS", "http://a.example/\n", "which is not a usable URL"),
+    ("MXSOFTMAX_MIRRORS", "http://u:pa#s3cret@127.0.0.1:9/", "http://***@127.0.0.1:9/, which"),
+    ("MXNET_GLUON_REPO", "", "MXNET_GLUON_REPO holds an empty URL"),
+    ("MXNET_GLUON_REPO", "repo.example", "MXNET_GLUON_REPO holds repo.example, which is not a "
+                                         "usable URL (the scheme must be http or https)"),
+])
+def test_a_mirror_variable_that_cannot_be_used_is_one_sentence_naming_it(
+        variable, value, words, monkeypatch, capsys):
+    monkeypatch.setenv(variable, value)
+    assert main(train_cli, ["--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "s3cret" not in err, err
+    assert words in err and err.endswith(", or unset it.\n"), err
+    assert "give %s" % sources.VARIABLES[variable] in err
+
+
+def test_redaction_masks_only_the_user_part_of_urls():
+    for text in ("http(s)://host/path/", "://host/path/", "http://[::1]/x", "http://[::1]:80/",
+                 "http://host:8080/a:b", "no url: here", "/data/a:b", "http://host/?q=a:b"):
+        assert sources.redact(text) == text
+        assert sources.redact_text("give %s." % text) == "give %s." % text
+    assert sources.redact("http://u:p4Q") == "http://***"
+    assert sources.redact("zz9@127.0.0.1:9/") == "***@127.0.0.1:9/"
+    assert sources.redact_text("see http://u:pw@h.example/x, then") == "see http://***@h.example/x, then"
 
 
 def test_offline_train_ends_with_the_ways_forward_in_cli_words(tmp_path, monkeypatch, capsys):
