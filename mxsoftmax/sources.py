@@ -185,7 +185,7 @@ def _url_problem(url):
     if not url:
         return "it is empty"
     if re.search(r"[\s\x00-\x1f\x7f]", url):
-        return "it holds spaces, line breaks or control characters"
+        return "it holds spaces or control characters"
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
