@@ -228,8 +228,7 @@ def test_env_mirrors_come_before_mxnet_and_public_mirrors(monkeypatch):
                        "http://repo.example/gluon/dataset/mnist/"]
 
 
-def test_passwords_are_never_printed_and_bad_urls_are_refused(files, tmp_path, monkeypatch,
-                                                               capsys):
+def test_passwords_are_never_printed_and_bad_urls_are_refused(files, capsys):
     port = closed_port_url()[len("http://"):]
     code = main(train_cli, ["--quiet", "--mirror", "http://me:s3cret@" + port])
     err = capsys.readouterr().err
