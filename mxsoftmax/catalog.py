@@ -4,6 +4,10 @@ The same images exist as different ``.gz`` byte streams (gluon's host, the origi
 Debian's repack), so a file is known by the SHA-256 of its decompressed idx bytes and their size.
 The size bounds every read and every download; the digest verifies a file and recognises which
 data set a folder of idx files holds.
+
+MNIST also ships inside mxsoftmax (``mxsoftmax/datasets/mnist``, made with ``gzip -9 -n``): the
+SHA-256 of those exact ``.gz`` bytes lets a damaged install be noticed before a file is read, so
+the data can come from elsewhere instead.
 """
 DIGITS = tuple(str(d) for d in range(10))
 DATASETS = {
@@ -26,6 +30,19 @@ DATASETS = {
                  "https://storage.googleapis.com/cvdf-datasets/mnist/"),
         debian_dir=None,
         package=None,
+        shipped=dict(
+            folder=("datasets", "mnist"),  # inside the mxsoftmax package
+            files={  # (split, kind) -> (SHA-256 of the shipped .gz bytes, their size)
+                ("train", "images"): (
+                    "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971", 9719438),
+                ("train", "labels"): (
+                    "1787548bbe0bff1ec2ecdc0ef292b02df999e2d1a6002d27500982c652b17203", 28857),
+                ("test", "images"): (
+                    "1a1a05eab793c14bb050b398624a11b0ffd1a2953baed553b1b9bd079e2a20be", 1616508),
+                ("test", "labels"): (
+                    "b91679a0acfe4ba0e50a2437a903084cba1f5f92592b016a25a7dfd00455798b", 4517),
+            },
+        ),
     ),
     "fashion-mnist": dict(
         title="Fashion-MNIST",
@@ -46,6 +63,7 @@ DATASETS = {
         mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         debian_dir="/usr/share/datasets/fashion-mnist",
         package="dataset-fashion-mnist",
+        shipped=None,
     ),
 }
 NAMES = tuple(DATASETS)
@@ -54,6 +72,12 @@ NAMES = tuple(DATASETS)
 def class_names(dataset):
     """The ten class names of ``dataset`` as a list (MNIST's digits are the strings '0'-'9')."""
     return list(DATASETS[dataset]["class_names"])
+
+
+def classes_text(dataset):
+    """The classes of ``dataset`` in a few words: ``0-9`` for digits, else the ten names."""
+    names = class_names(dataset)
+    return "0-9" if tuple(names) == DIGITS else ", ".join(names)
 
 
 def identify(split, kind, digest):

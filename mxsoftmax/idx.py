@@ -31,8 +31,31 @@ FILES = {
 SPLITS = ("train", "test")
 
 
+REPLACE = "replace it with an intact copy"
+
+
 class IdxError(InvalidInput):
-    """An idx file that is missing, damaged, or not what its header says."""
+    """An idx file that is missing, damaged, or not what its header says.
+
+    Its fields say what a caller may need: ``path`` (the file or folder), ``problem`` (what is
+    wrong, in words that follow the path) and ``advice`` (what to do); the message is
+    ``"<path> <problem>: <advice>."``. A caller that shows the error under a flag adds the flag
+    from these fields, without reading the message.
+    """
+
+    def __init__(self, path, problem, advice=REPLACE):
+        super().__init__("%s %s: %s." % (path, problem, advice))
+        self.path, self.problem, self.advice = path, problem, advice
+
+
+class ChecksumMismatch(IdxError):
+    """A known file whose idx bytes are not the published ones (``expected`` and ``found`` are
+    the two SHA-256 digests)."""
+
+    def __init__(self, path, expected, found):
+        super().__init__(path, "does not match its known checksum (expected SHA-256 %s of its idx "
+                               "bytes, got %s)" % (expected, found))
+        self.expected, self.found = expected, found
 
 
 def standard_name(split, kind):
@@ -49,27 +72,47 @@ def candidate_names(split, kind):
 
 
 def find_files(folder):
-    """Map (split, kind) to the path of each of the four idx files in ``folder``."""
+    """Map (split, kind) to the path of each of the four idx files in ``folder``.
+
+    A file may be there under two names (say ``t10k-labels-idx1-ubyte`` and its ``.gz``): the
+    copies are used only if they hold the same idx bytes, so neither is picked silently.
+    """
     if not os.path.isdir(folder):
-        raise IdxError("%s is not a folder: give a folder holding the four MNIST-format idx "
-                       "files." % folder)
+        raise IdxError(folder, "is not a folder",
+                       "give a folder holding the four MNIST-format idx files")
     found = {}
     for key in FILES:
         paths = [os.path.join(folder, name) for name in candidate_names(*key)]
         files = [path for path in paths if os.path.isfile(path)]
         odd = [path for path in paths if os.path.lexists(path)]
+        if len(files) > 1:
+            _same_contents(files, key)
         if files:
             found[key] = files[0]
         elif odd:  # a name that is taken, by something that cannot be read as a file
             what = ("a folder" if os.path.isdir(odd[0]) else "a link to nothing"
                     if not os.path.exists(odd[0]) else "not a regular file")
-            raise IdxError("%s is %s: the %s file must be a regular file; move it away or "
-                           "replace it." % (odd[0], what, "-".join(key)))
+            raise IdxError(odd[0], "is %s" % what, "the %s file must be a regular file; move it "
+                                                   "away or replace it" % "-".join(key))
         else:
-            raise IdxError("%s has no %s file (looked for %s): put the four MNIST-format idx "
-                           "files there." % (folder, "-".join(key), " or ".join(
-                               name + "[.gz]" for name in candidate_names(*key)[2:])))
+            raise IdxError(folder, "has no %s file (looked for %s)" % ("-".join(key), " or ".join(
+                name + "[.gz]" for name in candidate_names(*key)[2:])),
+                "put the four MNIST-format idx files there")
     return found
+
+
+def _same_contents(paths, key):
+    """Refuse (IdxError) copies of one file under several names unless their idx bytes agree."""
+    digests = set()
+    for path in paths:
+        try:
+            digests.add(file_digest(path, key[1]))
+        except IdxError:
+            digests.add(path)  # a damaged copy agrees with nothing
+    if len(digests) > 1:
+        raise IdxError(paths[0], "and %s both hold the %s file, with different contents"
+                       % (" and ".join(paths[1:]), "-".join(key)),
+                       "keep the one you mean and move the other away")
 
 
 def read_idx(path, kind, max_bytes=None, digest=None):
@@ -86,8 +129,7 @@ def read_idx(path, kind, max_bytes=None, digest=None):
     if isinstance(digest, _Verifier):
         digest.check()
     if kind == "labels" and array.max() > 9:
-        raise IdxError("%s has label %d; labels must be 0-9: replace it with an intact copy."
-                       % (path, array.max()))
+        raise IdxError(path, "has label %d; labels must be 0-9" % array.max())
     return array.reshape(reader.dims)
 
 
@@ -97,16 +139,18 @@ class IdxImages:
     A split of 60,000 images is 47 MB of uint8: :func:`mxsoftmax.batches.to_ndarrays` streams them
     through :meth:`chunks` into float32 without ever holding them whole. The rest of the
     validation (length, trailing data, gzip CRC and, with ``expected``, the SHA-256 of the idx
-    bytes) happens as the file is read: a damaged file raises IdxError at the end of that pass.
-    ``np.asarray(images)`` reads them all, as (N, 28, 28, 1).
+    bytes) happens as the file is read: a damaged file raises IdxError at the end of that pass,
+    and other idx bytes than ``expected`` raise ChecksumMismatch, or call ``differ(path)`` when it
+    is given (a variant of a known data set, used as given). ``np.asarray(images)`` reads them
+    all, as (N, 28, 28, 1).
     """
 
     dtype = np.dtype(np.uint8)
 
-    def __init__(self, path, max_bytes=None, expected=None):
+    def __init__(self, path, max_bytes=None, expected=None, differ=None):
         with _Reader(path, "images", max_bytes) as reader:
             self.shape = reader.dims + (1,)
-        self.path, self.max_bytes, self.expected = path, max_bytes, expected
+        self.path, self.max_bytes, self.expected, self.differ = path, max_bytes, expected, differ
         self.digest = None  # the SHA-256 of its idx bytes, once a pass has read them all
 
     def __len__(self):
@@ -117,7 +161,7 @@ class IdxImages:
 
         Each chunk is a view of one reused buffer, valid until the next is yielded.
         """
-        verifier = _Verifier(self.path, self.expected)
+        verifier = _Verifier(self.path, self.expected, self.differ)
         with _Reader(self.path, "images", self.max_bytes, verifier) as reader:
             buffer = np.empty(n * ROWS * COLS, dtype=np.uint8)
             for start in range(0, len(self), n):
@@ -137,12 +181,6 @@ class IdxImages:
         return array if dtype is None else array.astype(dtype)
 
 
-def mismatch_message(path, expected, found):
-    """The sentence for a file whose idx bytes are not the known ones."""
-    return ("%s does not match its known checksum (expected SHA-256 %s of its idx bytes, got %s): "
-            "replace it with an intact copy." % (path, expected, found))
-
-
 class _Reader:
     """One pass over an idx file: the header checked on entry, then the body read in place."""
 
@@ -154,8 +192,9 @@ class _Reader:
     def __enter__(self):
         try:
             self.raw = open_regular(self.path)
-        except NotRegular as err:
-            raise IdxError("%s: give the idx file itself." % str(err).rstrip(".")) from None
+        except NotRegular:
+            raise IdxError(self.path, "is a folder" if os.path.isdir(self.path)
+                           else "is not a regular file", "give the idx file itself") from None
         except OSError as err:
             raise self._unreadable(err) from None
         try:
@@ -176,8 +215,7 @@ class _Reader:
         self.raw.close()
 
     def _unreadable(self, err):
-        return IdxError("%s cannot be read (%s): replace it with an intact copy."
-                        % (self.path, reason(err)))
+        return IdxError(self.path, "cannot be read (%s)" % reason(err))
 
     def _header(self, stored, gzipped):
         """Read and check magic, dimensions and the size they promise, before any allocation."""
@@ -185,31 +223,31 @@ class _Reader:
         magic, ndim = (IMAGE_MAGIC, 3) if kind == "images" else (LABEL_MAGIC, 1)
         header = _read_exactly(self.stream, 4 + 4 * ndim)
         if len(header) >= 4 and struct.unpack(">I", header[:4])[0] != magic:
-            raise IdxError("%s has magic number %d, not %d as idx %s files do: check that it is "
-                           "the %s file and not damaged." % (
-                               path, struct.unpack(">I", header[:4])[0], magic, kind, kind))
+            raise IdxError(path, "has magic number %d, not %d as idx %s files do" % (
+                struct.unpack(">I", header[:4])[0], magic, kind),
+                "check that it is the %s file and not damaged" % kind)
         if len(header) < 4 + 4 * ndim:
-            raise IdxError("%s is too short to be an idx %s file (%d bytes): replace it with an "
-                           "intact copy." % (path, kind, len(header)))
+            raise IdxError(path, "is too short to be an idx %s file (%d bytes)"
+                           % (kind, len(header)))
         self.digest.update(header)
         dims = struct.unpack(">%dI" % ndim, header[4:])
         if kind == "images" and dims[1:] != (ROWS, COLS):
-            raise IdxError("%s holds %dx%d images, not 28x28: mxsoftmax needs MNIST-format 28x28 "
-                           "images." % (path, dims[1], dims[2]))
+            raise IdxError(path, "holds %dx%d images, not 28x28" % (dims[1], dims[2]),
+                           "mxsoftmax needs MNIST-format 28x28 images")
         if not 1 <= dims[0] <= MAX_ITEMS:
-            raise IdxError("%s holds %d %s; an idx file here must hold 1 to %d: replace it with "
-                           "an intact copy." % (path, dims[0], kind, MAX_ITEMS))
+            raise IdxError(path, "holds %d %s; an idx file here must hold 1 to %d"
+                           % (dims[0], kind, MAX_ITEMS))
         self.dims, self.header = dims, header
         self.body = int(np.prod(dims))
         self.promised = len(header) + self.body
         if self.max_bytes is not None and self.promised > self.max_bytes:
-            raise IdxError("%s promises %d bytes of %s, more than the %d this file has: it is "
-                           "not the expected file." % (path, self.promised, kind, self.max_bytes))
+            raise IdxError(path, "promises %d bytes of %s, more than the %d this file has"
+                           % (self.promised, kind, self.max_bytes), "it is not the expected file")
         if not gzipped and self.promised != stored:
-            raise IdxError(_length_message(path, stored, self.promised, dims[0], kind))
+            raise _length_error(path, stored, self.promised, dims[0], kind)
         if gzipped and self.promised > stored * GZIP_MAX_RATIO:
-            raise IdxError("%s promises %d bytes of %s, more than its %d gzipped bytes can hold: "
-                           "replace it with an intact copy." % (path, self.promised, kind, stored))
+            raise IdxError(path, "promises %d bytes of %s, more than its %d gzipped bytes can hold"
+                           % (self.promised, kind, stored))
 
     def fill(self, array):
         """Read the next ``array.size`` bytes of the body into ``array``; IdxError if they end."""
@@ -218,8 +256,8 @@ class _Reader:
             while done < len(view):
                 n = self.stream.readinto(view[done:done + CHUNK])
                 if not n:
-                    raise IdxError(_length_message(self.path, len(self.header) + self.got + done,
-                                                   self.promised, self.dims[0], self.kind))
+                    raise _length_error(self.path, len(self.header) + self.got + done,
+                                        self.promised, self.dims[0], self.kind)
                 self.digest.update(view[done:done + n])
                 done += n
         except (OSError, EOFError, zlib.error) as err:
@@ -233,14 +271,13 @@ class _Reader:
         except (OSError, EOFError, zlib.error) as err:
             raise self._unreadable(err) from None
         if extra:
-            raise IdxError("%s holds more than the %d bytes its header promises (%d %s): the "
-                           "file is padded or damaged; replace it with an intact copy."
-                           % (self.path, self.promised, self.dims[0], self.kind))
+            raise IdxError(self.path, "holds more than the %d bytes its header promises (%d %s); "
+                           "the file is padded or damaged" % (self.promised, self.dims[0], self.kind))
 
 
-def _length_message(path, actual, promised, count, kind):
-    return ("%s is %d bytes but its header promises %d (%d %s): the file is truncated or "
-            "padded; replace it with an intact copy." % (path, actual, promised, count, kind))
+def _length_error(path, actual, promised, count, kind):
+    return IdxError(path, "is %d bytes but its header promises %d (%d %s); the file is truncated "
+                          "or padded" % (actual, promised, count, kind))
 
 
 def _read_exactly(stream, n):
@@ -259,23 +296,25 @@ class _NoDigest:
         pass
 
 
-def read_split(images_path, labels_path, expected=None, stream=False):
+def read_split(images_path, labels_path, expected=None, stream=False, differ=None):
     """One split: images (N, 28, 28, 1) uint8 and labels (N,) int32, with matching counts.
 
     ``expected`` maps ``images``/``labels`` to the (SHA-256, size) a known file must have; a
-    file that differs raises IdxError. With ``stream`` the images are an :class:`IdxImages`,
-    read (and verified) when they are used.
+    file that differs raises ChecksumMismatch, except images when ``differ`` is given: it is
+    called with their path instead, and they are used as they are. With ``stream`` the images
+    are an :class:`IdxImages`, read (and verified) when they are used.
     """
     expected = expected or {}
     digest, size = expected.get("labels") or (None, None)
     labels = read_idx(labels_path, "labels", size, _Verifier(labels_path, digest))
     digest, size = expected.get("images") or (None, None)
-    images = IdxImages(images_path, size, digest)  # the header alone, to compare the counts first
+    images = IdxImages(images_path, size, digest, differ)  # the header alone: compare counts
     if len(images) != len(labels):
-        raise IdxError("%s has %d images but %s has %d labels: the two files must come from the "
-                       "same split." % (images_path, len(images), labels_path, len(labels)))
+        raise IdxError(images_path, "has %d images but %s has %d labels" % (
+            len(images), labels_path, len(labels)), "the two files must come from the same split")
     if not stream:
-        images = read_idx(images_path, "images", size, _Verifier(images_path, digest))[..., None]
+        images = read_idx(images_path, "images", size,
+                          _Verifier(images_path, digest, differ))[..., None]
     return images, labels.astype(np.int32)
 
 
@@ -297,14 +336,18 @@ def file_digest(path, kind, max_bytes=None):
 
 
 class _Verifier:
-    """A digest that checks itself: ``update`` as hashlib's; :meth:`check` raises on a mismatch."""
+    """A digest that checks itself: ``update`` as hashlib's; :meth:`check` raises on a mismatch,
+    or calls ``differ(path)`` when it is given."""
 
-    def __init__(self, path, expected):
-        self.path, self.expected, self.sha = path, expected, hashlib.sha256()
+    def __init__(self, path, expected, differ=None):
+        self.path, self.expected, self.differ = path, expected, differ
+        self.sha = hashlib.sha256()
 
     def update(self, data):
         self.sha.update(data)
 
     def check(self):
         if self.expected and self.sha.hexdigest() != self.expected:
-            raise IdxError(mismatch_message(self.path, self.expected, self.sha.hexdigest()))
+            if self.differ:
+                return self.differ(self.path)
+            raise ChecksumMismatch(self.path, self.expected, self.sha.hexdigest())

@@ -196,3 +196,36 @@ def test_known_files_must_match_their_digest(tmp_path):
         bad = dict(good, **{kind: ("f" * 64, 10 ** 6)})
         with pytest.raises(idx.IdxError, match="expected SHA-256 f{64} of its idx bytes"):
             idx.read_split(*paths, expected=bad)
+
+
+def test_one_file_under_two_names_is_used_only_if_both_hold_the_same_bytes(tmp_path):
+    splits = random_splits()
+    write_split_dir(tmp_path, splits)
+    raw = tmp_path / "t10k-images-idx3-ubyte"
+    write_idx(raw, splits["test"][0])  # the same images, not gzipped, beside the .gz
+    np.testing.assert_array_equal(
+        idx.read_idx(idx.find_files(str(tmp_path))[("test", "images")], "images"), splits["test"][0])
+    write_idx(raw, splits["test"][0][::-1])  # other images under the raw name
+    with pytest.raises(idx.IdxError) as err:
+        idx.find_files(str(tmp_path))
+    assert str(err.value) == (
+        "%s and %s both hold the test-images file, with different contents: keep the one you mean "
+        "and move the other away." % (tmp_path / "t10k-images-idx3-ubyte.gz", raw))
+    raw.write_bytes(b"\x1f\x8b damaged")
+    with pytest.raises(idx.IdxError, match="with different contents"):
+        idx.find_files(str(tmp_path))
+
+
+def test_errors_carry_the_file_and_the_problem_as_fields(tmp_path):
+    path = _file(tmp_path, np.zeros((1, 28, 28)), name="x.gz", dims=(3, 28, 28))  # truncated gzip
+    with pytest.raises(idx.IdxError) as err:
+        idx.read_idx(path, "images")
+    assert err.value.path == path and str(err.value) == "%s %s: %s." % (
+        path, err.value.problem, err.value.advice)
+    assert err.value.problem == "is 800 bytes but its header promises 2368 (3 images); the file " \
+                                "is truncated or padded"
+    good = _file(tmp_path, np.zeros((3, 28, 28)), name="g-idx3-ubyte")
+    with pytest.raises(idx.ChecksumMismatch) as err:
+        idx.read_idx(good, "images", digest=idx._Verifier(good, "0" * 64))
+    assert (err.value.path, err.value.expected) == (good, "0" * 64)
+    assert err.value.found == idx.file_digest(good, "images")

@@ -8,13 +8,14 @@ import os
 import socket
 import threading
 
+import numpy as np
 import pytest
 
 from mxsoftmax import catalog, idx, notebook, sources
 from mxsoftmax.cli import data as data_cli, train as train_cli
 from mxsoftmax.errors import InvalidInput, WriteFailed
 
-from conftest import FASHION_DIR, random_splits, write_split_dir
+from conftest import FASHION_DIR, random_splits, write_idx, write_split_dir
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -93,9 +94,14 @@ def files(tmp_path, monkeypatch):
     return data
 
 
+SHIPPED_DIR = sources.shipped_dir  # the real one, for the tests of the shipped copy
+
+
 @pytest.fixture(autouse=True)
 def no_default_sources(monkeypatch, tmp_path):
-    """Every test sees only the sources it names: MXNet's host and public mirrors are closed ports."""
+    """Every test sees only the sources it names: MXNet's host and public mirrors are closed ports,
+    and the MNIST shipped with mxsoftmax is not there unless a test puts it back."""
+    monkeypatch.setattr(sources, "shipped_dir", lambda dataset: None)
     monkeypatch.setenv("MXNET_GLUON_REPO", closed_port_url())
     for name in catalog.NAMES:
         monkeypatch.setitem(catalog.DATASETS, name, dict(catalog.DATASETS[name],
@@ -113,8 +119,8 @@ def main(cli, argv):
 
 
 def data_files(folder):
-    """What a download left in ``folder``, but for the lock file that keeps two writers apart."""
-    return [name for name in os.listdir(folder) if name != ".lock"]
+    """What a download left in ``folder``: its files, and no lock file."""
+    return os.listdir(folder)
 
 
 def routes_for(data, prefix, how="ok", status=200, **headers):
@@ -222,22 +228,54 @@ def test_env_mirrors_come_before_mxnet_and_public_mirrors(monkeypatch):
                        "http://repo.example/gluon/dataset/mnist/"]
 
 
-def test_passwords_are_never_printed_and_bad_urls_are_skipped(files, tmp_path, monkeypatch, capsys):
+def test_passwords_are_never_printed_and_bad_urls_are_refused(files, capsys):
     port = closed_port_url()[len("http://"):]
-    monkeypatch.setenv("MXSOFTMAX_MIRRORS", "http://%s.example/,http://u:pa#s3cret@%s"
-                       % ("x" * 300, port))
     code = main(train_cli, ["--quiet", "--mirror", "http://me:s3cret@" + port])
     err = capsys.readouterr().err
     assert code == 2 and "s3" not in err and "http://***@127.0.0.1" in err, err
-    assert "a part of the host name is empty or longer than 63 characters" in err
     assert "Traceback" not in err
     for url, problem in [("http://exa mple.com/", "spaces or control characters"),
                          ("http://u:pa/ss@host/", "the port is not a number"),
-                         ("ftp://host/", "the scheme must be http or https")]:
+                         ("ftp://host/", "the scheme must be http or https"),
+                         ("http://%s.example/" % ("x" * 300),
+                          "a part of the host name is empty or longer than 63 characters")]:
         code = main(train_cli, ["--quiet", "--mirror", url])
         err = capsys.readouterr().err
         assert code == 2 and problem in err and "pa/ss" not in err and "ss@" not in err, err
+        assert err.endswith(": give http(s)://host/path/.\n"), err  # the hint, not masked
     assert sources.redact("https://a:b@c@host/x@y") == "https://***@y"
+
+
+@pytest.mark.parametrize("variable, value, words", [
+    ("MXSOFTMAX_MIRRORS", "", "MXSOFTMAX_MIRRORS holds an empty URL"),
+    ("MXSOFTMAX_MIRRORS", "http://a.example/,", "MXSOFTMAX_MIRRORS holds an empty URL"),
+    ("MXSOFTMAX_MIRRORS", "http://a.example/\r\nX-Evil: 1",
+     "MXSOFTMAX_MIRRORS holds http://a.example/\\r\\nX-Evil: 1, which is not a usable URL "
+     "(it holds spaces or control characters)"),
+    ("MXSOFTMAX_MIRRORS", "http://a.example/\n", "which is not a usable URL"),
+    ("MXSOFTMAX_MIRRORS", "http://u:pa#s3cret@127.0.0.1:9/", "http://***@127.0.0.1:9/, which"),
+    ("MXNET_GLUON_REPO", "", "MXNET_GLUON_REPO holds an empty URL"),
+    ("MXNET_GLUON_REPO", "repo.example", "MXNET_GLUON_REPO holds repo.example, which is not a "
+                                         "usable URL (the scheme must be http or https)"),
+])
+def test_a_mirror_variable_that_cannot_be_used_is_one_sentence_naming_it(
+        variable, value, words, monkeypatch, capsys):
+    monkeypatch.setenv(variable, value)
+    assert main(train_cli, ["--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "s3cret" not in err, err
+    assert words in err and err.endswith(", or unset it.\n"), err
+    assert "give %s" % sources.VARIABLES[variable] in err
+
+
+def test_redaction_masks_only_the_user_part_of_urls():
+    for text in ("http(s)://host/path/", "://host/path/", "http://[::1]/x", "http://[::1]:80/",
+                 "http://host:8080/a:b", "no url: here", "/data/a:b", "http://host/?q=a:b"):
+        assert sources.redact(text) == text
+        assert sources.redact_text("give %s." % text) == "give %s." % text
+    assert sources.redact("http://u:p4Q") == "http://***"
+    assert sources.redact("zz9@127.0.0.1:9/") == "***@127.0.0.1:9/"
+    assert sources.redact_text("see http://u:pw@h.example/x, then") == "see http://***@h.example/x, then"
 
 
 def test_offline_train_ends_with_the_ways_forward_in_cli_words(tmp_path, monkeypatch, capsys):
@@ -403,3 +441,238 @@ def test_a_mirror_url_is_checked_and_trimmed():
     for url in ("ftp://mirror.example/", "https://mir ror.example/", "https://", "mirror.example"):
         with pytest.raises(InvalidInput, match="is not a usable URL"):
             sources.check_url(url)
+
+
+# ---------------------------------------------------------------------------- servers that misbehave
+
+@contextlib.contextmanager
+def raw_server(answer):
+    """A loopback server that reads a request and sends ``answer(send)`` on each connection;
+    ``send(bytes)`` writes. Yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    done = threading.Event()
+
+    def serve_one(conn):
+        with conn:
+            try:
+                conn.recv(65536)
+                answer(conn.sendall, done)
+            except OSError:
+                pass  # the client gave up
+
+    def accept():
+        while not done.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve_one, args=(conn,), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield "http://127.0.0.1:%d" % sock.getsockname()[1]
+    finally:
+        done.set()
+        sock.close()
+
+
+def trickle(head):
+    """An answer that sends ``head`` at once, then one byte every 0.2 s for 6 s (a client without
+    a deadline would wait that long, then fail for another reason)."""
+    def answer(send, done):
+        send(head)
+        for _ in range(30):
+            if done.wait(0.2):
+                return
+            send(b"\0")
+    return answer
+
+
+@pytest.mark.parametrize("head", [
+    b"HTTP/1.1 200 OK\r\n\r\n",  # a body one byte every 0.2 s, until the connection ends
+    b"HTTP/1.1 200 OK\r\nX-Slow: ",  # a header that never ends
+])
+def test_a_source_slower_than_its_deadline_is_given_up_and_not_asked_again(files, tmp_path, head):
+    with raw_server(trickle(head)) as slow, serve(routes_for(files, "/good")) as url:
+        folder, log = download([slow, url + "/good"], tmp_path / "cache", timeout=(2, 2),
+                               deadline=(0.6, 10 ** 9))
+    slow_lines = [line for line in log if slow in line]
+    assert len(slow_lines) == 1 and "too slow: not done after 0.6 s" in slow_lines[0], log
+    assert sorted(data_files(folder)) == sorted(files)
+
+
+def answer_with(raw):
+    def answer(send, done):
+        send(raw)
+    return answer
+
+
+@pytest.mark.parametrize("raw, cause", [
+    (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n",
+     "oversized header: a line of its answer is longer than the 65536 bytes"),
+    (b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(120)) + b"\r\n",
+     "oversized header: its answer has more than the 100 header lines"),
+    (b"SSH-2.0-OpenSSH_9.2\r\n", "its answer is not HTTP"),
+    (b"", "it closed the connection without answering"),
+    (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 6\r\n\r\n<html>",
+     "it sent an HTML page (Content-Type text/html) instead of the file"),
+    (b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 40\r\n\r\n"
+     b"  <?xml version='1.0'?><Error>Denied</Error>", "it sent a web page (text starting with '<')"),
+    (b"HTTP/1.1 403 \x1b[31mNo\x1b[0m\r\nContent-Length: 0\r\n\r\n", "HTTP 403 \\x1b[31mNo\\x1b[0m"),
+])
+def test_each_failure_is_named_by_its_true_cause(files, tmp_path, raw, cause):
+    with raw_server(answer_with(raw)) as bad, serve(routes_for(files, "/good")) as url:
+        folder, log = download([bad, url + "/good"], tmp_path / "cache")
+    bad_lines = [line for line in log if bad in line]
+    assert bad_lines and all(cause in line for line in bad_lines), log
+    assert "cannot connect" not in " ".join(bad_lines)
+    assert sorted(data_files(folder)) == sorted(files)
+
+
+def test_a_closed_port_is_a_dead_source_named_as_such(files, tmp_path):
+    closed, folder = closed_port_url(), tmp_path / "dl"
+    folder.mkdir()
+    with pytest.raises(sources.FetchError) as caught:
+        sources.fetch(closed + "x", str(folder), ("test", "labels"),
+                      catalog.DATASETS["mnist"]["files"][("test", "labels")])
+    assert caught.value.dead and caught.value.reason == "cannot connect (Connection refused)"
+    assert os.listdir(folder) == []
+
+
+def test_verified_raw_files_in_your_folder_are_recognised_without_a_download(files, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name, body in files.items():  # the raw idx files, in the other naming style
+        raw_name = name[:-len(".gz")].replace("-idx", ".idx")
+        (mine / raw_name).write_bytes(gzip.decompress(body))
+    before = sorted(os.listdir(mine))
+    folder, log = download([], mine)  # every source is a closed port: nothing may be fetched
+    assert folder == str(mine) and log == [] and sorted(os.listdir(mine)) == before
+    bad = mine / "t10k-labels.idx1-ubyte"
+    bad.write_bytes(bad.read_bytes()[:-1])  # one byte short: damaged
+    from mxsoftmax.files import CannotWrite
+    with pytest.raises(CannotWrite, match="already holds t10k-labels.idx1-ubyte \\(not the "
+                                          "expected file\\)"):
+        download([], mine)
+
+
+# ---------------------------------------------------------------------------- the shipped MNIST
+
+def test_by_default_mnist_comes_from_the_copy_shipped_with_mxsoftmax(monkeypatch):
+    monkeypatch.setattr(sources, "shipped_dir", SHIPPED_DIR)
+    log = []
+    data = sources.load_splits(log=log.append)  # every download source is a closed port
+    assert log == [] and data.dataset == "mnist" and data.origin == SHIPPED_DIR("mnist")
+    assert data.train[0].shape == (60000, 28, 28, 1) and data.test[0].shape == (10000, 28, 28, 1)
+    known = catalog.DATASETS["mnist"]["files"]
+    for split, (images, labels) in (("train", data.train), ("test", data.test)):
+        assert idx.digest_of(images[..., 0], "images") == known[(split, "images")][0]
+        assert idx.digest_of(labels, "labels") == known[(split, "labels")][0]
+    assert data.test[1][:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]  # MNIST's first ten
+    streamed = sources.load_splits(stream=True)
+    assert sources.fingerprint(streamed) == sources.fingerprint(data)
+
+
+def shipped_copy(folder):
+    """A copy of the shipped MNIST folder in ``folder``; returns its path."""
+    os.makedirs(folder)
+    for name in os.listdir(SHIPPED_DIR("mnist")):
+        with open(os.path.join(SHIPPED_DIR("mnist"), name), "rb") as f:
+            (folder / name).write_bytes(f.read())
+    return str(folder)
+
+
+def test_a_damaged_shipped_copy_is_said_in_one_line_and_the_data_comes_from_elsewhere(
+        tmp_path, monkeypatch):
+    damaged = shipped_copy(tmp_path / "site-packages" / "mnist")
+    path = os.path.join(damaged, "train-images-idx3-ubyte.gz")
+    with open(path, "r+b") as f:  # one byte flipped in the middle of the deflate stream
+        f.seek(5000000)
+        byte = f.read(1)
+        f.seek(5000000)
+        f.write(bytes([byte[0] ^ 0x01]))
+    monkeypatch.setattr(sources, "shipped_dir", lambda dataset: damaged)
+    log = []
+    with pytest.raises(sources.NoData):  # offline: the damage is said, then the downloads fail
+        sources.load_splits(log=log.append)
+    said = [line for line in log if "shipped" in line]
+    assert said == ["the MNIST copy shipped with mxsoftmax is damaged: %s is not the file it "
+                    "shipped (reinstall mxsoftmax to mend it); using gluon's cache or a download "
+                    "instead" % path]
+    assert all("could not use" in line for line in log if line not in said)
+    cache = shipped_copy(tmp_path / "mxhome" / "datasets" / "mnist")  # gluon's cache has it
+    log = []
+    data = sources.load_splits(log=log.append)
+    assert data.origin == cache and log == said
+    os.remove(path)  # a file missing from the install is said the same way
+    log = []
+    assert sources.load_splits(log=log.append).origin == cache and len(log) == 1
+
+
+# ---------------------------------------------------------------------------- variants
+
+def variant_of(source, folder, change):
+    """A copy of the four files in ``source`` as raw idx files in ``folder``, the images passed
+    through ``change(split, images)``; returns the folder."""
+    os.makedirs(folder)
+    for key, path in idx.find_files(source).items():
+        array = idx.read_idx(path, key[1])
+        if key[1] == "images":
+            array = change(key[0], array)
+        name = idx.standard_name(*key)[:-len(".gz")]
+        write_idx(folder / name, array)
+    return str(folder)
+
+
+def shifted(split, images):
+    """The images moved one pixel to the right (a deskewed or re-rendered data set, say)."""
+    out = np.zeros_like(images)
+    out[:, :, 1:] = images[:, :, :-1]
+    return out
+
+
+@pytest.fixture(scope="module")
+def mnist_variant(tmp_path_factory):
+    return variant_of(SHIPPED_DIR("mnist"), tmp_path_factory.mktemp("v") / "mnist-shifted",
+                      shifted)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_mnist_labels_with_other_images_are_used_as_given_with_one_line(mnist_variant, stream):
+    log = []
+    data = sources.load_splits(data_dir=mnist_variant, log=log.append, stream=stream)
+    assert data.dataset == "mnist"
+    train = np.asarray(data.train[0])  # a streamed split shows the difference once read
+    assert log == ["%s: images differ from MNIST's published files; using them as given, "
+                   "classes 0-9" % mnist_variant]
+    original = idx.read_idx(os.path.join(SHIPPED_DIR("mnist"), "train-images-idx3-ubyte.gz"),
+                            "images")
+    assert np.array_equal(train[..., 0], shifted("train", original))
+    with pytest.raises(sources.DatasetMismatch):  # the labels still say which data set it is
+        sources.load_splits("fashion-mnist", data_dir=mnist_variant)
+
+
+def test_a_variant_trains_from_the_command_line_with_one_note(mnist_variant, capsys):
+    assert train_cli.main(["--data-dir", mnist_variant, "--epochs", "1", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("Epoch 0. Loss: ")
+    assert captured.err.count("images differ from MNIST's published files") == 1, captured.err
+
+
+def test_a_fashion_mnist_variant_names_its_classes(tmp_path):
+    if not os.path.isdir(FASHION_DIR):
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+
+    def brighter(split, images):
+        return np.minimum(images.astype(np.int32) + 1, 255).astype(np.uint8) if split == "test" \
+            else images
+    folder = variant_of(FASHION_DIR, tmp_path / "fashion", brighter)
+    log = []
+    data = sources.load_splits(data_dir=folder, log=log.append)
+    assert data.dataset == "fashion-mnist"
+    assert log == ["%s: images differ from Fashion-MNIST's published files; using them as given, "
+                   "classes T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, "
+                   "Bag, Ankle boot" % folder]
+    with pytest.raises(sources.DatasetMismatch):
+        sources.load_splits("mnist", data_dir=folder)
