@@ -75,6 +75,13 @@ def fashion():
 
 
 @pytest.fixture(scope="session")
+def mnist():
+    """Real MNIST: the copy that ships with mxsoftmax, verified as it is read."""
+    from mxsoftmax import sources
+    return sources.load_splits("mnist")
+
+
+@pytest.fixture(scope="session")
 def fashion_subset(fashion):
     """The first 6,000 training and 1,000 test examples of Fashion-MNIST (a ``Data``)."""
     return fashion._replace(train=tuple(a[:6000] for a in fashion.train),

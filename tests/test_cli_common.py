@@ -71,7 +71,7 @@ def test_a_bad_flag_is_one_line_without_the_usage_block(capsys):
         _parser().parse_args(["--lr", "1_0"])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "usage:" not in err and len(err.splitlines()) == 1
-    assert err.startswith("prog: error: argument --lr: must be a number from") and "--help" in err
+    assert err.startswith("prog: error: argument --lr: must be a number from")
 
 
 @pytest.mark.parametrize("text", ["caf\u00e9", "img\udcff.png", "\u2603"])

@@ -194,8 +194,9 @@ def test_a_signal_at_the_end_still_stops_the_run_after_its_checkpoint(cli,
 def test_a_signal_while_downloading_leaves_no_part_file(cli, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MXNET_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(sources, "sources", lambda dataset, mirrors=(): ["http://127.0.0.1:9/"])
+    monkeypatch.setattr(sources, "shipped_dir", lambda dataset: None)  # as if no MNIST shipped
 
-    def stream(url, out, limit, timeout, progress):
+    def stream(url, out, limit, timeout, progress, stop):
         out.write(b"partial")
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.01)
@@ -315,7 +316,7 @@ def test_errors_are_worded_with_the_flag_that_named_the_path(cli, tmp_path, caps
     assert code == 2 and err.count("\n") == 1, err
     assert "error: --data-dir: %s" % os.path.join(folder, "train-labels-idx1-ubyte.gz") in err
     code, _, err = cli("train", "--quiet", *["--data-dir", str(tmp_path / "none")])
-    assert code == 2 and "error: --data-dir %s is not a folder" % (tmp_path / "none") in err
+    assert code == 2 and "error: --data-dir: %s is not a folder" % (tmp_path / "none") in err
 
 
 def test_a_flag_missing_its_value_is_not_taken_for_a_misspelt_flag(capsys):

@@ -51,8 +51,8 @@ class Parser(argparse.ArgumentParser):
         return super().parse_args(args, namespace)
 
     def error(self, message):
-        """One line, ``prog: error: message (see --help)``, and exit 2."""
-        say(self.prog, "error: %s (see --help)." % message)
+        """One line, ``prog: error: message``, and exit 2 (``--help`` shows the usage)."""
+        say(self.prog, "error: %s" % message)
         sys.exit(EXIT_USAGE)
 
 
