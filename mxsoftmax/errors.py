@@ -61,6 +61,85 @@ class Interrupted(MxSoftmaxError):
                          signum=signum, epoch=epoch, batch=batch)
 
 
+# ---------------------------------------------------------------- data: idx files, sources
+
+class IdxError(InvalidInput):
+    """An idx file that is missing, damaged, or not what its header says.
+
+    Its fields say what a caller may need: ``path`` (the file or folder), ``problem`` (what is
+    wrong, in words that follow the path) and ``advice`` (what to do); the message is
+    ``"<path> <problem>: <advice>."``. A caller that shows the error under a flag adds the flag
+    from these fields, without reading the message.
+    """
+
+    template = "{path} {problem}: {advice}."
+
+    def __init__(self, path, problem, advice="replace it with an intact copy"):
+        super().__init__(path=path, problem=problem, advice=advice)
+
+
+class ChecksumMismatch(IdxError):
+    """A known file whose idx bytes are not the published ones (``expected`` and ``found`` are
+    the two SHA-256 digests)."""
+
+    def __init__(self, path, expected, found):
+        super().__init__(path, "does not match its known checksum (expected SHA-256 %s of its idx "
+                               "bytes, got %s)" % (expected, found))
+        self.expected, self.found = expected, found
+
+
+class FetchError(MxSoftmaxError):
+    """One download attempt failed: ``reason`` in a few words. ``dead`` says the source cannot
+    serve anything (unreachable, too slow, not speaking HTTP), so it is not asked again."""
+
+    def __init__(self, reason, dead=False):
+        super().__init__(reason, reason=reason, dead=dead)
+
+
+class DatasetMismatch(InvalidInput):
+    """A folder holds one known data set while another was asked for."""
+
+    template = ("{folder} holds {found} (recognised by its checksums), not {asked}: ask for "
+                "{found}, or for no data set in particular.")
+
+    def __init__(self, folder, found, asked):
+        super().__init__(folder=folder, found=found, asked=asked, path=folder)
+
+
+class NoData(InvalidInput):
+    """No verified copy of a data set is at hand and none could be downloaded."""
+
+    def __init__(self, dataset, folder, bases):
+        """``bases``: the sources tried, as they may be shown (passwords masked)."""
+        self.dataset, self.folder, self.bases = dataset, folder, list(bases)
+        super().__init__(self.explain("connect to the internet and try again, or use the four "
+                                      "idx files you already have"), dataset=dataset,
+                         folder=folder, bases=self.bases)
+
+    def explain(self, ways):
+        """The message with ``ways`` forward worded for where it is shown (CLI, notebook...)."""
+        return ("no verified %s data: %s does not hold the four files and none of the %d "
+                "sources (%s) delivered them; %s." % (self.dataset, self.folder, len(self.bases),
+                                                      ", ".join(self.bases), ways))
+
+
+# ---------------------------------------------------------------- export
+
+class ExportError(InvalidInput):
+    """A model that cannot be exported as asked: the file exists, or its format is unknown."""
+
+
+class TargetExists(ExportError):
+    """The file to write exists and ``force`` was not given; ``path`` names it."""
+
+
+class MissingPackage(ExportError):
+    """The format needs a package that is not installed; ``package`` names it."""
+
+    def __init__(self, message, package, path=None):
+        super().__init__(message, package=package, path=path)
+
+
 def reason(err):
     """A short reason for ``err``: the OS's words, or the last line of a (long) MXNet message."""
     text = (getattr(err, "strerror", None) or str(err)).strip()

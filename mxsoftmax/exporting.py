@@ -26,7 +26,7 @@ import re
 import numpy as np
 
 from . import __version__, catalog, images
-from .errors import InvalidInput
+from .errors import ExportError, MissingPackage, TargetExists
 from .files import atomic_write
 from .runs import check_run
 
@@ -36,20 +36,6 @@ ONNX_IR_VERSION = 7  # the IR of opset 13: readers older than the onnx package t
 FORMATS = {".onnx": "ONNX", ".html": "HTML", ".htm": "HTML", ".npz": "NPZ", ".json": "JSON"}
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 ONNX_INSTALL = "pip install 'mxsoftmax[export]' (or: pip install 'onnx>=1.16,<1.24' 'numpy<1.24')"
-
-
-class ExportError(InvalidInput):
-    """A model that cannot be exported as asked: the file exists, or its format is unknown."""
-
-
-class TargetExists(ExportError):
-    """The file to write exists and ``force`` was not given; ``path`` names it."""
-
-class MissingPackage(ExportError):
-    """The format needs a package that is not installed; ``package`` names it."""
-
-    def __init__(self, message, package, path=None):
-        super().__init__(message, package=package, path=path)
 
 
 def format_of(path):

@@ -13,7 +13,7 @@ import zlib
 
 import numpy as np
 
-from .errors import InvalidInput, reason
+from .errors import ChecksumMismatch, IdxError, reason
 from .files import NotRegular, open_regular
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049  # 0x0803: uint8, 3 dimensions; 0x0801: uint8, 1 dimension
@@ -30,32 +30,6 @@ FILES = {
 }
 SPLITS = ("train", "test")
 
-
-REPLACE = "replace it with an intact copy"
-
-
-class IdxError(InvalidInput):
-    """An idx file that is missing, damaged, or not what its header says.
-
-    Its fields say what a caller may need: ``path`` (the file or folder), ``problem`` (what is
-    wrong, in words that follow the path) and ``advice`` (what to do); the message is
-    ``"<path> <problem>: <advice>."``. A caller that shows the error under a flag adds the flag
-    from these fields, without reading the message.
-    """
-
-    def __init__(self, path, problem, advice=REPLACE):
-        super().__init__("%s %s: %s." % (path, problem, advice))
-        self.path, self.problem, self.advice = path, problem, advice
-
-
-class ChecksumMismatch(IdxError):
-    """A known file whose idx bytes are not the published ones (``expected`` and ``found`` are
-    the two SHA-256 digests)."""
-
-    def __init__(self, path, expected, found):
-        super().__init__(path, "does not match its known checksum (expected SHA-256 %s of its idx "
-                               "bytes, got %s)" % (expected, found))
-        self.expected, self.found = expected, found
 
 
 def standard_name(split, kind):

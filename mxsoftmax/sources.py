@@ -27,7 +27,7 @@ from mxnet.gluon.utils import _get_repo_url
 from tqdm import tqdm
 
 from . import catalog, idx
-from .errors import InvalidInput, InvalidType, reason
+from .errors import DatasetMismatch, FetchError, InvalidInput, InvalidType, NoData, reason
 from .files import CannotWrite, FolderLock, NotRegular, atomic_write, make_dirs, read_regular
 
 try:
@@ -45,44 +45,6 @@ VARIABLES = {  # the environment variables that name download sources, and what 
 Data = collections.namedtuple("Data", "train test dataset origin")
 Data.__doc__ = """Both splits as numpy arrays (images (N, 28, 28, 1) uint8, labels (N,) int32),
 the data set's name and where the files were read."""
-
-
-class FetchError(Exception):
-    """One download attempt failed: ``reason`` in a few words. ``dead`` says the source cannot
-    serve anything (unreachable, too slow, not speaking HTTP), so it is not asked again."""
-
-    def __init__(self, reason, dead=False):
-        super().__init__(reason)
-        self.reason, self.dead = reason, dead
-
-
-class DatasetMismatch(InvalidInput):
-    """A folder holds one known data set while another was asked for."""
-
-    def __init__(self, folder, found, asked):
-        super().__init__("%s holds %s (recognised by its checksums), not %s: ask for %s, or "
-                         "for no data set in particular." % (folder, found, asked, found))
-        self.folder, self.found, self.asked = folder, found, asked
-
-
-class NoData(InvalidInput):
-    """No verified copy of a data set is at hand and none could be downloaded."""
-
-    def __init__(self, dataset, folder, bases):
-        self.dataset, self.folder, self.bases = dataset, folder, [redact(b) for b in bases]
-        super().__init__(self.explain("connect to the internet and try again, or use the four "
-                                      "idx files you already have"))
-
-    def with_ways(self, ways):
-        """This error, its message ending with ``ways`` forward worded for where it is shown."""
-        self.args = (self.explain(ways),)
-        return self
-
-    def explain(self, ways):
-        """The message with ``ways`` forward worded for where it is shown (CLI, notebook...)."""
-        return ("no verified %s data: %s does not hold the four files and none of the %d "
-                "sources (%s) delivered them; %s." % (self.dataset, self.folder, len(self.bases),
-                                                      ", ".join(self.bases), ways))
 
 
 def fingerprint(data):
@@ -507,7 +469,7 @@ def _fetch_one(dataset, folder, key, bases, dead, log, how):
             log("could not use %s%s: %s" % (redact(base_url), name, err.reason))
             if err.dead:
                 dead.add(base_url)
-    raise NoData(dataset, folder, bases)
+    raise NoData(dataset, folder, [redact(b) for b in bases])
 
 
 def check_dataset(dataset):

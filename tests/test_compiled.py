@@ -2,12 +2,12 @@
 import mxnet as mx
 import numpy as np
 import pytest
-from mxnet import autograd, nd
+from mxnet import nd
 
 from mxsoftmax.loss import cross_entropy, softmax_cross_entropy
 from mxsoftmax.model import linear, net, softmax, stable_softmax
 
-from conftest import np_softmax, one_hot
+from conftest import one_hot
 
 
 def _forward(F_fn, X, Y, params, F):

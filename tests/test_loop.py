@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from mxnet import nd
 
-from mxsoftmax import loop, sources
+from mxsoftmax import loop
 from mxsoftmax.batches import LiteralBatches, SplitArrays
 from mxsoftmax.model import init_params, linear, net, stable_softmax
 

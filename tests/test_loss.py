@@ -1,5 +1,4 @@
 """mxsoftmax.loss: cross_entropy and its stable twin, against numpy and finite differences."""
-import mxnet as mx
 import numpy as np
 import pytest
 from mxnet import autograd, nd

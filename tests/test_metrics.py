@@ -2,12 +2,11 @@
 import mxnet as mx
 import numpy as np
 import pytest
-from mxnet import autograd, nd
+from mxnet import nd
 
 from mxsoftmax.metrics import confusion_matrix, evaluate_accuracy, moving_average
 from mxsoftmax.model import init_params, net
 
-from conftest import np_softmax, one_hot
 
 
 def test_evaluate_accuracy_on_hand_made_predictions():

@@ -2,11 +2,11 @@
 import mxnet as mx
 import numpy as np
 import pytest
-from mxnet import autograd, nd
+from mxnet import nd
 
-from mxsoftmax.model import init_params, linear, model_predict, net, softmax, stable_softmax
+from mxsoftmax.model import init_params, model_predict, net, softmax, stable_softmax
 
-from conftest import np_softmax, one_hot
+from conftest import np_softmax
 
 
 @pytest.mark.parametrize("fn", [softmax, stable_softmax])

@@ -1,13 +1,10 @@
 """mxsoftmax.optim: the tutorial's SGD and its fused twin."""
 import mxnet as mx
 import numpy as np
-import pytest
-from mxnet import autograd, nd
+from mxnet import nd
 
 from mxsoftmax.model import init_params
 from mxsoftmax.optim import SGD, sgd_update
-
-from conftest import np_softmax, one_hot
 
 
 def test_sgd_matches_numpy_update(rng):

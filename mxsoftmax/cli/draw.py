@@ -4,7 +4,6 @@ Serves one page and ``POST /predict`` (:mod:`mxsoftmax.server`) on 127.0.0.1 unl
 says otherwise, prints the URL and opens it in a browser. Exit codes: 2 for a bad ``--params``
 or an address that cannot be used (port in use), 130 on Ctrl-C.
 """
-import argparse
 import errno
 import ipaddress
 import os
