@@ -2,6 +2,10 @@
 
 :func:`predict_proba` gives the probabilities of many images; :func:`classify` the answer for one
 as a JSON-ready dict; :func:`evidence` shows which pixels voted for and against a class.
+
+One word throughout: a class's **score** is ``x W[:, k] + b[k]``, what softmax turns into the
+probabilities (often called a logit): the sum of the pixels' votes (:func:`evidence`) plus the
+class's bias ``b[k]``, as ``predict --explain`` titles it (``votes + b = score``).
 """
 import mxnet as mx
 import numpy as np
@@ -9,7 +13,7 @@ from mxnet import nd
 
 from .batches import transform
 from .errors import InvalidInput, InvalidType
-from .model import NUM_INPUTS, NUM_OUTPUTS, stable_net
+from .model import NUM_INPUTS, NUM_OUTPUTS, linear, stable_softmax
 
 
 def predict_proba(images, params, ctx):
@@ -17,6 +21,15 @@ def predict_proba(images, params, ctx):
 
     The tutorial's ``transform`` (x / 255), then ``net`` with the row-wise stable softmax, which
     gives the tutorial's probabilities wherever those are finite.
+    """
+    return predict_scores(images, params, ctx)[1]
+
+
+def predict_scores(images, params, ctx):
+    """``(scores, probabilities)`` of uint8 images (N, 28, 28[, 1]) as two (N, 10) numpy arrays.
+
+    The scores are the model's ``X W + b`` (:func:`model.linear`), the probabilities their
+    row-wise stable softmax: :func:`model.stable_net` in two steps, so both come from one pass.
     """
     images = images.asnumpy() if isinstance(images, nd.NDArray) else np.asarray(images)
     if images.dtype != np.uint8:
@@ -31,33 +44,35 @@ def predict_proba(images, params, ctx):
         raise InvalidType("predict_proba takes an mx.Context such as mx.cpu(), not %s."
                           % type(ctx).__name__)
     X, _ = transform(nd.array(images.reshape(-1, NUM_INPUTS), ctx=ctx, dtype=np.uint8), np.zeros(1))
-    return stable_net(X, params).asnumpy()
+    scores = linear(X, params)
+    return scores.asnumpy(), stable_softmax(scores).asnumpy()
 
 
 def classify(image28, params, class_names, ctx):
     """The answer for one (28, 28) uint8 image, ready for ``json.dumps``.
 
-    ``{"label", "name", "probability", "top3": [{"label", "name", "probability"}] * 3,
-    "probabilities": [10 floats]}``, from :func:`predict_proba` (row-wise stable softmax);
-    ties keep the lower label first.
+    ``{"label", "name", "probability", "score", "top3": [{"label", "name", "probability",
+    "score"}] * 3, "probabilities": [10 floats], "scores": [10 floats]}``, from
+    :func:`predict_scores` (row-wise stable softmax); ties keep the lower label first.
     """
     if not (isinstance(class_names, (list, tuple)) and len(class_names) == NUM_OUTPUTS
             and all(isinstance(n, str) for n in class_names)):
         raise InvalidInput("classify takes a list of %d class names." % NUM_OUTPUTS)
-    probs = predict_proba([_checked(image28)], params, ctx)[0].astype(np.float64)
-    if not np.isfinite(probs).all():
+    scores, probs = (a[0].astype(np.float64) for a in predict_scores([_checked(image28)], params, ctx))
+    if not (np.isfinite(probs).all() and np.isfinite(scores).all()):
         raise InvalidInput("the model's probabilities are not finite: its parameters are too large "
                            "or hold inf or NaN.")
-    top = [{"label": int(k), "name": class_names[k], "probability": float(probs[k])}
-           for k in np.argsort(-probs, kind="stable")[:3]]
-    return dict(top[0], top3=top, probabilities=[float(p) for p in probs])
+    top = [{"label": int(k), "name": class_names[k], "probability": float(probs[k]),
+            "score": float(scores[k])} for k in np.argsort(-probs, kind="stable")[:3]]
+    return dict(top[0], top3=top, probabilities=[float(p) for p in probs],
+                scores=[float(s) for s in scores])
 
 
 def evidence(image28, W, classes):
     """Each pixel's vote for each class in ``classes``: maps (len(classes), 28, 28) of ``x * W[:, k]``.
 
     ``x`` is the image as the model sees it (the tutorial's ``transform``: uint8 / 255), so a map's
-    sum plus ``b[k]`` is the logit of class ``k``. ``W`` is an NDArray or array (784, 10).
+    sum plus ``b[k]`` is the score of class ``k``. ``W`` is an NDArray or array (784, 10).
     """
     x = _checked(image28).astype(np.float32).reshape(-1) / 255
     W = W.asnumpy() if hasattr(W, "asnumpy") else np.asarray(W, dtype=np.float32)
