@@ -470,11 +470,13 @@ def driver():
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def stroke(driver, element, points, kind):
-    """Press, move through ``points`` (fractions of the element's size) and lift one pointer."""
+def stroke(driver, element, points, kind, duration=250):
+    """Press, move through ``points`` (fractions of the element's size) and lift one pointer;
+    each move takes ``duration`` ms (0: the whole stroke at once, faster than the page's
+    debounce)."""
     from selenium.webdriver.common.actions.action_builder import ActionBuilder
     from selenium.webdriver.common.actions.pointer_input import PointerInput
-    actions = ActionBuilder(driver, mouse=PointerInput(kind, kind))
+    actions = ActionBuilder(driver, mouse=PointerInput(kind, kind), duration=duration)
     box = element.rect
     at = [(int(box["width"] * (x - .5)), int(box["height"] * (y - .5))) for x, y in points]
     actions.pointer_action.move_to(element, *at[0]).pointer_down()
@@ -581,8 +583,8 @@ def test_right_after_the_pen_lifts_the_answer_is_for_the_whole_drawing(driver, p
     from selenium.webdriver.support.ui import WebDriverWait
     driver.get("http://127.0.0.1:%d/" % port)
     pad = driver.find_element(By.ID, "pad")
-    stroke(driver, pad, [(.35, .15), (.25, .55), (.75, .55)], "mouse")
-    stroke(driver, pad, [(.6, .3), (.6, .9)], "mouse")
+    stroke(driver, pad, [(.35, .15), (.25, .55), (.75, .55)], "mouse", duration=0)
+    stroke(driver, pad, [(.6, .3), (.6, .9)], "mouse", duration=0)
     sent, _, pending = state(driver)  # at once: the whole drawing is already on its way
     assert sent > 0 and (pending > 0 or settled(driver))
     WebDriverWait(driver, 15).until(settled)
@@ -607,18 +609,18 @@ def test_an_older_answer_arriving_after_a_newer_one_is_dropped(driver, app, port
         driver.get("http://127.0.0.1:%d/" % port)
         pad = driver.find_element(By.ID, "pad")
         hold.set()
-        stroke(driver, pad, [(.2, .2), (.8, .2)], "mouse")
+        stroke(driver, pad, [(.2, .2), (.8, .2)], "mouse", duration=0)
         WebDriverWait(driver, 10).until(lambda _: held and state(driver)[2] == len(held))
         hold.clear()
-        stroke(driver, pad, [(.5, .2), (.5, .9)], "mouse")  # a T
+        stroke(driver, pad, [(.5, .2), (.5, .9)], "mouse", duration=0)  # a T
         WebDriverWait(driver, 15).until(lambda _: state(driver)[1] == state(driver)[0])
         newer = shown(driver)
         assert state(driver)[2] >= 1  # the first stroke's answers are still out
         release.set()
-        WebDriverWait(driver, 15).until(settled)
+        WebDriverWait(driver, 15).until(lambda _: state(driver)[2] == 0)  # all answers are in
     finally:
         release.set()
-    assert shown(driver) == newer
+    assert shown(driver) == newer and settled(driver)
     final = canvas_answer(driver, port)
     assert_shows(newer, final)
     first_stroke_only = json.loads(post(port, held[-1])[2])
