@@ -13,7 +13,7 @@ from mxnet import nd
 
 from .batches import transform
 from .errors import InvalidInput, InvalidType
-from .model import NUM_INPUTS, NUM_OUTPUTS, linear, stable_softmax
+from .model import NUM_INPUTS, NUM_OUTPUTS, linear, stable_net
 
 
 def predict_proba(images, params, ctx):
@@ -22,30 +22,32 @@ def predict_proba(images, params, ctx):
     The tutorial's ``transform`` (x / 255), then ``net`` with the row-wise stable softmax, which
     gives the tutorial's probabilities wherever those are finite.
     """
-    return predict_scores(images, params, ctx)[1]
+    return stable_net(_batch(images, ctx, "predict_proba"), params).asnumpy()
 
 
 def predict_scores(images, params, ctx):
-    """``(scores, probabilities)`` of uint8 images (N, 28, 28[, 1]) as two (N, 10) numpy arrays.
+    """Class scores ``x W + b`` (:func:`model.linear`, what softmax turns into the probabilities)
+    for uint8 images (N, 28, 28[, 1]) as an (N, 10) numpy array."""
+    return linear(_batch(images, ctx, "predict_scores"), params).asnumpy()
 
-    The scores are the model's ``X W + b`` (:func:`model.linear`), the probabilities their
-    row-wise stable softmax: :func:`model.stable_net` in two steps, so both come from one pass.
-    """
+
+def _batch(images, ctx, caller):
+    """uint8 images as the model's input: an (N, 784) NDArray on ``ctx`` through ``transform``;
+    errors name ``caller``, the public function they were given to."""
     images = images.asnumpy() if isinstance(images, nd.NDArray) else np.asarray(images)
     if images.dtype != np.uint8:
-        raise InvalidType("predict_proba takes uint8 pixels 0-255 like the idx files, not %s: "
-                          "convert with (x * 255).round().astype(np.uint8) if they are in [0, 1]."
-                          % images.dtype)
+        raise InvalidType("%s takes uint8 pixels 0-255 like the idx files, not %s: convert "
+                          "with (x * 255).round().astype(np.uint8) if they are in [0, 1]."
+                          % (caller, images.dtype))
     if images.size == 0 or not (images.shape[-2:] == (28, 28) or images.shape[-3:] == (28, 28, 1)
                                 or images.ndim == 2 and images.shape[1] == NUM_INPUTS):
-        raise InvalidInput("predict_proba takes images of 28x28 pixels, (N, 28, 28[, 1]) or "
-                           "(N, 784), not an array of shape %s." % (images.shape,))
+        raise InvalidInput("%s takes images of 28x28 pixels, (N, 28, 28[, 1]) or (N, 784), "
+                           "not an array of shape %s." % (caller, images.shape))
     if not isinstance(ctx, mx.Context):
-        raise InvalidType("predict_proba takes an mx.Context such as mx.cpu(), not %s."
-                          % type(ctx).__name__)
+        raise InvalidType("%s takes an mx.Context such as mx.cpu(), not %s."
+                          % (caller, type(ctx).__name__))
     X, _ = transform(nd.array(images.reshape(-1, NUM_INPUTS), ctx=ctx, dtype=np.uint8), np.zeros(1))
-    scores = linear(X, params)
-    return scores.asnumpy(), stable_softmax(scores).asnumpy()
+    return X
 
 
 def classify(image28, params, class_names, ctx):
@@ -53,12 +55,15 @@ def classify(image28, params, class_names, ctx):
 
     ``{"label", "name", "probability", "score", "top3": [{"label", "name", "probability",
     "score"}] * 3, "probabilities": [10 floats], "scores": [10 floats]}``, from
-    :func:`predict_scores` (row-wise stable softmax); ties keep the lower label first.
+    :func:`predict_proba` (row-wise stable softmax) and :func:`predict_scores`; ties keep the
+    lower label first.
     """
     if not (isinstance(class_names, (list, tuple)) and len(class_names) == NUM_OUTPUTS
             and all(isinstance(n, str) for n in class_names)):
         raise InvalidInput("classify takes a list of %d class names." % NUM_OUTPUTS)
-    scores, probs = (a[0].astype(np.float64) for a in predict_scores([_checked(image28)], params, ctx))
+    image = [_checked(image28)]
+    probs = predict_proba(image, params, ctx)[0].astype(np.float64)
+    scores = predict_scores(image, params, ctx)[0].astype(np.float64)
     if not (np.isfinite(probs).all() and np.isfinite(scores).all()):
         raise InvalidInput("the model's probabilities are not finite: its parameters are too large "
                            "or hold inf or NaN.")

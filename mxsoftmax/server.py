@@ -410,8 +410,11 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
     def send_error(self, code, message=None, explain=None):
-        """http.server's own errors (bad request line, unknown method, ...) as JSON too."""
+        """http.server's own errors (bad request line, unknown method, ...) as JSON too; none to a
+        connection that was cut (its request line or head came in pieces)."""
         self.close_connection = True
+        if not self.server.serves(self.connection):
+            return
         self.send_json(code, {"error": message or HTTPStatus(code).phrase})
 
     def send_json(self, code, obj, headers=None):
