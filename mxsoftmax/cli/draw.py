@@ -1,8 +1,10 @@
 """Draw and see the model answer as you draw: ``python -m mxsoftmax.draw --params RUN``.
 
 Serves one page and ``POST /predict`` (:mod:`mxsoftmax.server`) on 127.0.0.1 unless ``--host``
-says otherwise, prints the URL and opens it in a browser. Exit codes: 2 for a bad ``--params``
-or an address that cannot be used (port in use), 130 on Ctrl-C.
+says otherwise, prints the URL and opens it in a browser. The server answers only requests for its
+own address (a ``Host`` of 127.0.0.1, localhost or [::1], the ``--host`` given, or the address a
+connection came to, with the port) and ``/predict`` only from its own page or from programs.
+Exit codes: 2 for a bad ``--params`` or an address that cannot be used (port in use), 130 on Ctrl-C.
 """
 import errno
 import ipaddress

@@ -1,6 +1,13 @@
 // The draw page: white strokes on a black canvas (pointer events: mouse, pen, touch); while you
-// draw, the canvas is sent as a PNG to POST /predict (debounced, one request at a time) and the
-// answer is shown: class and name, ten probability bars, the 28x28 input, top-3 evidence maps.
+// draw, the canvas is sent as a PNG to POST /predict (debounced, one request at a time), and at
+// once when the pen lifts; the answer is shown: class and name, ten probability bars, the 28x28
+// input, top-3 evidence maps with votes + b = score.
+//
+// Never a stale answer: each request takes the canvas as it is at that moment (toDataURL is
+// synchronous, unlike toBlob, whose callback can come after later strokes) and gets a number;
+// only the answer to the latest number is shown, older ones are dropped. #answer's data-sent,
+// data-shown and data-pending say which drawing was sent last, which one is shown and how many
+// requests are still out.
 "use strict";
 (function () {
   const classes = JSON.parse(document.body.dataset.classes);
@@ -12,9 +19,12 @@
   const FOR = [198, 40, 40];
   const AGAINST = [30, 91, 198];
   let stroke = null;         // {id, x, y} of the pointer drawing now
-  let drawn = false;         // anything on the canvas since the last Clear
-  let generation = 0;        // bumped by Clear, so late answers for an old drawing are dropped
+  let drawn = 0;             // changes to the canvas since the last Clear (0: nothing drawn)
+  let sentDrawn = 0;         // the value of drawn in the last request
+  let sent = 0;              // number of the latest request; Clear bumps it too
+  let pending = 0;           // requests not answered yet
   let timer = null, firstWait = 0, busy = false, again = false;
+  const answer = document.getElementById("answer");
 
   // Ten bars, one per class, in class order.
   const bars = document.getElementById("bars");
@@ -37,13 +47,17 @@
   });
 
   function clear() {
-    generation += 1;
-    drawn = false;
+    sent += 1;                 // answers to the old drawing are dropped
+    drawn = sentDrawn = 0;
+    clearTimeout(timer);
+    firstWait = 0;
+    note();
     pen.fillStyle = "#000";
     pen.fillRect(0, 0, pad.width, pad.height);
     document.getElementById("label").textContent = "?";
     document.getElementById("name").textContent = "";
     document.getElementById("probability").textContent = "";
+    document.getElementById("score").textContent = "";
     rows.forEach(function (row) {
       row.li.classList.remove("top");
       row.fill.style.width = "0";
@@ -84,7 +98,7 @@
     const p = at(event);
     stroke = {id: event.pointerId, x: p.x, y: p.y};
     line(p, p);
-    drawn = true;
+    drawn += 1;
     schedule();
   });
   pad.addEventListener("pointermove", function (event) {
@@ -97,46 +111,84 @@
       stroke.x = p.x;
       stroke.y = p.y;
     });
+    drawn += 1;
     schedule();
   });
   ["pointerup", "pointercancel", "lostpointercapture"].forEach(function (type) {
     pad.addEventListener(type, function (event) {
       if (stroke && event.pointerId === stroke.id) {
         stroke = null;
-        schedule();
+        clearTimeout(timer);
+        firstWait = 0;
+        send(canvasPng());     // the whole drawing, now, even while another request is out
       }
     });
   });
   document.getElementById("clear").addEventListener("click", clear);
 
+  // While drawing: a request after a pause of DEBOUNCE_MS, at least every MAX_WAIT_MS, and one
+  // at a time (a drawing that changed meanwhile is sent when the answer comes).
   function schedule() {
     clearTimeout(timer);
     const now = performance.now();
     if (!firstWait) firstWait = now;
-    timer = setTimeout(send, now - firstWait >= MAX_WAIT_MS ? 0 : DEBOUNCE_MS);
+    timer = setTimeout(tick, now - firstWait >= MAX_WAIT_MS ? 0 : DEBOUNCE_MS);
   }
 
-  function send() {
+  function tick() {
     firstWait = 0;
-    if (!drawn) return;
+    if (!drawn || drawn === sentDrawn) return;
     if (busy) { again = true; return; }
     busy = true;
-    const mine = generation;
-    pad.toBlob(function (blob) {
-      fetch("/predict", {method: "POST", headers: {"Content-Type": "image/png"}, body: blob})
-        .then(function (response) {
-          return response.json().then(function (data) {
-            if (mine !== generation) return;
-            if (response.ok) show(data);
-            else say(data.error || ("The server answered " + response.status + "."), true);
-          });
-        })
-        .catch(function (err) { say("The server did not answer (" + err.message + ").", true); })
-        .finally(function () {
-          busy = false;
-          if (again) { again = false; send(); }
+    send(canvasPng()).finally(function () {
+      busy = false;
+      if (again) { again = false; tick(); }
+    });
+  }
+
+  // The canvas as PNG bytes, read at this moment.
+  function canvasPng() {
+    const url = pad.toDataURL("image/png");
+    const text = atob(url.slice(url.indexOf(",") + 1));
+    const bytes = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    return bytes;
+  }
+
+  // POST one drawing; its answer (or error) is shown only if no newer drawing was sent since.
+  function send(png) {
+    if (!drawn) return Promise.resolve();
+    const mine = ++sent;
+    sentDrawn = drawn;
+    pending += 1;
+    note();
+    return fetch("/predict", {method: "POST", headers: {"Content-Type": "image/png"}, body: png})
+      .then(function (response) {
+        return response.json().then(function (data) {
+          if (mine !== sent) return;
+          if (response.ok) show(data);
+          else say(data.error || ("The server answered " + response.status + "."), true);
+          answer.dataset.shown = String(mine);
         });
-    }, "image/png");
+      })
+      .catch(function (err) {
+        if (mine !== sent) return;
+        say("The server did not answer (" + err.message + ").", true);
+        answer.dataset.shown = String(mine);
+      })
+      .finally(function () {
+        pending -= 1;
+        note();
+      });
+  }
+
+  function note() {
+    answer.dataset.sent = String(sent);
+    answer.dataset.pending = String(pending);
+  }
+
+  function signed(x) {
+    return (x < 0 ? "\u2212" : "+") + Math.abs(x).toFixed(2);
   }
 
   function show(data) {
@@ -144,6 +196,7 @@
     document.getElementById("name").textContent = data.name === String(data.label) ? "" : data.name;
     document.getElementById("probability").textContent =
       "p = " + data.probability.toFixed(3);
+    document.getElementById("score").textContent = "score " + signed(data.score);
     data.probabilities.forEach(function (p, k) {
       rows[k].li.classList.toggle("top", k === data.label);
       rows[k].fill.style.width = (100 * p).toFixed(1) + "%";
@@ -168,8 +221,14 @@
         return end.map(function (c) { return Math.round(255 + (c - 255) * a); });
       });
       const caption = document.createElement("figcaption");
-      caption.textContent = (item.name === String(item.label) ? item.name : item.label + " " + item.name) +
-        " · logit " + item.logit.toFixed(2);
+      const title = document.createElement("span");
+      title.className = "title";
+      title.textContent = item.name === String(item.label) ? item.name : item.label + " " + item.name;
+      const sum = document.createElement("span");
+      sum.className = "sum";
+      sum.textContent = "votes " + signed(item.votes) + " + b " + signed(item.bias) +
+        " = score " + signed(item.score);
+      caption.append(title, sum);
       figure.append(canvas, caption);
       maps.appendChild(figure);
     });
