@@ -173,6 +173,41 @@ def _split_holds(images, labels):
             and labels.max() < NUM_OUTPUTS)
 
 
+class Images(Constraint):
+    """uint8 pixels 0-255 of 28x28 images: one (``single``) of shape (28, 28[, 1]), or a batch
+    (N, 28, 28[, 1]) or (N, 784) with N >= 1, as a numpy array, a list or an NDArray."""
+
+    def __init__(self, single):
+        self.single = single
+        self.description = ("one uint8 image of shape (28, 28) (pixels 0-255)" if single else
+                            "uint8 images of shape (N, 28, 28[, 1]) or (N, 784) (pixels 0-255)")
+
+    def holds(self, value):
+        array = value.asnumpy() if hasattr(value, "asnumpy") else np.asarray(value)
+        if array.dtype != np.uint8:
+            return False
+        if self.single:
+            return array.shape in ((28, 28), (28, 28, 1))
+        return array.size > 0 and (array.shape[1:] in ((28, 28), (28, 28, 1))
+                                   or array.ndim == 2 and array.shape[1] == NUM_INPUTS)
+
+    def invalid_examples(self):
+        return [np.zeros((28, 28) if self.single else (1, 28, 28)), np.zeros((3, 3), np.uint8),
+                np.zeros((1, 27, 28), np.uint8), np.zeros((0, 28, 28), np.uint8)]
+
+
+class ClassNames(Constraint):
+    """The ten class names, as text."""
+    description = "a list of %d class names (text)" % NUM_OUTPUTS
+
+    def holds(self, value):
+        return (isinstance(value, (list, tuple)) and len(value) == NUM_OUTPUTS
+                and all(isinstance(name, str) for name in value))
+
+    def invalid_examples(self):
+        return [None, ["a"] * 9, list(range(10)), "0123456789"]
+
+
 def _context():
     import mxnet as mx
     return Instance(mx.Context, "an mx.Context such as mx.cpu() (context.parse_ctx turns 'gpu:1' "
@@ -195,6 +230,9 @@ CONSTRAINTS = {
     "stop": Function("a function returning a signal number or None"),
     "callback": Function("a function of one epoch's row"),
     "splits": Splits(),
+    "images": Images(single=False),
+    "image28": Images(single=True),
+    "class_names": ClassNames(),
 }
 
 

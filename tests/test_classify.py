@@ -9,9 +9,9 @@ from mxnet import nd
 
 from mxsoftmax import runs
 from mxsoftmax.catalog import class_names
-from mxsoftmax.classify import classify, evidence
+from mxsoftmax.classify import classify, evidence, predict_proba
 from mxsoftmax.runs import load_run
-from mxsoftmax.errors import InvalidInput, InvalidType
+from mxsoftmax.errors import InvalidInput, InvalidValue
 
 NAMES = class_names("fashion-mnist")
 
@@ -58,20 +58,20 @@ def test_evidence_maps_sum_to_the_logits_minus_the_bias(model):
 
 
 def test_bad_images_and_non_finite_answers_are_refused(model):
+    """The entry points check once (the constraint table, tests/test_validation.py); a model whose
+    scores overflow is refused by its answer."""
     W, b, image, params = model
-    with pytest.raises(InvalidType, match="uint8"):
+    with pytest.raises(InvalidValue, match="^image28 must be one uint8 image"):
         classify(image / 255, params, NAMES, mx.cpu())
-    with pytest.raises(InvalidInput, match="28x28, not 27x28"):
-        evidence(image[1:], W, [0])
     huge = [nd.array(np.full((784, 10), 3e38, np.float32) * np.sign(W)), params[1]]
     with pytest.raises(InvalidInput, match="not finite"):
         classify(image, huge, NAMES, mx.cpu())
-    with pytest.raises(InvalidInput, match="evidence takes W of shape \\(784, 10\\)"):
-        evidence(image, W[:, :3], [0])
-    with pytest.raises(InvalidInput, match="evidence takes classes 0-9, not \\[10\\]"):
-        evidence(image, W, [10])
-    with pytest.raises(InvalidInput, match="a list of 10 class names"):
+    with pytest.raises(InvalidValue, match="^class_names must be a list of 10 class names"):
         classify(image, params, "0123456789", mx.cpu())
+    with pytest.raises(InvalidValue, match="^images must be uint8 images"):
+        predict_proba(np.zeros((1, 27, 28), np.uint8), params, mx.cpu())
+    with pytest.raises(InvalidValue, match="^ctx must be an mx.Context"):
+        predict_proba(np.zeros((1, 28, 28), np.uint8), params, "cpu")
 
 
 def test_load_run_takes_names_and_dataset_from_the_run(tmp_path):

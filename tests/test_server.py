@@ -430,7 +430,7 @@ def test_a_run_built_by_hand_is_checked_before_the_server_listens(run_dir):
     for bad, fragment in ((run._replace(dataset="cifar"), "data set is one of mnist, fashion"),
                           (run._replace(class_names=["a"] * 9), "a list of 10 class names"),
                           (run._replace(params=run.params[::-1]),
-                           r"a trained model's params are \[W, b\]")):
+                           r"model must be \[W, b\]")):
         with pytest.raises(InvalidInput, match=fragment):
             server.DrawServer(("127.0.0.1", 0), bad, mx.cpu())
     with pytest.raises(InvalidType, match="an mx.Context"):
