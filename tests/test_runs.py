@@ -326,16 +326,6 @@ def test_commands_that_need_a_run_create_nothing_and_stale_parts_are_swept(
     assert code == 0 and stdout.startswith("Epoch 1.") and not os.path.exists(stale)
 
 
-def test_a_picture_that_cannot_be_written_is_one_sentence(one_epoch_run, tmp_path, capsys):
-    from mxsoftmax.cli import plot as plot_cli
-    out = copy_run(one_epoch_run, tmp_path / "run")
-    os.mkdir(os.path.join(out, "history.png"))  # a folder where the picture should go
-    code = plot_cli.main(["--out", out])
-    err = capsys.readouterr().err
-    assert code == 2 and "cannot write %s" % os.path.join(out, "history.png") in err
-    assert "Traceback" not in err and err.count("\n") == 1
-
-
 def test_a_lock_file_that_is_a_fifo_or_a_link_is_refused_not_followed(one_epoch_run, tmp_path,
                                                                       capsys):
     victim = tmp_path / "victim"
