@@ -70,13 +70,15 @@ def show_grid(images, titles=None, ncols=8, suptitle=None):
     """Images (N, 28, 28[, 1]) in a grid of ``ncols`` columns, each with an optional title.
 
     A column is as wide as its longest title line at font size 8, and each row leaves room for
-    the title's lines; the layout is computed here, since ``tight_layout`` would take longer than
-    the drawing itself.
+    the title's lines (up to a width that a class name of :data:`MAX_NAME` characters needs:
+    longer titles overflow rather than make the picture huge); the layout is computed here, since
+    ``tight_layout`` would take longer than the drawing itself.
     """
     images = _to_numpy(images).reshape(-1, 28, 28)
     nrows = max(1, -(-len(images) // ncols))
     lines = [str(title).split("\n") for title in titles] if titles is not None else [[]]
-    width = max(1.6, .068 * max((len(line) for title in lines for line in title), default=0))
+    longest = max((len(line) for title in lines for line in title), default=0)
+    width = max(1.6, .068 * min(longest, MAX_NAME + 20))
     title_height = .15 * max(len(title) for title in lines) + .08  # inches
     top = (.4 if suptitle else .05) + title_height
     wspace, side = .08, .005

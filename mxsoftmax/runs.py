@@ -16,6 +16,7 @@ import json
 import math
 import os
 import re
+import stat
 import struct
 import tempfile
 
@@ -163,7 +164,8 @@ class RunFolder:
         a run that completed no epoch leaves, however it was cut (a kill, a full disk)."""
         names = os.listdir(self.path)
         return FolderLock.NAME in names and all(  # the lock itself is checked when it is taken
-            n == FolderLock.NAME or is_own_file(n) and _is_plain(self.file(n)) for n in names)
+            n == FolderLock.NAME or is_own_file(n) and _is_plain(self.file(n), gone=True)
+            for n in names)
 
     def _check_new(self):
         """Refuse a new run here if the folder holds a run, or files that are not a run's."""
@@ -496,9 +498,14 @@ def _kind(path):
     return "a folder" if os.path.isdir(path) else "not a regular file"
 
 
-def _is_plain(path):
-    """True for a regular file or a symbolic link (removing one never touches its target)."""
-    return os.path.islink(path) or os.path.isfile(path)
+def _is_plain(path, gone=False):
+    """True for a regular file or a symbolic link (removing one never touches its target), and
+    ``gone`` for a file that is no longer there (another run's temporary file, just renamed)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return gone
+    return stat.S_ISLNK(mode) or stat.S_ISREG(mode)
 
 
 # nd.save's layout: a list header, then per array a V2/V3 header and its data, then the keys.
