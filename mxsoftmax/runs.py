@@ -131,7 +131,8 @@ class RunFolder:
         if not os.path.lexists(self.file(STATE)):
             if self._started():
                 raise NotARun("%s holds a run that completed no epoch, so there is nothing to "
-                              "continue: start it again without --resume." % self.path, True)
+                              "continue or draw: train it again in that folder (without --resume)."
+                              % self.path, True)
             raise NotARun("%s holds no completed epoch of a mxsoftmax run." % self.path)
         if not os.path.isfile(self.file(STATE)):
             raise RunError("%s is %s: remove it (the run cannot be continued) or choose another "
@@ -368,12 +369,10 @@ def read_state(path):
         if raw is None:
             raise ValueError("larger than %d bytes" % MAX_STATE_BYTES)
         state = _parse_json(raw.decode("utf-8"))
-    except OSError as err:
+    except (OSError, ValueError) as err:
+        why = cause(path, err) if isinstance(err, OSError) else reason(err)
         raise RunError("%s cannot be read (%s): it is not a mxsoftmax run state."
-                       % (path, cause(path, err))) from None
-    except ValueError as err:
-        raise RunError("%s cannot be read (%s): it is not a mxsoftmax run state."
-                       % (path, reason(err))) from None
+                       % (path, why)) from None
     problem = _state_problem(state)
     if problem:
         raise RunError("%s is not a valid mxsoftmax run state (%s)." % (path, problem))
