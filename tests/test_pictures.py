@@ -238,15 +238,16 @@ def test_any_class_name_is_drawn_literally(picture, tmp_path):
     """Names are data: `$\\foo$` would crash mathtext, `a_b^c` would be typeset; a 200-character
     name is shown cut, not squeezing the panels to nothing; an emoji the font lacks is a box."""
     import warnings
-    probs = rng.dirichlet(np.ones(10), 40).astype(np.float32)
-    labels = (probs.argmax(axis=1) + 1) % 10  # all wrong: every name appears in a title
+    probs = (np.full((10, 10), .05) + .45 * np.eye(10)).astype(np.float32)  # image k is class k
+    labels = (np.arange(10) + 1) % 10  # and wrong: every name appears in a title
     make = {
         "weights": lambda: plot.plot_weights(rng.normal(size=(784, 10)), HOSTILE_NAMES),
         "confusion": lambda: plot.plot_confusion(rng.randint(0, 9, (10, 10)), HOSTILE_NAMES),
-        "mistakes": lambda: plot.show_mistakes(rng.randint(0, 256, (40, 28, 28)), labels, probs,
-                                               HOSTILE_NAMES, n=40),
+        "mistakes": lambda: plot.show_mistakes(rng.randint(0, 256, (10, 28, 28)), labels, probs,
+                                               HOSTILE_NAMES),
         "explanation": lambda: plot.plot_explanation(rng.rand(28, 28), probs[0],
-                                                     rng.normal(size=(10, 28, 28)), HOSTILE_NAMES),
+                                                     rng.normal(size=(4, 28, 28)), HOSTILE_NAMES,
+                                                     classes=[0, 1, 3, 4]),
         "grid": lambda: plot.show_grid(rng.randint(0, 256, (10, 28, 28)), HOSTILE_NAMES),
         "image": lambda: plot.show_image(rng.randint(0, 256, (28, 28, 1)), HOSTILE_NAMES[0]),
     }
@@ -259,9 +260,10 @@ def test_any_class_name_is_drawn_literally(picture, tmp_path):
     shown = [n if len(n) <= 40 or picture == "grid" else n[:39] + "\u2026"  # titles as given
              for n in HOSTILE_NAMES]
     drawn = " ".join(t.get_text() for t in texts)
-    for name in shown[:1] if picture == "image" else shown:
+    expected = {"image": shown[:1], "explanation": [shown[k] for k in (0, 1, 3, 4)]}
+    for name in expected.get(picture, shown):
         assert name in drawn, name
-    assert ("y" * 40 in drawn) == (picture == "grid")
+    assert ("y" * 40 in drawn) == (picture == "grid") and ("y" * 39 in drawn) != (picture == "image")
     assert all(not t.get_usetex() and not t.get_parse_math() for t in texts
                if any(name in t.get_text() for name in shown))
     assert fig.get_size_inches()[0] < 40  # one long name does not make the picture huge
