@@ -184,9 +184,10 @@ class RunFolder:
         if os.path.lexists(self.file(STATE)):
             raise RunExists("%s already holds a run: resume it, or choose another folder so it "
                             "is not overwritten." % self.path)
-        if self._started():
-            return
-        foreign = sorted(os.listdir(self.path))
+        names = os.listdir(self.path)
+        ours = FolderLock.NAME in names  # a run's files are its own only beside its lock file
+        foreign = sorted(n for n in names if not (ours and (n == FolderLock.NAME or is_own_file(n)
+                                                            and _is_plain(self.file(n), True))))
         if foreign:
             raise NotARun("%s holds other files (%s) and no mxsoftmax run: choose an empty or "
                           "new folder so that nothing in it is overwritten."

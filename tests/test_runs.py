@@ -671,3 +671,16 @@ def test_the_lock_error_carries_its_facts(one_epoch_run, tmp_path):
             assert (err.folder, err.holder, err.who) == (out, str(os.getpid()), "run")
             assert str(err) == ("%s is in use by another mxsoftmax run (PID %d): wait for it to "
                                 "finish, or choose another folder." % (out, os.getpid()))
+
+
+def test_a_foreign_file_beside_an_unfinished_run_is_named_alone_and_nothing_is_removed(
+        tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in (".lock", "init.params", "metrics.jsonl", "notes.txt"):
+        (out / name).write_text(name)
+    os.mkdir(out / "epoch-3.params")  # a folder with a run's name is not a run's file
+    code, _, err = train(["--data-dir", "nowhere", "--out", str(out)], capsys)
+    assert code == 2 and "holds other files (epoch-3.params, notes.txt) and no mxsoftmax run" in err
+    assert sorted(os.listdir(out)) == [".lock", "epoch-3.params", "init.params", "metrics.jsonl",
+                                       "notes.txt"]
