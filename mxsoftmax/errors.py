@@ -61,6 +61,51 @@ class Interrupted(MxSoftmaxError):
                          signum=signum, epoch=epoch, batch=batch)
 
 
+# ---------------------------------------------------------------- files and run folders
+
+class NotRegular(InvalidInput):
+    """A path that is not a regular file: a directory, a FIFO, a device, a socket."""
+
+
+class CannotWrite(InvalidInput):
+    """A place that cannot take the file (not a folder, no permission, read-only); ``path`` is
+    the file or folder concerned."""
+
+
+class Locked(InvalidInput):
+    """Another process holds the folder's lock: ``folder``, the ``holder``'s PID (text, or
+    'unknown') and ``who`` holds it (a 'process', a 'run')."""
+
+    def __init__(self, folder, holder, who="process"):
+        super().__init__("%s is in use by another mxsoftmax %s (PID %s): wait for it to finish, "
+                         "or choose another folder." % (folder, who, holder), folder=folder,
+                         holder=holder, who=who, path=folder)
+
+
+class RunError(InvalidInput):
+    """A run folder or checkpoint that cannot be used as asked."""
+
+
+class RunLocked(RunError, Locked):
+    """Another process holds the run folder (``folder``, ``holder``: see files.Locked)."""
+
+
+class RunCannotWrite(RunError, CannotWrite):
+    """A run folder that cannot be used or take files (``path``: see files.CannotWrite)."""
+
+
+class RunExists(RunError):
+    """A new run was asked for in a folder that already holds one."""
+
+
+class NotARun(RunError):
+    """A folder that holds no run to continue: ``started`` is True when it holds a run that
+    completed no epoch (which a new run in the folder starts over), False for anything else."""
+
+    def __init__(self, message, started=False, path=None):
+        super().__init__(message, started=started, path=path)
+
+
 # ---------------------------------------------------------------- data: idx files, sources
 
 class IdxError(InvalidInput):

@@ -5,7 +5,8 @@ refused before a byte is read, so nothing can hang or stream forever), and every
 goes through :func:`atomic_write` (a temporary file beside the target, renamed into place when
 complete), whose failures become :class:`WriteFailed` (no space: exit 1) or :class:`CannotWrite`
 (a place that cannot take files: exit 2). :class:`FolderLock` keeps a second process out of a
-folder being written, and sweeps the temporary files a killed process left there.
+folder being written, proves it can write there, and sweeps the temporary files a killed process
+left there. :func:`cause` names why a path cannot be used where the OS's words would mislead.
 """
 import errno
 import fcntl
@@ -14,28 +15,13 @@ import re
 import stat
 import tempfile
 
-from mxnet.base import MXNetError
-
-from .errors import InvalidInput, WriteFailed, reason
+from .errors import CannotWrite, Locked, NotRegular, WriteFailed, reason
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
 PART = re.compile(r"\A\.(?P<name>.+)\.[a-z0-9_]{8}\.part\Z")  # atomic_write's temporary files
-
-
-class NotRegular(InvalidInput):
-    """A path that is not a regular file: a directory, a FIFO, a device, a socket."""
-
-
-class CannotWrite(InvalidInput):
-    """A place that cannot take the file (not a folder, no permission, read-only)."""
-
-
-class Locked(InvalidInput):
-    """Another process holds the folder's lock."""
-
-    def __init__(self, message, holder):
-        super().__init__(message)
-        self.holder = holder
+DIGEST = re.compile(r"[0-9a-f]{64}\Z")  # a SHA-256 in hex, as files' digests are recorded
+NOT_THERE = "it does not exist"  # what cause() says of a path that is simply not there
+NAME_MAX, PATH_MAX = 255, 4096  # bytes in one name, bytes in a path with its final NUL (Linux)
 
 
 def open_regular(path):
@@ -48,7 +34,7 @@ def open_regular(path):
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
-            raise NotRegular("%s is %s." % (path, kind))
+            raise NotRegular("%s is %s." % (path, kind), path=path)
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -68,7 +54,7 @@ def atomic_write(path, write):
 
     If ``write`` raises, the temporary file is removed and ``path`` is left as it was. The result
     gets the usual permissions (0666 less the umask), not mkstemp's private 0600. A failure to
-    write (``OSError``, or MXNet's error from ``nd.save``) becomes WriteFailed or CannotWrite.
+    write (``OSError``) becomes WriteFailed or CannotWrite.
     """
     folder = os.path.dirname(os.path.abspath(path))
     tmp = None
@@ -83,7 +69,7 @@ def atomic_write(path, write):
         os.replace(tmp, path)
     except WriteFailed:
         raise
-    except (OSError, MXNetError) as err:
+    except OSError as err:
         raise write_error(path, err) from None
     finally:
         if tmp and os.path.exists(tmp):
@@ -91,16 +77,26 @@ def atomic_write(path, write):
 
 
 def write_error(path, err):
-    """The error to raise when ``path`` could not be written because of ``err``."""
-    text = reason(err)
-    if isinstance(err, MXNetError):  # nd.save does not say why; a full disk is the usual cause
-        return WriteFailed("cannot write %s (%s; is the disk full?)" % (path, text))
+    """The error to raise when ``path`` could not be written because of ``err`` (an OSError)."""
     if err.errno in NO_SPACE:
-        return WriteFailed("cannot write %s (%s)" % (path, text))
+        return WriteFailed("cannot write %s (%s)" % (path, reason(err)))
     if err.errno == errno.EISDIR:
         return CannotWrite("cannot write %s: it is a folder; move it away or choose another "
-                           "place." % path)
-    return CannotWrite("cannot write %s (%s): choose a folder you can write to." % (path, text))
+                           "place." % path, path, path=path)
+    return CannotWrite("cannot write %s (%s): choose a folder you can write to."
+                       % (path, cause(path, err)), path, path=path)
+
+
+def write_bytes(path, data):
+    """Atomically replace ``path`` with ``data``, read back before it takes the name: a file
+    that does not hold every byte (a disk that filled up unnoticed) is never renamed into place."""
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(data)
+        if read_regular(tmp, len(data)) != data:
+            raise write_error(path, OSError(errno.ENOSPC, "the file written is incomplete; is "
+                                                          "the disk full?"))
+    atomic_write(path, write)
 
 
 def write_text(path, text):
@@ -117,12 +113,16 @@ class FolderLock:
     Held with ``with`` (or :meth:`acquire`/:meth:`release`); while held, the temporary files of
     :func:`atomic_write` that a killed process left in the folder can be swept (:meth:`sweep`).
     :meth:`release` with ``discard`` also removes the lock file and the folders that
-    :meth:`acquire` created, for work that ended leaving nothing else there.
+    :meth:`acquire` created, for work that ended leaving nothing else there. ``advice`` ends the
+    sentence of a folder that cannot be used. A subclass names its holder (``WHO``) and the
+    classes it raises (``Locked``, ``CannotWrite``) for its own kind of folder.
     """
     NAME = ".lock"
+    WHO = "process"
+    Locked, CannotWrite = Locked, CannotWrite
 
-    def __init__(self, folder):
-        self.folder, self.fd = str(folder), None
+    def __init__(self, folder, advice="choose a folder you can write to"):
+        self.folder, self.fd, self.advice = str(folder), None, advice
         self.path = os.path.join(self.folder, self.NAME)
         self.created = []  # the folders acquire() made, outermost first
 
@@ -134,36 +134,52 @@ class FolderLock:
         self.release()
 
     def acquire(self):
-        """Create the folder if needed and take the lock; Locked names the holder's PID."""
+        """Create the folder if needed, take the lock and prove that files can be made there.
+
+        Locked names the holder's PID; CannotWrite the true cause of a folder that cannot be used
+        (a read-only one included, found now rather than when its first file is written).
+        """
+        if os.path.islink(self.path):  # O_NOFOLLOW would say "Too many levels of symbolic links"
+            raise self.CannotWrite("%s is a symbolic link, not a lock file: remove it, or choose "
+                                   "another folder." % self.path, self.path, path=self.path)
         try:
             self.created = make_dirs(self.folder)
             # never through a symlink, never blocking on a FIFO someone put there
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
         except OSError as err:
             self._undo()
-            raise CannotWrite("%s cannot be used (%s): choose a folder you can write to."
-                              % (self.folder, _folder_reason(self.folder, err))) from None
+            raise self.CannotWrite("%s cannot be used (%s): %s." % (
+                self.folder, cause(self.folder, err), self.advice), self.folder, path=self.folder) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise CannotWrite("%s is not a regular file: remove it, or choose another folder."
-                              % self.path)
+            raise self.CannotWrite("%s is not a regular file: remove it, or choose another "
+                                   "folder." % self.path, self.path, path=self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             holder = os.read(fd, 32).decode("ascii", "replace").strip()
             os.close(fd)
-            holder = holder if holder.isdigit() else "unknown"
-            raise Locked("%s is in use by another mxsoftmax process (PID %s): wait for it to "
-                         "finish, or choose another folder." % (self.folder, holder),
-                         holder) from None
+            raise self.Locked(self.folder, holder if holder.isdigit() else "unknown",
+                              self.WHO) from None
         try:
             os.ftruncate(fd, 0)
             os.write(fd, b"%d\n" % os.getpid())
+            self._probe()
         except OSError as err:
             os.close(fd)
             self._undo(lock_file=True)
-            raise write_error(self.path, err) from None
+            if err.errno in NO_SPACE:
+                raise write_error(self.folder, err) from None
+            raise self.CannotWrite("%s cannot take files (%s): %s." % (
+                self.folder, cause(self.folder, err), self.advice), self.folder, path=self.folder) from None
         self.fd = fd
+
+    def _probe(self):
+        """Create and remove a file as :func:`atomic_write` would: a folder whose lock file is
+        writable can still refuse new files (read-only, or no write permission on the folder)."""
+        fd, probe = tempfile.mkstemp(prefix="." + self.NAME + ".", suffix=".part", dir=self.folder)
+        os.close(fd)
+        os.remove(probe)
 
     def holder(self):
         """The PID (as text) of another process holding this lock now, or None; nothing is
@@ -200,19 +216,23 @@ class FolderLock:
 
     def _undo(self, lock_file=False):
         if lock_file and os.path.lexists(self.path):
-            os.remove(self.path)
+            try:
+                os.remove(self.path)
+            except OSError:  # a folder that cannot take files cannot lose them either
+                pass
         for folder in reversed(self.created):
             if os.path.isdir(folder) and not os.listdir(folder):
                 os.rmdir(folder)
 
     def sweep(self, ours):
-        """Remove the temporary files that an interrupted write of a file named ``ours(name)``
-        left behind (only regular files named the way :func:`atomic_write` names them)."""
+        """Remove the temporary files that an interrupted write of a file named ``ours(name)`` (or
+        :meth:`acquire`'s probe) left behind: only regular files named as :func:`atomic_write`
+        names them."""
         for entry in os.listdir(self.folder):
             found = PART.match(entry)
             path = os.path.join(self.folder, entry)
-            if found and ours(found.group("name")) and os.path.isfile(path) \
-                    and not os.path.islink(path):
+            if found and (ours(found.group("name")) or found.group("name") == self.NAME) \
+                    and os.path.isfile(path) and not os.path.islink(path):
                 os.remove(path)
 
 
@@ -226,7 +246,44 @@ def make_dirs(folder):
     return missing[::-1]
 
 
-def _folder_reason(folder, err):
-    if os.path.exists(folder) and not os.path.isdir(folder):
+def cause(path, err=None):
+    """Why ``path`` cannot be used, in a few words, true where the OS's words mislead.
+
+    A name over 255 bytes (or a path over 4095) is named as such, where the OS says "File name too
+    long" or a lookup merely finds nothing; a symbolic link that leads nowhere (the path or a
+    folder on the way), where the OS says "File exists" (making a folder there) or "No such file";
+    a file where a folder should be. Otherwise the OS's words for ``err``, or "it does not exist"
+    without one.
+    """
+    raw = os.fsencode(os.path.abspath(path))
+    longest = max(raw.split(b"/"), key=len)
+    if len(longest) > NAME_MAX:
+        return "a name in it is %d bytes long; a file name has at most %d" % (len(longest),
+                                                                              NAME_MAX)
+    if len(raw) >= PATH_MAX:
+        return "it is %d bytes long; a path has at most %d" % (len(raw), PATH_MAX - 1)
+    link = dangling_link(path)
+    if link:
+        return "%s is a symbolic link to %s, which does not exist" % (
+            "it" if link[0] == path else link[0], link[1])
+    if err is None:
+        return NOT_THERE
+    if err.errno in (errno.EEXIST, errno.ENOTDIR) and os.path.exists(path) \
+            and not os.path.isdir(path):
         return "it is a file, not a folder"
+    if err.errno == errno.ELOOP and os.path.islink(path):
+        return "it is a symbolic link"
     return reason(err)
+
+
+def dangling_link(path):
+    """``(link, target)`` for the symbolic link on ``path`` (itself or a folder on the way) that
+    leads nowhere, or None."""
+    given, here = path, os.path.abspath(path)
+    while True:
+        if os.path.islink(here) and not os.path.exists(here):
+            return (given if here == os.path.abspath(given) else here), os.readlink(here)
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent

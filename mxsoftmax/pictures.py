@@ -1,9 +1,16 @@
 """Pictures a learner wants: an image, a grid, learning curves, weights, confusion, mistakes, why.
 
 Every function returns a matplotlib Figure and draws nothing on screen by itself, so notebooks
-show them inline and the CLI saves them with :func:`save_figure` (Agg backend, no display).
+show them inline and the CLI saves them with :func:`save_figure` (Agg backend, no display);
+:func:`draw_pictures` writes a run's pictures for ``train`` and ``plot``. Class names are data
+(a run's ``state.json`` may hold any printable text): every text is drawn literally, never as
+mathtext or TeX.
 """
+import functools
+import os
+import warnings
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
@@ -14,14 +21,37 @@ from .files import atomic_write
 from .metrics import confusion_matrix
 from .classify import predict_proba
 from .model import IMAGE_SHAPE
+from .runs import PICTURES
 
 DIVERGING = "RdBu_r"  # red positive, white 0, blue negative: the colours of signed pictures
+LITERAL_TEXT = {"text.usetex": False, "text.parse_math": False}  # "$\\foo$" is a name, not math
+
+
+def literal_text(draw):
+    """``draw`` with every text it creates taken literally (see :data:`LITERAL_TEXT`): a name
+    such as ``$\\foo$`` or ``a_b^c`` is shown as written instead of crashing mathtext or TeX."""
+    @functools.wraps(draw)
+    def literal(*args, **kwargs):
+        with matplotlib.rc_context(LITERAL_TEXT):
+            return draw(*args, **kwargs)
+    return literal
+
+
+MAX_NAME = 40  # characters of a class name shown; a run's state allows no more
+
+
+def shown_names(class_names):
+    """The class names as pictures show them: text, cut to :data:`MAX_NAME` characters with an
+    ellipsis, so that one long name cannot squeeze a picture's panels to nothing."""
+    names = [str(name) for name in class_names]
+    return [n if len(n) <= MAX_NAME else n[:MAX_NAME - 1] + "\u2026" for n in names]
 
 
 def _to_numpy(x):
     return x.asnumpy() if isinstance(x, nd.NDArray) else np.asarray(x)
 
 
+@literal_text
 def show_image(image, title=None):
     """The tutorial's view of one (28, 28, 1) image: tiled to 3 channels, then ``imshow``."""
     im = nd.tile(nd.array(_to_numpy(image), dtype=np.float32), (1, 1, 3))
@@ -35,17 +65,20 @@ def show_image(image, title=None):
     return fig
 
 
+@literal_text
 def show_grid(images, titles=None, ncols=8, suptitle=None):
     """Images (N, 28, 28[, 1]) in a grid of ``ncols`` columns, each with an optional title.
 
     A column is as wide as its longest title line at font size 8, and each row leaves room for
-    the title's lines; the layout is computed here, since ``tight_layout`` would take longer than
-    the drawing itself.
+    the title's lines (up to a width that a class name of :data:`MAX_NAME` characters needs:
+    longer titles overflow rather than make the picture huge); the layout is computed here, since
+    ``tight_layout`` would take longer than the drawing itself.
     """
     images = _to_numpy(images).reshape(-1, 28, 28)
     nrows = max(1, -(-len(images) // ncols))
     lines = [str(title).split("\n") for title in titles] if titles is not None else [[]]
-    width = max(1.6, .068 * max((len(line) for title in lines for line in title), default=0))
+    longest = max((len(line) for title in lines for line in title), default=0)
+    width = max(1.6, .068 * min(longest, MAX_NAME + 20))
     title_height = .15 * max(len(title) for title in lines) + .08  # inches
     top = (.4 if suptitle else .05) + title_height
     wspace, side = .08, .005
@@ -65,6 +98,7 @@ def show_grid(images, titles=None, ncols=8, suptitle=None):
     return fig
 
 
+@literal_text
 def plot_history(metrics):
     """Moving loss (left) and train/test accuracy (right) per epoch from ``metrics`` rows."""
     epochs = [m["epoch"] for m in metrics]
@@ -127,6 +161,7 @@ CHANGE_CAPTION = ("Each panel is one column of W - W_init, the change from the N
                   "training raised the pixel's weight for the class; blue: lowered it.")
 
 
+@literal_text
 def plot_weights(W, class_names, W_init=None):
     """The ten columns of ``W`` (784 x 10) as 28x28 maps on one diverging scale centred at 0.
 
@@ -141,9 +176,10 @@ def plot_weights(W, class_names, W_init=None):
     fig = Figure(figsize=(12, 5.6))  # laid out by hand: constrained layout triples drawing time
     axes = fig.subplots(2, 5, gridspec_kw=dict(left=.01, right=.88, bottom=.08, top=.88,
                                                wspace=.06, hspace=.16))
+    names = shown_names(class_names)
     for k, ax in enumerate(axes.flat):
         image = ax.imshow(shown[:, k].reshape(IMAGE_SHAPE), cmap=DIVERGING, vmin=-limit, vmax=limit)
-        ax.set_title(class_names[k])
+        ax.set_title(names[k])
         ax.set_axis_off()
     fig.colorbar(image, cax=fig.add_axes([.9, .12, .015, .72]), extend=_extend(shown, limit),
                  label="weight change" if changed else "weight")
@@ -159,6 +195,7 @@ def row_rates(counts):
     return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
 
 
+@literal_text
 def plot_confusion(counts, class_names):
     """A confusion matrix coloured by row-normalised rates, with the count in each cell.
 
@@ -169,6 +206,7 @@ def plot_confusion(counts, class_names):
     diagonal near 90%.
     """
     counts = np.asarray(counts)
+    class_names = shown_names(class_names)
     rates = row_rates(counts)
     right = np.eye(len(rates), dtype=bool)
     wrong_limit = max(rates[~right].max(initial=0), .01)
@@ -224,10 +262,12 @@ def most_confident_mistakes(labels, probs, n=16):
 def mistake_title(probs, label, class_names):
     """'pred <class> <probability>' over 'true <class> <probability>' for one image."""
     pred, label = int(np.argmax(probs)), int(label)
+    class_names = shown_names(class_names)
     return "pred %s %s\ntrue %s %s" % (class_names[pred], format_probability(probs[pred]),
                                        class_names[label], format_probability(probs[label]))
 
 
+@literal_text
 def show_mistakes(images, labels, probs, class_names, n=16):
     """A grid of the test images the model got wrong with the most confidence."""
     index = most_confident_mistakes(labels, probs, n)
@@ -242,6 +282,7 @@ def top_classes(probabilities, k=3):
     return np.argsort(-np.asarray(probabilities), kind="stable")[:k]
 
 
+@literal_text
 def plot_explanation(image28, probabilities, evidence, class_names, classes=None, bias=None):
     """One image explained: what the model saw, its top probabilities, and each pixel's vote.
 
@@ -265,7 +306,7 @@ def plot_explanation(image28, probabilities, evidence, class_names, classes=None
     seen.imshow(image28, cmap="gray", vmin=0, vmax=255 if image28.max() > 1 else 1)
     seen.set_title("what the model saw")
     seen.set_axis_off()
-    names = [class_names[c] for c in classes]
+    names = [shown_names(class_names)[c] for c in classes]
     shown = probabilities[classes]
     bars.barh(np.arange(k), shown, color="tab:blue")
     bars.set_yticks(np.arange(k))
@@ -291,9 +332,34 @@ def plot_explanation(image28, probabilities, evidence, class_names, classes=None
 
 
 def save_figure(fig, path):
-    """Write ``fig`` as a PNG at ``path`` atomically."""
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    """Write ``fig`` as a PNG at ``path`` atomically.
+
+    Characters the font lacks (an emoji in a class name) are drawn as boxes without a warning.
+    """
+    def write(tmp):
+        with matplotlib.rc_context(LITERAL_TEXT), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", r"Glyph \d+ .*missing from font")
+            fig.savefig(tmp, format="png", dpi=100)
+    atomic_write(path, write)
     return path
+
+
+def draw_pictures(folder, params, init, metrics, test_split, class_names, ctx, between=None):
+    """Write a run's pictures into the run folder ``folder`` (its path), each atomically; returns
+    their names, in the order drawn. Shared by ``train`` and ``plot``.
+
+    See :class:`RunPictures` for what is drawn. ``between`` (if given) is called after each
+    picture: the command lines check for a signal there, so Ctrl-C stops between two pictures
+    and never leaves half of one.
+    """
+    drawn = []
+    for name, draw in RunPictures(params, init, metrics, test_split, class_names,
+                                  ctx).drawings().items():
+        save_figure(draw(), os.path.join(folder, name))
+        drawn.append(name)
+        if between is not None:
+            between()
+    return drawn
 
 
 class RunPictures:
@@ -302,7 +368,6 @@ class RunPictures:
     ``init`` (the parameters as drawn, or None) lets ``weights.png`` show what training changed;
     without a test split (None) only the learning curves and the weights are drawn.
     """
-    NAMES = ("history.png", "weights.png", "confusion.png", "mistakes.png")
 
     def __init__(self, params, init, metrics, test_split, class_names, ctx):
         self.params, self.init, self.metrics = params, init, metrics
@@ -311,11 +376,11 @@ class RunPictures:
         self._probs = None
 
     def drawings(self):
-        """``{file name: function that draws its figure}``, in drawing order."""
-        drawings = {"history.png": self.history, "weights.png": self.weights}
+        """``{file name: function that draws its figure}``, in the order of :data:`runs.PICTURES`."""
+        draws = (self.history, self.weights)
         if self.images is not None:
-            drawings.update({"confusion.png": self.confusion, "mistakes.png": self.mistakes})
-        return drawings
+            draws += (self.confusion, self.mistakes)
+        return dict(zip(PICTURES, draws))
 
     def probs(self):
         """Test-set probabilities, computed once."""

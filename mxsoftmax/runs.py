@@ -5,23 +5,32 @@ Layout: ``init.params`` (``W`` and ``b`` as drawn, so pictures can show what tra
 ``state.json``, written last: it names the params file and is the commit point, so a crash at any
 moment leaves the previous complete epoch in force. ``.lock`` is held (``flock``) by the one
 process using the folder. Everything read back is validated: the folder may have been edited.
+
+Every folder a run leaves can be used again: with ``state.json`` it is a run to resume (a params
+file a kill left beside the committed one is swept when it is opened); without it, the run's lock
+file beside nothing but a run's files is a run that completed no epoch, which a new run starts
+over, removing those files.
 """
 import collections
 import json
 import math
 import os
 import re
+import stat
 import struct
+import tempfile
 
 import mxnet as mx
 import numpy as np
 from mxnet import nd
 
 from . import catalog
-from .errors import InvalidInput, InvalidType, WriteFailed, reason
-from .files import PART, FolderLock, NotRegular, atomic_write, read_regular, write_text
-from .model import NUM_INPUTS, NUM_OUTPUTS, check_params
-from .settings import LIMITS
+from .errors import (InvalidType, NotARun, NotRegular, RunCannotWrite,
+                     RunError, RunExists, RunLocked, WriteFailed, reason)
+from .files import (DIGEST, NOT_THERE, PART, FolderLock, cause, dangling_link, read_regular,
+                    write_bytes, write_text)
+from .settings import NUM_INPUTS, NUM_OUTPUTS
+from .validation import constraint, validate
 
 FORMAT = 1
 STATE, METRICS, INIT = "state.json", "metrics.jsonl", "init.params"
@@ -30,23 +39,12 @@ PARAMS_NAME = re.compile(r"epoch-(\d{1,9})\.params\Z")
 MAX_PARAMS_BYTES = 1 << 20  # a checkpoint of W and b is 31.5 KB
 MAX_STATE_BYTES = 1 << 16
 MAX_METRICS_BYTES = 64 << 20
-DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 
 
-class RunError(InvalidInput):
-    """A run folder or checkpoint that cannot be used as asked."""
-
-
-class RunLocked(RunError):
-    """Another process holds the run folder."""
-
-
-class RunExists(RunError):
-    """A new run was asked for in a folder that already holds one."""
-
-
-class NotARun(RunError):
-    """A folder that holds no run: other files, or nothing to continue."""
+class RunLock(FolderLock):
+    """The lock of a run folder: its holder is a run, its failures are RunErrors."""
+    WHO = "run"
+    Locked, CannotWrite = RunLocked, RunCannotWrite
 
 
 def is_own_name(name):
@@ -55,11 +53,11 @@ def is_own_name(name):
 
 
 def is_own_file(name):
-    """True for what a run leaves before its first epoch is committed, and its temporary files."""
+    """True for the names of the files a run leaves, its lock and its temporary files included."""
     found = PART.match(name)
     if found:
-        return is_own_name(found.group("name"))
-    return name in (FolderLock.NAME, INIT) or bool(PARAMS_NAME.match(name))
+        return is_own_name(found.group("name")) or found.group("name") == FolderLock.NAME
+    return name == FolderLock.NAME or is_own_name(name)
 
 
 class RunFolder:
@@ -68,7 +66,7 @@ class RunFolder:
 
     def __init__(self, path):
         self.path = str(path)
-        self.lock = FolderLock(self.path)
+        self.lock = RunLock(self.path)
         self._committed = None  # the params file named by the last state read or written
 
     def file(self, name):
@@ -77,72 +75,99 @@ class RunFolder:
 
     def open_new(self):
         """Lock the folder for a new run. It must be new, empty, or hold only what a run that
-        completed no epoch leaves (its lock file among them); a refused folder is left untouched."""
+        completed no epoch leaves (its lock file among them), which is removed: the run starts
+        over. A refused folder is left untouched."""
         self._check_new()
-        self._acquire()
+        self.lock.acquire()
         try:
             self._check_new()  # again, under the lock: another run may have come first
         except RunError:
             self.lock.release(discard=True)
             raise
-        self.lock.sweep(is_own_name)
+        self._remove_own_files()
 
     def open_existing(self):
-        """Lock an existing run (to resume or redraw it) and return its state; nothing is created."""
+        """Lock an existing run (to resume or redraw it) and return its state; nothing is created.
+
+        Temporary files and params files other than the state's (a kill between writing the state
+        and removing the previous checkpoint, or before the state named the new one) are swept.
+        """
         if not os.path.exists(self.path):
+            problem = cause(self.path)
+            if problem != NOT_THERE:  # a dangling link, a name too long: not a misspelt name
+                raise RunError("%s cannot be used (%s): give the folder of an existing run."
+                               % (self.path, problem), path=self.path)
             raise RunError("%s does not exist: give the folder of an existing run (check its "
-                           "name)." % self.path)
+                           "name)." % self.path, path=self.path)
         if not os.path.isdir(self.path):
             parent = os.path.dirname(os.path.abspath(self.path))
             hint = ", such as %s" % parent if os.path.isfile(os.path.join(parent, STATE)) else ""
             raise RunError("%s is a file, not a run folder: give the folder of the run%s."
-                           % (self.path, hint))
+                           % (self.path, hint), path=self.path)
         if not os.path.lexists(self.file(STATE)):
-            raise NotARun("%s holds no completed epoch of a mxsoftmax run." % self.path)
+            if self._started():
+                raise NotARun("%s holds a run that completed no epoch, so there is nothing to "
+                              "continue or draw: train it again in that folder (without --resume)."
+                              % self.path, True, path=self.path)
+            raise NotARun("%s holds no completed epoch of a mxsoftmax run." % self.path, path=self.path)
         if not os.path.isfile(self.file(STATE)):
-            raise RunError("%s is not a regular file: remove it (the run cannot be continued) "
-                           "or choose another folder." % self.file(STATE))
-        self._acquire()
+            raise RunError("%s is %s: remove it (the run cannot be continued) or choose another "
+                           "folder." % (self.file(STATE), _kind(self.file(STATE))))
+        self.lock.acquire()
         self.lock.sweep(is_own_name)
-        return self.state()
+        state = self.state()
+        for name in os.listdir(self.path):
+            if PARAMS_NAME.match(name) and name != state["params"] and _is_plain(self.file(name)):
+                os.remove(self.file(name))
+        return state
 
     def close(self, discard=False):
         """Release the lock. With ``discard`` (a new run that completed no epoch), first remove
         what it wrote, then the lock file and the folders it made, when nothing else is left."""
-        if discard and self.lock.fd is not None and not os.path.lexists(self.file(STATE)):
-            for name in os.listdir(self.path):
-                if name != FolderLock.NAME and is_own_file(name) and os.path.isfile(self.file(name)):
-                    os.remove(self.file(name))
-        self.lock.release(discard=discard and not os.path.lexists(self.file(STATE)))
+        discard = discard and self.lock.fd is not None and not os.path.lexists(self.file(STATE))
+        if discard:
+            self._remove_own_files()
+        self.lock.release(discard=discard)
 
-    def _acquire(self):
-        try:
-            self.lock.acquire()
-        except InvalidInput as err:
-            kind = RunLocked if hasattr(err, "holder") else RunError
-            raise kind(str(err).replace("mxsoftmax process", "mxsoftmax run")) from None
+    def _remove_own_files(self):
+        """Remove what a run that completed no epoch left here (regular files and symbolic links
+        with a run's names; the lock stays), so that nothing of it is mistaken for the new run."""
+        for name in os.listdir(self.path):
+            if name != FolderLock.NAME and is_own_file(name) and _is_plain(self.file(name)):
+                os.remove(self.file(name))
+
+    def _started(self):
+        """True when the folder holds a run's lock file and, beside it, only a run's files: what
+        a run that completed no epoch leaves, however it was cut (a kill, a full disk)."""
+        names = os.listdir(self.path)
+        return FolderLock.NAME in names and all(  # the lock itself is checked when it is taken
+            n == FolderLock.NAME or is_own_file(n) and _is_plain(self.file(n), gone=True)
+            for n in names)
 
     def _check_new(self):
         """Refuse a new run here if the folder holds a run, or files that are not a run's."""
+        link = dangling_link(self.path)
+        if link:
+            raise RunError("%s is a symbolic link to %s, which does not exist: create that folder, "
+                           "or choose another one for the run." % link)
         if not os.path.exists(self.path):
             return
         if not os.path.isdir(self.path):
-            raise RunError("%s is a file, not a folder: choose a folder for the run." % self.path)
+            raise RunError("%s is a file, not a folder: choose a folder for the run." % self.path, path=self.path)
         holder = self.lock.holder()
         if holder:
-            raise RunLocked("%s is in use by another mxsoftmax run (PID %s): wait for it to "
-                            "finish, or choose another folder." % (self.path, holder))
+            raise RunLocked(self.path, holder, RunLock.WHO)
         if os.path.lexists(self.file(STATE)):
             raise RunExists("%s already holds a run: resume it, or choose another folder so it "
-                            "is not overwritten." % self.path)
+                            "is not overwritten." % self.path, path=self.path)
         names = os.listdir(self.path)
-        # Leftovers count as a run's only beside its lock file, which a run creates first.
-        ours = FolderLock.NAME in names
-        foreign = sorted(n for n in names if not (ours and is_own_file(n)))
+        ours = FolderLock.NAME in names  # a run's files are its own only beside its lock file
+        foreign = sorted(n for n in names if not (ours and (n == FolderLock.NAME or is_own_file(n)
+                                                            and _is_plain(self.file(n), True))))
         if foreign:
             raise NotARun("%s holds other files (%s) and no mxsoftmax run: choose an empty or "
                           "new folder so that nothing in it is overwritten."
-                          % (self.path, ", ".join(foreign[:3]) + (", ..." if foreign[3:] else "")))
+                          % (self.path, ", ".join(foreign[:3]) + (", ..." if foreign[3:] else "")), path=self.path)
 
     def state(self):
         """The validated run state, or None when no epoch has completed here."""
@@ -156,10 +181,26 @@ class RunFolder:
         """Keep the parameters as drawn, before any training."""
         _save_params(self.file(INIT), params)
 
-    def init_params(self):
-        """The parameters as drawn (``init.params``), or None for a run that did not keep them."""
+    def init_params(self, say=None):
+        """The parameters as drawn (``init.params``), or None.
+
+        They are needed only to show what training changed in ``weights.png``: a run without them
+        draws ``W`` itself. A damaged file (not params, inf or NaN) gives None too, so that it
+        costs that picture and never the run; with ``say``, the caller's way to print one line,
+        it is said once: ``say`` gets the sentence and the file is removed.
+        """
         path = self.file(INIT)
-        return load_params_file(path)[0] if os.path.isfile(path) else None
+        if not os.path.lexists(path):
+            return None
+        try:
+            return load_params_file(path)[0]
+        except RunError:
+            if say is not None:
+                say("%s is not a usable params file, so weights.png shows W itself rather than "
+                    "what training changed; the file was removed." % path)
+                if _is_plain(path):
+                    os.remove(path)
+            return None
 
     def params(self, state):
         """The checkpoint's ``[W, b]`` (float32 NDArrays on the CPU) that ``state`` names."""
@@ -194,7 +235,7 @@ class RunFolder:
         except NotRegular:
             raw, unreadable = b"", "not a regular file"
         except OSError as err:
-            raw, unreadable = b"", reason(err)
+            raw, unreadable = b"", cause(path, err)
         if raw is None:
             raw, unreadable = b"", "larger than %d MB" % (MAX_METRICS_BYTES >> 20)
         rows, damaged, beyond = [], 0, 0
@@ -244,24 +285,48 @@ def _metrics_row(line):
 
 
 def _save_params(path, params):
-    """``nd.save`` of ``{'W', 'b'}`` to ``path``, atomically, read back before it is renamed.
+    """``nd.save`` of ``{'W', 'b'}`` to ``path``, atomically.
 
-    ``nd.save`` does not always notice a full disk (its last buffer can fail silently), so the
-    written file is loaded and compared before it takes the name.
+    MXNet serialises into memory (:func:`_saved_bytes`) and the bytes are checked by loading
+    them back; Python writes the file, so a full disk is reported with the OS's words and the
+    path, and any path (a non-UTF-8 name that MXNet cannot encode) can be written.
     """
-    W, b = params
+    try:
+        raw = _saved_bytes({"W": params[0], "b": params[1]})
+    except (OSError, mx.MXNetError) as err:  # memory, not the disk: nothing was written yet
+        raise WriteFailed("cannot write %s (MXNet could not serialise W and b: %s)"
+                          % (path, reason(err))) from None
+    try:
+        back = params_from_bytes(raw, path)
+    except RunError:
+        back = None
+    if back is None or not all(np.array_equal(a.asnumpy(), p.asnumpy().astype(np.float32))
+                               for a, p in zip(back, params)):
+        raise WriteFailed("cannot write %s (MXNet's nd.save produced %d incomplete bytes)"
+                          % (path, len(raw)))
+    write_bytes(path, raw)
 
-    def write(tmp):
-        nd.save(tmp, {"W": W, "b": b})
+
+def _saved_bytes(arrays):
+    """The bytes ``nd.save`` writes for ``arrays``, from a file in memory that MXNet reaches by
+    an ASCII path (``/proc/self/fd/N``), else from a temporary folder."""
+    try:
+        fd = os.memfd_create("params", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):  # not Linux, or no memory file: a temporary folder
+        fd = None
+    if fd is not None and os.path.exists("/proc/self/fd/%d" % fd):
         try:
-            back = load_params_file(tmp)[0]
-        except RunError:
-            back = None
-        if back is None or not all(np.array_equal(a.asnumpy(), p.asnumpy().astype(np.float32))
-                                   for a, p in zip(back, params)):
-            raise WriteFailed("cannot write %s (the file written is incomplete; is the disk "
-                              "full?)" % path)
-    atomic_write(path, write)
+            nd.save("/proc/self/fd/%d" % fd, arrays)
+            with os.fdopen(os.dup(fd), "rb") as f:
+                return f.read()
+        finally:
+            os.close(fd)
+    if fd is not None:
+        os.close(fd)
+    with tempfile.TemporaryDirectory() as folder:
+        nd.save(os.path.join(folder, "p.params"), arrays)
+        with open(os.path.join(folder, "p.params"), "rb") as f:
+            return f.read()
 
 
 # ------------------------------------------------------------------------------- reading back
@@ -282,11 +347,12 @@ def read_state(path):
             raise ValueError("larger than %d bytes" % MAX_STATE_BYTES)
         state = _parse_json(raw.decode("utf-8"))
     except (OSError, ValueError) as err:
+        why = cause(path, err) if isinstance(err, OSError) else reason(err)
         raise RunError("%s cannot be read (%s): it is not a mxsoftmax run state."
-                       % (path, reason(err))) from None
+                       % (path, why), path=path) from None
     problem = _state_problem(state)
     if problem:
-        raise RunError("%s is not a valid mxsoftmax run state (%s)." % (path, problem))
+        raise RunError("%s is not a valid mxsoftmax run state (%s)." % (path, problem), path=path)
     return state
 
 
@@ -310,16 +376,13 @@ def _state_problem(state):
     ]
     if isinstance(flags, dict):
         checks += [
-            ("flags.dataset", flags.get("dataset") in catalog.NAMES, " or ".join(catalog.NAMES)),
-            ("flags.batch_size", _in(flags.get("batch_size"), LIMITS["batch_size"]),
-             "a whole number from %d to %d" % LIMITS["batch_size"]),
-            ("flags.lr", _is_number(flags.get("lr")) and LIMITS["lr"][0] <= flags["lr"] <= LIMITS["lr"][1],
-             "a number from %.3g to %.3g (float32)" % LIMITS["lr"]),
-            ("flags.seed", _in(flags.get("seed"), LIMITS["seed"]),
-             "a whole number from %d to %d" % LIMITS["seed"]),
+            ("flags.%s" % name, constraint(param).holds(flags.get(name, 0 if name == "epochs"
+                                                              else None)),
+             constraint(param).description)
+            for name, param in (("dataset", "dataset"), ("batch_size", "batch_size"),
+                                ("lr", "learning_rate"), ("seed", "seed"), ("epochs", "epochs"))
+        ] + [
             ("flags.stable", isinstance(flags.get("stable"), bool), "true or false"),
-            ("flags.epochs", _in(flags.get("epochs", 0), LIMITS["epochs"]),
-             "a whole number from %d to %d" % LIMITS["epochs"]),
             ("flags.data_dir", flags.get("data_dir") is None or isinstance(flags["data_dir"], str),
              "a path or null"),
         ]
@@ -329,10 +392,6 @@ def _state_problem(state):
         if not ok:
             return "%s must be %s" % (field, expected)
     return None
-
-
-def _in(value, limits):
-    return _is_int(value) and limits[0] <= value <= limits[1]
 
 
 def _is_int(value):
@@ -348,48 +407,74 @@ def _is_name(value):
 
 
 def load_params_file(path):
-    """``[W, b]`` from a params file, as finite float32 NDArrays on the CPU; RunError if not.
+    """``[W, b]`` from a params file, as finite float32 NDArrays on the CPU, and the file's size
+    in bytes; RunError if not.
 
     Files of other float types are converted; anything else is refused by name, never passed on.
     """
     try:
         raw = read_regular(path, MAX_PARAMS_BYTES)
-    except NotRegular as err:
-        raise RunError("%s: give a params file." % str(err).rstrip(".")) from None
-    except FileNotFoundError:
-        raise RunError("%s is missing: put the file back, or train the run again in a new "
-                       "folder." % path) from None
+    except NotRegular:
+        raise RunError("%s is %s: give a params file." % (path, _kind(path)), path=path) from None
+    except FileNotFoundError as err:
+        what = "cannot be read (%s)" % cause(path, err) if dangling_link(path) else "is missing"
+        raise RunError("%s %s: put the file back, or train the run again in a new folder."
+                       % (path, what), path=path) from None
     except OSError as err:
-        raise RunError("%s cannot be read (%s)." % (path, reason(err))) from None
+        raise RunError("%s cannot be read (%s)." % (path, cause(path, err)), path=path) from None
     if raw is None:
         raise RunError("%s is larger than a checkpoint of W and b (%d bytes at most): it is not "
-                       "a params file of mxsoftmax." % (path, MAX_PARAMS_BYTES))
+                       "a params file of mxsoftmax." % (path, MAX_PARAMS_BYTES), path=path)
+    return params_from_bytes(raw, path), len(raw)
+
+
+def params_from_bytes(raw, path):
+    """``[W, b]`` from the bytes of the params file ``path`` (named in messages), as finite
+    float32 NDArrays on the CPU; RunError if they are not a checkpoint of W and b."""
     try:
         _check_layout(raw)  # MXNet sizes its vectors from the file's counts: check them first
         saved = nd.load_frombuffer(raw)
     except (ValueError, mx.MXNetError):
         raise RunError("%s is not a params file of mxsoftmax%s: give a run folder written with "
-                       "--out, or its epoch-K.params file." % (path, _looks_like(raw))) from None
+                       "--out, or its epoch-K.params file." % (path, _looks_like(raw)), path=path) from None
     if not isinstance(saved, dict) or set(saved) != {"W", "b"}:
-        raise RunError("%s does not hold exactly the arrays W and b." % path)
+        raise RunError("%s does not hold exactly the arrays W and b." % path, path=path)
     W, b = saved["W"], saved["b"]
     if W.shape != (NUM_INPUTS, NUM_OUTPUTS) or b.shape != (NUM_OUTPUTS,):
         raise RunError("%s holds W %s and b %s; a softmax-regression checkpoint has W (784, 10) "
-                       "and b (10,)." % (path, W.shape, b.shape))
+                       "and b (10,)." % (path, W.shape, b.shape), path=path)
     values = []
     for name, array in (("W", W), ("b", b)):
         if not np.issubdtype(array.dtype, np.floating):
             raise RunError("%s holds %s as %s; a checkpoint holds floating-point numbers."
-                           % (path, name, np.dtype(array.dtype).name))
+                           % (path, name, np.dtype(array.dtype).name), path=path)
         values.append(array.asnumpy().astype(np.float32))
         if not np.all(np.isfinite(values[-1])):
             raise RunError("%s holds non-finite values in %s (inf or NaN): it is not a usable "
-                           "checkpoint." % (path, name))
+                           "checkpoint." % (path, name), path=path)
     W, b = (v.astype(np.float64) for v in values)
     if not (np.abs(W).sum(axis=0) + np.abs(b) < np.finfo(np.float32).max).all():
         raise RunError("%s holds weights so large that an image's scores overflow float32 (inf): "
-                       "it is not a usable checkpoint." % path)
-    return [nd.array(v, dtype=np.float32, ctx=mx.cpu()) for v in values], len(raw)
+                       "it is not a usable checkpoint." % path, path=path)
+    return [nd.array(v, dtype=np.float32, ctx=mx.cpu()) for v in values]
+
+
+def _kind(path):
+    """What ``path``, which is not a regular file, is, in a few words."""
+    link = dangling_link(path)
+    if link and link[0] == path:
+        return "a symbolic link to %s, which does not exist" % link[1]
+    return "a folder" if os.path.isdir(path) else "not a regular file"
+
+
+def _is_plain(path, gone=False):
+    """True for a regular file or a symbolic link (removing one never touches its target), and
+    ``gone`` for a file that is no longer there (another run's temporary file, just renamed)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return gone
+    return stat.S_ISLNK(mode) or stat.S_ISREG(mode)
 
 
 # nd.save's layout: a list header, then per array a V2/V3 header and its data, then the keys.
@@ -452,13 +537,7 @@ def check_run(run):
     not, naming the field."""
     if not isinstance(run, Run):
         raise InvalidType("a trained model is a runs.Run, not %s." % type(run).__name__)
-    check_params(run.params, "a trained model")
-    if not (isinstance(run.class_names, (list, tuple)) and len(run.class_names) == NUM_OUTPUTS
-            and all(isinstance(n, str) for n in run.class_names)):
-        raise InvalidInput("a trained model has a list of %d class names." % NUM_OUTPUTS)
-    if not (isinstance(run.dataset, str) and run.dataset in catalog.DATASETS):
-        raise InvalidInput("a trained model's data set is one of %s, not %r."
-                           % (", ".join(catalog.NAMES), run.dataset))
+    validate(model=run.params, class_names=run.class_names, dataset=run.dataset)
     return run
 
 
@@ -470,20 +549,19 @@ def load_run(path, ctx=None):
     """
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise InvalidType("load_run takes a path, not %s." % type(path).__name__)
-    if ctx is not None and not isinstance(ctx, mx.Context):
-        raise InvalidType("load_run takes an mx.Context such as mx.cpu(), not %s."
-                          % type(ctx).__name__)
+    if ctx is not None:
+        validate(ctx=ctx)
     path = os.fsdecode(path)
     if os.path.isdir(path):
         state, params = _latest(path)
     elif os.path.basename(path) == INIT:
         raise RunError("%s holds the starting weights a run drew at random, before training: give "
-                       "the run folder, or its epoch-K.params file." % path)
+                       "the run folder, or its epoch-K.params file." % path, path=path)
     elif os.path.exists(path):
         state, params = _state_beside(path), load_params_file(path)[0]
     else:
         raise RunError("%s does not exist: give a run folder written with --out, or its "
-                       "epoch-K.params file." % path)
+                       "epoch-K.params file." % path, path=path)
     params = [p.as_in_context(ctx or mx.cpu()) for p in params]
     if state is None:
         return Run(params, list(catalog.DIGITS), "mnist", path)
@@ -495,7 +573,7 @@ def _latest(folder, attempts=5):
     replaced between reading the state and its params file is looked up again."""
     if not os.path.isfile(os.path.join(folder, STATE)):
         raise RunError("%s holds no %s: give a run folder written with --out, or its "
-                       "epoch-K.params file." % (folder, STATE))
+                       "epoch-K.params file." % (folder, STATE), path=folder)
     for attempt in range(attempts):
         state = read_state(os.path.join(folder, STATE))
         params_path = os.path.join(folder, state["params"])

@@ -414,13 +414,13 @@ def _make_folder(folder, managed):
     hint = ("set MXNET_HOME to a folder you can write to (gluon's cache is $MXNET_HOME/datasets)"
             if managed else "choose a folder you can write to")
     if os.path.lexists(folder) and not os.path.isdir(folder):
-        raise CannotWrite("%s cannot hold the data (a file is in the way): %s." % (folder, hint))
+        raise CannotWrite("%s cannot hold the data (a file is in the way): %s." % (folder, hint), path=folder)
     try:
         created = make_dirs(folder)
     except OSError as err:
-        raise CannotWrite("%s cannot be used (%s): %s." % (folder, reason(err), hint)) from None
+        raise CannotWrite("%s cannot be used (%s): %s." % (folder, reason(err), hint), path=folder) from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise CannotWrite("%s cannot be used (it is not writable): %s." % (folder, hint))
+        raise CannotWrite("%s cannot be used (it is not writable): %s." % (folder, hint), path=folder)
     return created
 
 
@@ -447,7 +447,7 @@ def _missing(folder, files, managed):
                 raise CannotWrite("%s already holds %s (%s): move it away or choose another "
                                   "folder, so that it is not replaced." % (
                                       folder, name, "%s's data" % owner if owner else
-                                      "other idx data" if found else "not the expected file"))
+                                      "other idx data" if found else "not the expected file"), path=folder)
         if not have:
             missing.append(key)
     return missing

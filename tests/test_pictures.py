@@ -1,6 +1,8 @@
 """Each figure carries the data it was given, in the panels, colours and titles promised."""
 import io
+import os
 
+import mxnet as mx
 import numpy as np
 import pytest
 from matplotlib.image import imread
@@ -218,3 +220,70 @@ def test_save_figure_writes_a_readable_png(tmp_path):
                             str(tmp_path / "grid.png"))
     assert imread(path).ndim == 3
     assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]
+
+
+HOSTILE_NAMES = ["$\\foo$", "a_b^c", "line\nbreak", "y" * 200, "\U0001F600 smile", "$", "\\$x$",
+                 "a$b$c", "50%", "\\"]
+
+
+def all_texts(fig):
+    """Every text artist of a figure, tick labels and titles included."""
+    from matplotlib.text import Text
+    return [t for t in fig.findobj(Text) if t.get_text()]
+
+
+@pytest.mark.parametrize("picture", ["weights", "confusion", "mistakes", "explanation", "grid",
+                                     "image"])
+def test_any_class_name_is_drawn_literally(picture, tmp_path):
+    """Names are data: `$\\foo$` would crash mathtext, `a_b^c` would be typeset; a 200-character
+    name is shown cut, not squeezing the panels to nothing; an emoji the font lacks is a box."""
+    import warnings
+    probs = (np.full((10, 10), .05) + .45 * np.eye(10)).astype(np.float32)  # image k is class k
+    labels = (np.arange(10) + 1) % 10  # and wrong: every name appears in a title
+    make = {
+        "weights": lambda: plot.plot_weights(rng.normal(size=(784, 10)), HOSTILE_NAMES),
+        "confusion": lambda: plot.plot_confusion(rng.randint(0, 9, (10, 10)), HOSTILE_NAMES),
+        "mistakes": lambda: plot.show_mistakes(rng.randint(0, 256, (10, 28, 28)), labels, probs,
+                                               HOSTILE_NAMES),
+        "explanation": lambda: plot.plot_explanation(rng.rand(28, 28), probs[0],
+                                                     rng.normal(size=(4, 28, 28)), HOSTILE_NAMES,
+                                                     classes=[0, 1, 3, 4]),
+        "grid": lambda: plot.show_grid(rng.randint(0, 256, (10, 28, 28)), HOSTILE_NAMES),
+        "image": lambda: plot.show_image(rng.randint(0, 256, (28, 28, 1)), HOSTILE_NAMES[0]),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a squeezed layout or a missing glyph warns
+        fig = make[picture]()
+        plot.save_figure(fig, str(tmp_path / "p.png"))
+    assert imread(str(tmp_path / "p.png")).shape[2] == 4
+    texts = all_texts(fig)
+    shown = [n if len(n) <= 40 or picture == "grid" else n[:39] + "\u2026"  # titles as given
+             for n in HOSTILE_NAMES]
+    drawn = " ".join(t.get_text() for t in texts)
+    expected = {"image": shown[:1], "explanation": [shown[k] for k in (0, 1, 3, 4)]}
+    for name in expected.get(picture, shown):
+        assert name in drawn, name
+    assert ("y" * 40 in drawn) == (picture == "grid") and ("y" * 39 in drawn) != (picture == "image")
+    assert all(not t.get_usetex() and not t.get_parse_math() for t in texts
+               if any(name in t.get_text() for name in shown))
+    assert fig.get_size_inches()[0] < 40  # one long name does not make the picture huge
+
+
+def test_draw_pictures_writes_the_run_pictures_in_order_and_calls_between(tmp_path):
+    from mxsoftmax.runs import PICTURES
+    W = rng.normal(size=(784, 10)).astype(np.float32)
+    params = [nd.array(W), nd.zeros(10)]
+    images = rng.randint(0, 256, (30, 28, 28, 1)).astype(np.uint8)
+    labels = rng.randint(0, 10, 30).astype(np.int32)
+    metrics = [dict(epoch=0, loss=1., train_acc=.5, test_acc=.4, seconds=1.)]
+    calls = []
+    drawn = plot.draw_pictures(str(tmp_path), params, None, metrics, (images, labels), NAMES,
+                               mx.cpu(), between=lambda: calls.append(sorted(os.listdir(tmp_path))))
+    assert drawn == list(PICTURES) == ["history.png", "weights.png", "confusion.png",
+                                       "mistakes.png"]
+    assert calls == [sorted(PICTURES[:i + 1]) for i in range(4)]  # one picture at a time
+    os.mkdir(tmp_path / "two")  # without a test split: the two pictures that need none
+    assert plot.draw_pictures(str(tmp_path / "two"), params, None, metrics, None, NAMES,
+                              mx.cpu()) == list(PICTURES[:2])
+    assert sorted(os.listdir(tmp_path / "two")) == sorted(PICTURES[:2])
+    assert not hasattr(plot.RunPictures, "NAMES")

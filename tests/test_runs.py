@@ -1,9 +1,11 @@
 """Run folders that cannot be lost: the lock, validated state, damaged metrics, safe checkpoints."""
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 
 import mxnet as mx
 import numpy as np
@@ -182,26 +184,40 @@ def test_non_finite_weights_are_never_checkpointed(fashion_subset_dir, tmp_path,
     assert not os.path.exists(out)  # a new run that completed no epoch leaves nothing behind
 
 
-def test_a_full_disk_while_mxnet_writes_params_keeps_the_last_checkpoint(
-        fashion_subset_dir, tmp_path, monkeypatch, capsys):
-    out = str(tmp_path / "run")
-    real_save = mx.nd.save
-    calls = []
+def in_namespace(script):
+    """Run ``script`` (sh) as root of a new user and mount namespace, where it may mount a small
+    tmpfs; returns the CompletedProcess, or skips when this system has no user namespaces."""
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs 'unshare -rm' (user namespaces) to mount a small file system")
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True,
+                          timeout=300)
 
-    def full_disk(path, data):
-        calls.append(path)
-        if len(calls) == 3:  # init.params, epoch-0.params, then epoch 1 fails
-            real_save(path, {})  # MXNet leaves a partial file, then fails
-            raise mx.MXNetError("[09:00:00] src/io/local_filesys.cc:166: Check failed: "
-                                "std::fwrite(...) No space left on device")
-        real_save(path, data)
-    monkeypatch.setattr(runs.nd, "save", full_disk)
-    code, _, err = train(["--data-dir", fashion_subset_dir, "--epochs", "3", "--out", out], capsys)
-    assert code == 1 and "No space left on device" in err and "Traceback" not in err
-    assert "the checkpoint of epoch 0 in %s is intact" % out in err
-    state, W, _ = saved(out)
-    assert state["epoch"] == 0 and np.all(np.isfinite(W))
-    assert not [n for n in os.listdir(out) if n.endswith(".part")]
+
+@pytest.mark.parametrize("size_kb, failing, kept", [(80, "epoch-1.params", 0),
+                                                    (72, "state.json", None)])
+def test_a_full_disk_is_said_in_our_words_and_keeps_the_last_checkpoint(
+        tmp_path, size_kb, failing, kept):
+    """A real full disk: a tmpfs of 80 KB holds init.params, epoch-0.params (32 KB each), the
+    lock, metrics and state, then has no room for epoch 1's params; 72 KB none for epoch 0's
+    state. MXNet never writes there (it used to report a full disk in its own words)."""
+    data = write_split_dir(tmp_path / "data", random_splits(200, 50))
+    disk, out = tmp_path / "disk", str(tmp_path / "disk" / "run")
+    disk.mkdir()
+    proc = in_namespace(
+        "mount -t tmpfs -o size=%dk tmpfs %s && %s -m mxsoftmax.train --quiet --no-pictures "
+        "--data-dir %s --epochs 3 --out %s; echo \"exit $?\"; ls -a %s %s 2>/dev/null; "
+        "cat %s/state.json 2>/dev/null" % (size_kb, disk, sys.executable, data, out, disk, out, out))
+    assert "exit 1" in proc.stdout and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "error: cannot write %s (No space left on device); " % os.path.join(out, failing) \
+        in proc.stderr
+    assert "std::" not in proc.stderr and "fwrite" not in proc.stderr  # not MXNet's words
+    if kept is None:  # nothing completed: nothing is left, not even the folder
+        assert "no epoch completed, so %s holds no checkpoint" % out in proc.stderr
+        assert proc.stdout.split("exit 1")[1].split() == ["%s:" % disk, ".", ".."]
+    else:
+        assert "the checkpoint of epoch %d in %s is intact" % (kept, out) in proc.stderr
+        assert '"epoch": %d' % kept in proc.stdout and ".part" not in proc.stdout
 
 
 def test_the_initial_draw_is_kept_with_the_run(one_epoch_run):
@@ -310,16 +326,6 @@ def test_commands_that_need_a_run_create_nothing_and_stale_parts_are_swept(
     assert code == 0 and stdout.startswith("Epoch 1.") and not os.path.exists(stale)
 
 
-def test_a_picture_that_cannot_be_written_is_one_sentence(one_epoch_run, tmp_path, capsys):
-    from mxsoftmax.cli import plot as plot_cli
-    out = copy_run(one_epoch_run, tmp_path / "run")
-    os.mkdir(os.path.join(out, "history.png"))  # a folder where the picture should go
-    code = plot_cli.main(["--out", out])
-    err = capsys.readouterr().err
-    assert code == 2 and "cannot write %s" % os.path.join(out, "history.png") in err
-    assert "Traceback" not in err and err.count("\n") == 1
-
-
 def test_a_lock_file_that_is_a_fifo_or_a_link_is_refused_not_followed(one_epoch_run, tmp_path,
                                                                       capsys):
     victim = tmp_path / "victim"
@@ -330,23 +336,27 @@ def test_a_lock_file_that_is_a_fifo_or_a_link_is_refused_not_followed(one_epoch_
         os.remove(lock)
         os.mkfifo(lock) if kind == "fifo" else os.symlink(victim, lock)
         code, _, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
-        assert code == 2 and "Traceback" not in err, err
+        assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
+        assert ("%s is not a regular file: remove it" if kind == "fifo" else
+                "%s is a symbolic link, not a lock file: remove it") % lock in err, err
     assert victim.read_text() == "keep me"
 
 
-def test_a_checkpoint_written_short_is_never_renamed_into_place(
+def test_a_checkpoint_serialised_short_is_never_written(
         fashion_subset_dir, tmp_path, monkeypatch, capsys):
-    real_save = mx.nd.save
+    real_save, calls = mx.nd.save, []
 
-    def short_save(path, data):  # as nd.save on a full disk: the last buffer never arrives
+    def short_save(path, data):  # as if MXNet's last buffer never arrived
         real_save(path, data)
-        if os.path.basename(path).startswith(".epoch-"):
+        calls.append(path)
+        if len(calls) == 2:  # init.params, then epoch-0.params
             with open(path, "r+b") as f:
                 f.truncate(28672)
     monkeypatch.setattr(runs.nd, "save", short_save)
     out = str(tmp_path / "a" / "b" / "run")
     code, _, err = train(["--data-dir", fashion_subset_dir, "--epochs", "1", "--out", out], capsys)
-    assert code == 1 and "the file written is incomplete; is the disk full?" in err, err
+    assert code == 1 and "cannot write %s (MXNet's nd.save produced 28672 incomplete bytes)" % (
+        os.path.join(out, "epoch-0.params")) in err, err
     assert not os.path.exists(tmp_path / "a")  # nothing left: no short file, no folders made
 
 
@@ -459,3 +469,216 @@ def test_resuming_from_a_recorded_folder_that_now_holds_other_data_names_where_i
     assert code == 2 and err.count("\n") == 1, err
     assert "--resume: the run was trained on mnist from %s, which now holds fashion-mnist" % data \
         in err and "--data-dir %s" % data not in err
+
+
+KILL = r"""
+import os, sys
+from mxsoftmax import files
+from mxsoftmax.cli import train
+kind, argv = sys.argv[1], sys.argv[3:]
+name, _, nth = sys.argv[2].partition("#")  # name#2: its second write
+real_write, real_remove, seen = files.atomic_write, os.remove, []
+
+def atomic_write(path, write):  # killed with the file complete under its temporary name
+    def write_then_die(tmp):
+        write(tmp)
+        os._exit(9)
+    seen.append(os.path.basename(path))
+    real_write(path, write_then_die if seen.count(name) == int(nth or 1) else write)
+
+def remove(path):  # killed just before the file is removed
+    if os.path.basename(path) == name:
+        os._exit(9)
+    real_remove(path)
+if kind == "write":
+    files.atomic_write = atomic_write
+else:
+    os.remove = remove
+sys.exit(train.main(argv))
+"""
+
+
+def killed_runs(data, tmp_path, cases, epochs="1"):
+    """Run train in one process per ``(kind, name)`` case, killed (os._exit) at that write or
+    removal; returns the run folders."""
+    outs = [str(tmp_path / ("%s-%s" % case).replace("#", "-")) for case in cases]
+    procs = [subprocess.Popen([sys.executable, "-c", KILL, kind, name, "--quiet", "--no-pictures",
+                               "--data-dir", data, "--epochs", epochs, "--out", out],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for (kind, name), out in zip(cases, outs)]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 9, proc.communicate()
+    return outs
+
+
+def test_a_first_epoch_killed_at_any_write_starts_again_with_out(tmp_path, capsys):
+    """Whichever of its files a first epoch was writing when it was killed, the folder is a run
+    that completed no epoch: --resume says to start it again, and train --out does, from the
+    same random start, to the very same weights as an uninterrupted run."""
+    data = write_split_dir(tmp_path / "data", random_splits(200, 50))
+    names = ("init.params", "epoch-0.params", "metrics.jsonl", "state.json")
+    outs = killed_runs(data, tmp_path, [("write", name) for name in names])
+    clean = str(tmp_path / "clean")
+    assert train(["--data-dir", data, "--epochs", "1", "--out", clean], capsys)[0] == 0
+    for name, out in zip(names, outs):
+        assert not os.path.exists(os.path.join(out, "state.json")), name
+        assert [n for n in os.listdir(out) if n.endswith(".part")], name  # killed mid-write
+        before = sorted(os.listdir(out))
+        code, _, err = train(["--out", out, "--resume", "--epochs", "1"], capsys)
+        assert code == 2 and err.count("\n") == 1, (name, err)
+        assert "holds no completed epoch to continue; start the run again without --resume" \
+            in err and sorted(os.listdir(out)) == before, (name, err)
+        code, stdout, err = train(["--data-dir", data, "--epochs", "1", "--out", out], capsys)
+        assert code == 0 and stdout.startswith("Epoch 0. ") and "holds other files" not in err, (
+            name, err)
+        assert sorted(os.listdir(out)) == sorted(os.listdir(clean)), name  # no leftovers
+        state, W, b = saved(out)
+        assert state["epoch"] == 0 and np.array_equal(W, saved(clean)[1]), name
+        assert len(open(os.path.join(out, "metrics.jsonl")).readlines()) == 1, name
+
+
+def test_a_checkpoint_left_by_a_kill_is_swept_on_the_next_open(tmp_path, capsys):
+    """Killed between committing epoch 1 and removing epoch 0's params; or after writing epoch
+    1's params, before the state named them: the next open removes the params file the state
+    does not name, and the run continues."""
+    data = write_split_dir(tmp_path / "data", random_splits(200, 50))
+    after_state, before_state = killed_runs(
+        data, tmp_path, [("remove", "epoch-0.params"), ("write", "state.json#2")], epochs="2")
+    assert sorted(n for n in os.listdir(after_state) if n.endswith(".params")) == [
+        "epoch-0.params", "epoch-1.params", "init.params"]
+    assert saved(after_state)[0]["epoch"] == 1
+    assert saved(before_state)[0]["epoch"] == 0
+    assert os.path.exists(os.path.join(before_state, "epoch-1.params"))
+    for out, epoch in ((after_state, 1), (before_state, 0)):
+        folder = runs.RunFolder(out)
+        state = folder.open_existing()
+        folder.close()
+        assert state["epoch"] == epoch
+        assert sorted(n for n in os.listdir(out) if n.endswith(".params") or ".part" in n) == [
+            "epoch-%d.params" % epoch, "init.params"]
+        code, stdout, _ = train(["--out", out, "--resume", "--epochs", "3"], capsys)
+        assert code == 0 and stdout.startswith("Epoch %d. " % (epoch + 1))
+        assert sorted(n for n in os.listdir(out) if n.endswith(".params")) == [
+            "epoch-2.params", "init.params"]
+
+
+def test_a_damaged_or_nan_init_params_costs_only_the_weights_picture(one_epoch_run, tmp_path,
+                                                                     capsys):
+    for case, damage in (("garbage", b"not params"), ("nan", None)):
+        out = copy_run(one_epoch_run, tmp_path / case)
+        init = os.path.join(out, "init.params")
+        if damage is None:
+            mx.nd.save(init, {"W": mx.nd.ones((784, 10)) * np.nan, "b": mx.nd.zeros(10)})
+        else:
+            open(init, "wb").write(damage)
+        code, stdout, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
+        assert code == 0 and stdout.startswith("Epoch 1. ") and "Traceback" not in err, err
+        assert err.count("%s is not a usable params file, so weights.png shows W itself rather "
+                         "than what training changed; the file was removed." % init) == 1
+        assert not os.path.exists(init)
+        code, stdout, err = train(["--out", out, "--resume", "--epochs", "3"], capsys)
+        assert code == 0 and "usable" not in err  # said once
+
+
+def as_nobody(argv):
+    """``argv`` run as the unprivileged user nobody when this is root, who may write anywhere."""
+    if os.geteuid() != 0:
+        return argv
+    if shutil.which("setpriv") is None:
+        pytest.skip("root needs setpriv to try a folder it may not write to")
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + argv
+
+
+def test_a_folder_that_cannot_take_files_is_found_before_training(one_epoch_run, tmp_path):
+    """A run folder without write permission whose lock file is writable (the lock used to be
+    all that was tried): the folder is refused when it is opened, before any data is read or
+    epoch trained, by train --resume and by plot alike."""
+    top = tempfile.mkdtemp()  # outside pytest's private tmp folders, which nobody cannot enter
+    try:
+        os.chmod(top, 0o755)
+        out = copy_run(one_epoch_run, os.path.join(top, "run"))
+        before = {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)
+                  if n != ".lock"}  # which holds the PID of the last process that took it
+        os.chmod(os.path.join(out, ".lock"), 0o666)
+        os.chmod(out, 0o555)
+        home = os.path.join(top, "home")
+        os.mkdir(home)
+        os.chmod(home, 0o777)
+        env = dict(os.environ, HOME=home, MXNET_HOME=home, MPLCONFIGDIR=home)
+        for command in (["mxsoftmax.train", "--quiet", "--out", out, "--resume", "--epochs", "2"],
+                        ["mxsoftmax.plot", "--out", out]):
+            proc = subprocess.run(as_nobody([sys.executable, "-m"] + command), capture_output=True,
+                                  text=True, env=env, cwd=top, timeout=300)
+            assert proc.returncode == 2 and proc.stdout == "", (command, proc.stderr)
+            assert proc.stderr.count("\n") == 1 and proc.stderr.endswith(
+                "error: --out %s cannot take files (Permission denied): choose a folder you can "
+                "write to.\n" % out), (command, proc.stderr)
+        assert {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)
+                if n != ".lock"} == before
+    finally:
+        os.chmod(os.path.join(top, "run"), 0o755)
+        shutil.rmtree(top)
+
+
+def test_a_folder_named_in_any_encoding_keeps_its_run(tmp_path, monkeypatch, capsys):
+    """`train --out $'run\\xff'`: MXNet cannot encode such a path (its nd.save raised
+    UnicodeEncodeError); the run is saved, resumed and drawn all the same."""
+    from mxsoftmax.cli import plot as plot_cli
+    data = write_split_dir(tmp_path / "data", random_splits(200, 50))
+    out = os.path.join(str(tmp_path), os.fsdecode(b"run\xff"))
+    assert train(["--data-dir", data, "--epochs", "1", "--out", out], capsys)[0] == 0
+    code, stdout, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
+    assert code == 0 and stdout.startswith("Epoch 1. "), err
+    printed = []  # plot's last line names the folder: printing it is cli.common.out's part
+    monkeypatch.setattr(plot_cli.common, "out", printed.append)
+    assert plot_cli.main(["--out", out]) == 0 and printed[0].endswith(out)
+    assert os.fsencode(out).endswith(b"/run\xff")
+    names = sorted(os.listdir(os.fsencode(out)))
+    assert names == sorted(n.encode() for n in [".lock", "epoch-1.params", "init.params",
+                                                 "metrics.jsonl", "state.json"] + list(runs.PICTURES))
+    assert json.load(open(os.path.join(out, "state.json")))["epoch"] == 1
+    assert runs.load_run(os.fsencode(out)).params[0].shape == (784, 10)
+
+
+def test_links_and_long_names_are_named_as_the_cause(tmp_path, capsys):
+    """The OS says "File exists", "No such file" or "File name too long" for these; the sentence
+    names what is really there."""
+    from mxsoftmax.cli import plot as plot_cli
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    long_name = str(tmp_path / ("x" * 300))
+    for path, fragment in (
+            (str(dangling), "is a symbolic link to %s, which does not exist" % (tmp_path / "nowhere")),
+            (long_name, "(a name in it is 300 bytes long; a file name has at most 255)")):
+        code, _, err = train(["--data-dir", "nowhere", "--out", path], capsys)
+        assert code == 2 and fragment in err and err.count("\n") == 1, err
+        assert plot_cli.main(["--out", path]) == 2
+        err = capsys.readouterr().err
+        assert fragment in err and "does not exist: give the folder" not in err, err
+    assert not os.path.exists(tmp_path / "nowhere")
+
+
+def test_the_lock_error_carries_its_facts(one_epoch_run, tmp_path):
+    from mxsoftmax.files import FolderLock
+    out = copy_run(one_epoch_run, tmp_path / "run")
+    with FolderLock(out):
+        for open_ in (runs.RunFolder(out).open_new, runs.RunFolder(out).open_existing):
+            with pytest.raises(runs.RunLocked) as caught:
+                open_()
+            err = caught.value
+            assert (err.folder, err.holder, err.who) == (out, str(os.getpid()), "run")
+            assert str(err) == ("%s is in use by another mxsoftmax run (PID %d): wait for it to "
+                                "finish, or choose another folder." % (out, os.getpid()))
+
+
+def test_a_foreign_file_beside_an_unfinished_run_is_named_alone_and_nothing_is_removed(
+        tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in (".lock", "init.params", "metrics.jsonl", "notes.txt"):
+        (out / name).write_text(name)
+    os.mkdir(out / "epoch-3.params")  # a folder with a run's name is not a run's file
+    code, _, err = train(["--data-dir", "nowhere", "--out", str(out)], capsys)
+    assert code == 2 and "holds other files (epoch-3.params, notes.txt) and no mxsoftmax run" in err
+    assert sorted(os.listdir(out)) == [".lock", "epoch-3.params", "init.params", "metrics.jsonl",
+                                       "notes.txt"]

@@ -2,7 +2,7 @@
 from .. import pictures, sources
 from ..errors import InvalidInput
 from ..context import check_ctx
-from ..runs import RunFolder
+from ..runs import RunError, RunFolder
 from . import common
 
 PROG = "python -m mxsoftmax.plot"
@@ -37,24 +37,35 @@ def draw(args):
             metrics, note = folder.metrics(state["epoch"])
             if note:
                 common.say(PROG, note)
+            init = folder.init_params(say=lambda line: common.say(PROG, line))
             params = folder.params(state)
-            flags = state["flags"]
-            try:
-                test = sources.load_splits(flags["dataset"], flags.get("data_dir"),
-                                           log=lambda _: None, stream=True).test
-            except InvalidInput:
-                test = None
-                common.say(PROG, "the run's test images (%s) cannot be loaded here, so only "
-                                 "history.png and weights.png are drawn."
-                           % (flags.get("data_dir") or flags["dataset"]))
-            run_pictures = pictures.RunPictures(params, folder.init_params(), metrics, test,
-                                                state["class_names"], ctx)
-            drawn = []
-            for name, picture in run_pictures.drawings().items():
-                with signals.deferred():
-                    pictures.save_figure(picture(), folder.file(name))
-                signals.check()
-                drawn.append(name)
+            test = load_test_split(args.out, state)
+            with signals.deferred():
+                drawn = pictures.draw_pictures(folder.path, params, init, metrics, test,
+                                               state["class_names"], ctx, between=signals.check)
     finally:
         folder.close()
     common.out("%s: drew %s in %s" % (PROG, ", ".join(drawn), args.out))
+
+
+def load_test_split(out, state):
+    """The run's test split, from the data it recorded; None (said in one line) when it cannot
+    be loaded here. Data other than the run's own (its SHA-256 differs from the one the run
+    recorded, as ``--resume`` checks it) is refused: its confusion and mistakes would be wrong."""
+    flags = state["flags"]
+    try:
+        data = sources.load_splits(flags["dataset"], flags.get("data_dir"),
+                                   log=lambda _: None, stream=True)
+    except sources.DatasetMismatch as err:
+        raise RunError("%s was trained on %s from %s, which now holds %s (recognised by its "
+                       "checksums): put the run's own data back there to draw its confusion and "
+                       "mistakes." % (out, err.asked, err.folder, err.found), path=out) from None
+    except InvalidInput:
+        common.say(PROG, "the run's test images (%s) cannot be loaded here, so only history.png "
+                         "and weights.png are drawn." % (flags.get("data_dir") or flags["dataset"]))
+        return None
+    if state.get("data") is not None and sources.fingerprint(data) != state["data"]:
+        raise RunError("%s was trained on other data than the files in %s hold now (their SHA-256 "
+                       "differ): put the run's own data back there to draw its confusion and "
+                       "mistakes." % (out, flags.get("data_dir") or data.origin), path=out)
+    return data.test

@@ -157,8 +157,9 @@ def _start(folder, state, ctx, settings):
         metrics, note = folder.metrics(state["epoch"])
         if note:
             common.say(PROG, note)
-        return (params_on(folder.params(state), ctx), folder.init_params(), state["epoch"] + 1,
-                state["moving_loss"], metrics)
+        init = folder.init_params(say=lambda line: common.say(PROG, line))
+        return params_on(folder.params(state), ctx), init, state["epoch"] + 1, \
+            state["moving_loss"], metrics
     mx.random.seed(settings.seed)
     params = init_params(ctx)
     if folder:
@@ -168,13 +169,10 @@ def _start(folder, state, ctx, settings):
 
 def _draw(folder, params, init, metrics, test, names, ctx, signals):
     """Write the run's pictures, each atomically; a signal stops between two of them."""
-    from .. import pictures  # matplotlib loads only for runs that draw (25 MiB, 0.3 s)
-    run_pictures = pictures.RunPictures(params, init, metrics, test, names, ctx)
-    for name, draw in run_pictures.drawings().items():
-        with signals.deferred():
-            pictures.save_figure(draw(), folder.file(name))
-        signals.check()
-    return list(run_pictures.drawings())
+    from ..pictures import draw_pictures  # matplotlib loads only for runs that draw (25 MiB)
+    with signals.deferred():
+        return draw_pictures(folder.path, params, init, metrics, test, names, ctx,
+                             between=signals.check)
 
 
 def _progress(args):

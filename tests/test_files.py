@@ -1,0 +1,110 @@
+"""files.py: regular files only, atomic writes read back, the folder lock and its probe, true causes."""
+import errno
+import os
+
+import pytest
+
+from mxsoftmax import files
+from mxsoftmax.errors import WriteFailed
+
+
+def test_the_cause_names_long_names_and_links_that_lead_nowhere(tmp_path):
+    long_name = tmp_path / ("é" * 130)  # 130 characters, 260 bytes: the limit is in bytes
+    assert files.cause(str(long_name)) == ("a name in it is 260 bytes long; a file name has at "
+                                           "most 255")
+    deep = str(tmp_path) + "/abc" * 1100
+    assert files.cause(deep).startswith("it is %d bytes long; a path has at most 4095"
+                                        % len(os.fsencode(os.path.abspath(deep))))
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "nowhere")
+    assert files.cause(str(link)) == ("it is a symbolic link to %s, which does not exist"
+                                      % (tmp_path / "nowhere"))
+    inner = str(link / "run")  # a folder on the way leads nowhere
+    assert files.cause(inner) == ("%s is a symbolic link to %s, which does not exist"
+                                  % (link, tmp_path / "nowhere"))
+    assert files.cause(str(tmp_path / "plain")) == files.NOT_THERE == "it does not exist"
+    (tmp_path / "file").write_text("x")
+    err = OSError(errno.ENOTDIR, "Not a directory")
+    assert files.cause(str(tmp_path / "file"), err) == "it is a file, not a folder"
+    assert files.cause(str(tmp_path), OSError(errno.EACCES, "Permission denied")) == \
+        "Permission denied"
+
+
+def test_the_os_words_that_mislead_are_replaced_when_a_lock_is_taken(tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(files.CannotWrite) as caught:
+        files.FolderLock(str(link)).acquire()  # the OS says "File exists"
+    assert str(caught.value) == ("%s cannot be used (it is a symbolic link to %s, which does not "
+                                 "exist): choose a folder you can write to."
+                                 % (link, tmp_path / "nowhere"))
+    assert caught.value.path == str(link) and not os.path.exists(tmp_path / "nowhere")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / ".lock").symlink_to(tmp_path / "victim")  # O_NOFOLLOW says "Too many levels..."
+    with pytest.raises(files.CannotWrite, match=r"\.lock is a symbolic link, not a lock file: "
+                                                r"remove it, or choose another folder\.\Z"):
+        files.FolderLock(str(folder)).acquire()
+    assert not os.path.exists(tmp_path / "victim")
+    with pytest.raises(files.CannotWrite, match="a name in it is 300 bytes long; a file name "
+                                                "has at most 255\\): use another place\\.\\Z"):
+        files.FolderLock(str(tmp_path / ("x" * 300)), advice="use another place").acquire()
+
+
+def test_a_held_lock_carries_its_facts(tmp_path):
+    with files.FolderLock(str(tmp_path)):
+        with pytest.raises(files.Locked) as caught:
+            files.FolderLock(str(tmp_path)).acquire()
+    err = caught.value
+    assert (err.folder, err.holder, err.who) == (str(tmp_path), str(os.getpid()), "process")
+    assert str(err) == ("%s is in use by another mxsoftmax process (PID %d): wait for it to "
+                        "finish, or choose another folder." % (tmp_path, os.getpid()))
+
+
+def test_the_lock_proves_the_folder_takes_files_and_leaves_no_probe(tmp_path, monkeypatch):
+    made = []
+    real = files.tempfile.mkstemp
+
+    def refused(**kwargs):  # what a folder without write permission answers (root may write)
+        made.append(kwargs)
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(files.tempfile, "mkstemp", refused)
+    with pytest.raises(files.CannotWrite, match="%s cannot take files \\(Permission denied\\): "
+                                                "choose a folder you can write to" % tmp_path):
+        files.FolderLock(str(tmp_path)).acquire()
+    assert made[0]["dir"] == str(tmp_path) and os.listdir(tmp_path) == []  # lock file removed
+    monkeypatch.setattr(files.tempfile, "mkstemp", real)
+    lock = files.FolderLock(str(tmp_path))
+    lock.acquire()
+    assert os.listdir(tmp_path) == [".lock"]
+    stale = tmp_path / "..lock.abcd_123.part"  # a probe left by a kill, swept as ours
+    stale.write_text("")
+    lock.sweep(lambda name: False)
+    lock.release()
+    assert os.listdir(tmp_path) == [".lock"]
+
+
+def test_write_bytes_reads_back_before_the_rename(tmp_path, monkeypatch):
+    path = tmp_path / "f.bin"
+    files.write_bytes(str(path), b"abc" * 1000)
+    assert path.read_bytes() == b"abc" * 1000
+    real_open = open
+
+    def short_open(name, mode="r", *args, **kwargs):  # a disk that drops the last bytes silently
+        f = real_open(name, mode, *args, **kwargs)
+        if "w" in mode:
+            write = f.write
+            f.write = lambda data: write(data[:-10])
+        return f
+    monkeypatch.setattr("builtins.open", short_open)
+    with pytest.raises(WriteFailed, match="cannot write %s \\(the file written is incomplete; is "
+                                          "the disk full\\?\\)" % path):
+        files.write_bytes(str(path), b"xyz" * 1000)
+    monkeypatch.undo()
+    assert path.read_bytes() == b"abc" * 1000 and os.listdir(tmp_path) == ["f.bin"]
+
+
+def test_the_digest_pattern_is_one_sha256_in_hex():
+    assert files.DIGEST.match("0123456789abcdef" * 4)
+    for bad in ("0123456789ABCDEF" * 4, "0" * 63, "0" * 64 + "\n", "g" * 64):
+        assert not files.DIGEST.match(bad)
