@@ -286,6 +286,25 @@ def _softmax_values(p, z, name, order=True):
                                    else ", and it does not: exp is increasing, keep it so"))))
 
 
+@_verdict
+def check_net(fn, name="net"):
+    """Check a learner's ``net(X, params)``: probabilities for each row of a small batch, which
+    depend on ``params`` (``W, b = params``), not on the notebook's global ``W`` and ``b``."""
+    rng = np.random.RandomState(4)
+    X = _nd(rng.uniform(0, 1, size=(4, 784)))
+    params = [_nd(rng.normal(0, .05, size=(784, 10))), _nd(rng.normal(0, .05, size=10))]
+    p = _ndarray(_call(fn, name, "%s(X, params)" % name, X, params), name, (4, 10))
+    if not np.allclose(p.sum(axis=1), 1, atol=1e-4) or (p < 0).any():
+        return _failed("rows", "%s must return probabilities, each row summing to 1: softmax of "
+                       "the logits X W + b." % name)
+    logits = X.asnumpy().astype(np.float64) @ params[0].asnumpy() + params[1].asnumpy()
+    if not np.allclose(p, _softmax(logits), atol=1e-4):
+        return _failed("params", "%s's probabilities are not softmax(X W + b) for the W and b in "
+                       "params: take them from its argument (W, b = params), not from the "
+                       "notebook's globals." % name)
+    return _passed("%s: correct. softmax(X W + b) with the W and b it is given." % name)
+
+
 # --- cross-entropy -------------------------------------------------------------------------------
 
 @_verdict

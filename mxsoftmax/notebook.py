@@ -111,8 +111,8 @@ def train(splits, ctx, epochs, seed=DEFAULTS.seed, softmax=None, net=None, cross
     return Trained(params, init, history)
 
 
-CHECKS = dict(softmax=feedback.check_softmax, cross_entropy=feedback.check_cross_entropy,
-              SGD=feedback.check_SGD)
+CHECKS = dict(softmax=feedback.check_softmax, net=feedback.check_net,
+              cross_entropy=feedback.check_cross_entropy, SGD=feedback.check_SGD)
 
 
 def _check_learners(functions, stop_on_failure):
