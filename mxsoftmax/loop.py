@@ -201,7 +201,7 @@ PATHS = {"compiled": CompiledPath, "literal": LiteralPath}
 
 
 def fit(params, path, epochs, learning_rate, start_epoch=0, moving_loss=0., stop=None,
-        progress=False, smoothing_constant=DEFAULTS.smoothing, callback=None, every=None):
+        progress=False, smoothing_constant=DEFAULTS.smoothing, callback=None, every=0):
     """Train ``params`` in place along ``path``; yield one dict per completed epoch.
 
     Each dict has the epoch line's numbers (``epoch``, ``loss``, ``train_acc``, ``test_acc``),
@@ -209,16 +209,16 @@ def fit(params, path, epochs, learning_rate, start_epoch=0, moving_loss=0., stop
     signal number to stop on (raising :class:`Interrupted`), or None. Raises :class:`Diverged`
     before yielding an epoch whose losses or resulting parameters are not finite.
     ``callback(row)`` gets a copy of each epoch's dict before it is yielded (for a live curve);
-    with ``every=N`` also, after every N-th batch, ``{epoch, batch, batches, loss}``: that batch's
+    with ``every=N`` (N > 0) also, after every N-th batch, ``{epoch, batch, batches, loss}``: that batch's
     mean loss (it waits for the batch to finish, so only when asked), None from a path that does
     not hand it to ``after_batch``.
     """
     _check_step(params, learning_rate, "fit")
     _check_fit(epochs, start_epoch, stop)
-    if every is not None and (callback is None or isinstance(every, bool)
-                              or not isinstance(every, int) or every < 1):
-        raise InvalidInput("fit takes every as a whole number of batches >= 1, with a callback, "
-                           "not %r." % (every,))
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0 or (
+            every and callback is None):
+        raise InvalidInput("fit takes every as a whole number of batches >= 0 (0: none), and a "
+                           "callback with it, not %r." % (every,))
     for e in range(start_epoch, epochs):
         start = time.time()
         with tqdm(total=path.num_batches(), desc="epoch %d" % e, leave=False,

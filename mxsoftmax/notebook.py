@@ -74,7 +74,7 @@ def fashion_mnist(settings, splits, run, ctx):
 
 
 def train(splits, ctx, epochs, seed=DEFAULTS.seed, softmax=None, net=None, cross_entropy=None,
-          SGD=None, callback=None, every=None, check=True):
+          SGD=None, callback=None, every=0, check=True):
     """Train the tutorial's model with its defaults, printing each epoch's line.
 
     With none of ``softmax``, ``net``, ``cross_entropy`` and ``SGD`` it runs the compiled path.

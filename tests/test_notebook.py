@@ -179,7 +179,10 @@ def test_fit_calls_back_after_every_epoch_and_every_n_batches(small):
     with pytest.raises(InvalidInput):
         list(loop.fit(params, path, 1, 0.001, every=10))  # every without a callback
     with pytest.raises(InvalidInput):
-        list(loop.fit(params, path, 1, 0.001, callback=rows.append, every=0))
+        list(loop.fit(params, path, 1, 0.001, callback=rows.append, every=-1))
+    rows.clear()
+    list(loop.fit(params, path, 1, 0.001, callback=rows.append, every=0))
+    assert [sorted(row) for row in rows] == [sorted(yielded[0])]
 
 
 def test_live_curve_outside_a_kernel_draws_and_prints_nothing(capsys, monkeypatch):
