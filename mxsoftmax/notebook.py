@@ -22,7 +22,7 @@ from .loop import CompiledPath, fit, train_step
 from .loss import cross_entropy as tutorial_cross_entropy
 from .metrics import evaluate_accuracy
 from .model import init_params, softmax as tutorial_softmax
-from .optim import SGD as tutorial_SGD
+from .optim import sgd_update
 from .settings import DEFAULTS
 
 Trained = collections.namedtuple("Trained", "params init history")
@@ -82,7 +82,8 @@ def train(splits, ctx, epochs, seed=DEFAULTS.seed, softmax=None, net=None, cross
     ``*``), train imperatively on :class:`LearnerPath`; the tutorial's own functions fill in the
     others. They are called as ``softmax(y_linear)``, ``net(X, params)`` (``W, b = params``: the
     parameters this run trains, not the notebook's globals), ``cross_entropy(yhat, y)`` and
-    ``SGD(params, lr)``. Each one given is checked first (:mod:`mxsoftmax.feedback`) and the
+    ``SGD(params, lr)`` (without yours, the tutorial's update runs as ``optim.sgd_update``, the
+    same bits with less Python). Each one given is checked first (:mod:`mxsoftmax.feedback`) and the
     verdict printed; a failed check stops before training unless ``check=False``. Given the
     tutorial's own functions, the lines are the compiled path's, bit for bit.
 
@@ -173,7 +174,7 @@ class LearnerPath:
                  softmax=None, net=None, cross_entropy=None, SGD=None):
         self.arrays, self.ctx = SplitArrays(splits, ctx, batch_size, seed), ctx
         self.math = LearnerMath(softmax, net, cross_entropy)
-        self.SGD = SGD or tutorial_SGD
+        self.SGD = SGD or sgd_update  # the tutorial's SGD fused, bit for bit (optim's docstring)
 
     def num_batches(self):
         """Training batches per epoch."""
