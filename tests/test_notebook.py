@@ -222,3 +222,66 @@ def test_live_curve_in_a_kernel_shows_one_figure_and_replaces_it(monkeypatch):
     figure = curve.figure()
     loss_axes = figure.axes[0]
     assert [list(line.get_xdata()) for line in loss_axes.lines][:2] == [[0, 1], [0.5]]
+
+
+# The six rows of issue 20's table, each with its own sentence.
+
+def softmax_with_nd(y_linear):
+    exp = nd.exp(nd.broadcast_sub(y_linear, nd.max(y_linear)))
+    return nd.broadcast_div(exp, nd.sum(exp, axis=1, keepdims=True))
+
+
+def softmax_needing_F(y_linear, F):
+    return softmax(y_linear)
+
+
+def softmax_over_the_batch(y_linear):
+    exp = nd.exp(y_linear - nd.max(y_linear))
+    return exp / nd.sum(exp, axis=0, keepdims=True)
+
+
+def test_1_and_2_a_correct_softmax_with_operators_or_nd_trains_with_the_default_lines(
+        small, default_run, capsys):
+    for mine in (softmax, softmax_with_nd):
+        notebook.train(small, mx.cpu(), 2, softmax=mine)
+        verdict, *lines = capsys.readouterr().out.splitlines()
+        assert verdict.startswith("\u2714 softmax: correct.") and lines == default_run[1]
+
+
+def test_3_the_F_argument_is_not_needed_and_a_required_one_is_named(small):
+    with pytest.raises(feedback.CheckFailed) as caught:
+        notebook.train(small, mx.cpu(), 1, softmax=softmax_needing_F)
+    assert str(caught.value).startswith("softmax(y_linear, F) cannot be called as "
+                                        "softmax(y_linear): it must take exactly 1 argument")
+
+
+def test_4_summing_over_the_batch_axis_is_named(small):
+    with pytest.raises(feedback.CheckFailed, match=r"you normalised over the batch axis \(axis 0\)"):
+        notebook.train(small, mx.cpu(), 1, softmax=softmax_over_the_batch)
+
+
+def test_5_forgetting_to_normalise_is_named_before_and_during_training(fashion_subset):
+    with pytest.raises(feedback.CheckFailed, match="divide each row by the sum of its exps"):
+        notebook.train(fashion_subset, mx.cpu(), 1, softmax=nd.exp)
+    with pytest.raises(feedback.LossNotFinite, match=r"softmax returned inf for row \d+, whose "
+                                                     r"logits reach [0-9.]+ \(exp overflows"):
+        notebook.train(fashion_subset, mx.cpu(), 1, softmax=nd.exp, check=False)
+
+
+def test_6_the_tutorials_loop_written_out_stops_with_a_sentence(fashion_subset):
+    """The notebook's loop cell with a softmax gone wrong: check_batch names the batch and cause."""
+    def net(X):
+        return nd.exp(nd.dot(X, W) + b)  # a softmax that forgot to normalise
+    mx.random.seed(0)
+    W, b = params = model.init_params(mx.cpu())
+    arrays = SplitArrays(fashion_subset, mx.cpu(), 64, 0)
+    with pytest.raises(feedback.LossNotFinite) as caught:
+        for i, (data, label) in enumerate(arrays.train(0)):
+            label_one_hot = nd.one_hot(label, 10)
+            with mx.autograd.record():
+                output = net(data)
+                loss = cross_entropy(output, label_one_hot)
+            loss.backward()
+            SGD(params, .001)
+            feedback.check_batch(0, i, output, label_one_hot, loss)
+    assert caught.value.batch == i and "softmax returned inf for row" in caught.value.finding
