@@ -8,6 +8,7 @@ line. The functions are called exactly as the tutorial calls them: ``softmax(y_l
 ``cross_entropy(yhat, y)``, ``SGD(params, lr)``, on NDArrays, written with ``nd`` and ordinary
 ``-``, ``/`` and ``*``.
 """
+import functools
 import html
 import inspect
 
@@ -146,12 +147,12 @@ def _ndarray(result, name, shape):
 
 def _verdict(check):
     """Decorate a check so that a _Refused raised anywhere inside becomes its verdict."""
+    @functools.wraps(check)
     def run(*args, **kwargs):
         try:
             return check(*args, **kwargs)
         except _Refused as refused:
             return refused.verdict
-    run.__name__, run.__doc__, run.__wrapped__ = check.__name__, check.__doc__, check
     return run
 
 
@@ -415,8 +416,12 @@ def explain_not_finite(yhat, y_one_hot, loss, logits=None, name="softmax"):
     ``yhat`` is what ``name`` (the softmax or net) returned for the batch, ``logits`` the
     ``X W + b`` it was given, when known. All are NDArrays or arrays of one batch.
     """
-    yhat, y, loss = (_host(a) for a in (yhat, y_one_hot, loss))
-    row = int(np.flatnonzero(~np.isfinite(loss.reshape(len(loss), -1)).all(axis=1))[0])
+    yhat, y = np.atleast_2d(_host(yhat)), np.atleast_2d(_host(y_one_hot))
+    loss = np.atleast_1d(_host(loss))
+    rows = np.flatnonzero(~np.isfinite(loss.reshape(len(loss), -1)).all(axis=1))
+    if len(loss) != len(yhat) or not rows.size:
+        return "%s returned a loss that is not one finite value per example." % "cross_entropy"
+    row = int(rows[0])
     z = None if logits is None else _host(logits)
     label = int(np.argmax(y[row]))
     if z is not None and not np.isfinite(z[row]).all():
@@ -669,7 +674,7 @@ def exercise_largest_learning_rate(learning_rate, why, splits, ctx):
     loss, checked by training at it and at the next one; then why the next one fails."""
     if learning_rate is None:
         return _failed("not done", "largest_learning_rate: %s (it is None)." % NOT_DONE)
-    if learning_rate not in LEARNING_RATES:
+    if isinstance(learning_rate, (bool, np.bool_)) or learning_rate not in LEARNING_RATES:
         return _failed("choice", "largest_learning_rate is %r: pick one of %s."
                        % (learning_rate, ", ".join(map(str, LEARNING_RATES))))
     result = _one_epoch(splits, ctx, learning_rate)
@@ -700,11 +705,11 @@ def exercise_border_pixels(mask, why, splits):
     training image of ``splits``; then why they never move."""
     if mask is None:
         return _failed("not done", "never_moved: %s (it is None)." % NOT_DONE)
-    mask = _host(mask)
-    if mask.size != 784 or not np.isin(mask, (0, 1)).all():
+    mask = mask.asnumpy() if isinstance(mask, nd.NDArray) else np.asarray(mask)
+    if mask.dtype.kind not in "biuf" or mask.size != 784 or not np.isin(mask, (0, 1)).all():
         return _failed("shape", "never_moved must hold one True or False per pixel, 784 of them "
-                       "(a (28, 28) or (784,) array), not %d values of %s."
-                       % (mask.size, sorted(set(np.unique(mask).tolist()))[:4]))
+                       "(a (28, 28) or (784,) array), not %s of shape %s."
+                       % (mask.dtype, mask.shape))
     mask = mask.reshape(28, 28).astype(bool)
     inked = _inked(splits.train[0])
     blank = ~inked
