@@ -29,7 +29,8 @@ class Verdict:
         self.ok, self.message, self.failed = ok, message, failed
 
     def __repr__(self):
-        return ("\u2714 " if self.ok else "\u2718 ") + self.message
+        mark = "\u2714" if self.ok else "\u25cb" if self.failed == "not done" else "\u2718"
+        return mark + " " + self.message
 
     def _repr_html_(self):
         colour = "#1a7f37" if self.ok else ("#9a6700" if self.failed == "not done" else "#cf222e")
@@ -502,19 +503,20 @@ class Question:
     def __repr__(self):
         return self.text + "\n" + "\n".join("  %s) %s" % item for item in self.options.items())
 
-    def verdict(self, letter, name, solved):
+    def verdict(self, letter, name, solved=""):
         """The verdict on ``letter`` once the rest of the exercise (``solved``, a sentence) is right."""
+        before = solved + " " if solved else ""
         if letter is None:
-            return _failed("not done", "%s Now the question: %s %s (set %s to one of %s)."
-                           % (solved, self.text, NOT_DONE, name, ", ".join(map(repr, self.options))))
+            return _failed("not done", "%s%s %s (set %s to one of %s)." % (
+                before, self.text, NOT_DONE, name, ", ".join(map(repr, self.options))))
         letter = str(letter).strip().lower()
         if letter not in self.options:
             return _failed("choice", "%s is %r: answer with one of %s."
                            % (name, letter, ", ".join(map(repr, self.options))))
         if letter != self.answer:
-            return _failed("why", "%s But %s = %r is not why: %s" % (solved, name, letter,
-                                                                   self.hints[letter]))
-        return _passed("correct. %s And %r is why." % (solved, letter))
+            return _failed("why", "%s%s = %r is not why: %s" % (before, name, letter,
+                                                               self.hints[letter]))
+        return _passed("correct. %s%r is why." % (before, letter))
 
 
 QUESTIONS = dict(
@@ -696,7 +698,7 @@ def exercise_largest_learning_rate(learning_rate, why, splits, ctx):
 @_verdict
 def exercise_batch_size(why):
     """The multiple-choice question on batch size against accuracy after one epoch."""
-    return QUESTIONS["batch_size"].verdict(why, "why_batch_size", "")
+    return QUESTIONS["batch_size"].verdict(why, "why_batch_size")
 
 
 @_verdict

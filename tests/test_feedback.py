@@ -134,7 +134,8 @@ def test_check_softmax(fn, failed, words):
     verdict = check_softmax(fn)
     assert (verdict.ok, verdict.failed) == (failed is None, failed), verdict.message
     assert words in verdict.message
-    assert ("\u2714" if verdict.ok else "\u2718") in repr(verdict) and verdict.message in repr(verdict)
+    mark = "\u2714" if verdict.ok else "\u25cb" if failed == "not done" else "\u2718"
+    assert repr(verdict) == mark + " " + verdict.message
     assert verdict.message in verdict._repr_html_().replace("&#x27;", "'")
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mxnet import nd
 
-from mxsoftmax import feedback, loop, model, notebook, sources
+from mxsoftmax import feedback, loop, model, notebook
 from mxsoftmax.batches import SplitArrays
 from mxsoftmax.errors import InvalidInput
 
