@@ -61,6 +61,28 @@ class Interrupted(MxSoftmaxError):
                          signum=signum, epoch=epoch, batch=batch)
 
 
+# ---------------------------------------------------------------- a learner's functions
+
+class LossNotFinite(MxSoftmaxError, ArithmeticError):
+    """A training batch's loss was inf or NaN; ``finding`` says what the learner's function returned.
+
+    Fields: ``epoch``, ``batch``, ``value`` (the first non-finite loss), ``finding`` (a sentence).
+    """
+
+    def __init__(self, epoch, batch, value, finding):
+        super().__init__("the loss became %s in epoch %d at batch %d: %s"
+                         % (value, epoch, batch, finding), epoch=epoch, batch=batch, value=value,
+                         finding=finding)
+
+
+class CheckFailed(MxSoftmaxError, ValueError):
+    """A learner's function failed its check before training; ``verdict`` holds what was found."""
+
+    def __init__(self, verdict):
+        super().__init__("%s Fix it and run the cell again, or pass check=False to train with it "
+                         "anyway." % verdict.message, verdict=verdict)
+
+
 # ---------------------------------------------------------------- files and run folders
 
 class NotRegular(InvalidInput):
@@ -154,12 +176,13 @@ class DatasetMismatch(InvalidInput):
 class NoData(InvalidInput):
     """No verified copy of a data set is at hand and none could be downloaded."""
 
-    def __init__(self, dataset, folder, bases):
-        """``bases``: the sources tried, as they may be shown (passwords masked)."""
+    def __init__(self, dataset, folder, bases, ways="connect to the internet and try again, or "
+                                                     "use the four idx files you already have"):
+        """``bases``: the sources tried, as they may be shown (passwords masked); ``ways``
+        forward, worded for where the message is shown (a command line, a notebook)."""
         self.dataset, self.folder, self.bases = dataset, folder, list(bases)
-        super().__init__(self.explain("connect to the internet and try again, or use the four "
-                                      "idx files you already have"), dataset=dataset,
-                         folder=folder, bases=self.bases)
+        super().__init__(self.explain(ways), dataset=dataset, folder=folder, bases=self.bases,
+                         ways=ways)
 
     def explain(self, ways):
         """The message with ``ways`` forward worded for where it is shown (CLI, notebook...)."""

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from .compiled import Step
 from .batches import LiteralBatches, SplitArrays
-from .errors import Diverged, Interrupted
+from .errors import Diverged, Interrupted, InvalidValue
 from .loss import cross_entropy, softmax_cross_entropy
 from .metrics import evaluate_accuracy, moving_average
 from .model import linear, net, softmax
@@ -79,7 +79,7 @@ class LiteralPath:
         for i, (data, label) in enumerate(self.batches.train(epoch)):
             loss = train_step(params, data, label, learning_rate, self.math)
             losses.append(nd.mean(loss).asscalar())
-            after_batch(i)
+            after_batch(i, loss)
         return np.array(losses, dtype=np.float32)
 
     def accuracy(self, params):
@@ -109,7 +109,7 @@ class CompiledPath:
             loss = step(rows)
             sgd_update(params, learning_rate)
             losses.append(nd.mean(loss))
-            after_batch(i)
+            after_batch(i, losses[-1])
         return nd.concat(*losses, dim=0).asnumpy()
 
     def _step(self, params):
@@ -128,22 +128,33 @@ PATHS = {"compiled": CompiledPath, "literal": LiteralPath}
 
 
 def fit(params, path, epochs, learning_rate, start_epoch=0, moving_loss=0., stop=None,
-        progress=False, smoothing_constant=DEFAULTS.smoothing):
+        progress=False, smoothing_constant=DEFAULTS.smoothing, callback=None, every=0):
     """Train ``params`` in place along ``path``; yield one dict per completed epoch.
 
     Each dict has the epoch line's numbers (``epoch``, ``loss``, ``train_acc``, ``test_acc``),
     ``seconds`` and the ``line`` itself. ``stop()`` is polled after every batch and returns a
     signal number to stop on (raising :class:`Interrupted`), or None. Raises :class:`Diverged`
     before yielding an epoch whose losses or resulting parameters are not finite.
+    ``callback(row)`` gets a copy of each epoch's dict before it is yielded (for a live curve);
+    with ``every=N`` (N > 0) also, after every N-th batch, ``{epoch, batch, batches, loss}``: that batch's
+    mean loss (it waits for the batch to finish, so only when asked), None from a path that does
+    not hand it to ``after_batch``.
     """
     validate(params=params, learning_rate=learning_rate, epochs=epochs, start_epoch=start_epoch,
-             moving_loss=moving_loss, stop=stop, smoothing_constant=smoothing_constant)
+             moving_loss=moving_loss, stop=stop, smoothing_constant=smoothing_constant,
+             callback=callback, every=every)
+    if every and callback is None:
+        raise InvalidValue(param="every", value=every, shown=repr(every),
+                           expected="0 (off) without a callback")
     for e in range(start_epoch, epochs):
         start = time.time()
         with tqdm(total=path.num_batches(), desc="epoch %d" % e, leave=False,
                   disable=not progress) as bar:
-            def after_batch(i):
+            def after_batch(i, loss=None):
                 bar.update()
+                if every and (i + 1) % every == 0:
+                    callback(dict(epoch=e, batch=i, batches=bar.total, loss=None if loss is None
+                                  else float(nd.mean(loss).asscalar())))
                 signum = stop() if stop else None
                 if signum:
                     raise Interrupted(signum, e, i)
@@ -151,9 +162,12 @@ def fit(params, path, epochs, learning_rate, start_epoch=0, moving_loss=0., stop
         _check_finite(curr, params, e)
         moving_loss = moving_average(curr, moving_loss, smoothing_constant, first=(e == 0))
         test_accuracy, train_accuracy = path.accuracy(params)
-        yield dict(epoch=e, loss=float(moving_loss), train_acc=float(train_accuracy),
+        row = dict(epoch=e, loss=float(moving_loss), train_acc=float(train_accuracy),
                    test_acc=float(test_accuracy), seconds=round(time.time() - start, 3),
                    line=EPOCH_LINE % (e, moving_loss, train_accuracy, test_accuracy))
+        if callback is not None:
+            callback(dict(row))
+        yield row
 
 
 def _check_finite(losses, params, epoch):

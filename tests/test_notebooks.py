@@ -1,5 +1,6 @@
 """The notebooks run top to bottom (with nbclient, on Fashion-MNIST) and are committed clean."""
 import asyncio
+import collections
 import os
 import re
 
@@ -16,7 +17,8 @@ from conftest import as_data, random_splits
 
 NOTEBOOKS = os.path.join(os.path.dirname(__file__), os.pardir, "notebooks")
 TUTORIAL, FURTHER = "softmax_regression_from_scratch.ipynb", "going_further.ipynb"
-NAMES = [TUTORIAL, FURTHER]
+EXERCISES = "exercises.ipynb"
+NAMES = [TUTORIAL, FURTHER, EXERCISES]
 EPOCH_LINE = re.compile(r"^Epoch \d+\. Loss: [0-9.]+, Train_acc [0-9.]+, Test_acc [0-9.]+$")
 
 
@@ -27,12 +29,28 @@ def test_committed_without_outputs(name):
             assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
 
 
+class CountingClient(NotebookClient):
+    """An nbclient that also counts the display updates it receives: ``updates[(cell index,
+    display_id)]``, one per ``update_display_data`` message (which nbclient folds into the output
+    that has the same display_id, so the executed notebook alone cannot tell)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.updates = collections.Counter()
+
+    def process_message(self, msg, cell, cell_index):
+        if msg["msg_type"] == "update_display_data":
+            self.updates[cell_index, msg["content"]["transient"]["display_id"]] += 1
+        return super().process_message(msg, cell, cell_index)
+
+
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory, fashion_small_dir):
-    """Both notebooks run once, side by side, on a small Fashion-MNIST subset for 2 epochs.
+    """The notebooks run once, side by side, on a small Fashion-MNIST subset for 2 epochs.
 
-    Returns {name: executed notebook}. Each notebook gets its own kernel; running the two at the
-    same time nearly halves the wait on a machine with two cores.
+    Returns {name: executed notebook}, and the display updates of each as ``nb.updates``. Each
+    notebook gets its own kernel; running them at the same time shortens the wait on a machine
+    with two cores.
     """
     notebooks = {name: nbformat.read(os.path.join(NOTEBOOKS, name), as_version=4) for name in NAMES}
     with pytest.MonkeyPatch.context() as env:
@@ -40,13 +58,15 @@ def executed(tmp_path_factory, fashion_small_dir):
         env.setenv("MXSOFTMAX_DATA_DIR", fashion_small_dir)
         env.setenv("MXSOFTMAX_EPOCHS", "2")
         env.setenv("MPLBACKEND", "Agg")
-        clients = [NotebookClient(nb, timeout=300, kernel_name="python3", resources={
+        clients = [CountingClient(nb, timeout=300, kernel_name="python3", resources={
             "metadata": {"path": str(tmp_path_factory.mktemp("run"))}})
             for nb in notebooks.values()]
 
         async def run_all():
             await asyncio.gather(*(client.async_execute() for client in clients))
         asyncio.run(run_all())
+    for nb, client in zip(notebooks.values(), clients):
+        nb.updates = client.updates
     return notebooks
 
 
@@ -82,10 +102,41 @@ def test_the_tutorials_loop_prints_epoch_0_and_fit_continues_with_epoch_1(execut
     assert compiled[0].startswith("Epoch 1. ")
 
 
-def test_a_learners_softmax_retrains_every_epoch(executed):
-    lines = printed(tagged(executed[TUTORIAL], "own-softmax"))
+def test_a_learners_softmax_is_checked_and_retrains_every_epoch(executed):
+    check = tagged(executed[TUTORIAL], "own-softmax-check")
+    assert "softmax: correct." in "".join(o.get("data", {}).get("text/plain", "")
+                                          for o in check.outputs)
+    verdict, *lines = printed(tagged(executed[TUTORIAL], "own-softmax"))
+    assert verdict.startswith("\u2714 softmax: correct.")
     assert [line.split(".")[0] for line in lines] == ["Epoch 0", "Epoch 1"]
     assert all(EPOCH_LINE.match(line) for line in lines)
+
+
+def images(cell):
+    """The display outputs of a cell that show a PNG, with their display_id."""
+    return [o for o in cell.outputs if o.output_type == "display_data" and "image/png" in o.data]
+
+
+@pytest.mark.parametrize("tag, epochs", [("tutorial-loop", 1), ("fit-rest", 1), ("own-softmax", 2)])
+def test_each_training_cell_shows_one_figure_updated_after_every_epoch(executed, tag, epochs):
+    nb = executed[TUTORIAL]
+    cell = tagged(nb, tag)
+    index = nb.cells.index(cell)
+    updates = {display: n for (i, display), n in nb.updates.items() if i == index}
+    assert len(images(cell)) == 1 and len(updates) == 1 and list(updates.values()) == [epochs]
+
+
+def test_exercises_run_with_their_blanks_unfilled_and_say_not_done_yet(executed):
+    nb = executed[EXERCISES]
+    checks = [c for c in nb.cells if "check" in c.metadata.get("tags", [])]
+    blanks = [c for c in nb.cells if "yours" in c.metadata.get("tags", [])]
+    assert len(checks) >= 6 and len(blanks) == len(checks)
+    for cell in checks:
+        (result,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+        assert "not done yet" in result.data["text/plain"], cell.source
+        assert "not done yet" in result.data["text/html"]
+    for cell in blanks:  # a blank is blank: raising or None, never a solution
+        assert "NotImplementedError" in cell.source or re.search(r"= None\b", cell.source)
 
 
 def test_prediction_shows_ten_test_images_with_their_predictions(executed):

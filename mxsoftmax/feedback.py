@@ -1,0 +1,742 @@
+"""Feedback on a learner's own functions: checks before training, one sentence when training breaks,
+and the checks of ``notebooks/exercises.ipynb``.
+
+Each ``check_*`` and ``exercise_*`` runs the learner's function on small crafted inputs and returns
+a :class:`Verdict`: ``.ok``, ``.message`` (which property failed and a hint, never the answer) and
+``.failed`` (a short name of that property, for programs). Notebooks show a verdict as a coloured
+line. The functions are called exactly as the tutorial calls them: ``softmax(y_linear)``,
+``cross_entropy(yhat, y)``, ``SGD(params, lr)``, on NDArrays, written with ``nd`` and ordinary
+``-``, ``/`` and ``*``.
+"""
+import functools
+import html
+import inspect
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, nd
+
+from .errors import LossNotFinite, reason
+
+NOT_DONE = "not done yet"
+FLOAT32_EXP_LIMIT = 88.7  # exp(88.7) is about the largest float32, 3.4e38
+
+
+class Verdict:
+    """What a check found: ``ok``, one ``message`` and the name of the property that ``failed``."""
+
+    def __init__(self, ok, message, failed=None):
+        self.ok, self.message, self.failed = ok, message, failed
+
+    def __repr__(self):
+        mark = "\u2714" if self.ok else "\u25cb" if self.failed == "not done" else "\u2718"
+        return mark + " " + self.message
+
+    def _repr_html_(self):
+        colour = "#1a7f37" if self.ok else ("#9a6700" if self.failed == "not done" else "#cf222e")
+        return '<div style="color:%s;font-weight:bold">%s</div>' % (colour, html.escape(repr(self)))
+
+
+def _passed(message):
+    return Verdict(True, message)
+
+
+def _failed(failed, message):
+    return Verdict(False, message, failed)
+
+
+# --- calling the learner's function -------------------------------------------------------------
+
+class _Refused(Exception):
+    """Carries the verdict for a learner's function that could not be called or raised."""
+
+    def __init__(self, verdict):
+        super().__init__(verdict.message)
+        self.verdict = verdict
+
+
+def _call(fn, name, call, *args):
+    """``fn(*args)``; a :class:`_Refused` verdict if ``fn`` is blank, takes other arguments, or raises.
+
+    ``call`` is how the tutorial calls it (``"softmax(y_linear)"``), for the sentence about arity.
+    """
+    if fn is None:
+        raise _Refused(_failed("not done", "%s: %s (it is None)." % (name, NOT_DONE)))
+    if not callable(fn):
+        raise _Refused(_failed("type", "%s must be a function, not %s." % (name, type(fn).__name__)))
+    try:
+        inspect.signature(fn).bind(*args)
+    except TypeError:
+        raise _Refused(_failed("arity", "%s%s cannot be called as %s: it must take exactly %d "
+                               "argument%s without a default (an extra F=nd is fine)."
+                               % (name, _signature(fn), call, len(args),
+                                  "" if len(args) == 1 else "s"))) from None
+    except ValueError:  # a builtin without a signature: let the call decide
+        pass
+    try:
+        result = fn(*args)
+    except NotImplementedError:
+        raise _Refused(_failed("not done", "%s: %s (it raises NotImplementedError)."
+                               % (name, NOT_DONE))) from None
+    except AssertionError:
+        raise _Refused(_failed("symbol", "%s raised AssertionError, which MXNet raises when an "
+                               "operation gets a Symbol where it takes an NDArray (or the reverse): "
+                               "write it with nd operations on the NDArrays it is given, as the "
+                               "tutorial does (mx.sym and F=sym are for compiled graphs)."
+                               % name)) from None
+    except mx.MXNetError as err:
+        raise _Refused(_failed("mxnet", "MXNet refused an operation in %s for inputs of shape %s "
+                               "(%s): most often two shapes that do not broadcast, such as an "
+                               "(N, 10) array and a sum of shape (N,); keep the summed axis "
+                               "(keepdims=True or .reshape((-1, 1)))."
+                               % (name, " and ".join(str(_shape(a)) for a in args),
+                                  reason(err)))) from None
+    except Exception as err:  # the learner's code may raise anything: say what and where
+        raise _Refused(_failed("raised", "%s raised %s: %s" % (name, type(err).__name__,
+                                                             reason(err)))) from None
+    if result is NotImplemented:
+        raise _Refused(_failed("not done", "%s: %s (it returns NotImplemented)." % (name, NOT_DONE)))
+    return result
+
+
+def _signature(fn):
+    try:
+        return str(inspect.signature(fn))
+    except (TypeError, ValueError):
+        return ""
+
+
+def _shape(a):
+    return tuple(a.shape) if hasattr(a, "shape") else type(a).__name__
+
+
+def _ndarray(result, name, shape):
+    """``result`` as a float64 numpy array if it is an NDArray of ``shape``, else a _Refused verdict."""
+    if result is None:
+        raise _Refused(_failed("type", "%s returned None: a return statement is missing." % name))
+    if isinstance(result, np.ndarray):
+        raise _Refused(_failed("type", "%s returned a numpy array: autograd follows only NDArrays, "
+                               "so keep nd operations to the end (no .asnumpy())." % name))
+    if not isinstance(result, nd.NDArray):
+        raise _Refused(_failed("type", "%s returned %s, not an NDArray." % (name, type(result).__name__)))
+    if result.shape != shape:
+        raise _Refused(_failed("shape", "%s returned shape %s where shape %s is expected."
+                               % (name, result.shape, shape)))
+    return result.asnumpy().astype(np.float64)
+
+
+def _verdict(check):
+    """Decorate a check so that a _Refused raised anywhere inside becomes its verdict."""
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        try:
+            return check(*args, **kwargs)
+        except _Refused as refused:
+            return refused.verdict
+    return run
+
+
+# --- crafted inputs ------------------------------------------------------------------------------
+
+def _logits(rows=4, classes=10, seed=0):
+    """Distinct logits in [-3, 3), at least 0.15 apart in each row: no ties to blur the order."""
+    rng = np.random.RandomState(seed)
+    return np.stack([rng.permutation(classes) * 0.6 - 3 + rng.uniform(0, .3) for _ in range(rows)])
+
+
+def _big_logits():
+    """Rows that each hold +100 and -100: exp(100) overflows float32, exp(-200) underflows."""
+    z = _logits(3)
+    z[:, 0], z[:, 1] = 100, -100
+    z[1] = z[1][::-1]
+    return z
+
+
+def _labels(rows=4):
+    return np.arange(rows) * 3 % 10
+
+
+def _one_hot(labels, classes=10):
+    return np.eye(classes)[labels]
+
+
+def _softmax(z, T=1.):
+    """Softmax of each row in float64, the reference."""
+    z = np.asarray(z, dtype=np.float64) / T
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _nd(a):
+    return nd.array(a, dtype=np.float32)
+
+
+def _gradient_error(fn, name, x, eps):
+    """Largest gap between autograd's gradient of ``sum(w * fn(x))`` (fixed random weights ``w``)
+    and central finite differences, and where: ``(gap, index, autograd's, finite difference's)``."""
+    x_nd = _nd(x)
+    x_nd.attach_grad()
+    with autograd.record():
+        out = fn(x_nd)
+        weights = np.random.RandomState(1).uniform(.5, 1.5, size=out.shape)
+        total = nd.sum(out * _nd(weights))
+    try:
+        total.backward()
+    except mx.MXNetError:
+        raise _Refused(_failed("gradient", "autograd cannot differentiate %s: its output is not "
+                               "computed from its input by nd operations under autograd.record() "
+                               "(did it go through .asnumpy(), nd.array(...) or a Python number?)."
+                               % name)) from None
+    grad = x_nd.grad.asnumpy().astype(np.float64)
+    x32 = np.asarray(x, dtype=np.float32)
+    numeric = np.zeros_like(grad)
+    for index in np.ndindex(*x32.shape):
+        step = np.zeros_like(x32)
+        step[index] = eps
+        up, down = (np.sum(fn(_nd(x32 + s)).asnumpy().astype(np.float64) * weights)
+                    for s in (step, -step))
+        numeric[index] = (up - down) / (2 * eps)
+    gaps = np.abs(grad - numeric) / (1e-2 + np.abs(numeric))
+    where = np.unravel_index(np.argmax(gaps), gaps.shape)
+    return gaps[where], where, grad[where], numeric[where]
+
+
+def _check_gradient(fn, name, x, eps, what):
+    """A _Refused verdict if autograd's gradient through ``fn`` at ``x`` is not the numeric one."""
+    gap, where, autograd_value, numeric = _gradient_error(fn, name, x, eps)
+    if gap > 2e-2:
+        raise _Refused(_failed("gradient", "the gradient of %s does not match finite differences "
+                               "(at %s, autograd says %.4g, finite differences %.4g): part of it "
+                               "is hidden from autograd (.detach(), nd.stop_gradient, .asnumpy() "
+                               "or nd.array(...)), so backward() misses how %s."
+                               % (name, tuple(int(i) for i in where), autograd_value, numeric,
+                                  what)))
+
+
+# --- softmax -------------------------------------------------------------------------------------
+
+@_verdict
+def check_softmax(fn, name="softmax"):
+    """Check a learner's ``softmax(y_linear)``: shape, no negative values, rows that sum to 1 (and
+    which axis was summed otherwise), the order of the logits, finite values for logits of +-100,
+    and a gradient that matches finite differences."""
+    z = _logits()
+    p = _ndarray(_call(fn, name, "%s(y_linear)" % name, _nd(z)), name, z.shape)
+    _softmax_values(p, z, name)
+    big = _big_logits()
+    p_big = _ndarray(_call(fn, name, "%s(y_linear)" % name, _nd(big)), name, big.shape)
+    if not np.isfinite(p_big).all():
+        raise _Refused(_failed("overflow", "%s returned inf or NaN for logits of +-100: exp(100) "
+                               "is 2.7e43, beyond float32's largest (3.4e38 = exp(88.7)). "
+                               "softmax(z) = softmax(z - c) for any constant c: shift the logits "
+                               "by their max before exp." % name))
+    _softmax_values(p_big, big, name, order=False)
+    _check_gradient(fn, name, z, 1e-2, "each probability depends on every logit of its row")
+    return _passed("%s: correct. Rows sum to 1, no negative values, the shape of the input, the "
+                   "order of the logits, finite for logits of +-100, and a gradient that matches "
+                   "finite differences." % name)
+
+
+def _softmax_values(p, z, name, order=True):
+    """The properties of softmax's values ``p`` for logits ``z`` (numpy), as _Refused verdicts."""
+    if not np.isfinite(p).all():
+        raise _Refused(_failed("finite", "%s returned inf or NaN for logits between -3 and 3: look "
+                               "for a division by something that can be 0, or a log." % name))
+    if (p < 0).any():
+        raise _Refused(_failed("negative", "%s returned negative values (as low as %.3g): "
+                               "probabilities are never negative, and exp of any logit is "
+                               "positive." % (name, p.min())))
+    rows, columns, total = p.sum(axis=1), p.sum(axis=0), p.sum()
+    if not np.allclose(rows, 1, atol=1e-4):
+        if np.allclose(columns, 1, atol=1e-4):
+            hint = ("its columns do: you normalised over the batch axis (axis 0). Each row (one "
+                    "example) must sum to 1, divided by the sum over its own classes (axis 1)")
+        elif np.isclose(total, 1, atol=1e-4):
+            hint = ("the whole batch does: you divided by the sum over every example and class. "
+                    "Divide each row by its own sum")
+        else:
+            hint = ("they sum to %s: divide each row by the sum of its exps"
+                    % ", ".join("%.4g" % s for s in rows[:3]))
+        raise _Refused(_failed("rows", "the rows of %s's output must each sum to 1, and %s."
+                               % (name, hint)))
+    if order and not (np.argsort(p, axis=1) == np.argsort(z, axis=1)).all():
+        reversed_ = (np.argsort(p, axis=1) == np.argsort(-z, axis=1)).all()
+        raise _Refused(_failed("order", "%s must keep the order of the logits (the largest logit "
+                               "gets the largest probability)%s." % (name, (
+                                   ", and it reverses it: check the sign inside exp" if reversed_
+                                   else ", and it does not: exp is increasing, keep it so"))))
+
+
+@_verdict
+def check_net(fn, name="net"):
+    """Check a learner's ``net(X, params)``: probabilities for each row of a small batch, which
+    depend on ``params`` (``W, b = params``), not on the notebook's global ``W`` and ``b``."""
+    rng = np.random.RandomState(4)
+    X = _nd(rng.uniform(0, 1, size=(4, 784)))
+    params = [_nd(rng.normal(0, .05, size=(784, 10))), _nd(rng.normal(0, .05, size=10))]
+    p = _ndarray(_call(fn, name, "%s(X, params)" % name, X, params), name, (4, 10))
+    if not np.allclose(p.sum(axis=1), 1, atol=1e-4) or (p < 0).any():
+        return _failed("rows", "%s must return probabilities, each row summing to 1: softmax of "
+                       "the logits X W + b." % name)
+    logits = X.asnumpy().astype(np.float64) @ params[0].asnumpy() + params[1].asnumpy()
+    if not np.allclose(p, _softmax(logits), atol=1e-4):
+        return _failed("params", "%s's probabilities are not softmax(X W + b) for the W and b in "
+                       "params: take them from its argument (W, b = params), not from the "
+                       "notebook's globals." % name)
+    return _passed("%s: correct. softmax(X W + b) with the W and b it is given." % name)
+
+
+# --- cross-entropy -------------------------------------------------------------------------------
+
+@_verdict
+def check_cross_entropy(fn, name="cross_entropy"):
+    """Check a learner's ``cross_entropy(yhat, y)``: one value per example, minus the log of the
+    probability given to the label, and a gradient that matches finite differences."""
+    yhat, labels = _softmax(_logits() / 3), _labels()  # every probability well above 0
+    y = _one_hot(labels)
+    shape = (len(labels),)
+    call = "%s(yhat, y)" % name
+    result = _call(fn, name, call, _nd(yhat), _nd(y))
+    if isinstance(result, nd.NDArray) and result.shape != shape:
+        raise _Refused(_failed("shape", _loss_shape_hint(name, result.shape, yhat.shape)))
+    loss = _ndarray(result, name, shape)
+    expected = -np.log(yhat[np.arange(len(labels)), labels])
+    if not np.isfinite(loss).all():
+        swapped = _ndarray(_call(fn, name, call, _nd(y), _nd(yhat)), name, shape)
+        hint = (" with its arguments swapped: it takes the probabilities first, cross_entropy(yhat,"
+                " y), and log of the one-hot label's zeros is -inf" if np.allclose(
+                    swapped, expected, rtol=1e-4) else
+                ": only the label's probability should enter a log, and here every probability is "
+                "between 0 and 1")
+        raise _Refused(_failed("finite", "%s returned inf or NaN for probabilities between 0 and "
+                               "1%s." % (name, hint)))
+    if not np.allclose(loss, expected, rtol=1e-4, atol=1e-5):
+        raise _Refused(_failed("value", _loss_value_hint(name, loss, expected, yhat, y, labels)))
+    _check_gradient(lambda p: fn(p, _nd(y)), name, yhat, 1e-4,
+                    "the loss depends on the label's probability")
+    return _passed("%s: correct. One value per example, minus the log of the probability given to "
+                   "the label, and a gradient that matches finite differences." % name)
+
+
+def _loss_shape_hint(name, shape, batch_shape):
+    n, classes = batch_shape
+    if shape == (classes,):
+        return ("%s returned one value per class, shape %s: you summed over the batch axis (axis 0)."
+                " The loss has one value per example, shape (%d,): sum over each example's classes."
+                % (name, shape, n))
+    if shape in ((), (1,)):
+        return ("%s returned a single number: the loss has one value per example, shape (%d,) "
+                "(training takes their mean itself)." % (name, n))
+    if shape == batch_shape:
+        return ("%s returned one value per probability, shape %s: add up each example's row to "
+                "get one value per example, shape (%d,)." % (name, shape, n))
+    return "%s returned shape %s: the loss has one value per example, shape (%d,)." % (name, shape, n)
+
+
+def _loss_value_hint(name, loss, expected, yhat, y, labels):
+    if np.allclose(loss, -expected, rtol=1e-4):
+        return ("%s returned negative losses: log of a probability is <= 0, and the cross-entropy "
+                "is minus that: a minus sign is missing." % name)
+    if np.allclose(loss, expected / y.shape[1], rtol=1e-4):
+        return ("%s returned a tenth of the cross-entropy: you averaged over the %d classes; add "
+                "them up instead." % (name, y.shape[1]))
+    if np.allclose(loss, -np.log(yhat).sum(axis=1), rtol=1e-4):
+        return ("%s added -log of every class's probability: multiply by the one-hot y first, so "
+                "that only the label's probability counts." % name)
+    i = int(np.argmax(np.abs(loss - expected)))
+    return ("for example %d (label %d, which gets probability %.4g) %s returned %.4g: the "
+            "cross-entropy of one example is minus the log of the probability given to its label."
+            % (i, labels[i], yhat[i, labels[i]], name, loss[i]))
+
+
+# --- SGD -----------------------------------------------------------------------------------------
+
+@_verdict
+def check_SGD(fn, name="SGD"):
+    """Check a learner's ``SGD(params, lr)``: each parameter changed in place by ``-lr * grad``."""
+    rng = np.random.RandomState(2)
+    start = [rng.normal(size=(3, 2)), rng.normal(size=2)]
+    grads = [rng.normal(size=(3, 2)), rng.normal(size=2)]
+    params = [_nd(p) for p in start]
+    for param, grad in zip(params, grads):
+        param.attach_grad()
+        param.grad[:] = _nd(grad)
+    lr = 0.1
+    _call(fn, name, "%s(params, lr)" % name, params, lr)
+    after = [p.asnumpy().astype(np.float64) for p in params]
+    steps = [a - s for a, s in zip(after, start)]
+    moved = [not np.allclose(step, 0, atol=1e-7) for step in steps]
+    if not any(moved):
+        return _failed("in place", "%s left the parameters unchanged: assigning to the loop's name "
+                       "(param = ...) makes a new array and leaves the one in params as it was; "
+                       "write into the array itself." % name)
+    if not all(moved):
+        return _failed("every parameter", "%s changed only %s: every parameter in params needs its "
+                       "step (is a return inside the loop?)." % (name, " and ".join(
+                           n for n, m in zip(("W", "b"), moved) if m)))
+    ratios = [step / -grad for step, grad in zip(steps, grads)]
+    ratio = np.concatenate([r.ravel() for r in ratios])
+    if np.allclose(ratio, lr, rtol=1e-4):
+        return _passed("%s: correct. Each parameter moved by -lr * grad, in place." % name)
+    if np.allclose(ratio, -lr, rtol=1e-4):
+        return _failed("direction", "%s moved the parameters up the gradient, which increases the "
+                       "loss: gradient descent steps against it." % name)
+    if np.allclose(ratio, ratio[0], rtol=1e-4):
+        return _failed("size", "%s stepped by %.4g times -grad with lr = %g: the step is the "
+                       "learning rate times the gradient." % (name, ratio[0], lr))
+    return _failed("step", "%s moved the parameters, but not along -lr * grad: each parameter's "
+                   "step comes from its own .grad." % name)
+
+
+# --- when training breaks ------------------------------------------------------------------------
+
+def explain_not_finite(yhat, y_one_hot, loss, logits=None, name="softmax"):
+    """One sentence on why ``loss`` (per example) is inf or NaN, from what ``name`` returned.
+
+    ``yhat`` is what ``name`` (the softmax or net) returned for the batch, ``logits`` the
+    ``X W + b`` it was given, when known. All are NDArrays or arrays of one batch.
+    """
+    yhat, y = np.atleast_2d(_host(yhat)), np.atleast_2d(_host(y_one_hot))
+    loss = np.atleast_1d(_host(loss))
+    rows = np.flatnonzero(~np.isfinite(loss.reshape(len(loss), -1)).all(axis=1))
+    if len(loss) != len(yhat) or not rows.size:
+        return "%s returned a loss that is not one finite value per example." % "cross_entropy"
+    row = int(rows[0])
+    z = None if logits is None else _host(logits)
+    label = int(np.argmax(y[row]))
+    if z is not None and not np.isfinite(z[row]).all():
+        return ("the logits X W + b of row %d were already inf or NaN: the parameters blew up in an "
+                "earlier step (a learning rate too large, or an SGD that does not step by "
+                "-lr * grad)." % row)
+    p = yhat[row]
+    if np.isnan(p).any():
+        return "%s returned NaN for row %d%s." % (name, row, _nan_cause(z, row))
+    if np.isinf(p).any():
+        return ("%s returned inf for row %d%s: a probability is at most 1, so exp must not "
+                "overflow and each row is divided by its sum." % (
+                    name, row, "" if z is None else ", whose logits reach %.4g (exp overflows "
+                    "float32 above %.1f)" % (z[row].max(), FLOAT32_EXP_LIMIT)))
+    if (p < 0).any():
+        return ("%s returned a negative value (%.4g) for row %d; log of a negative number is NaN."
+                % (name, p.min(), row))
+    if p[label] == 0:
+        return ("%s returned 0 for the true class of row %d (label %d); log(0) = -inf%s."
+                % (name, row, label, _underflow_cause(z, row, label)))
+    if (p == 0).any():
+        k = int(np.argmax(p == 0))
+        return ("%s returned 0 for class %d of row %d; log(0) = -inf, and the one-hot label's 0 "
+                "times -inf is NaN%s." % (name, k, row, _underflow_cause(z, row, k)))
+    return ("cross_entropy returned %s for row %d although %s's probabilities there are finite and "
+            "above 0: run check_cross_entropy on it." % (loss[row], row, name))
+
+
+def _nan_cause(z, row):
+    if z is None:
+        return ""
+    if z[row].max() > FLOAT32_EXP_LIMIT:
+        return (", whose logits reach %.4g: exp overflowed to inf (float32 ends at exp(%.1f)), and "
+                "inf / inf = NaN; shift by the max before exp" % (z[row].max(), FLOAT32_EXP_LIMIT))
+    gap = z.max() - z[row].max()
+    if gap > FLOAT32_EXP_LIMIT:
+        return (": its largest logit is %.4g below the batch's largest, so after shifting by the "
+                "batch's max every exp of the row underflows to 0 and 0 / 0 = NaN; shift each row by "
+                "its own max" % gap)
+    return ", although its logits are between %.4g and %.4g" % (z[row].min(), z[row].max())
+
+
+def _underflow_cause(z, row, k):
+    if z is None:
+        return ""
+    return (" (its logit %.4g is %.4g below the batch's largest and %.4g below its row's: exp of "
+            "a number that negative underflows to 0 in float32; a softmax shifted by each row's "
+            "own max, or a cross-entropy computed from the logits by log-sum-exp, avoids it)"
+            % (z[row, k], z.max() - z[row, k], z[row].max() - z[row, k]))
+
+
+def _host(a):
+    return (a.asnumpy() if isinstance(a, nd.NDArray) else np.asarray(a)).astype(np.float64)
+
+
+def check_batch(epoch, batch, output, label_one_hot, loss, logits=None, name="softmax"):
+    """For the tutorial's loop written out: raise :class:`LossNotFinite` with a sentence if this
+    batch's loss is inf or NaN, else nothing (it costs one copy of the batch's losses)."""
+    values = _host(loss)
+    if not np.isfinite(values).all():
+        raise LossNotFinite(epoch, batch, np.float32(values.mean()),
+                            explain_not_finite(output, label_one_hot, loss, logits, name))
+
+
+# --- the exercises of notebooks/exercises.ipynb --------------------------------------------------
+
+class Question:
+    """A multiple-choice question: ``options`` {letter: text}, the ``answer`` letter, and for each
+    wrong letter a ``hint`` that says where to look, not what to answer."""
+
+    def __init__(self, text, options, answer, hints):
+        self.text, self.options, self.answer, self.hints = text, options, answer, hints
+
+    def _repr_markdown_(self):
+        return "**%s**\n\n" % self.text + "\n".join(
+            "- `%s`: %s" % item for item in self.options.items())
+
+    def __repr__(self):
+        return self.text + "\n" + "\n".join("  %s) %s" % item for item in self.options.items())
+
+    def verdict(self, letter, name, solved=""):
+        """The verdict on ``letter`` once the rest of the exercise (``solved``, a sentence) is right."""
+        before = solved + " " if solved else ""
+        if letter is None:
+            return _failed("not done", "%s%s %s (set %s to one of %s)." % (
+                before, self.text, NOT_DONE, name, ", ".join(map(repr, self.options))))
+        letter = str(letter).strip().lower()
+        if letter not in self.options:
+            return _failed("choice", "%s is %r: answer with one of %s."
+                           % (name, letter, ", ".join(map(repr, self.options))))
+        if letter != self.answer:
+            return _failed("why", "%s%s = %r is not why: %s" % (before, name, letter,
+                                                               self.hints[letter]))
+        return _passed("correct. %s%r is why." % (before, letter))
+
+
+QUESTIONS = dict(
+    learning_rate=Question(
+        "Why does a larger learning rate fail?",
+        dict(a="The steps overshoot the minimum, so the loss goes up and down but stays finite.",
+             b="One step of lr times the batch's summed gradient changes W so much that the next "
+               "batch's logits spread over hundreds; the tutorial's softmax then gives "
+               "probabilities of exactly 0, log(0) = -inf and 0 * log(0) = NaN.",
+             c="float32 cannot hold learning rates above 0.01."),
+        "b", dict(a="print the loss of the first few batches at the rate above yours: does it "
+                    "stay finite?",
+                  c="float32 holds numbers up to 3.4e38; look at what the logits X W + b become "
+                    "after one step instead.")),
+    batch_size=Question(
+        "After one epoch at learning rate 0.001, how does the test accuracy depend on the batch size?",
+        dict(a="Smaller batches are clearly better: they take more steps per epoch.",
+             b="About the same: loss.backward() on a batch's vector of losses adds up the examples' "
+               "gradients, so a step grows with the batch, and one epoch moves W about as far in "
+               "fewer, larger steps (until a step is so large that the loss becomes NaN).",
+             c="Larger batches are clearly better: their gradients are less noisy."),
+        "b", dict(a="compare your numbers for 16 and 256: 16 takes 16 times as many steps. How "
+                    "large is each step? Look at what loss.backward() does with a vector of losses.",
+                  c="compare your numbers for 64 and 1024, and how large a step at 1024 is "
+                    "against one at 64 with the same learning rate.")),
+    border=Question(
+        "Why do these weights never move from W_init?",
+        dict(a="Their gradient is exactly 0: the gradient of W[j, k] adds up x_j * (yhat_k - y_k) "
+               "over the batch, and x_j is 0 in every training image.",
+             b="The learning rate is too small for them to move visibly.",
+             c="softmax ignores the pixels at the border."),
+        "a", dict(b="they do not move at all, not even in the last bit: compare W and W_init with ==.",
+                  c="softmax sees only the 10 logits; look at how a pixel enters the logits, "
+                    "X W + b, and so the gradient of W.")),
+    temperature=Question(
+        "What does a temperature T > 1 do to the probabilities softmax(z / T)?",
+        dict(a="It flattens them towards 1/10 each and keeps their order: the model is less sure.",
+             b="It sharpens them: the most probable class gets even more.",
+             c="It can change which class is the most probable."),
+        "a", dict(b="print your softmax_T of one row for T = 1 and T = 3 and compare the largest "
+                    "probability.",
+                  c="dividing every logit by the same T > 0 keeps their order; compare the argmax "
+                    "for T = 1 and T = 3.")),
+)
+
+
+def ask(name):
+    """The question ``name`` of :data:`QUESTIONS`, shown as its options in a notebook."""
+    return QUESTIONS[name]
+
+
+@_verdict
+def exercise_stable_softmax(fn):
+    """A softmax that is correct and stays finite for a batch of 10,000 rows whose logits lie from
+    -100 to 100 (each row far from the others), not only for a row holding +-100."""
+    name = "stable_softmax"
+    basic = check_softmax(fn, name)
+    if not basic.ok:
+        return basic
+    rng = np.random.RandomState(3)
+    z = np.linspace(-100, 100, 10000)[:, None] + rng.normal(0, 5, size=(10000, 10))
+    p = _ndarray(_call(fn, name, "%s(y_linear)" % name, _nd(z)), name, z.shape)
+    bad = np.flatnonzero(~np.isfinite(p).all(axis=1))
+    if bad.size:
+        row = int(bad[0])
+        return _failed("batch", "%s returned NaN for %d of 10,000 rows, such as row %d, whose "
+                       "largest logit is %.4g below the batch's largest: shifted by one max for "
+                       "the whole batch, every exp of that row underflows to 0, and 0 / 0 = NaN. "
+                       "The shift need not be the same for every row." % (
+                           name, bad.size, row, z.max() - z[row].max()))
+    gap = np.abs(p - _softmax(z)).max()
+    if gap > 1e-5:
+        return _failed("batch", "%s is finite for the batch of 10,000 but differs from softmax by "
+                       "up to %.3g there: every row must still sum to 1 over its own classes."
+                       % (name, gap))
+    return _passed("correct: %s stays finite and exact for a batch of 10,000 rows with logits "
+                   "from -100 to 100, and passes every check of check_softmax." % name)
+
+
+@_verdict
+def exercise_cross_entropy_from_logits(fn):
+    """Cross-entropy ``fn(y_linear, y)`` from the logits: values, finite for logits of +-100 where
+    the true class gets a probability below float32's smallest, and the gradient."""
+    name = "cross_entropy_from_logits"
+    call = "%s(y_linear, y)" % name
+    z, labels = _logits(), _labels()
+    y = _one_hot(labels)
+    expected = _log_sum_exp(z) - z[np.arange(len(labels)), labels]
+    result = _call(fn, name, call, _nd(z), _nd(y))
+    if isinstance(result, nd.NDArray) and result.shape != labels.shape:
+        return _failed("shape", _loss_shape_hint(name, result.shape, z.shape))
+    loss = _ndarray(result, name, labels.shape)
+    if not np.allclose(loss, expected, rtol=1e-4, atol=1e-4):
+        row_max = z.max(axis=1)
+        if np.allclose(loss, expected - row_max, rtol=1e-4, atol=1e-4):
+            return _failed("value", "%s's values are off by each row's largest logit: what you "
+                           "subtract inside the exp must come back outside the log." % name)
+        return _failed("value", "%s returned %.4g for example 0 (label %d): the cross-entropy is "
+                       "minus the log of the label's probability, -log softmax(z)[label]."
+                       % (name, loss[0], labels[0]))
+    for probe, hint in _log_space_probes():
+        big = _ndarray(_call(fn, name, call, _nd(probe[0]), _nd(_one_hot(probe[1]))), name,
+                       probe[1].shape)
+        want = _log_sum_exp(probe[0]) - probe[0][np.arange(len(probe[1])), probe[1]]
+        if not np.allclose(big, want, rtol=1e-4):
+            return _failed("log space", "%s returned %s where the loss is %s: %s" % (
+                name, np.array2string(big, precision=4), np.array2string(want, precision=4), hint))
+    _check_gradient(lambda x: fn(x, _nd(y)), name, z, 1e-2, "the loss depends on each logit")
+    return _passed("correct: %s matches -log softmax, stays exact for logits of +-100 and its "
+                   "gradient matches finite differences." % name)
+
+
+def _log_sum_exp(z):
+    m = z.max(axis=1)
+    return m + np.log(np.exp(z - m[:, None]).sum(axis=1))
+
+
+def _log_space_probes():
+    """(logits, labels) that break the two usual shortcuts, each with its hint: logits from 86 to 95
+    (exp overflows, yet every probability is above exp(-10)), then rows holding +-100 whose label
+    sits at -100 (its probability, exp(-200) relative to the largest, underflows to 0)."""
+    over = _logits(3) * 1.5 + 90.5
+    under = _big_logits()
+    return [((over, _labels(3)), "exp(%d) overflows float32: take each row's largest logit out of "
+             "the sum before exp; it comes back outside the log." % over.max()),
+            ((under, np.argmin(under, axis=1)), "the label's probability, exp(-200) relative to the "
+             "largest, underflows to 0 and log(0) = -inf: stay in log space, log softmax(z) = "
+             "z - log(sum(exp(z))), instead of taking the log of softmax's output.")]
+
+
+def _one_epoch(splits, ctx, learning_rate, batch_size=64, seed=0):
+    """Test accuracy after one epoch of the tutorial's model from the N(0, 1) start of ``seed``,
+    or the :class:`loop.Diverged` that stopped it."""
+    from .loop import CompiledPath, Diverged, fit
+    from .model import init_params
+    mx.random.seed(seed)
+    params = init_params(ctx)
+    try:
+        (row,) = fit(params, CompiledPath(splits, ctx, batch_size, seed), 1, learning_rate)
+    except Diverged as err:
+        return err
+    return row["test_acc"]
+
+
+def one_epoch(splits, ctx, batch_size=64, learning_rate=0.001):
+    """One epoch of the tutorial's model from seed 0's start: its test accuracy, or 'diverged'."""
+    result = _one_epoch(splits, ctx, learning_rate, batch_size)
+    return result if isinstance(result, float) else "diverged (%s)" % result
+
+
+LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.)
+
+
+@_verdict
+def exercise_largest_learning_rate(learning_rate, why, splits, ctx):
+    """The largest of :data:`LEARNING_RATES` at which one epoch from seed 0's start keeps a finite
+    loss, checked by training at it and at the next one; then why the next one fails."""
+    if learning_rate is None:
+        return _failed("not done", "largest_learning_rate: %s (it is None)." % NOT_DONE)
+    if isinstance(learning_rate, (bool, np.bool_)) or learning_rate not in LEARNING_RATES:
+        return _failed("choice", "largest_learning_rate is %r: pick one of %s."
+                       % (learning_rate, ", ".join(map(str, LEARNING_RATES))))
+    result = _one_epoch(splits, ctx, learning_rate)
+    if not isinstance(result, float):
+        return _failed("too large", "at learning rate %g %s: a smaller one." % (learning_rate, result))
+    index = LEARNING_RATES.index(learning_rate)
+    if index + 1 < len(LEARNING_RATES):
+        larger = LEARNING_RATES[index + 1]
+        if isinstance(_one_epoch(splits, ctx, larger), float):
+            return _failed("too small", "%g trains (test accuracy %.4g), and so does %g: try larger "
+                           "ones." % (learning_rate, result, larger))
+        solved = ("%g is the largest that trains (test accuracy %.4g after one epoch); at %g the "
+                  "loss becomes NaN." % (learning_rate, result, larger))
+    else:
+        solved = "%g trains (test accuracy %.4g)." % (learning_rate, result)
+    return QUESTIONS["learning_rate"].verdict(why, "why_learning_rate", solved)
+
+
+@_verdict
+def exercise_batch_size(why):
+    """The multiple-choice question on batch size against accuracy after one epoch."""
+    return QUESTIONS["batch_size"].verdict(why, "why_batch_size")
+
+
+@_verdict
+def exercise_border_pixels(mask, why, splits):
+    """A mask of the pixels whose weights never move, against the pixels that are 0 in every
+    training image of ``splits``; then why they never move."""
+    if mask is None:
+        return _failed("not done", "never_moved: %s (it is None)." % NOT_DONE)
+    mask = mask.asnumpy() if isinstance(mask, nd.NDArray) else np.asarray(mask)
+    if mask.dtype.kind not in "biuf" or mask.size != 784 or not np.isin(mask, (0, 1)).all():
+        return _failed("shape", "never_moved must hold one True or False per pixel, 784 of them "
+                       "(a (28, 28) or (784,) array), not %s of shape %s."
+                       % (mask.dtype, mask.shape))
+    mask = mask.reshape(28, 28).astype(bool)
+    inked = _inked(splits.train[0])
+    blank = ~inked
+    extra, missing = mask & inked, blank & ~mask
+    if extra.any():
+        r, c = np.argwhere(extra)[0]
+        return _failed("mask", "never_moved marks %d pixels that some training image inks, such "
+                       "as row %d, column %d: their weights do move." % (extra.sum(), r, c))
+    if missing.any():
+        r, c = np.argwhere(missing)[0]
+        return _failed("mask", "never_moved misses %d pixels that no training image inks, such as "
+                       "row %d, column %d: their weights never move." % (missing.sum(), r, c))
+    return QUESTIONS["border"].verdict(why, "why_never_moved", "never_moved is right: %d pixels."
+                                       % mask.sum())
+
+
+def _inked(images):
+    """(28, 28) bools: which pixels are above 0 in at least one image (streamed files included)."""
+    from .idx import IdxImages
+    chunks = images.chunks(4096) if isinstance(images, IdxImages) else (images,)
+    inked = np.zeros((28, 28), dtype=bool)
+    for part in chunks:
+        inked |= (np.asarray(part).reshape(-1, 28, 28) > 0).any(axis=0)
+    return inked
+
+
+@_verdict
+def exercise_temperature(fn, why):
+    """``fn(y_linear, T)``, softmax of the logits divided by T, for T = 0.5, 1 and 3; then what
+    T > 1 does."""
+    name = "softmax_T"
+    z = _logits()
+    for T in (1., 3., .5):
+        p = _ndarray(_call(fn, name, "%s(y_linear, T)" % name, _nd(z), T), name, z.shape)
+        if np.allclose(p, _softmax(z, T), atol=1e-5):
+            continue
+        if np.allclose(p, _softmax(z, 1 / T), atol=1e-5):
+            return _failed("temperature", "with T = %g your probabilities %s (largest %.3g, "
+                           "against %.3g at T = 1): the temperature divides the logits." % (
+                               T, "sharpened" if T > 1 else "flattened", p[0].max(),
+                               _softmax(z)[0].max()))
+        if np.allclose(p.sum(axis=1), 1 / T, rtol=1e-4):
+            return _failed("temperature", "with T = %g the rows of %s sum to %.3g: divide the "
+                           "logits by T before softmax, not the probabilities." % (T, name, 1 / T))
+        return _failed("temperature", "with T = %g %s differs from softmax(y_linear / T) by up to "
+                       "%.3g%s." % (T, name, np.abs(p - _softmax(z, T)).max(),
+                                    "" if T != 1 else ": at T = 1 it must be softmax itself"))
+    return QUESTIONS["temperature"].verdict(why, "why_temperature",
+                                            "softmax_T is right for T = 0.5, 1 and 3.")
