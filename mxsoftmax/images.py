@@ -17,6 +17,11 @@ Choices:
   its opaque pixels are mostly dark (dark ink on a transparent sheet) and over black if they are
   mostly light (white strokes), so the ink shows either way; then ``invert`` decides as usual.
 - ``invert="auto"`` inverts when the border is lighter than mid-gray (dark ink on paper).
+- Dark strokes on light paper (a data set in :data:`STROKES`, inverted) are first divided by the
+  paper's local brightness (:func:`flattened`), so that a lighting gradient, a soft shadow or the
+  paper's texture is not taken for ink. Other data sets' items are filled shapes, which the
+  paper's estimate would take for shadow, and light-on-dark pictures (MNIST's own, the draw
+  page's) are used as they are.
 - The background level (the median of the border) is subtracted and the contrast stretched so
   the brightest ink is 255; faint noise below :data:`INK_THRESHOLD` of that does not count when
   finding the ink's bounding box.
@@ -30,7 +35,7 @@ import os
 import warnings
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from . import catalog
 from .errors import InvalidInput, InvalidType
@@ -41,6 +46,10 @@ MAX_PIXELS = 40 * 10 ** 6    # largest width x height decoded (a 40-megapixel ph
 WORK_SIDE = 1024             # larger pictures are shrunk to this longest side right after decoding
 FORMATS = ("PNG", "JPEG", "PPM", "BMP", "GIF", "TIFF", "WEBP")  # no EPS/PDF (Ghostscript) etc.
 INK_THRESHOLD = 0.2          # fraction of the brightest ink that counts for the bounding box
+STROKES = ("mnist",)         # data sets of pen strokes: the light on their paper is flattened
+PAPER_WINDOW = 1 / 6         # the paper's brightness is taken over this fraction of the longer side
+PAPER_SIDE = 80              # ... on a copy averaged down to at most this many pixels a side
+PAPER_NOISE = 4.5            # standard deviations of the paper's noise that are not ink
 MIN_CONTRAST = 32            # gray levels between background and ink below which a picture is blank
 
 
@@ -100,7 +109,8 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
     """Normalise a gray picture (2-D array, 0-255) the way ``dataset``'s images were made.
 
     Returns a (28, 28) uint8 array, background 0 and ink bright: inverted if ``invert`` is
-    ``"yes"`` (or ``"auto"`` and the border is light), background level subtracted, contrast
+    ``"yes"`` (or ``"auto"`` and the border is light; then strokes are first freed of uneven
+    light, :func:`flattened`), background level subtracted, contrast
     stretched, cropped to the ink, scaled and placed as the dataset's ``recipe`` says (MNIST's for a
     dataset it does not list). Raises :class:`ImageError` if there is no ink.
     """
@@ -111,9 +121,9 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
                            % (", ".join(catalog.NAMES), dataset))
     side, centring = catalog.DATASETS[dataset]["recipe"]
     gray = _gray_array(gray, name)
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if invert == "yes" or (invert == "auto" and border.mean() > 127.5):
-        gray, border = 255 - gray, 255 - border
+    if invert == "yes" or (invert == "auto" and _border(gray).mean() > 127.5):
+        gray = 255 - (flattened(gray) if dataset in STROKES else gray)
+    border = _border(gray)
     ink = np.clip(gray - np.median(border), 0, None)
     peak = ink.max()
     if peak < MIN_CONTRAST:
@@ -137,6 +147,42 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
     out = np.zeros((28, 28), dtype=np.uint8)
     out[top:top + h, left:left + w] = np.rint(patch)
     return out
+
+
+def flattened(gray):
+    """A dark-on-light picture as if under flat light: the paper 255 everywhere, the ink as dark
+    relative to the paper around it as it was, so that gradients, shadows and texture are not ink.
+
+    The paper's local brightness is what a closing (max then min filter) of the picture leaves:
+    strokes narrower than the window (:data:`PAPER_WINDOW` of the longer side) are filled in with
+    the paper around them, while light that changes over a wider span stays. The edges are extended
+    by point reflection, so a linear gradient is kept exactly, also at the border. The filters run
+    on a copy averaged down to at most :data:`PAPER_SIDE` pixels a side, then enlarged bilinearly.
+    How much darker than the paper each pixel is, less the paper's own noise (:data:`PAPER_NOISE`
+    robust standard deviations), is divided by the paper's brightness (light multiplies).
+    On evenly lit, clean paper this is the picture times a constant, which the contrast stretch of
+    :func:`to_model_input` undoes.
+    """
+    h, w = gray.shape
+    factor = max(1, math.ceil(max(h, w) / PAPER_SIDE))
+    small = np.asarray(Image.fromarray(gray, "F").reduce(factor))
+    window = 2 * math.ceil(PAPER_WINDOW * min(small.shape) / 2) + 1
+    mode = {"mode": "reflect", "reflect_type": "odd"} if min(small.shape) > 1 else {"mode": "edge"}
+    padded = np.clip(np.pad(small, window, **mode), 0, float(gray.max()))  # mirrored ink: no paper
+    closed = (Image.fromarray(np.ascontiguousarray(padded, np.float32), "F")
+              .filter(ImageFilter.MaxFilter(window)).filter(ImageFilter.MinFilter(window)))
+    paper = np.asarray(closed.crop((window, window, window + small.shape[1], window + small.shape[0]))
+                       .resize((w, h), Image.BILINEAR))
+    shade = paper - gray  # about 0 on the paper, up to the ink's contrast on the ink
+    typical = np.median(shade)
+    noise = PAPER_NOISE * 1.4826 * np.median(np.abs(shade - typical))
+    shade = np.clip(shade - typical - noise, 0, None)
+    return np.clip(255 - shade * 255 / np.maximum(paper, 1), 0, 255).astype(np.float32)
+
+
+def _border(gray):
+    """The pixels on the picture's four edges, as one 1-D array."""
+    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
 
 
 def _gray_array(gray, name):
