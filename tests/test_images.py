@@ -2,6 +2,7 @@
 import glob
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+import images_bombs
 import images_pages
 from conftest import as_data, png_header
 from mxsoftmax import images
@@ -147,17 +149,17 @@ def test_corrupt_empty_huge_and_missing_files_are_named(tmp_path):
 
 
 MEASURE = """
-import json, resource, sys
+import json, sys
+from images_memory import peak_mib
 from mxsoftmax import images
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_mib()
 results = {}
 for path in sys.argv[1:]:
     try:
         results[path] = list(images.load_image(path).shape)
     except images.ImageError as err:
         results[path] = str(err)
-grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-print(json.dumps({"results": results, "grown_mib": grown / 1024}))
+print(json.dumps({"results": results, "grown_mib": peak_mib() - before}))
 """
 
 
@@ -176,7 +178,7 @@ def test_extreme_shapes_decode_with_bounded_memory(tmp_path):
     paths.append(str(tmp_path / "huge.png"))
     assert (tmp_path / "tall.png").stat().st_size < 2000
     run = subprocess.run([sys.executable, "-c", MEASURE] + paths, capture_output=True, text=True,
-                         timeout=60)
+                         timeout=60, cwd=os.path.dirname(__file__))
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     tall_out, wide_out, big_out, huge_out = (report["results"][p] for p in paths)
@@ -350,3 +352,100 @@ def test_mnist_own_images_dark_on_light_are_not_flattened_away(fashion_subset):
     item = fashion_subset.test[0][0, ..., 0]
     np.testing.assert_array_equal(images.to_model_input(255 - item, dataset="fashion-mnist"),
                                   images.to_model_input(item, dataset="fashion-mnist"))
+
+
+# --- Bounded decoding work: scans, slow decoders, memory per pixel, warnings, names ---
+
+def test_a_many_scan_progressive_jpeg_is_refused_before_decoding(tmp_path):
+    """The decode-time bomb: a 6000x6000 progressive JPEG whose last scan is repeated to 15,300
+    scans (about 1 MB; 50 s of CPU to decode) is refused by its structure, in one sentence naming
+    the file; an ordinary progressive JPEG, and one at the scan limit, still decode."""
+    bomb = tmp_path / "bomb.jpg"
+    bomb.write_bytes(images_bombs.many_scan_jpeg(6000, 15300))
+    assert bomb.stat().st_size < 1.1e6
+    with pytest.raises(images.ImageError, match=r"^%s is a JPEG of more than 33 scans, the most "
+                       r"decoded at 6000x6000 pixels" % bomb):
+        images.read_gray(str(bomb))
+    at_limit, over = (images_bombs.many_scan_jpeg(500, n) for n in (100, 101))
+    for data, scans in ((at_limit, 100), (over, 101)):  # counted by the helper's own walker
+        assert sum(m == 0xDA for m, _ in images_bombs.jpeg_segments(data)) == scans
+    assert images.read_gray(at_limit).shape == (500, 500)
+    with pytest.raises(images.ImageError, match="more than 100 scans"):
+        images.read_gray(over)
+    buf = io.BytesIO()
+    ell((240, 160), BOX, (250, 240, 200), (30, 30, 160), "RGB").save(
+        buf, "JPEG", progressive=True, exif=_orientation(1))
+    assert sum(m == 0xDA for m, _ in images_bombs.jpeg_segments(buf.getvalue())) > 1
+    assert geometry(images.load_image(buf.getvalue()))[2] == 20
+
+
+def test_pictures_pillow_decodes_in_python_are_bounded_in_bytes():
+    """Plain-text PPM (and 16-bit PPM, RLE BMP) are decoded by a Python loop: small ones are read,
+    ones over 2 MiB refused in one sentence (20 MB of plain PPM would cost seconds)."""
+    small = b"P2\n60 60\n255\n" + " ".join(
+        map(str, np.asarray(ell((60, 60), (10, 10, 50, 50), 230, 20)).ravel())).encode()
+    assert geometry(images.load_image(small))[2] == 20
+    big = b"P2\n2000 2000\n255\n" + b"200 " * (2000 * 2000)
+    with pytest.raises(images.ImageError, match=r"^the image is a PPM picture of a kind Pillow "
+                       r"decodes slowly \(ppm_plain\), and larger than 2 MiB"):
+        images.read_gray(big)
+
+
+def test_memory_per_decoded_pixel_is_a_few_bytes_in_every_mode(tmp_path):
+    """Float, 32-bit integer, 16-bit, RGBA and CMYK pictures of 9 megapixels, each decoded in a
+    fresh process: peak memory grows by at most 7 bytes a pixel (a 32-bit float TIFF took 15)."""
+    side = 3000
+    base = np.zeros((side, side), np.uint8)
+    base[side // 4:side // 2, side // 3:side // 2] = 200
+    pictures = {"F.tif": Image.fromarray(base.astype(np.float32), "F"),
+                "I.tif": Image.fromarray(base.astype(np.int32)),
+                "I16.png": Image.fromarray(base.astype(np.uint16) * 257),
+                "RGBA.png": Image.fromarray(base).convert("RGBA"),
+                "CMYK.tif": Image.fromarray(base).convert("CMYK")}
+    for name, picture in pictures.items():
+        picture.save(tmp_path / name, **({"compression": "tiff_adobe_deflate"}
+                                         if name.endswith(".tif") else {}))
+    assert (tmp_path / "F.tif").stat().st_size < 400000
+    for name in pictures:
+        run = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "images_memory.py"), str(tmp_path / name)],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        grown, outcome = json.loads(run.stdout)[str(tmp_path / name)]
+        assert outcome == [1000, 1000] and grown * 2 ** 20 / side ** 2 < 7, (name, grown)
+
+
+def test_pillow_warnings_never_reach_stderr(tmp_path):
+    """A JPEG whose EXIF holds a tag larger than the file: Pillow warns; the picture is read
+    (the tag skipped) and nothing is printed."""
+    good = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010E] = 1, "x" * 100
+    ell((60, 60), (10, 10, 50, 50), 230, 20).save(good, "JPEG", exif=exif.tobytes())
+    data = good.getvalue()
+    at = data.index(b"Exif\x00\x00") + 6 + 8 + 2 + 12 + 4  # the second entry's count
+    path = tmp_path / "exif.jpg"
+    path.write_bytes(data[:at] + (0x7FFFFFFF).to_bytes(4, "little") + data[at + 4:])
+    code = "import sys; from mxsoftmax import images; print(images.load_image(sys.argv[1]).shape)"
+    run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0 and run.stdout.strip() == "(28, 28)", run.stderr
+    assert "Warning" not in run.stderr, run.stderr
+    bare = subprocess.run([sys.executable, "-c", "import sys; from PIL import Image; "
+                           "Image.open(sys.argv[1]).getexif()", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert "UserWarning" in bare.stderr  # the file does make Pillow warn
+
+
+def test_a_non_utf8_file_name_is_read_and_named(tmp_path):
+    """A path that is not UTF-8 (argv gives it with surrogate escapes) is opened, and messages
+    name it as given."""
+    name = os.fsdecode(os.fsencode(str(tmp_path)) + b"/img\xff.png")
+    ell((60, 60), (10, 10, 50, 50), 230, 20).save(os.fsencode(name), "PNG")
+    assert images.load_image(name).shape == (28, 28)
+    with open(os.fsencode(name), "wb") as f:
+        f.write(b"not a picture")
+    with pytest.raises(images.ImageError) as err:
+        images.load_image(name)
+    assert str(err.value).startswith(name + " is not an image")
+    with pytest.raises(images.ImageError, match="cannot be read"):
+        images.load_image(name + "\udcfe")
