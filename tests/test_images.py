@@ -407,7 +407,8 @@ def test_memory_per_decoded_pixel_is_a_few_bytes_in_every_mode(tmp_path):
                                          if name.endswith(".tif") else {}))
     assert (tmp_path / "F.tif").stat().st_size < 400000
     for name in pictures:
-        run = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "images_memory.py"), str(tmp_path / name)],
+        script = os.path.join(os.path.dirname(__file__), "images_memory.py")
+        run = subprocess.run([sys.executable, script, str(tmp_path / name)],
                              capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stderr
         grown, outcome = json.loads(run.stdout)[str(tmp_path / name)]
