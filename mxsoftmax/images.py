@@ -73,9 +73,11 @@ def read_gray(source, name=None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
     """Decode a file path or bytes into a float32 gray array (0-255), at most WORK_SIDE on a side.
 
     Bounded before decoding: more than ``max_bytes`` bytes or more than ``max_pixels`` pixels
-    (read from the header) is refused, and so is anything Pillow calls a decompression bomb.
-    JPEGs are decoded at a reduced scale when large, other pictures shrunk by an integer factor
-    right after decoding; no step ever allocates more than a few bytes per original pixel.
+    (read from the header) is refused, and so is anything Pillow calls a decompression bomb or
+    whose decoding would cost far more than its size (:func:`_check_work`: JPEG scans, Pillow's
+    decoders written in Python). JPEGs are decoded at a reduced scale when large, other pictures
+    shrunk by an integer factor right after decoding, a band of rows at a time; no step allocates
+    more than a few bytes per original pixel. Safe to call from several threads at once.
     EXIF orientation is applied; 16-bit and float pictures are scaled to 8 bits.
     ``name`` is what messages call the picture (default: the path, or "the image").
     """
