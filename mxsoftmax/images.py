@@ -17,6 +17,11 @@ Choices:
   its opaque pixels are mostly dark (dark ink on a transparent sheet) and over black if they are
   mostly light (white strokes), so the ink shows either way; then ``invert`` decides as usual.
 - ``invert="auto"`` inverts when the border is lighter than mid-gray (dark ink on paper).
+- Dark strokes on light paper (a data set in :data:`STROKES`, inverted) are first divided by the
+  paper's local brightness (:func:`flattened`), so that a lighting gradient, a soft shadow or the
+  paper's texture is not taken for ink. Other data sets' items are filled shapes, which the
+  paper's estimate would take for shadow, and light-on-dark pictures (MNIST's own, the draw
+  page's) are used as they are.
 - The background level (the median of the border) is subtracted and the contrast stretched so
   the brightest ink is 255; faint noise below :data:`INK_THRESHOLD` of that does not count when
   finding the ink's bounding box.
@@ -27,10 +32,11 @@ Choices:
 import io
 import math
 import os
+import re
 import warnings
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from . import catalog
 from .errors import InvalidInput, InvalidType
@@ -41,7 +47,22 @@ MAX_PIXELS = 40 * 10 ** 6    # largest width x height decoded (a 40-megapixel ph
 WORK_SIDE = 1024             # larger pictures are shrunk to this longest side right after decoding
 FORMATS = ("PNG", "JPEG", "PPM", "BMP", "GIF", "TIFF", "WEBP")  # no EPS/PDF (Ghostscript) etc.
 INK_THRESHOLD = 0.2          # fraction of the brightest ink that counts for the bounding box
+STROKES = ("mnist",)         # data sets of pen strokes: the light on their paper is flattened
+PAPER_WINDOW = 1 / 6         # the paper's brightness is taken over this fraction of the longer side
+PAPER_SIDE = 80              # ... on a copy averaged down to at most this many pixels a side
+PAPER_NOISE = 4.5            # standard deviations of the paper's noise that are not ink
+MAX_SCANS = 100              # most scans decoded in a JPEG (an ordinary progressive one has ~10)
+SCAN_WORK = 1200 * 10 ** 6   # most scans x pixels decoded in a JPEG: 30 scans at 40 megapixels
+MAX_SEGMENTS = 10000         # most marker segments walked in a JPEG to count its scans
+SLOW_BYTES = 2 * 2 ** 20     # largest picture of a kind Pillow decodes in Python (plain PPM, ...)
+BAND_PIXELS = 2 ** 18        # pixels converted at a time when shrinking a decoded picture
 MIN_CONTRAST = 32            # gray levels between background and ink below which a picture is blank
+_MARKER = re.compile(rb"\xff[^\x00\xff\xd0-\xd7]")  # a JPEG marker, not data, fill or restart
+
+# Pillow warns about the picture being decoded (corrupt EXIF or TIFF metadata, palette
+# transparency): it is decoded as far as it goes or refused in one sentence, so its warnings,
+# about a file the user cannot act on better, never reach stderr. One filter, on Pillow's modules.
+warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
 
 
 class ImageError(InvalidInput):
@@ -52,9 +73,11 @@ def read_gray(source, name=None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
     """Decode a file path or bytes into a float32 gray array (0-255), at most WORK_SIDE on a side.
 
     Bounded before decoding: more than ``max_bytes`` bytes or more than ``max_pixels`` pixels
-    (read from the header) is refused, and so is anything Pillow calls a decompression bomb.
-    JPEGs are decoded at a reduced scale when large, other pictures shrunk by an integer factor
-    right after decoding; no step ever allocates more than a few bytes per original pixel.
+    (read from the header) is refused, and so is anything Pillow calls a decompression bomb or
+    whose decoding would cost far more than its size (:func:`_check_work`: JPEG scans, Pillow's
+    decoders written in Python). JPEGs are decoded at a reduced scale when large, other pictures
+    shrunk by an integer factor right after decoding, a band of rows at a time; no step allocates
+    more than a few bytes per original pixel. Safe to call from several threads at once.
     EXIF orientation is applied; 16-bit and float pictures are scaled to 8 bits.
     ``name`` is what messages call the picture (default: the path, or "the image").
     """
@@ -71,21 +94,20 @@ def read_gray(source, name=None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
     if not data:
         raise ImageError("%s is empty." % name)
     try:
-        with warnings.catch_warnings():  # process-wide: callers with threads decode one at a time
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=FORMATS) as im:
-                width, height = im.size
-                if width * height > max_pixels:
-                    raise ImageError("%s has %dx%d pixels; at most %d megapixels are accepted."
-                                     % (name, width, height, max_pixels // 10 ** 6))
-                if im.format == "JPEG":
-                    im.draft(im.mode, (WORK_SIDE, WORK_SIDE))  # decode at 1/2, 1/4 or 1/8 scale
-                im.load()
-                orientation = im.getexif().get(0x0112, 1)
-                gray = _to_gray(_shrunk(im, name))
+        with Image.open(io.BytesIO(data), formats=FORMATS) as im:
+            width, height = im.size
+            if width * height > max_pixels:
+                raise ImageError("%s has %dx%d pixels; at most %d megapixels are accepted."
+                                 % (name, width, height, max_pixels // 10 ** 6))
+            _check_work(im, data, name)
+            if im.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale, colour straight to gray
+                im.draft("L", (WORK_SIDE, WORK_SIDE))
+            im.load()
+            orientation = im.getexif().get(0x0112, 1)
+            gray = _to_gray(_shrunk(im, name))
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise ImageError("%s declares too many pixels for its size (a decompression bomb)."
                          % name) from None
     except Image.UnidentifiedImageError:
@@ -96,11 +118,72 @@ def read_gray(source, name=None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
     return _oriented(gray, orientation)
 
 
+def _check_work(im, data, name):
+    """Refuse a picture whose decoding would cost far more than its size says (ImageError).
+
+    A JPEG's decoder passes over every block once per scan: more scans than :data:`MAX_SCANS`,
+    or than :data:`SCAN_WORK` scan-pixels allow at its size, are refused before decoding (an
+    ordinary progressive JPEG has about 10). Pillow decodes a few rare variants (plain-text PPM,
+    16-bit PPM, RLE-compressed BMP) in Python, a loop step per few bytes: those are accepted up
+    to :data:`SLOW_BYTES`.
+    """
+    width, height = im.size
+    if im.format == "JPEG":
+        limit = max(1, min(MAX_SCANS, SCAN_WORK // (width * height)))
+        if _jpeg_scans(data, name, limit) > limit:
+            raise ImageError("%s is a JPEG of more than %d scans, the most decoded at %dx%d pixels "
+                             "(an ordinary one has about 10): save it again as a baseline JPEG "
+                             "or a PNG." % (name, limit, width, height))
+    slow = sorted({tile[0] for tile in im.tile if tile[0] in Image.DECODERS})
+    if slow and len(data) > SLOW_BYTES:
+        raise ImageError("%s is a %s picture of a kind Pillow decodes slowly (%s), and larger "
+                         "than %s MiB: save it as a PNG." % (name, im.format, ", ".join(slow),
+                                                            _mib(SLOW_BYTES)))
+
+
+def _jpeg_scans(data, name, limit):
+    """The number of scans (SOS markers) in a JPEG's bytes, walking its segments up to EOI or
+    until there are more than ``limit``.
+
+    Markers inside other segments (an EXIF thumbnail's) are skipped with them; the entropy-coded
+    data after each SOS is skipped to the next marker that is not a restart or a stuffed 0xFF.
+    More than :data:`MAX_SEGMENTS` segments is refused (ImageError).
+    """
+    scans, i, segments = 0, 2, 0
+    while i + 1 < len(data):
+        segments += 1
+        if segments > MAX_SEGMENTS:
+            raise ImageError("%s is a JPEG of more than %d segments: save it again as a baseline "
+                             "JPEG or a PNG." % (name, MAX_SEGMENTS))
+        if data[i] != 0xFF or data[i + 1] in (0x00, 0xFF) or 0xD0 <= data[i + 1] <= 0xD8 \
+                or data[i + 1] == 0x01:  # fill, restart or a stray byte: on to the next marker
+            found = _MARKER.search(data, i + 1)
+            if not found:
+                break
+            i = found.start()
+            continue
+        code = data[i + 1]
+        if code == 0xD9:  # EOI: the decoder stops here
+            break
+        end = i + 2 + int.from_bytes(data[i + 2:i + 4], "big")
+        if code == 0xDA:
+            scans += 1
+            if scans > limit:
+                break
+            found = _MARKER.search(data, end)
+            if not found:
+                break
+            end = found.start()
+        i = max(end, i + 2)
+    return scans
+
+
 def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
     """Normalise a gray picture (2-D array, 0-255) the way ``dataset``'s images were made.
 
     Returns a (28, 28) uint8 array, background 0 and ink bright: inverted if ``invert`` is
-    ``"yes"`` (or ``"auto"`` and the border is light), background level subtracted, contrast
+    ``"yes"`` (or ``"auto"`` and the border is light; then strokes are first freed of uneven
+    light, :func:`flattened`), background level subtracted, contrast
     stretched, cropped to the ink, scaled and placed as the dataset's ``recipe`` says (MNIST's for a
     dataset it does not list). Raises :class:`ImageError` if there is no ink.
     """
@@ -111,9 +194,9 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
                            % (", ".join(catalog.NAMES), dataset))
     side, centring = catalog.DATASETS[dataset]["recipe"]
     gray = _gray_array(gray, name)
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if invert == "yes" or (invert == "auto" and border.mean() > 127.5):
-        gray, border = 255 - gray, 255 - border
+    if invert == "yes" or (invert == "auto" and _border(gray).mean() > 127.5):
+        gray = 255 - (flattened(gray) if dataset in STROKES else gray)
+    border = _border(gray)
     ink = np.clip(gray - np.median(border), 0, None)
     peak = ink.max()
     if peak < MIN_CONTRAST:
@@ -137,6 +220,42 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
     out = np.zeros((28, 28), dtype=np.uint8)
     out[top:top + h, left:left + w] = np.rint(patch)
     return out
+
+
+def flattened(gray):
+    """A dark-on-light picture as if under flat light: the paper 255 everywhere, the ink as dark
+    relative to the paper around it as it was, so that gradients, shadows and texture are not ink.
+
+    The paper's local brightness is what a closing (max then min filter) of the picture leaves:
+    strokes narrower than the window (:data:`PAPER_WINDOW` of the longer side) are filled in with
+    the paper around them, while light that changes over a wider span stays. The edges are extended
+    by point reflection, so a linear gradient is kept exactly, also at the border. The filters run
+    on a copy averaged down to at most :data:`PAPER_SIDE` pixels a side, then enlarged bilinearly.
+    How much darker than the paper each pixel is, less the paper's own noise (:data:`PAPER_NOISE`
+    robust standard deviations), is divided by the paper's brightness (light multiplies).
+    On evenly lit, clean paper this is the picture times a constant, which the contrast stretch of
+    :func:`to_model_input` undoes.
+    """
+    h, w = gray.shape
+    factor = max(1, math.ceil(max(h, w) / PAPER_SIDE))
+    small = np.asarray(Image.fromarray(gray, "F").reduce(factor))
+    window = 2 * math.ceil(PAPER_WINDOW * min(small.shape) / 2) + 1
+    mode = {"mode": "reflect", "reflect_type": "odd"} if min(small.shape) > 1 else {"mode": "edge"}
+    padded = np.clip(np.pad(small, window, **mode), 0, float(gray.max()))  # mirrored ink: no paper
+    closed = (Image.fromarray(np.ascontiguousarray(padded, np.float32), "F")
+              .filter(ImageFilter.MaxFilter(window)).filter(ImageFilter.MinFilter(window)))
+    paper = np.asarray(closed.crop((window, window, window + small.shape[1], window + small.shape[0]))
+                       .resize((w, h), Image.BILINEAR))
+    shade = paper - gray  # about 0 on the paper, up to the ink's contrast on the ink
+    typical = np.median(shade)
+    noise = PAPER_NOISE * 1.4826 * np.median(np.abs(shade - typical))
+    shade = np.clip(shade - typical - noise, 0, None)
+    return np.clip(255 - shade * 255 / np.maximum(paper, 1), 0, 255).astype(np.float32)
+
+
+def _border(gray):
+    """The pixels on the picture's four edges, as one 1-D array."""
+    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
 
 
 def _gray_array(gray, name):
@@ -180,28 +299,55 @@ def _read_file(path, name, max_bytes):
 
 
 def _shrunk(im, name):
-    """``im`` in a mode that ``reduce`` handles (8-bit L/LA/RGB/RGBA/...), at most WORK_SIDE on a side.
+    """``im`` as an 8-bit picture (L, LA, RGB or RGBA) at most WORK_SIDE on a side.
 
-    High bit depths are brought to 8 bits first: 16-bit by their top byte, 32-bit integer and
-    float pictures by their own range.
+    Converted and shrunk a band of rows at a time, so no step holds a second full-size copy:
+    memory stays the decoded picture plus about :data:`BAND_PIXELS`, whatever its mode. High bit
+    depths are brought to 8 bits: 16-bit by their top byte, 32-bit integer and float pictures by
+    their own range (found in a first pass over the bands).
     """
-    if im.mode in ("1", "L", "P", "RGB") and "transparency" in im.info:  # one colour marked clear
-        im = im.convert("RGBA")
-    elif im.mode in ("1", "P"):
-        im = im.convert("RGB" if im.mode == "P" else "L")
-    elif im.mode.startswith("I;16"):
-        im = Image.fromarray((np.asarray(im).astype(np.uint16) >> 8).astype(np.uint8))
-    elif im.mode in ("I", "F"):
-        values = np.asarray(im, dtype=np.float32)
+    width, height = im.size
+    factor = max(1, math.ceil(max(im.size) / WORK_SIDE))
+    rows = factor * max(1, BAND_PIXELS // (width * factor))
+    span = _range(im, name, rows) if im.mode in ("I", "F") else None
+    out = None
+    for top in range(0, height, rows):
+        band = _eight_bit(im.crop((0, top, width, min(height, top + rows))), span)
+        band = band.reduce(factor) if factor > 1 else band
+        if out is None:
+            out = Image.new(band.mode, (math.ceil(width / factor), math.ceil(height / factor)))
+        out.paste(band, (0, top // factor))
+    return out
+
+
+def _range(im, name, rows):
+    """The lowest and highest value of an I or F picture; ImageError if any is not finite."""
+    low, high = math.inf, -math.inf
+    for top in range(0, im.size[1], rows):
+        values = np.asarray(im.crop((0, top, im.size[0], min(im.size[1], top + rows))))
         if not np.isfinite(values).all():
             raise ImageError("%s holds pixels that are not finite numbers (NaN or infinite)."
                              % name)
-        low, high = float(values.min()), float(values.max())
-        im = Image.fromarray(np.uint8(np.rint((values - low) * (255 / ((high - low) or 1)))))
-    elif im.mode not in ("L", "LA", "RGB", "RGBA"):
-        im = im.convert("RGBA" if "A" in im.getbands() or "a" in im.getbands() else "RGB")
-    factor = math.ceil(max(im.size) / WORK_SIDE)
-    return im.reduce(factor) if factor > 1 else im
+        low, high = min(low, float(values.min())), max(high, float(values.max()))
+    return low, high
+
+
+def _eight_bit(im, span):
+    """A band of ``im`` in a mode that ``reduce`` handles: L, LA, RGB or RGBA (``span``: the
+    whole picture's value range, for I and F pictures)."""
+    if im.mode in ("1", "L", "P", "RGB") and "transparency" in im.info:  # one colour marked clear
+        return im.convert("RGBA")
+    if im.mode in ("1", "P"):
+        return im.convert("RGB" if im.mode == "P" else "L")
+    if im.mode.startswith("I;16"):
+        return Image.fromarray((np.asarray(im).astype(np.uint16) >> 8).astype(np.uint8))
+    if im.mode in ("I", "F"):
+        low, high = span
+        values = np.asarray(im, dtype=np.float32)
+        return Image.fromarray(np.uint8(np.rint((values - low) * (255 / ((high - low) or 1)))))
+    if im.mode not in ("L", "LA", "RGB", "RGBA"):
+        return im.convert("RGBA" if "A" in im.getbands() or "a" in im.getbands() else "RGB")
+    return im
 
 
 def _to_gray(im):
