@@ -128,6 +128,13 @@ class NotARun(RunError):
         super().__init__(message, started=started, path=path)
 
 
+# ---------------------------------------------------------------- pictures
+
+class ImageError(InvalidInput):
+    """A picture that cannot be turned into a model input; the message names it (``path``) and
+    says why."""
+
+
 # ---------------------------------------------------------------- data: idx files, sources
 
 class IdxError(InvalidInput):

@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from . import catalog
-from .errors import InvalidInput, InvalidType
+from .errors import ImageError, InvalidInput, InvalidType
 from .files import NotRegular, read_regular
 
 MAX_BYTES = 20 * 2 ** 20     # largest file read; the draw server allows 1 MiB bodies
@@ -65,10 +65,6 @@ _MARKER = re.compile(rb"\xff[^\x00\xff\xd0-\xd7]")  # a JPEG marker, not data, f
 warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
 
 
-class ImageError(InvalidInput):
-    """A picture that cannot be turned into a model input; the message names it and says why."""
-
-
 def read_gray(source, name=None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
     """Decode a file path or bytes into a float32 gray array (0-255), at most WORK_SIDE on a side.
 
@@ -90,15 +86,15 @@ def read_gray(source, name=None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
         raise InvalidType("an image is read from a path or from bytes, not from %s."
                           % type(source).__name__)
     if len(data) > max_bytes:
-        raise ImageError("%s is larger than %s MiB." % (name, _mib(max_bytes)))
+        raise ImageError("%s is larger than %s MiB." % (name, _mib(max_bytes)), path=name)
     if not data:
-        raise ImageError("%s is empty." % name)
+        raise ImageError("%s is empty." % name, path=name)
     try:
         with Image.open(io.BytesIO(data), formats=FORMATS) as im:
             width, height = im.size
             if width * height > max_pixels:
                 raise ImageError("%s has %dx%d pixels; at most %d megapixels are accepted."
-                                 % (name, width, height, max_pixels // 10 ** 6))
+                                 % (name, width, height, max_pixels // 10 ** 6), path=name)
             _check_work(im, data, name)
             if im.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale, colour straight to gray
                 im.draft("L", (WORK_SIDE, WORK_SIDE))
@@ -109,12 +105,12 @@ def read_gray(source, name=None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
         raise
     except Image.DecompressionBombError:
         raise ImageError("%s declares too many pixels for its size (a decompression bomb)."
-                         % name) from None
+                         % name, path=name) from None
     except Image.UnidentifiedImageError:
         raise ImageError("%s is not an image Pillow can read (%s)."
-                         % (name, ", ".join(FORMATS))) from None
+                         % (name, ", ".join(FORMATS)), path=name) from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as err:
-        raise ImageError("%s is truncated or corrupt (%s)." % (name, _reason(err))) from None
+        raise ImageError("%s is truncated or corrupt (%s)." % (name, _reason(err)), path=name) from None
     return _oriented(gray, orientation)
 
 
@@ -133,12 +129,12 @@ def _check_work(im, data, name):
         if _jpeg_scans(data, name, limit) > limit:
             raise ImageError("%s is a JPEG of more than %d scans, the most decoded at %dx%d pixels "
                              "(an ordinary one has about 10): save it again as a baseline JPEG "
-                             "or a PNG." % (name, limit, width, height))
+                             "or a PNG." % (name, limit, width, height), path=name)
     slow = sorted({tile[0] for tile in im.tile if tile[0] in Image.DECODERS})
     if slow and len(data) > SLOW_BYTES:
         raise ImageError("%s is a %s picture of a kind Pillow decodes slowly (%s), and larger "
                          "than %s MiB: save it as a PNG." % (name, im.format, ", ".join(slow),
-                                                            _mib(SLOW_BYTES)))
+                                                            _mib(SLOW_BYTES)), path=name)
 
 
 def _jpeg_scans(data, name, limit):
@@ -154,7 +150,7 @@ def _jpeg_scans(data, name, limit):
         segments += 1
         if segments > MAX_SEGMENTS:
             raise ImageError("%s is a JPEG of more than %d segments: save it again as a baseline "
-                             "JPEG or a PNG." % (name, MAX_SEGMENTS))
+                             "JPEG or a PNG." % (name, MAX_SEGMENTS), path=name)
         if data[i] != 0xFF or data[i + 1] in (0x00, 0xFF) or 0xD0 <= data[i + 1] <= 0xD8 \
                 or data[i + 1] == 0x01:  # fill, restart or a stray byte: on to the next marker
             found = _MARKER.search(data, i + 1)
@@ -200,7 +196,7 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
     ink = np.clip(gray - np.median(border), 0, None)
     peak = ink.max()
     if peak < MIN_CONTRAST:
-        raise ImageError("%s is blank: nothing stands out from its background." % name)
+        raise ImageError("%s is blank: nothing stands out from its background." % name, path=name)
     ink *= 255 / peak
     rows = np.flatnonzero((ink >= INK_THRESHOLD * 255).any(axis=1))
     cols = np.flatnonzero((ink >= INK_THRESHOLD * 255).any(axis=0))
@@ -265,10 +261,10 @@ def _gray_array(gray, name):
         raise InvalidType("%s must be an array of numbers, not of %s." % (name, gray.dtype))
     if gray.ndim != 2 or gray.size == 0:
         raise InvalidInput("%s must be a 2-D gray picture, not an array of shape %s."
-                           % (name, gray.shape))
+                           % (name, gray.shape), path=name)
     gray = gray.astype(np.float32)
     if not np.isfinite(gray).all():
-        raise InvalidInput("%s holds values that are not finite (NaN or infinite)." % name)
+        raise InvalidInput("%s holds values that are not finite (NaN or infinite)." % name, path=name)
     return gray
 
 
@@ -290,11 +286,11 @@ def _read_file(path, name, max_bytes):
     try:
         data = read_regular(path, max_bytes)
     except NotRegular:
-        raise ImageError("%s is not a regular file: give an image file." % name) from None
+        raise ImageError("%s is not a regular file: give an image file." % name, path=name) from None
     except OSError as err:
-        raise ImageError("%s cannot be read (%s)." % (name, err.strerror or _reason(err))) from None
+        raise ImageError("%s cannot be read (%s)." % (name, err.strerror or _reason(err)), path=name) from None
     if data is None:
-        raise ImageError("%s is larger than %s MiB." % (name, _mib(max_bytes)))
+        raise ImageError("%s is larger than %s MiB." % (name, _mib(max_bytes)), path=name)
     return data
 
 
@@ -327,7 +323,7 @@ def _range(im, name, rows):
         values = np.asarray(im.crop((0, top, im.size[0], min(im.size[1], top + rows))))
         if not np.isfinite(values).all():
             raise ImageError("%s holds pixels that are not finite numbers (NaN or infinite)."
-                             % name)
+                             % name, path=name)
         low, high = min(low, float(values.min())), max(high, float(values.max()))
     return low, high
 
