@@ -39,7 +39,8 @@ class InvalidValue(InvalidInput):
 
 class WriteFailed(MxSoftmaxError, OSError):
     """A file could not be written for lack of space or a failing disk (exit code 1); what was
-    written before stays intact."""
+    written before stays intact. Its message is a clause (no final period): commands add where
+    the work stands."""
 
 
 class Diverged(MxSoftmaxError, ArithmeticError):

@@ -79,12 +79,12 @@ def atomic_write(path, write):
 def write_error(path, err):
     """The error to raise when ``path`` could not be written because of ``err`` (an OSError)."""
     if err.errno in NO_SPACE:
-        return WriteFailed("cannot write %s (%s)" % (path, reason(err)))
+        return WriteFailed("cannot write %s (%s)" % (path, reason(err)), path=path)
     if err.errno == errno.EISDIR:
         return CannotWrite("cannot write %s: it is a folder; move it away or choose another "
-                           "place." % path, path, path=path)
+                           "place." % path, path=path)
     return CannotWrite("cannot write %s (%s): choose a folder you can write to."
-                       % (path, cause(path, err)), path, path=path)
+                       % (path, cause(path, err)), path=path)
 
 
 def write_bytes(path, data):
@@ -141,7 +141,7 @@ class FolderLock:
         """
         if os.path.islink(self.path):  # O_NOFOLLOW would say "Too many levels of symbolic links"
             raise self.CannotWrite("%s is a symbolic link, not a lock file: remove it, or choose "
-                                   "another folder." % self.path, self.path, path=self.path)
+                                   "another folder." % self.path, path=self.path)
         try:
             self.created = make_dirs(self.folder)
             # never through a symlink, never blocking on a FIFO someone put there
@@ -149,11 +149,11 @@ class FolderLock:
         except OSError as err:
             self._undo()
             raise self.CannotWrite("%s cannot be used (%s): %s." % (
-                self.folder, cause(self.folder, err), self.advice), self.folder, path=self.folder) from None
+                self.folder, cause(self.folder, err), self.advice), path=self.folder) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise self.CannotWrite("%s is not a regular file: remove it, or choose another "
-                                   "folder." % self.path, self.path, path=self.path)
+                                   "folder." % self.path, path=self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -171,7 +171,7 @@ class FolderLock:
             if err.errno in NO_SPACE:
                 raise write_error(self.folder, err) from None
             raise self.CannotWrite("%s cannot take files (%s): %s." % (
-                self.folder, cause(self.folder, err), self.advice), self.folder, path=self.folder) from None
+                self.folder, cause(self.folder, err), self.advice), path=self.folder) from None
         self.fd = fd
 
     def _probe(self):

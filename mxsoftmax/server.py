@@ -42,14 +42,14 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-import mxnet as mx
 import numpy as np
 
 from . import catalog
 from .classify import classify, evidence
-from .errors import InvalidInput, InvalidType
+from .errors import InvalidInput
 from .images import load_image
 from .runs import check_run
+from .validation import validate
 
 MAX_BODY = 2 ** 20     # bytes; a 280x280 canvas PNG is a few KiB
 READ_TIMEOUT = 10      # seconds one socket read or write may wait
@@ -164,9 +164,7 @@ class DrawServer(ThreadingHTTPServer):
     def __init__(self, address, run, ctx, read_timeout=READ_TIMEOUT, deadline=DEADLINE, wait=WAIT):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        if not isinstance(ctx, mx.Context):
-            raise InvalidType("the draw server takes an mx.Context such as mx.cpu(), not %s."
-                              % type(ctx).__name__)
+        validate(ctx=ctx)
         self.run, self.ctx, self.host = check_run(run), ctx, address[0]
         self.W, self.b = (p.asnumpy() for p in self.run.params)  # for the views, outside the lock
         self.read_timeout, self.deadline, self.wait = read_timeout, deadline, wait

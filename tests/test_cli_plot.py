@@ -11,7 +11,7 @@ from mxsoftmax import pictures, runs
 from mxsoftmax.cli import plot as plot_cli
 
 from conftest import FASHION_DIR, random_splits, write_split_dir
-from test_runs import copy_run, train
+from test_runs import train
 
 
 def plot(argv, capsys):
@@ -52,7 +52,7 @@ def test_data_that_is_not_the_runs_own_is_refused_as_resume_refuses_it(own_data_
     before = contents(out)
     code, stdout, err = plot(["--out", out], capsys)
     assert code == 2 and stdout == "" and err.count("\n") == 1, err
-    assert err == ("python -m mxsoftmax.plot: error: --out %s was trained on other data than the "
+    assert err == ("python -m mxsoftmax.plot: error: --out: %s was trained on other data than the "
                    "files in %s hold now (their SHA-256 differ): put the run's own data back "
                    "there to draw its confusion and mistakes.\n" % (out, data))
     assert contents(out) == before  # no picture drawn from the other data
@@ -69,7 +69,7 @@ def test_another_known_data_set_in_the_runs_folder_is_refused(own_data_run, caps
     before = contents(out)
     code, _, err = plot(["--out", out], capsys)
     assert code == 2 and err.count("\n") == 1, err
-    assert "--out %s was trained on mnist from %s, which now holds fashion-mnist (recognised by " \
+    assert "--out: %s was trained on mnist from %s, which now holds fashion-mnist (recognised by " \
            "its checksums)" % (out, data) in err
     assert contents(out) == before
 

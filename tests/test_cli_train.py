@@ -279,7 +279,7 @@ def test_a_full_disk_behind_standard_output_is_one_sentence(
     assert code == 1 and "Traceback" not in err
     assert err.strip().splitlines() == [
         "python -m mxsoftmax.train: error: cannot write to standard output (No space left on "
-        "device). Nothing was saved (use --out DIR to keep checkpoints)."]
+        "device); nothing was saved (use --out DIR to keep checkpoints)."]
 
 
 def test_sigterm_during_predict_is_one_line(cli, fashion_subset_dir, tmp_path, monkeypatch, capsys):

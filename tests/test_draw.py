@@ -50,8 +50,8 @@ def test_port_in_use_and_bad_params_exit_2_with_one_sentence(run_dir, capsys):
         busy = taken.getsockname()[1]
         assert draw.main(["--params", run_dir, "--port", str(busy), "--no-browser"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == ("python -m mxsoftmax.draw: error: port %d on 127.0.0.1 is already in use: stop "
-                   "the program using it or choose another --port." % busy)
+    assert err == ("python -m mxsoftmax.draw: error: --port: port %d on 127.0.0.1 is already in "
+                   "use: stop the program using it or choose another port." % busy)
     assert draw.main(["--params", run_dir + "-nope", "--no-browser"]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert draw.is_loopback("127.0.0.1") and draw.is_loopback("::1") and draw.is_loopback("localhost")

@@ -128,9 +128,9 @@ def test_everything_lives_on_the_requested_context(fashion_subset, Path):
     real = path.train_epoch
 
     def watched(params, epoch, lr, after_batch):
-        def check(i):
+        def check(i, loss=None):
             seen.append(all(p.context == ctx and p.grad.context == ctx for p in params))
-            after_batch(i)
+            after_batch(i, loss)
         return real(params, epoch, lr, check)
     path.train_epoch = watched
     rows = list(loop.fit(params, path, 1, .001))

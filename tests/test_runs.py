@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mxsoftmax import runs
+from mxsoftmax.errors import InvalidValue
 from mxsoftmax.cli import train as train_cli
 
 from conftest import random_splits, write_split_dir
@@ -123,7 +124,7 @@ def _state_cases(outside):
         ("huge batch", edit(batch_size=2 ** 64), "flags.batch_size must be a whole number from 1 to"),
         ("huge epochs", edit(epochs=10 ** 12), "flags.epochs must be a whole number from 0 to"),
         ("bad data digest", edit(data="x" * 64), "data must be a SHA-256 in hex"),
-        ("bad dataset", edit(dataset="cifar"), "flags.dataset must be mnist or fashion-mnist"),
+        ("bad dataset", edit(dataset="cifar"), "flags.dataset must be one of mnist, fashion-mnist"),
         ("stable as text", edit(stable="no"), "flags.stable must be true or false"),
         ("nine names", edit(class_names=list("abcdefghi")), "class_names must be 10 short"),
         ("control characters", edit(class_names=["\x1b[2J"] * 10), "class_names must be 10 short"),
@@ -209,7 +210,7 @@ def test_a_full_disk_is_said_in_our_words_and_keeps_the_last_checkpoint(
         "cat %s/state.json 2>/dev/null" % (size_kb, disk, sys.executable, data, out, disk, out, out))
     assert "exit 1" in proc.stdout and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.count("\n") == 1, proc.stderr
-    assert "error: cannot write %s (No space left on device); " % os.path.join(out, failing) \
+    assert "error: --out: cannot write %s (No space left on device); " % os.path.join(out, failing) \
         in proc.stderr
     assert "std::" not in proc.stderr and "fwrite" not in proc.stderr  # not MXNet's words
     if kept is None:  # nothing completed: nothing is left, not even the folder
@@ -379,8 +380,9 @@ def test_resuming_on_another_known_data_set_names_the_run_and_its_data(
     before = {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)}
     code, _, err = train(["--out", out, "--resume", "--epochs", "2", "--data-dir", FASHION_DIR],
                          capsys)
-    assert code == 2 and "holds fashion-mnist (recognised by its checksums), not mnist: the " \
-        "run in %s was trained on mnist: give --data-dir the folder of its own data" % out in err
+    assert code == 2 and "the run in %s was trained on mnist, and %s holds fashion-mnist now " \
+        "(recognised by its checksums): give --data-dir DIR with the run's own data" \
+        % (out, FASHION_DIR) in err
     assert "--dataset" not in err and err.count("\n") == 1
     assert {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)} == before
 
@@ -403,7 +405,7 @@ def test_load_run_follows_a_checkpoint_replaced_while_it_reads(
     monkeypatch.setattr(runs, "load_params_file", commit_next_epoch_first)
     run = runs.load_run(out)
     assert calls == ["epoch-0.params", "epoch-1.params"] and run.params[0].shape == (784, 10)
-    with pytest.raises(runs.InvalidType, match="load_run takes an mx.Context"):
+    with pytest.raises(InvalidValue, match="^ctx must be an mx.Context"):
         runs.load_run(out, "cpu")
     assert runs.load_run(os.fsencode(out)).dataset == run.dataset
 
@@ -443,8 +445,8 @@ def test_resuming_when_the_runs_data_folder_is_gone_says_where_the_path_came_fro
     capsys.readouterr()
     code, _, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
     assert code == 2 and err.count("\n") == 1, err
-    assert "--resume: the run was trained on the files in %s, which cannot be used now (%s is " \
-           "not a folder" % (data, data) in err and "give --data-dir DIR with the same files" in err
+    assert "the run was trained on the files in %s, which cannot be used now: %s is not a " \
+           "folder" % (data, data) in err and "Give --data-dir DIR with the same files" in err
     assert "--data-dir %s" % data not in err
 
 
@@ -467,7 +469,7 @@ def test_resuming_from_a_recorded_folder_that_now_holds_other_data_names_where_i
     capsys.readouterr()
     code, _, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
     assert code == 2 and err.count("\n") == 1, err
-    assert "--resume: the run was trained on mnist from %s, which now holds fashion-mnist" % data \
+    assert "the run in %s was trained on mnist, and %s holds fashion-mnist now" % (out, data) \
         in err and "--data-dir %s" % data not in err
 
 
@@ -526,8 +528,8 @@ def test_a_first_epoch_killed_at_any_write_starts_again_with_out(tmp_path, capsy
         before = sorted(os.listdir(out))
         code, _, err = train(["--out", out, "--resume", "--epochs", "1"], capsys)
         assert code == 2 and err.count("\n") == 1, (name, err)
-        assert "holds no completed epoch to continue; start the run again without --resume" \
-            in err and sorted(os.listdir(out)) == before, (name, err)
+        assert "holds a run that completed no epoch, so there is nothing to continue or draw: " \
+            "train it again in that folder (without --resume)" in err and sorted(os.listdir(out)) == before, (name, err)
         code, stdout, err = train(["--data-dir", data, "--epochs", "1", "--out", out], capsys)
         assert code == 0 and stdout.startswith("Epoch 0. ") and "holds other files" not in err, (
             name, err)
@@ -611,7 +613,7 @@ def test_a_folder_that_cannot_take_files_is_found_before_training(one_epoch_run,
                                   text=True, env=env, cwd=top, timeout=300)
             assert proc.returncode == 2 and proc.stdout == "", (command, proc.stderr)
             assert proc.stderr.count("\n") == 1 and proc.stderr.endswith(
-                "error: --out %s cannot take files (Permission denied): choose a folder you can "
+                "error: --out: %s cannot take files (Permission denied): choose a folder you can "
                 "write to.\n" % out), (command, proc.stderr)
         assert {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)
                 if n != ".lock"} == before

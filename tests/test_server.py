@@ -425,15 +425,15 @@ def test_a_full_server_replaces_its_longest_waiting_connection(run_dir, monkeypa
 
 
 def test_a_run_built_by_hand_is_checked_before_the_server_listens(run_dir):
-    from mxsoftmax.errors import InvalidInput, InvalidType
+    from mxsoftmax.errors import InvalidInput
     run = load_run(run_dir, mx.cpu())
-    for bad, fragment in ((run._replace(dataset="cifar"), "data set is one of mnist, fashion"),
+    for bad, fragment in ((run._replace(dataset="cifar"), "dataset must be one of mnist, fashion"),
                           (run._replace(class_names=["a"] * 9), "a list of 10 class names"),
                           (run._replace(params=run.params[::-1]),
                            r"model must be \[W, b\]")):
         with pytest.raises(InvalidInput, match=fragment):
             server.DrawServer(("127.0.0.1", 0), bad, mx.cpu())
-    with pytest.raises(InvalidType, match="an mx.Context"):
+    with pytest.raises(InvalidInput, match="an mx.Context"):
         server.DrawServer(("127.0.0.1", 0), run, "cpu")
 
 

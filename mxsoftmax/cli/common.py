@@ -31,11 +31,7 @@ class Parser(argparse.ArgumentParser):
         """Parse ``args``, naming a misspelt ``--flag`` first (argparse would report a required
         flag as missing before it reports an unknown one)."""
         args = sys.argv[1:] if args is None else list(args)
-        actions = dict(self._option_string_actions)
-        for action in self._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for sub in action.choices.values():
-                    actions.update(sub._option_string_actions)
+        actions = {flag: action for action in _all_actions(self) for flag in action.option_strings}
         shown = sorted(flag for flag, action in actions.items() if action.help != argparse.SUPPRESS)
         takes_value = False
         for token in args:
@@ -83,7 +79,7 @@ def handle_errors(prog, parser=None, args=None, words=None):
         outcome.code = next(code(err) if callable(code) else code
                             for kind, code in EXIT_CODES if isinstance(err, kind))
         flag = flag_of(err, parser, args)
-        words = {Interrupted: "{}.".format, **(words or {})}
+        words = {Interrupted: "{}.".format, WriteFailed: "{}.".format, **(words or {})}
         text = next((word(err) for kind, word in words.items() if isinstance(err, kind)),
                     str(err))
         lead = "" if isinstance(err, (Interrupted, Diverged)) else "error: "
@@ -100,7 +96,7 @@ def flag_of(err, parser, args):
     """The flag (``--data-dir``) whose value the error is about, from its ``param`` or ``path``."""
     if parser is None or args is None:
         return None
-    for action in parser._actions:
+    for action in _all_actions(parser):
         given = getattr(args, action.dest, None)
         if not action.option_strings or given is None or action.help == argparse.SUPPRESS:
             continue
@@ -109,6 +105,15 @@ def flag_of(err, parser, args):
         if err.path is not None and isinstance(given, str) and _inside(err.path, given):
             return action.option_strings[0]
     return None
+
+
+def _all_actions(parser):
+    """The actions of ``parser`` and of its subcommands' parsers."""
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _all_actions(sub)
 
 
 def _inside(path, given):
@@ -124,13 +129,13 @@ class OutputFailed(WriteFailed):
 def out(text):
     """Print ``text`` on standard output now; a failure other than a closed pipe is OutputFailed."""
     if sys.stdout is None:  # started with standard output closed (``>&-``)
-        raise OutputFailed("cannot write to standard output: it is closed.")
+        raise OutputFailed("cannot write to standard output: it is closed")
     try:
         print(printable(text, sys.stdout), flush=True)
     except BrokenPipeError:
         raise
     except OSError as err:
-        raise OutputFailed("cannot write to standard output (%s)." % reason(err)) from None
+        raise OutputFailed("cannot write to standard output (%s)" % reason(err)) from None
 
 
 def say(prog, text):

@@ -13,7 +13,8 @@ import mxnet as mx
 
 from .. import catalog, sources
 from ..context import check_ctx
-from ..errors import Diverged, Interrupted, InvalidInput, WriteFailed
+from ..errors import (DatasetMismatch, Diverged, IdxError, Interrupted, InvalidInput, NoData,
+                      WriteFailed)
 from ..loop import PATHS, StableMath, TutorialMath, fit
 from ..model import init_params, params_on
 from ..runs import RunFolder
@@ -75,8 +76,9 @@ def main(argv=None):
         parser.error("--resume needs --out DIR, the folder of the run to continue")
     report = Report(args.out)
     words = {Interrupted: report.interrupted, Diverged: report.diverged,
-             WriteFailed: report.write_failed,
-             sources.NoData: lambda err: err.explain(ways_forward(err.dataset))}
+             WriteFailed: report.write_failed, DatasetMismatch: report.other_data,
+             NoData: lambda err: err.explain(ways_forward(err.dataset)),
+             IdxError: report.unusable_data}
     with common.handle_errors(PROG, parser, args, words) as outcome:
         train(args, report)
         common.say(PROG, report.done())
@@ -93,6 +95,8 @@ def train(args, report):
                 else None
             report.saved_epoch = state["epoch"] if state else None
             settings = resolve(args, state)
+            report.resumed = bool(state)
+            report.saved_data_dir = settings.data_dir if state and not args.data_dir else None
             data = sources.load_splits(settings.dataset, settings.data_dir, args.mirror,
                                        progress=_progress(args), stream=True)
             digest = sources.fingerprint(data)

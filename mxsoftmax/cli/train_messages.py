@@ -14,6 +14,8 @@ class Report:
         self.drawn = []  # the pictures written into --out
         self.nothing_to_train = False  # a resumed run that had completed its --epochs already
         self.epochs, self.learning_rate, self.stable = None, DEFAULTS.learning_rate, False
+        self.saved_data_dir = None  # the data folder a resumed run recorded, when not given now
+        self.resumed = False
 
     def done(self):
         """The last line of a run that ended well."""
@@ -33,6 +35,22 @@ class Report:
         return ("the run in %s has completed %d epoch(s) already: give --epochs above %d to "
                 "continue it." % (self.out, start, start))
 
+    def other_data(self, err):
+        """A folder of another known data set: for a resumed run, the run's own data is wanted."""
+        if self.saved_data_dir is None and not self.resumed:
+            return str(err)
+        return ("the run in %s was trained on %s, and %s holds %s now (recognised by its "
+                "checksums): give --data-dir DIR with the run's own data, or start a new --out."
+                % (self.out, err.asked, err.folder, err.found))
+
+    def unusable_data(self, err):
+        """Data files that cannot be read: for a resumed run, say where the path came from."""
+        if self.saved_data_dir is None:
+            return str(err)
+        return ("the run was trained on the files in %s, which cannot be used now: %s Give "
+                "--data-dir DIR with the same files, or start a new --out." % (self.saved_data_dir,
+                                                                               err))
+
     def interrupted(self, err):
         """After a signal: where the run stands and how to continue it."""
         return "%s; %s." % (err, self._where(resume=True))
@@ -44,8 +62,7 @@ class Report:
 
     def write_failed(self, err):
         """After a full disk: which checkpoint is kept."""
-        where = self._where()
-        return "%s %s." % (err, where[0].upper() + where[1:])
+        return "%s; %s." % (err, self._where())
 
     def _advice(self, err):
         """``--stable`` alone when a smaller --lr cannot help: the tutorial's softmax overflowed
