@@ -43,6 +43,10 @@ class WriteFailed(MxSoftmaxError, OSError):
     the work stands."""
 
 
+class OutputFailed(WriteFailed):
+    """Standard output could not be written (a full disk behind a redirection, say)."""
+
+
 class Diverged(MxSoftmaxError, ArithmeticError):
     """A batch's loss (``batch`` and ``value`` set) or the parameters after ``epoch`` were not
     finite."""

@@ -13,7 +13,7 @@ import sys
 
 from ..context import parse_ctx
 from ..errors import (Diverged, Interrupted, InvalidInput, InvalidType, MxSoftmaxError,
-                      WriteFailed, reason)
+                      OutputFailed, WriteFailed, reason)
 from ..sources import check_url, redact_text
 from ..validation import constraint
 
@@ -120,10 +120,6 @@ def _inside(path, given):
     """True when ``path`` is ``given`` or lies in the folder ``given``."""
     path, given = os.path.normpath(os.fsdecode(path)), os.path.normpath(given)
     return path == given or path.startswith(given.rstrip(os.sep) + os.sep)
-
-
-class OutputFailed(WriteFailed):
-    """Standard output could not be written (a full disk behind a redirection, say)."""
 
 
 def out(text):
