@@ -11,3 +11,8 @@ README.md's "How the code is organised" draws the whole house.
 """
 
 __version__ = "0.2.0"
+
+# Before anything imports MXNet: the numpy aliases MXNet 1.9.1 still uses (numpy 1.24+ removed them).
+from mxsoftmax.compat import restore_aliases as _restore_aliases  # noqa: E402
+
+_restore_aliases()

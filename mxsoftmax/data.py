@@ -1,5 +1,5 @@
 """``python -m mxsoftmax.data``: see :mod:`mxsoftmax.cli.data`."""
-from mxsoftmax.launch import data
+from mxsoftmax import launch
 
 if __name__ == "__main__":
-    data()
+    launch.run("data")

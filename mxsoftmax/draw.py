@@ -1,5 +1,5 @@
 """``python -m mxsoftmax.draw``: see :mod:`mxsoftmax.cli.draw`."""
-from mxsoftmax.launch import draw
+from mxsoftmax import launch
 
 if __name__ == "__main__":
-    draw()
+    launch.run("draw")

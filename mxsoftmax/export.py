@@ -1,5 +1,5 @@
 """``python -m mxsoftmax.export``: see :mod:`mxsoftmax.cli.export` (the library is :mod:`mxsoftmax.exporting`)."""
-from mxsoftmax.launch import export
+from mxsoftmax import launch
 
 if __name__ == "__main__":
-    export()
+    launch.run("export")

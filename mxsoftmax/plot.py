@@ -1,5 +1,5 @@
 """``python -m mxsoftmax.plot``: see :mod:`mxsoftmax.cli.plot`."""
-from mxsoftmax.launch import plot
+from mxsoftmax import launch
 
 if __name__ == "__main__":
-    plot()
+    launch.run("plot")

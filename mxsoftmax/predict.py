@@ -1,5 +1,5 @@
 """``python -m mxsoftmax.predict``: see :mod:`mxsoftmax.cli.predict`."""
-from mxsoftmax.launch import predict
+from mxsoftmax import launch
 
 if __name__ == "__main__":
-    predict()
+    launch.run("predict")

@@ -1,5 +1,5 @@
 """``python -m mxsoftmax.train``: see :mod:`mxsoftmax.cli.train`."""
-from mxsoftmax.launch import train
+from mxsoftmax import launch
 
 if __name__ == "__main__":
-    train()
+    launch.run("train")

@@ -10,7 +10,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from mxsoftmax import loop, pictures, runs, sources
+from mxsoftmax import launch, loop, pictures, runs, sources
 from mxsoftmax.cli import train as train_cli
 
 from conftest import random_splits, write_split_dir
@@ -145,7 +145,11 @@ def test_sigterm_then_resume_equals_an_uninterrupted_run(cli, tmp_path, capsys):
     assert "interrupted by SIGTERM" in err and "--resume" in err and "Traceback" not in err
     before = [first.rstrip("\n")] + rest.splitlines()
     assert saved(out)[0]["epoch"] == len(before) - 1 < 2 and no_part_files(out)
-    code, resumed, err = cli("train", "--quiet", *["--out", out, "--resume", "--no-pictures"])
+    hint = err.split("continue with '")[1].split("'")[0]  # the line as a user pastes it
+    assert "-m mxsoftmax.train --out " in hint and hint.endswith(" --resume")
+    pasted = subprocess.run(hint + " --no-pictures --quiet", shell=True, capture_output=True,
+                            text=True, timeout=120, env=dict(os.environ, PATH="/usr/bin:/bin"))
+    code, resumed, err = pasted.returncode, pasted.stdout, pasted.stderr
     assert code == 0, err
     assert before + resumed.splitlines() == ref_out.splitlines()
     _, W, b = saved(out)
@@ -187,8 +191,8 @@ def test_a_signal_at_the_end_still_stops_the_run_after_its_checkpoint(cli,
     assert saved(out)[0]["epoch"] == epoch and stdout.count("Epoch ") == 2
     assert no_part_files(out)
     # Epoch 1 was the last: the run is complete, and its pictures are what is left to do.
-    assert "the run is complete, its pictures may not be: draw them with 'python -m " \
-           "mxsoftmax.plot --out %s'" % out in err, (moment, err)
+    assert "the run is complete, its pictures may not be: draw them with '%s --out %s'" \
+        % (launch.command("plot"), out) in err, (moment, err)
 
 
 def test_a_signal_while_downloading_leaves_no_part_file(cli, tmp_path, monkeypatch, capsys):
@@ -304,8 +308,8 @@ def test_a_signal_before_the_last_epoch_says_how_to_continue(cli, fashion_subset
     _signal_when(monkeypatch, loop.CompiledPath, "accuracy", signal.SIGINT, 0)
     code, stdout, err = cli("train", "--quiet", *["--data-dir", fashion_subset_dir, "--epochs", "2", "--out", out])
     assert code == 130 and stdout.count("Epoch ") == 1
-    assert "the checkpoint of epoch 0 in %s is intact; continue with 'python -m mxsoftmax.train " \
-           "--out %s --resume'" % (out, out) in err
+    assert "the checkpoint of epoch 0 in %s is intact; continue with '%s --out %s --resume'" \
+        % (out, launch.command("train"), out) in err
 
 
 def test_errors_are_worded_with_the_flag_that_named_the_path(cli, tmp_path, capsys):

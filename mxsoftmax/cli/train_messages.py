@@ -1,5 +1,8 @@
 """What ``python -m mxsoftmax.train`` says about its run: where it is saved and how to go on."""
+import shlex
+
 from .. import catalog, sources
+from ..launch import command
 from ..settings import DEFAULTS
 
 PROG = "python -m mxsoftmax.train"
@@ -26,7 +29,8 @@ class Report:
             return "nothing new was trained; %s" % self._intact() + (
                 " and its pictures were redrawn" if self.drawn else "")
         pictures = ("the pictures " + ", ".join(self.drawn) if self.drawn else
-                    "no pictures (draw them with '%s --out %s')" % (_command("plot"), self.out))
+                    "no pictures (draw them with '%s --out %s')" % (_command("plot"),
+                                                                    shlex.quote(self.out)))
         return ("saved the run in %s: epoch-%d.params, metrics.jsonl, state.json and %s"
                 % (self.out, self.saved_epoch, pictures))
 
@@ -87,15 +91,17 @@ class Report:
         text = self._intact()
         if resume and self.epochs is not None and self.saved_epoch + 1 >= self.epochs:
             return text + ("; the run is complete, its pictures may not be: draw them with "
-                           "'%s --out %s'" % (_command("plot"), self.out))
+                           "'%s --out %s'" % (_command("plot"), shlex.quote(self.out)))
         if resume:
-            return text + "; continue with '%s --out %s --resume'" % (_command("train"), self.out)
+            return text + "; continue with '%s --out %s --resume'" % (_command("train"),
+                                                                      shlex.quote(self.out))
         return text
 
 
 def _command(name):
-    """How to run the command ``name`` here, as the user can paste it."""
-    return "python -m mxsoftmax.%s" % name
+    """How to run the command ``name`` here, as the user can paste it: the way this process was
+    started (``.venv/bin/python -m mxsoftmax.plot``, ``mxsoftmax-plot``)."""
+    return command(name)
 
 
 def ways_forward(dataset):
