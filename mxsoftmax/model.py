@@ -71,13 +71,3 @@ def params_on(params, ctx):
     for param in copies:
         param.attach_grad()
     return copies
-
-
-# TRANSITION SHIMS (removed when the branches merge)
-from .settings import IMAGE_SHAPE  # noqa: E402,F401
-
-
-def check_params(params, owner="the model"):
-    from .validation import validate
-    validate(model=params)
-    return params

@@ -18,7 +18,7 @@ from mxnet import nd
 
 from . import catalog, feedback, sources
 from .batches import SplitArrays
-from .errors import CheckFailed, InvalidValue, NoData
+from .errors import CheckFailed, NoData
 from .loop import CompiledPath, fit, train_step
 from .loss import cross_entropy as tutorial_cross_entropy
 from .metrics import evaluate_accuracy
@@ -41,11 +41,7 @@ def settings_from_env(environ=None):
     if dataset is not None:
         constraint("dataset").check("MXSOFTMAX_DATASET", dataset)
     epochs = environ.get("MXSOFTMAX_EPOCHS") or str(DEFAULTS.epochs)
-    try:
-        epochs = NOTEBOOK_EPOCHS.parse(epochs)
-    except ValueError:
-        raise InvalidValue(param="MXSOFTMAX_EPOCHS", value=epochs, shown=repr(epochs),
-                           expected=NOTEBOOK_EPOCHS.description) from None
+    epochs = NOTEBOOK_EPOCHS.parse(epochs, "MXSOFTMAX_EPOCHS")
     return dict(dataset=dataset, data_dir=environ.get("MXSOFTMAX_DATA_DIR") or None,
                 epochs=epochs)
 

@@ -20,7 +20,7 @@ from .errors import InvalidInput
 from .files import atomic_write
 from .metrics import confusion_matrix
 from .classify import predict_proba
-from .model import IMAGE_SHAPE
+from .settings import IMAGE_SHAPE
 from .runs import PICTURES
 
 DIVERGING = "RdBu_r"  # red positive, white 0, blue negative: the colours of signed pictures

@@ -12,7 +12,3 @@ Settings = collections.namedtuple("Settings",
                                   "dataset batch_size learning_rate epochs seed stable smoothing")
 DEFAULTS = Settings(dataset="mnist", batch_size=64, learning_rate=0.001, epochs=10, seed=0,
                     stable=False, smoothing=0.01)
-
-# TRANSITION SHIM (removed when the branches merge)
-LIMITS = dict(batch_size=(1, 1000000), epochs=(0, 100000), seed=(0, 2 ** 32 - 1),
-              lr=(1.1754943508222875e-38, 3.4028234663852886e+38))

@@ -32,14 +32,17 @@ class Constraint:
                                shown=_shown(value))
         return value
 
-    def parse(self, text):
-        """``text`` (a flag's value) converted and checked; ValueError with the description."""
+    def parse(self, text, param=None):
+        """``text`` (a flag's or an environment variable's value) converted and checked;
+        :class:`InvalidValue` naming ``param`` if it is not such a value."""
         value = self.convert(text)
-        if not self.holds(value):
-            raise ValueError("must be %s, not %s" % (self.description, text))
+        if value is None or not self.holds(value):
+            raise InvalidValue(param=param, value=text, expected=self.description,
+                               shown=_shown(text))
         return value
 
     def convert(self, text):
+        """The value that ``text`` spells, or None when it spells none."""
         return text
 
     def invalid_examples(self):
@@ -66,7 +69,7 @@ class Interval(Constraint):
         whole = self.kind is numbers.Integral
         pattern = r"[0-9]+" if whole else r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
         if not re.fullmatch(pattern, text.strip(), flags=re.ASCII):
-            raise ValueError("must be %s, not %s" % (self.description, text))
+            return None
         return int(text) if whole else float(text)
 
     def invalid_examples(self):
@@ -254,12 +257,7 @@ def check_environment(environ):
         if name in ENGINE_VARIABLES:
             ENGINE_VARIABLES[name].check(name, value)
         elif THREAD_VARIABLES.fullmatch(name):
-            whole = Interval(numbers.Integral, 0, 100000)
-            try:
-                whole.parse(value)
-            except ValueError:
-                raise InvalidValue(param=name, value=value, shown=_shown(value),
-                                   expected="%s (or unset)" % whole.description) from None
+            Interval(numbers.Integral, 0, 100000).parse(value, name)
 
 
 def constraint(param):

@@ -69,7 +69,7 @@ def test_another_known_data_set_in_the_runs_folder_is_refused(own_data_run, caps
     before = contents(out)
     code, _, err = plot(["--out", out], capsys)
     assert code == 2 and err.count("\n") == 1, err
-    assert "--out: %s was trained on mnist from %s, which now holds fashion-mnist (recognised by " \
+    assert "error: %s was trained on mnist from %s, which now holds fashion-mnist (recognised by " \
            "its checksums)" % (out, data) in err
     assert contents(out) == before
 

@@ -128,9 +128,9 @@ def out(text):
         raise OutputFailed("cannot write to standard output: it is closed")
     try:
         print(printable(text, sys.stdout), flush=True)
-    except BrokenPipeError:
-        raise
     except OSError as err:
+        if isinstance(err, BrokenPipeError):  # ``... | head -1``: handle_errors ends quietly
+            raise
         raise OutputFailed("cannot write to standard output (%s)" % reason(err)) from None
 
 
@@ -182,10 +182,10 @@ def _argparse_type(parse, name):
     def convert(text):
         try:
             return parse(text)
-        except ValueError as err:  # InvalidValue included
-            raise argparse.ArgumentTypeError(getattr(err, "expected", None) and
-                                             "must be %s, not %r" % (err.expected, text)
-                                             or str(err)) from None
+        except ValueError as err:  # InvalidValue (a constraint), or InvalidInput (a URL)
+            expected = getattr(err, "expected", None)
+            raise argparse.ArgumentTypeError("must be %s, not %r" % (expected, text) if expected
+                                             else str(err)) from None
     convert.__name__ = name
     return convert
 

@@ -1,6 +1,6 @@
 """``python -m mxsoftmax.plot --out DIR``: (re)draw the pictures of a run, finished or not."""
 from .. import pictures, sources
-from ..errors import InvalidInput
+from ..errors import DatasetMismatch, InvalidInput
 from ..context import check_ctx
 from ..runs import RunError, RunFolder
 from . import common
@@ -22,7 +22,11 @@ def main(argv=None):
     """Entry point; exit codes as in :mod:`mxsoftmax.cli.common`."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    with common.handle_errors(PROG, parser, args) as outcome:
+    words = {DatasetMismatch: lambda err: (
+        "%s was trained on %s from %s, which now holds %s (recognised by its checksums): put the "
+        "run's own data back there to draw its confusion and mistakes." % (
+            args.out, err.asked, err.folder, err.found))}
+    with common.handle_errors(PROG, parser, args, words) as outcome:
         draw(args)
     return outcome.code
 
@@ -56,11 +60,9 @@ def load_test_split(out, state):
     try:
         data = sources.load_splits(flags["dataset"], flags.get("data_dir"),
                                    log=lambda _: None, stream=True)
-    except sources.DatasetMismatch as err:
-        raise RunError("%s was trained on %s from %s, which now holds %s (recognised by its "
-                       "checksums): put the run's own data back there to draw its confusion and "
-                       "mistakes." % (out, err.asked, err.folder, err.found), path=out) from None
-    except InvalidInput:
+    except InvalidInput as err:
+        if isinstance(err, DatasetMismatch):  # the run's folder now holds another data set
+            raise
         common.say(PROG, "the run's test images (%s) cannot be loaded here, so only history.png "
                          "and weights.png are drawn." % (flags.get("data_dir") or flags["dataset"]))
         return None
