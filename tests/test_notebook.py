@@ -13,29 +13,7 @@ from mxsoftmax import errors, feedback, loop, model, notebook
 from mxsoftmax.batches import SplitArrays
 from mxsoftmax.errors import InvalidInput
 
-# The tutorial's functions, copied from its text (with `from mxnet import nd` above).
-
-
-def softmax(y_linear):
-    exp = nd.exp(y_linear-nd.max(y_linear))
-    partition =nd.sum(exp, axis=0, exclude=True).reshape((-1,1))
-    return exp / partition
-
-
-def cross_entropy(yhat, y):
-    return - nd.sum(y * nd.log(yhat), axis=0, exclude=True)
-
-
-def SGD(params, lr):
-    for param in params:
-        param[:] = param - lr * param.grad
-
-
-def net(X, params):  # the tutorial's net(X), with the parameters it reads passed in
-    W, b = params
-    y_linear = nd.dot(X, W) + b
-    yhat = softmax(y_linear)
-    return yhat
+from tutorial_cells import SGD, cross_entropy, net, softmax  # the tutorial's, as printed
 
 
 def epoch_lines(text):
