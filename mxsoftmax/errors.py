@@ -90,8 +90,9 @@ class CheckFailed(MxSoftmaxError, ValueError):
 
 # ---------------------------------------------------------------- files and run folders
 
-class NotRegular(InvalidInput):
-    """A path that is not a regular file: a directory, a FIFO, a device, a socket."""
+class NotRegular(InvalidInput, OSError):
+    """A path that is not a regular file: a directory, a FIFO, a device, a socket. An OSError
+    too, so that a reader's one ``except OSError`` also meets it (its ``errno`` is None)."""
 
 
 class CannotWrite(InvalidInput):

@@ -8,6 +8,7 @@ line. The functions are called exactly as the tutorial calls them: ``softmax(y_l
 ``cross_entropy(yhat, y)``, ``SGD(params, lr)``, on NDArrays, written with ``nd`` and ordinary
 ``-``, ``/`` and ``*``.
 """
+import contextlib
 import functools
 import html
 import inspect
@@ -17,6 +18,7 @@ import numpy as np
 from mxnet import autograd, nd
 
 from .errors import LossNotFinite, reason
+from .files import translated
 
 NOT_DONE = "not done yet"
 FLOAT32_EXP_LIMIT = 88.7  # exp(88.7) is about the largest float32, 3.4e38
@@ -64,39 +66,38 @@ def _call(fn, name, call, *args):
         raise _Refused(_failed("not done", "%s: %s (it is None)." % (name, NOT_DONE)))
     if not callable(fn):
         raise _Refused(_failed("type", "%s must be a function, not %s." % (name, type(fn).__name__)))
-    try:
+    # a builtin without a signature (ValueError): let the call decide
+    with contextlib.suppress(ValueError), translated(TypeError, lambda err: _Refused(_failed(
+            "arity", "%s%s cannot be called as %s: it must take exactly %d argument%s without a "
+            "default (an extra F=nd is fine)." % (name, _signature(fn), call, len(args),
+                                                   "" if len(args) == 1 else "s")))):
         inspect.signature(fn).bind(*args)
-    except TypeError:
-        raise _Refused(_failed("arity", "%s%s cannot be called as %s: it must take exactly %d "
-                               "argument%s without a default (an extra F=nd is fine)."
-                               % (name, _signature(fn), call, len(args),
-                                  "" if len(args) == 1 else "s"))) from None
-    except ValueError:  # a builtin without a signature: let the call decide
-        pass
-    try:
+    # the learner's code may raise anything: say what and where
+    with translated(Exception, lambda err: _Refused(_raised(name, args, err))):
         result = fn(*args)
-    except NotImplementedError:
-        raise _Refused(_failed("not done", "%s: %s (it raises NotImplementedError)."
-                               % (name, NOT_DONE))) from None
-    except AssertionError:
-        raise _Refused(_failed("symbol", "%s raised AssertionError, which MXNet raises when an "
-                               "operation gets a Symbol where it takes an NDArray (or the reverse): "
-                               "write it with nd operations on the NDArrays it is given, as the "
-                               "tutorial does (mx.sym and F=sym are for compiled graphs)."
-                               % name)) from None
-    except mx.MXNetError as err:
-        raise _Refused(_failed("mxnet", "MXNet refused an operation in %s for inputs of shape %s "
-                               "(%s): most often two shapes that do not broadcast, such as an "
-                               "(N, 10) array and a sum of shape (N,); keep the summed axis "
-                               "(keepdims=True or .reshape((-1, 1)))."
-                               % (name, " and ".join(str(_shape(a)) for a in args),
-                                  reason(err)))) from None
-    except Exception as err:  # the learner's code may raise anything: say what and where
-        raise _Refused(_failed("raised", "%s raised %s: %s" % (name, type(err).__name__,
-                                                             reason(err)))) from None
     if result is NotImplemented:
         raise _Refused(_failed("not done", "%s: %s (it returns NotImplemented)." % (name, NOT_DONE)))
     return result
+
+
+def _raised(name, args, err):
+    """The verdict on the learner's function ``name`` that raised ``err`` when called with
+    ``args``: not done yet, a Symbol where an NDArray belongs, shapes MXNet refused, or else
+    what it raised."""
+    if isinstance(err, NotImplementedError):
+        return _failed("not done", "%s: %s (it raises NotImplementedError)." % (name, NOT_DONE))
+    if isinstance(err, AssertionError):
+        return _failed("symbol", "%s raised AssertionError, which MXNet raises when an operation "
+                       "gets a Symbol where it takes an NDArray (or the reverse): write it with nd "
+                       "operations on the NDArrays it is given, as the tutorial does (mx.sym and "
+                       "F=sym are for compiled graphs)." % name)
+    if isinstance(err, mx.MXNetError):
+        return _failed("mxnet", "MXNet refused an operation in %s for inputs of shape %s (%s): "
+                       "most often two shapes that do not broadcast, such as an (N, 10) array and "
+                       "a sum of shape (N,); keep the summed axis (keepdims=True or "
+                       ".reshape((-1, 1)))." % (name, " and ".join(str(_shape(a)) for a in args),
+                                                reason(err)))
+    return _failed("raised", "%s raised %s: %s" % (name, type(err).__name__, reason(err)))
 
 
 def _signature(fn):
@@ -180,13 +181,11 @@ def _gradient_error(fn, name, x, eps):
         out = fn(x_nd)
         weights = np.random.RandomState(1).uniform(.5, 1.5, size=out.shape)
         total = nd.sum(out * _nd(weights))
-    try:
+    with translated(mx.MXNetError, lambda err: _Refused(_failed(
+            "gradient", "autograd cannot differentiate %s: its output is not computed from its "
+            "input by nd operations under autograd.record() (did it go through .asnumpy(), "
+            "nd.array(...) or a Python number?)." % name))):
         total.backward()
-    except mx.MXNetError:
-        raise _Refused(_failed("gradient", "autograd cannot differentiate %s: its output is not "
-                               "computed from its input by nd operations under autograd.record() "
-                               "(did it go through .asnumpy(), nd.array(...) or a Python number?)."
-                               % name)) from None
     grad = x_nd.grad.asnumpy().astype(np.float64)
     x32 = np.asarray(x, dtype=np.float32)
     numeric = np.zeros_like(grad)

@@ -7,7 +7,9 @@ complete), whose failures become :class:`WriteFailed` (no space: exit 1) or :cla
 (a place that cannot take files: exit 2). :class:`FolderLock` keeps a second process out of a
 folder being written, proves it can write there, and sweeps the temporary files a killed process
 left there. :func:`cause` names why a path cannot be used where the OS's words would mislead.
+:func:`translated` is where a module turns another library's failure into its own error.
 """
+import contextlib
 import errno
 import fcntl
 import os
@@ -30,16 +32,32 @@ def open_regular(path):
     Raises NotRegular for anything else, and OSError when it cannot be opened at all.
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open itself
-    try:
+    with contextlib.ExitStack() as unless_opened:
+        unless_opened.callback(os.close, fd)
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
             raise NotRegular("%s is %s." % (path, kind), path=path)
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+        opened = os.fdopen(fd, "rb")
+        unless_opened.pop_all()
+    return opened
+
+
+@contextlib.contextmanager
+def translated(kinds, make):
+    """Within the block, an exception ``err`` of ``kinds`` becomes ``make(err)``, raised from None:
+    the caller's own error, with its fields. ``make`` returns None for one to let pass as it is.
+
+    The one handler that catches an error to raise another: callers say which and into what.
+    """
+    try:
+        yield
+    except kinds as err:
+        failure = make(err)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def read_regular(path, limit):
@@ -59,21 +77,24 @@ def atomic_write(path, write):
     folder = os.path.dirname(os.path.abspath(path))
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part",
-                                   dir=folder)
-        os.close(fd)
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except WriteFailed:
-        raise
-    except OSError as err:
-        raise write_error(path, err) from None
+        with translated(OSError, lambda err: _write_failure(path, err)):
+            fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part",
+                                       dir=folder)
+            os.close(fd)
+            write(tmp)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, path)
     finally:
         if tmp and os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _write_failure(path, err):
+    """:func:`write_error` for an OSError of :func:`atomic_write`; None for one that is already
+    ours (WriteFailed, or NotRegular from a ``write`` that reads a file back)."""
+    return None if isinstance(err, (WriteFailed, NotRegular)) else write_error(path, err)
 
 
 def write_error(path, err):
@@ -142,37 +163,40 @@ class FolderLock:
         if os.path.islink(self.path):  # O_NOFOLLOW would say "Too many levels of symbolic links"
             raise self.CannotWrite("%s is a symbolic link, not a lock file: remove it, or choose "
                                    "another folder." % self.path, path=self.path)
-        try:
+        with translated(OSError, self._unusable):
             self.created = make_dirs(self.folder)
             # never through a symlink, never blocking on a FIFO someone put there
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
-        except OSError as err:
-            self._undo()
-            raise self.CannotWrite("%s cannot be used (%s): %s." % (
-                self.folder, cause(self.folder, err), self.advice), path=self.folder) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise self.CannotWrite("%s is not a regular file: remove it, or choose another "
                                    "folder." % self.path, path=self.path)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        if not _flocked(fd):
             holder = os.read(fd, 32).decode("ascii", "replace").strip()
             os.close(fd)
-            raise self.Locked(self.folder, holder if holder.isdigit() else "unknown",
-                              self.WHO) from None
-        try:
+            raise self.Locked(self.folder, holder if holder.isdigit() else "unknown", self.WHO)
+        with translated(OSError, lambda err: self._cannot_take(fd, err)):
             os.ftruncate(fd, 0)
             os.write(fd, b"%d\n" % os.getpid())
             self._probe()
-        except OSError as err:
-            os.close(fd)
-            self._undo(lock_file=True)
-            if err.errno in NO_SPACE:
-                raise write_error(self.folder, err) from None
-            raise self.CannotWrite("%s cannot take files (%s): %s." % (
-                self.folder, cause(self.folder, err), self.advice), path=self.folder) from None
         self.fd = fd
+
+    def _unusable(self, err):
+        """Undo the folders made so far; the CannotWrite for ``err``, from making the folder or
+        opening the lock file."""
+        self._undo()
+        return self.CannotWrite("%s cannot be used (%s): %s." % (
+            self.folder, cause(self.folder, err), self.advice), path=self.folder)
+
+    def _cannot_take(self, fd, err):
+        """Close ``fd``, undo the lock file and the folders made; the error for ``err``, from
+        writing the lock file or the probe: WriteFailed for no space, else CannotWrite."""
+        os.close(fd)
+        self._undo(lock_file=True)
+        if err.errno in NO_SPACE:
+            return write_error(self.folder, err)
+        return self.CannotWrite("%s cannot take files (%s): %s." % (
+            self.folder, cause(self.folder, err), self.advice), path=self.folder)
 
     def _probe(self):
         """Create and remove a file as :func:`atomic_write` would: a folder whose lock file is
@@ -234,6 +258,16 @@ class FolderLock:
             if found and (ours(found.group("name")) or found.group("name") == self.NAME) \
                     and os.path.isfile(path) and not os.path.islink(path):
                 os.remove(path)
+
+
+def _flocked(fd):
+    """Whether an exclusive ``flock`` on ``fd`` was taken now, without waiting (False: another
+    process holds it, or the file system refuses locks)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 def make_dirs(folder):

@@ -5,6 +5,7 @@ preallocated array, in chunks, and one byte more to detect trailing data. So a f
 more memory than the array it describes, however large it inflates to, and a header that
 promises more than its file can hold is refused before anything is allocated.
 """
+import contextlib
 import gzip
 import hashlib
 import os
@@ -14,13 +15,14 @@ import zlib
 import numpy as np
 
 from .errors import ChecksumMismatch, IdxError, reason
-from .files import NotRegular, open_regular
+from .files import NotRegular, open_regular, translated
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049  # 0x0803: uint8, 3 dimensions; 0x0801: uint8, 1 dimension
 ROWS = COLS = 28
 MAX_ITEMS = 1000000  # per file: 784 MB of images, 3 GB as float32
 GZIP_MAX_RATIO = 1032  # deflate cannot inflate one byte into more than 1032
 CHUNK = 1 << 20
+UNREADABLE = (OSError, EOFError, zlib.error)  # what reading a file or a damaged gzip raises
 # (split, kind) -> the idx name stem; files may be gzipped and may use '.idx' instead of '-idx'.
 FILES = {
     ("train", "images"): ("train-images", "idx3-ubyte"),
@@ -164,31 +166,26 @@ class _Reader:
         self.got = 0
 
     def __enter__(self):
-        try:
+        with translated(UNREADABLE, self._unreadable), contextlib.ExitStack() as unless_read:
             self.raw = open_regular(self.path)
-        except NotRegular:
-            raise IdxError(self.path, "is a folder" if os.path.isdir(self.path)
-                           else "is not a regular file", "give the idx file itself") from None
-        except OSError as err:
-            raise self._unreadable(err) from None
-        try:
+            unless_read.callback(self.raw.close)
             stored = os.fstat(self.raw.fileno()).st_size
             gzipped = self.raw.read(2) == b"\x1f\x8b"
             self.raw.seek(0)
             self.stream = gzip.GzipFile(fileobj=self.raw, mode="rb") if gzipped else self.raw
             self._header(stored, gzipped)
-        except (OSError, EOFError, zlib.error) as err:
-            self.raw.close()
-            raise self._unreadable(err) from None
-        except IdxError:
-            self.raw.close()
-            raise
+            unless_read.pop_all()
         return self
 
     def __exit__(self, *exc):
         self.raw.close()
 
     def _unreadable(self, err):
+        """The IdxError for ``err``, one of :data:`UNREADABLE`: a path that is not a regular
+        file (NotRegular), or a file that cannot be opened or read."""
+        if isinstance(err, NotRegular):
+            return IdxError(self.path, "is a folder" if os.path.isdir(self.path)
+                            else "is not a regular file", "give the idx file itself")
         return IdxError(self.path, "cannot be read (%s)" % reason(err))
 
     def _header(self, stored, gzipped):
@@ -226,7 +223,7 @@ class _Reader:
     def fill(self, array):
         """Read the next ``array.size`` bytes of the body into ``array``; IdxError if they end."""
         view, done = memoryview(array).cast("B"), 0
-        try:
+        with translated(UNREADABLE, self._unreadable):
             while done < len(view):
                 n = self.stream.readinto(view[done:done + CHUNK])
                 if not n:
@@ -234,16 +231,12 @@ class _Reader:
                                         self.promised, self.dims[0], self.kind)
                 self.digest.update(view[done:done + n])
                 done += n
-        except (OSError, EOFError, zlib.error) as err:
-            raise self._unreadable(err) from None
         self.got += done
 
     def finish(self):
         """Check that nothing follows the promised bytes (this also checks the gzip CRC)."""
-        try:
+        with translated(UNREADABLE, self._unreadable):
             extra = self.stream.read(1)
-        except (OSError, EOFError, zlib.error) as err:
-            raise self._unreadable(err) from None
         if extra:
             raise IdxError(self.path, "holds more than the %d bytes its header promises (%d %s); "
                            "the file is padded or damaged" % (self.promised, self.dims[0], self.kind))

@@ -40,12 +40,14 @@ from PIL import Image, ImageFilter
 
 from . import catalog
 from .errors import ImageError, InvalidInput, InvalidType
-from .files import NotRegular, read_regular
+from .files import NotRegular, read_regular, translated
 
 MAX_BYTES = 20 * 2 ** 20     # largest file read; the draw server allows 1 MiB bodies
 MAX_PIXELS = 40 * 10 ** 6    # largest width x height decoded (a 40-megapixel photo)
 WORK_SIDE = 1024             # larger pictures are shrunk to this longest side right after decoding
 FORMATS = ("PNG", "JPEG", "PPM", "BMP", "GIF", "TIFF", "WEBP")  # no EPS/PDF (Ghostscript) etc.
+UNDECODABLE = (Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError,
+               MemoryError)  # what decoding a damaged or hostile picture raises (ImageError too)
 INK_THRESHOLD = 0.2          # fraction of the brightest ink that counts for the bounding box
 STROKES = ("mnist",)         # data sets of pen strokes: the light on their paper is flattened
 PAPER_WINDOW = 1 / 6         # the paper's brightness is taken over this fraction of the longer side
@@ -89,29 +91,33 @@ def read_gray(source, name=None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
         raise ImageError("%s is larger than %s MiB." % (name, _mib(max_bytes)), path=name)
     if not data:
         raise ImageError("%s is empty." % name, path=name)
-    try:
-        with Image.open(io.BytesIO(data), formats=FORMATS) as im:
-            width, height = im.size
-            if width * height > max_pixels:
-                raise ImageError("%s has %dx%d pixels; at most %d megapixels are accepted."
-                                 % (name, width, height, max_pixels // 10 ** 6), path=name)
-            _check_work(im, data, name)
-            if im.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale, colour straight to gray
-                im.draft("L", (WORK_SIDE, WORK_SIDE))
-            im.load()
-            orientation = im.getexif().get(0x0112, 1)
-            gray = _to_gray(_shrunk(im, name))
-    except ImageError:
-        raise
-    except Image.DecompressionBombError:
-        raise ImageError("%s declares too many pixels for its size (a decompression bomb)."
-                         % name, path=name) from None
-    except Image.UnidentifiedImageError:
-        raise ImageError("%s is not an image Pillow can read (%s)."
-                         % (name, ", ".join(FORMATS)), path=name) from None
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as err:
-        raise ImageError("%s is truncated or corrupt (%s)." % (name, _reason(err)), path=name) from None
+    with translated(UNDECODABLE, lambda err: _undecodable(err, name)), \
+            Image.open(io.BytesIO(data), formats=FORMATS) as im:
+        width, height = im.size
+        if width * height > max_pixels:
+            raise ImageError("%s has %dx%d pixels; at most %d megapixels are accepted."
+                             % (name, width, height, max_pixels // 10 ** 6), path=name)
+        _check_work(im, data, name)
+        if im.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale, colour straight to gray
+            im.draft("L", (WORK_SIDE, WORK_SIDE))
+        im.load()
+        orientation = im.getexif().get(0x0112, 1)
+        gray = _to_gray(_shrunk(im, name))
     return _oriented(gray, orientation)
+
+
+def _undecodable(err, name):
+    """The ImageError for ``err``, one of :data:`UNDECODABLE` raised while decoding the picture
+    ``name``; None for an ImageError, already ours."""
+    if isinstance(err, ImageError):
+        return None
+    if isinstance(err, Image.DecompressionBombError):
+        return ImageError("%s declares too many pixels for its size (a decompression bomb)."
+                          % name, path=name)
+    if isinstance(err, Image.UnidentifiedImageError):
+        return ImageError("%s is not an image Pillow can read (%s)."
+                          % (name, ", ".join(FORMATS)), path=name)
+    return ImageError("%s is truncated or corrupt (%s)." % (name, _reason(err)), path=name)
 
 
 def _check_work(im, data, name):
@@ -283,15 +289,18 @@ def _name(source, name):
 
 def _read_file(path, name, max_bytes):
     """The bytes of ``path``, refusing more than ``max_bytes`` without reading them all."""
-    try:
+    with translated(OSError, lambda err: _unreadable(err, name)):
         data = read_regular(path, max_bytes)
-    except NotRegular:
-        raise ImageError("%s is not a regular file: give an image file." % name, path=name) from None
-    except OSError as err:
-        raise ImageError("%s cannot be read (%s)." % (name, err.strerror or _reason(err)), path=name) from None
     if data is None:
         raise ImageError("%s is larger than %s MiB." % (name, _mib(max_bytes)), path=name)
     return data
+
+
+def _unreadable(err, name):
+    """The ImageError for the OSError ``err`` of reading the file ``name``."""
+    if isinstance(err, NotRegular):
+        return ImageError("%s is not a regular file: give an image file." % name, path=name)
+    return ImageError("%s cannot be read (%s)." % (name, err.strerror or _reason(err)), path=name)
 
 
 def _shrunk(im, name):

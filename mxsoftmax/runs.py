@@ -12,6 +12,7 @@ file beside nothing but a run's files is a run that completed no epoch, which a 
 over, removing those files.
 """
 import collections
+import contextlib
 import json
 import math
 import os
@@ -28,7 +29,7 @@ from . import catalog
 from .errors import (InvalidType, NotARun, NotRegular, RunCannotWrite,
                      RunError, RunExists, RunLocked, WriteFailed, reason)
 from .files import (DIGEST, NOT_THERE, PART, FolderLock, cause, dangling_link, read_regular,
-                    write_bytes, write_text)
+                    translated, write_bytes, write_text)
 from .settings import NUM_INPUTS, NUM_OUTPUTS
 from .validation import constraint, validate
 
@@ -79,11 +80,10 @@ class RunFolder:
         over. A refused folder is left untouched."""
         self._check_new()
         self.lock.acquire()
-        try:
+        with contextlib.ExitStack() as unless_new:
+            unless_new.callback(self.lock.release, discard=True)
             self._check_new()  # again, under the lock: another run may have come first
-        except RunError:
-            self.lock.release(discard=True)
-            raise
+            unless_new.pop_all()
         self._remove_own_files()
 
     def open_existing(self):
@@ -273,8 +273,8 @@ def _metrics_note(path, unreadable, damaged, rows, upto_epoch):
 def _metrics_row(line):
     """One metrics.jsonl line as a dict, or None when it is not a valid row."""
     try:
-        row = _parse_json(line)
-    except ValueError:
+        row = json.loads(line)
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply for Python's parser
         return None
     if not isinstance(row, dict) or not _is_int(row.get("epoch")) or row["epoch"] < 0:
         return None
@@ -291,11 +291,10 @@ def _save_params(path, params):
     them back; Python writes the file, so a full disk is reported with the OS's words and the
     path, and any path (a non-UTF-8 name that MXNet cannot encode) can be written.
     """
-    try:
+    with translated((OSError, mx.MXNetError),  # memory, not the disk: nothing was written yet
+                    lambda err: WriteFailed("cannot write %s (MXNet could not serialise W and b: "
+                                            "%s)" % (path, reason(err)))):
         raw = _saved_bytes({"W": params[0], "b": params[1]})
-    except (OSError, mx.MXNetError) as err:  # memory, not the disk: nothing was written yet
-        raise WriteFailed("cannot write %s (MXNet could not serialise W and b: %s)"
-                          % (path, reason(err))) from None
     try:
         back = params_from_bytes(raw, path)
     except RunError:
@@ -331,29 +330,29 @@ def _saved_bytes(arrays):
 
 # ------------------------------------------------------------------------------- reading back
 
-def _parse_json(text):
-    """``json.loads``, with JSON nested too deeply for Python's parser a ValueError too."""
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-
-
 def read_state(path):
     """Read and validate a ``state.json``: every field's type and range; RunError if not."""
-    try:
+    with translated((OSError, ValueError, RecursionError), lambda err: _unreadable_state(path, err)):
         raw = read_regular(path, MAX_STATE_BYTES)
         if raw is None:
             raise ValueError("larger than %d bytes" % MAX_STATE_BYTES)
-        state = _parse_json(raw.decode("utf-8"))
-    except (OSError, ValueError) as err:
-        why = cause(path, err) if isinstance(err, OSError) else reason(err)
-        raise RunError("%s cannot be read (%s): it is not a mxsoftmax run state."
-                       % (path, why), path=path) from None
+        state = json.loads(raw.decode("utf-8"))
     problem = _state_problem(state)
     if problem:
         raise RunError("%s is not a valid mxsoftmax run state (%s)." % (path, problem), path=path)
     return state
+
+
+def _unreadable_state(path, err):
+    """The RunError for a state file that could not be read or parsed because of ``err``:
+    an OSError, a ValueError (NotRegular, bad UTF-8 or JSON, too large) or a RecursionError
+    (JSON nested too deeply for Python's parser)."""
+    if isinstance(err, RecursionError):
+        why = "nested too deeply"
+    else:
+        why = reason(err) if isinstance(err, ValueError) else cause(path, err)
+    return RunError("%s cannot be read (%s): it is not a mxsoftmax run state." % (path, why),
+                    path=path)
 
 
 def _state_problem(state):
@@ -412,31 +411,34 @@ def load_params_file(path):
 
     Files of other float types are converted; anything else is refused by name, never passed on.
     """
-    try:
+    with translated(OSError, lambda err: _unreadable_params(path, err)):
         raw = read_regular(path, MAX_PARAMS_BYTES)
-    except NotRegular:
-        raise RunError("%s is %s: give a params file." % (path, _kind(path)), path=path) from None
-    except FileNotFoundError as err:
-        what = "cannot be read (%s)" % cause(path, err) if dangling_link(path) else "is missing"
-        raise RunError("%s %s: put the file back, or train the run again in a new folder."
-                       % (path, what), path=path) from None
-    except OSError as err:
-        raise RunError("%s cannot be read (%s)." % (path, cause(path, err)), path=path) from None
     if raw is None:
         raise RunError("%s is larger than a checkpoint of W and b (%d bytes at most): it is not "
                        "a params file of mxsoftmax." % (path, MAX_PARAMS_BYTES), path=path)
     return params_from_bytes(raw, path), len(raw)
 
 
+def _unreadable_params(path, err):
+    """The RunError for the OSError ``err`` of reading the params file ``path``: not a regular
+    file (NotRegular), missing, or unreadable."""
+    if isinstance(err, NotRegular):
+        return RunError("%s is %s: give a params file." % (path, _kind(path)), path=path)
+    if isinstance(err, FileNotFoundError):
+        what = "cannot be read (%s)" % cause(path, err) if dangling_link(path) else "is missing"
+        return RunError("%s %s: put the file back, or train the run again in a new folder."
+                        % (path, what), path=path)
+    return RunError("%s cannot be read (%s)." % (path, cause(path, err)), path=path)
+
+
 def params_from_bytes(raw, path):
     """``[W, b]`` from the bytes of the params file ``path`` (named in messages), as finite
     float32 NDArrays on the CPU; RunError if they are not a checkpoint of W and b."""
-    try:
+    with translated((ValueError, mx.MXNetError), lambda err: RunError(
+            "%s is not a params file of mxsoftmax%s: give a run folder written with --out, or its "
+            "epoch-K.params file." % (path, _looks_like(raw)), path=path)):
         _check_layout(raw)  # MXNet sizes its vectors from the file's counts: check them first
         saved = nd.load_frombuffer(raw)
-    except (ValueError, mx.MXNetError):
-        raise RunError("%s is not a params file of mxsoftmax%s: give a run folder written with "
-                       "--out, or its epoch-K.params file." % (path, _looks_like(raw)), path=path) from None
     if not isinstance(saved, dict) or set(saved) != {"W", "b"}:
         raise RunError("%s does not hold exactly the arrays W and b." % path, path=path)
     W, b = saved["W"], saved["b"]

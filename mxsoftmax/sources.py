@@ -28,7 +28,8 @@ from tqdm import tqdm
 
 from . import catalog, idx
 from .errors import DatasetMismatch, FetchError, InvalidInput, InvalidType, NoData, reason
-from .files import CannotWrite, FolderLock, NotRegular, atomic_write, make_dirs, read_regular
+from .files import (CannotWrite, FolderLock, NotRegular, atomic_write, make_dirs, read_regular,
+                    translated)
 
 try:
     from importlib.resources import files as _package_files
@@ -37,6 +38,9 @@ except ImportError:  # Python 3.8
 
 TIMEOUT = (5, 30)  # seconds to connect, seconds between bytes
 DEADLINE = (30, 50000)  # a whole transfer: 30 seconds, plus one for every 50 KB the file may take
+# What a download may raise, each wrapping the one below (requests, urllib3, http.client, socket)
+REQUEST_FAILURES = (requests.RequestException, urllib3.exceptions.HTTPError,
+                    http.client.HTTPException, ValueError, UnicodeError)
 VARIABLES = {  # the environment variables that name download sources, and what they hold
     "MXSOFTMAX_MIRRORS": "comma-separated http(s)://host/path/ URLs",
     "MXNET_GLUON_REPO": "the http(s)://host/path/ of a repository laid out as gluon's",
@@ -226,10 +230,8 @@ def fetch(url, folder, key, expected, timeout=TIMEOUT, progress=None, deadline=D
     def write(tmp):
         with open(tmp, "wb") as out:
             _stream_within(deadline[0] + limit / deadline[1], url, out, limit, timeout, progress)
-        try:
+        with translated(idx.IdxError, lambda err: FetchError("the file it sent %s" % err.problem)):
             found = idx.file_digest(tmp, key[1], size)
-        except idx.IdxError as err:
-            raise FetchError("the file it sent %s" % err.problem) from None
         if found != digest:
             raise FetchError("checksum mismatch: expected SHA-256 %s of the idx bytes, got %s"
                              % (digest, found))
@@ -262,7 +264,7 @@ def _stream_within(seconds, url, out, limit, timeout, progress):
 def _stream(url, out, limit, timeout, progress, stop):
     """Copy the body of ``url`` into ``out`` as sent (no content decoding), at most ``limit``
     bytes, until ``stop`` is set. Raises FetchError naming the cause of a failure."""
-    try:
+    with translated(REQUEST_FAILURES, lambda err: _failure(err, timeout)):
         with requests.get(url, stream=True, timeout=timeout,
                           headers={"Accept-Encoding": "identity"}) as r:
             total = _check_answer(r, limit)
@@ -288,11 +290,6 @@ def _stream(url, out, limit, timeout, progress, stop):
             if total is not None and got > total:
                 raise FetchError("it sent %d bytes where its Content-Length said %d"
                                  % (got, total))
-    except requests.Timeout:
-        raise FetchError("timed out (connect %gs, read %gs)" % timeout, dead=True) from None
-    except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
-            ValueError, UnicodeError) as err:
-        raise _failure(err) from None
 
 
 def _check_answer(r, limit):
@@ -316,9 +313,12 @@ def _check_answer(r, limit):
     return total
 
 
-def _failure(err):
-    """The FetchError for a request that failed with ``err``, naming the true cause from the
-    exceptions it wraps (requests wraps urllib3's, which wrap http.client's and the socket's)."""
+def _failure(err, timeout):
+    """The FetchError for a request that failed with ``err`` (one of :data:`REQUEST_FAILURES`),
+    naming the true cause from the exceptions it wraps (requests wraps urllib3's, which wrap
+    http.client's and the socket's); ``timeout`` is the request's (connect, read) seconds."""
+    if isinstance(err, requests.Timeout):
+        return FetchError("timed out (connect %gs, read %gs)" % timeout, dead=True)
     causes = _causes(err)
 
     def first(kind):
@@ -415,10 +415,9 @@ def _make_folder(folder, managed):
             if managed else "choose a folder you can write to")
     if os.path.lexists(folder) and not os.path.isdir(folder):
         raise CannotWrite("%s cannot hold the data (a file is in the way): %s." % (folder, hint), path=folder)
-    try:
+    with translated(OSError, lambda err: CannotWrite("%s cannot be used (%s): %s."
+                                                     % (folder, reason(err), hint), path=folder)):
         created = make_dirs(folder)
-    except OSError as err:
-        raise CannotWrite("%s cannot be used (%s): %s." % (folder, reason(err), hint), path=folder) from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise CannotWrite("%s cannot be used (it is not writable): %s." % (folder, hint), path=folder)
     return created
