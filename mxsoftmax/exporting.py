@@ -155,10 +155,15 @@ def recipe(dataset):
     placed = ("placed so that its centre of mass is at pixel (14, 14) of a black 28x28"
               if centring == "mass" else
               "its bounding box centred in a black 28x28 (an odd spare pixel before it)")
+    flatten = dataset in images.STROKES
     return {
         "side": side,
         "centring": centring,
         "invert_when_border_mean_above": 127.5,
+        "flatten_paper": flatten,
+        "paper_window": images.PAPER_WINDOW,
+        "paper_side": images.PAPER_SIDE,
+        "paper_noise": images.PAPER_NOISE,
         "ink_threshold": images.INK_THRESHOLD,
         "min_contrast": images.MIN_CONTRAST,
         "resample": "lanczos3",
@@ -166,7 +171,13 @@ def recipe(dataset):
             "gray = (299 R + 587 G + 114 B) / 1000; transparent pixels over white when the opaque "
             "ones are mostly dark, else over black",
             "invert (255 - gray) when the mean of the border pixels is above 127.5: dark ink on "
-            "light paper",
+            "light paper" + (
+                "; before inverting, divide out the paper's uneven light: its brightness is a "
+                "closing (max then min filter, window 2 ceil(paper_window x shorter side / 2) + 1) "
+                "of a copy averaged down to at most paper_side pixels a side, its edges mirrored "
+                "through their values (2 edge - value), enlarged bilinearly; shade = paper - gray "
+                "less its median and paper_noise x 1.4826 x its median absolute deviation, clipped "
+                "at 0; gray = 255 - 255 shade / max(paper, 1)" if flatten else ""),
             "subtract the median of the border pixels, clip at 0, and scale so that the brightest "
             "ink is 255 (a picture whose brightest ink is below %d is blank)" % images.MIN_CONTRAST,
             "crop to the rows and columns holding ink of at least %g x 255" % images.INK_THRESHOLD,

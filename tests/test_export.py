@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import images_pages
 from mxsoftmax import catalog, exporting, images, runs
 from mxsoftmax.classify import classify, predict_proba
 from mxsoftmax.cli import export, train
@@ -376,6 +377,39 @@ def test_the_page_from_file_gives_pythons_answers_on_the_first_100_test_images(
     problems = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert not problems, problems
     assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0
+
+
+def test_the_page_flattens_uneven_light_on_a_photographed_digit_as_python_does(run, driver,
+                                                                              tmp_path):
+    """Printed digits photographed on paper under a gradient, a soft shadow or both (noise and JPEG
+    too; given to both sides as the same decoded pixels, in a PNG): the page divides out the
+    paper's light as images.flattened does, so it gets Python's label and 28x28. Flattening
+    matters on these pages: without it at least half of the 28x28s would differ."""
+    digits = runs.Run(run.params, list(catalog.DIGITS), "mnist", run.path)
+    open_page(driver, digits, tmp_path)
+    photos = []
+    for _, shots in images_pages.pages(1, seed=11):
+        for kind in ("flat",) + images_pages.LIGHTS:
+            photos.append(np.asarray(Image.open(io.BytesIO(shots[kind])).convert("L")))
+    pngs = [png_base64(photo) for photo in photos]
+    page, python = driver.execute_async_script(CLASSIFY_PNGS, pngs), python_answers(pngs, digits)
+    labels, seen = agree(page, python)
+    print("uneven light: same label:", labels, "same 28x28:", seen, "of", len(pngs))
+    assert labels == len(pngs) and seen >= len(pngs) - 1
+    for mine, theirs in zip(page, python):
+        if "error" not in mine:
+            assert np.abs(np.array(mine["seen"]).reshape(28, 28) - theirs["seen"]).max() <= 1
+    unflattened = 0
+    for photo, theirs in zip(photos, python):
+        try:
+            plain = images.to_model_input(255 - photo.astype(np.float32), "no", "mnist")
+        except images.ImageError:
+            plain = None
+        unflattened += "error" in theirs or plain is None or not np.array_equal(plain, theirs["seen"])
+    print("differ without flattening:", unflattened)
+    assert unflattened >= len(photos) // 2
+    problems = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not problems, problems
 
 
 def stroke(driver, element, points):

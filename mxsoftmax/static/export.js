@@ -100,11 +100,18 @@
     return -3 <= x && x < 3 ? sinc(x) * sinc(x / 3) : 0;
   }
 
+  // Pillow's bilinear_filter: a triangle, zero from 1 on.
+  function bilinear(x) {
+    x = Math.abs(x);
+    return x < 1 ? 1 - x : 0;
+  }
+  const LANCZOS = {kernel: lanczos, support: 3}, BILINEAR = {kernel: bilinear, support: 1};
+
   // Pillow's precompute_coeffs: for each output pixel, its first input pixel and the weights.
-  function coefficients(inSize, outSize) {
+  function coefficients(inSize, outSize, filter) {
     const scale = inSize / outSize;
     const filterscale = Math.max(scale, 1);
-    const support = 3 * filterscale;
+    const support = filter.support * filterscale;
     const out = [];
     for (let xx = 0; xx < outSize; xx++) {
       const center = (xx + 0.5) * scale;
@@ -114,7 +121,7 @@
       const k = [];
       let ww = 0;
       for (let x = 0; x < xmax; x++) {
-        const w = lanczos((x + xmin - center + 0.5) * ss);
+        const w = filter.kernel((x + xmin - center + 0.5) * ss);
         k.push(w);
         ww += w;
       }
@@ -123,12 +130,14 @@
     return out;
   }
 
-  // Pillow's resize(size, LANCZOS) of a float ("F") image: horizontal, then vertical, float32 between.
-  function resize(src, w, h, nw, nh) {
+  // Pillow's resize(size, filter) of a float ("F") image: horizontal, then vertical, float32
+  // between; the filter is LANCZOS unless given.
+  function resize(src, w, h, nw, nh, filter) {
+    filter = filter || LANCZOS;
     if (nw === w && nh === h) return Float32Array.from(src);
     let cur = src, cw = w;
     if (nw !== w) {
-      const cx = coefficients(w, nw);
+      const cx = coefficients(w, nw, filter);
       const tmp = new Float32Array(nw * h);
       for (let y = 0; y < h; y++) {
         for (let x = 0; x < nw; x++) {
@@ -142,7 +151,7 @@
       cw = nw;
     }
     if (nh !== h) {
-      const cy = coefficients(h, nh);
+      const cy = coefficients(h, nh, filter);
       const tmp = new Float32Array(cw * nh);
       for (let y = 0; y < nh; y++) {
         const c = cy[y];
@@ -157,26 +166,193 @@
     return cur;
   }
 
-  // mxsoftmax.images.to_model_input: gray (Float32Array, width x height) to 784 uint8 pixels.
-  function toModelInput(gray, width, height, invert) {
+  // Pillow's Image.reduce(factor) of a float ("F") image (ImagingReduceNxN_32bpc and
+  // ImagingReduceCorners_32bpc): each block summed in double, whole blocks two rows and two
+  // columns at a time with the four (or two) float32 values added in float32 first, then the sum
+  // times 1 / (pixels in the block) rounded to float32.
+  function reduceFloat(src, width, height, factor) {
+    const w = Math.ceil(width / factor), h = Math.ceil(height / factor);
+    const out = new Float32Array(w * h);
+    const at = function (x, y) { return src[y * width + x]; };
+    const wholeX = Math.floor(width / factor), wholeY = Math.floor(height / factor);
+    const multiplier = 1 / (factor * factor);
+    for (let y = 0; y < wholeY; y++) {
+      const y0 = y * factor;
+      for (let x = 0; x < wholeX; x++) {
+        const x0 = x * factor;
+        let ss = 0, yy = y0, xx;
+        for (; yy < y0 + factor - 1; yy += 2) {
+          for (xx = x0; xx < x0 + factor - 1; xx += 2) {
+            ss += f32(f32(f32(at(xx, yy) + at(xx + 1, yy)) + at(xx, yy + 1)) + at(xx + 1, yy + 1));
+          }
+          if (factor & 1) ss += f32(at(xx, yy) + at(xx, yy + 1));
+        }
+        if (factor & 1) {
+          for (xx = x0; xx < x0 + factor - 1; xx += 2) ss += f32(at(xx, yy) + at(xx + 1, yy));
+          if (factor & 1) ss += at(xx, yy);
+        }
+        out[y * w + x] = ss * multiplier;
+      }
+    }
+    // the last column and row of partial blocks: plain sums, row by row
+    const corner = function (x, y) {
+      const x1 = Math.min(width, (x + 1) * factor), y1 = Math.min(height, (y + 1) * factor);
+      let ss = 0;
+      for (let yy = y * factor; yy < y1; yy++) {
+        for (let xx = x * factor; xx < x1; xx++) ss += at(xx, yy);
+      }
+      out[y * w + x] = ss * (1 / ((x1 - x * factor) * (y1 - y * factor)));
+    };
+    if (width % factor) for (let y = 0; y < wholeY; y++) corner(wholeX, y);
+    if (height % factor) for (let x = 0; x < wholeX; x++) corner(x, wholeY);
+    if (width % factor && height % factor) corner(wholeX, wholeY);
+    return {data: out, width: w, height: h};
+  }
+
+  // numpy.pad(line, (left, right), "reflect", reflect_type="odd") of one line in place (its
+  // middle already holding the values), chunk by chunk as numpy's _set_reflect_both does when
+  // the pad is wider than the line: each value mirrored through the edge, 2 * edge - value.
+  function reflectOdd(get, set, n, left, right) {
+    while (left > 0 || right > 0) {
+      const old = n - right - left - 1;
+      if (left > 0) {
+        const chunk = Math.min(old, left), edge = get(left), values = [];
+        for (let j = 0; j < chunk; j++) values.push(f32(2 * edge - get(left + chunk - j)));
+        for (let j = 0; j < chunk; j++) set(left - chunk + j, values[j]);
+        left -= chunk;
+      }
+      if (right > 0) {
+        const chunk = Math.min(old, right), edge = get(n - right - 1), values = [];
+        for (let j = 0; j < chunk; j++) values.push(f32(2 * edge - get(n - right - 2 - j)));
+        for (let j = 0; j < chunk; j++) set(n - right + j, values[j]);
+        right -= chunk;
+      }
+    }
+  }
+
+  // numpy.pad(small, m, mode) of a float32 picture: "reflect" (odd) or "edge"; the rows first
+  // (within the picture's columns), then the columns of every row, as numpy pads axis by axis.
+  function padded(small, w, h, m, reflect) {
+    const pw = w + 2 * m, ph = h + 2 * m;
+    const out = new Float32Array(pw * ph);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) out[(y + m) * pw + x + m] = small[y * w + x];
+    }
+    for (let x = m; x < m + w; x++) {
+      const get = function (i) { return out[i * pw + x]; };
+      const set = function (i, v) { out[i * pw + x] = v; };
+      if (reflect) {
+        reflectOdd(get, set, ph, m, m);
+      } else {
+        for (let i = 0; i < m; i++) { set(i, get(m)); set(ph - 1 - i, get(m + h - 1)); }
+      }
+    }
+    for (let y = 0; y < ph; y++) {
+      const get = function (i) { return out[y * pw + i]; };
+      const set = function (i, v) { out[y * pw + i] = v; };
+      if (reflect) {
+        reflectOdd(get, set, pw, m, m);
+      } else {
+        for (let i = 0; i < m; i++) { set(i, get(m)); set(pw - 1 - i, get(m + w - 1)); }
+      }
+    }
+    return out;
+  }
+
+  // Pillow's MaxFilter(size) or MinFilter(size) (pick is Math.max or Math.min): the extreme of
+  // each size x size square, by rows then by columns (the same value); edges repeated outside.
+  function rankFilter(src, w, h, size, pick) {
+    const r = size >> 1;
+    const rows = new Float32Array(w * h), out = new Float32Array(w * h);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        let v = src[y * w + x];
+        for (let i = Math.max(0, x - r); i <= Math.min(w - 1, x + r); i++) v = pick(v, src[y * w + i]);
+        rows[y * w + x] = v;
+      }
+    }
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        let v = rows[y * w + x];
+        for (let i = Math.max(0, y - r); i <= Math.min(h - 1, y + r); i++) v = pick(v, rows[i * w + x]);
+        out[y * w + x] = v;
+      }
+    }
+    return out;
+  }
+
+  // numpy.median of float32 values (the mean of the middle two, in float32, for an even count).
+  function median(values) {
+    const sorted = Float32Array.from(values).sort();
+    const half = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[half] : f32((sorted[half - 1] + sorted[half]) / 2);
+  }
+
+  // mxsoftmax.images.flattened: a dark-on-light picture as if under flat light. The paper's
+  // brightness is a closing (max then min filter) of a copy averaged down to at most paper_side
+  // pixels a side, its edges mirrored through their values, enlarged bilinearly; how much darker
+  // than the paper each pixel is, less the paper's noise, is divided by the paper's brightness.
+  function flattened(gray, width, height) {
+    const n = width * height;
+    const factor = Math.max(1, Math.ceil(Math.max(height, width) / recipe.paper_side));
+    const small = factor > 1 ? reduceFloat(gray, width, height, factor)
+      : {data: gray, width: width, height: height};
+    const sw = small.width, sh = small.height, shortest = Math.min(sw, sh);
+    const m = 2 * Math.ceil(recipe.paper_window * shortest / 2) + 1;
+    const wide = padded(small.data, sw, sh, m, shortest > 1);
+    let top = -Infinity;
+    for (let i = 0; i < n; i++) top = Math.max(top, gray[i]);
+    for (let i = 0; i < wide.length; i++) wide[i] = Math.min(Math.max(wide[i], 0), top);
+    const pw = sw + 2 * m, ph = sh + 2 * m;
+    const closed = rankFilter(rankFilter(wide, pw, ph, m, Math.max), pw, ph, m, Math.min);
+    const estimate = new Float32Array(sw * sh);
+    for (let y = 0; y < sh; y++) {
+      for (let x = 0; x < sw; x++) estimate[y * sw + x] = closed[(y + m) * pw + x + m];
+    }
+    const paper = resize(estimate, sw, sh, width, height, BILINEAR);
+    const shade = new Float32Array(n);
+    for (let i = 0; i < n; i++) shade[i] = paper[i] - gray[i];
+    const typical = median(shade);
+    const spread = new Float32Array(n);
+    for (let i = 0; i < n; i++) spread[i] = Math.abs(f32(shade[i] - typical));
+    // a float64 in numpy, rounded to float32 where it meets the float32 shade
+    const noise = f32(recipe.paper_noise * 1.4826 * median(spread));
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const s = Math.max(f32(f32(shade[i] - typical) - noise), 0);
+      out[i] = Math.min(Math.max(f32(255 - f32(f32(s * 255) / Math.max(paper[i], 1))), 0), 255);
+    }
+    return out;
+  }
+
+  // images._border: the pixels on the four edges (top row, bottom row, left and right column).
+  function edges(gray, width, height) {
     const border = [];
     for (let x = 0; x < width; x++) border.push(gray[x]);
     for (let x = 0; x < width; x++) border.push(gray[(height - 1) * width + x]);
     for (let y = 0; y < height; y++) border.push(gray[y * width]);
     for (let y = 0; y < height; y++) border.push(gray[y * width + width - 1]);
-    const borderSum = pairwiseSum(Float32Array.from(border), 0, border.length, f32);
-    const flip = invert === "yes" ||
-      (invert === "auto" && f32(borderSum / border.length) > recipe.invert_when_border_mean_above);
-    const level = flip ? border.map(function (v) { return 255 - v; }) : border.slice();
-    level.sort(function (p, q) { return p - q; });
-    const half = level.length >> 1;
-    const median = level.length % 2 ? level[half] : f32((level[half - 1] + level[half]) / 2);
+    return Float32Array.from(border);
+  }
+
+  // mxsoftmax.images.to_model_input: gray (Float32Array, width x height) to 784 uint8 pixels.
+  function toModelInput(gray, width, height, invert) {
+    let border = edges(gray, width, height);
+    const borderSum = pairwiseSum(border, 0, border.length, f32);
     const n = width * height;
+    if (invert === "yes" ||
+        (invert === "auto" && f32(borderSum / border.length) > recipe.invert_when_border_mean_above)) {
+      // dark on light: inverted, pen strokes first freed of uneven light
+      const light = recipe.flatten_paper ? flattened(gray, width, height) : gray;
+      gray = new Float32Array(n);
+      for (let i = 0; i < n; i++) gray[i] = 255 - light[i];
+      border = edges(gray, width, height);
+    }
+    const level = median(border);
     const ink = new Float32Array(n);
     let peak = 0;
     for (let i = 0; i < n; i++) {
-      const v = flip ? 255 - gray[i] : gray[i];
-      ink[i] = Math.max(f32(v - median), 0);
+      ink[i] = Math.max(f32(gray[i] - level), 0);
       if (ink[i] > peak) peak = ink[i];
     }
     if (peak < recipe.min_contrast) {
