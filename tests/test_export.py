@@ -18,7 +18,6 @@ from mxsoftmax.classify import classify, predict_proba
 from mxsoftmax.cli import export, train
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-MNIST_DIR = os.environ.get("MXSOFTMAX_MNIST_DIR")
 
 
 @pytest.fixture(scope="module")
@@ -314,8 +313,8 @@ def agree(page, python):
 
 def mnist_run(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("export-mnist") / "run")
-    assert train.main(["--data-dir", MNIST_DIR, "--epochs", "2", "--quiet", "--no-pictures",
-                       "--out", out]) == 0
+    assert train.main(["--dataset", "mnist", "--epochs", "2", "--quiet", "--no-pictures",
+                       "--out", out]) == 0  # the MNIST that ships with mxsoftmax
     return runs.load_run(out)
 
 
@@ -333,16 +332,11 @@ def open_page(driver, run, folder):
     return target
 
 
-@pytest.mark.parametrize("which", ["fashion-mnist", "fashion weights, mnist recipe",
-                                   pytest.param("mnist", marks=pytest.mark.skipif(
-                                       not MNIST_DIR, reason="set MXSOFTMAX_MNIST_DIR to real "
-                                                             "MNIST (CI has only Fashion-MNIST)"))])
+@pytest.mark.parametrize("which", ["fashion-mnist", "fashion weights, mnist recipe", "mnist"])
 def test_the_page_from_file_gives_pythons_answers_on_the_first_100_test_images(
-        which, run, fashion, driver, tmp_path, tmp_path_factory):
+        which, run, fashion, mnist, driver, tmp_path, tmp_path_factory):
     if which == "mnist":
-        from mxsoftmax import sources
-        run, test_images = mnist_run(tmp_path_factory), sources.load_splits(
-            data_dir=MNIST_DIR).test[0]
+        run, test_images = mnist_run(tmp_path_factory), mnist.test[0]
     else:
         test_images = fashion.test[0]
         if which != "fashion-mnist":
