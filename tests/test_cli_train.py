@@ -357,3 +357,17 @@ def test_an_empty_path_is_refused_by_every_command(command, argv, capsys):
     flag = [a for a in argv if a.startswith("--")][0]
     assert stop.value.code == 2
     assert "argument %s: is empty: give a path" % flag in capsys.readouterr().err
+
+
+def test_divergence_advice_on_a_resumed_run_asks_for_a_new_run(cli, fashion_subset_dir, tmp_path):
+    """--resume refuses another --lr or --stable, so the advice after a resumed run diverges
+    names a new --out."""
+    out = str(tmp_path / "run")
+    assert cli("train", "--quiet", "--data-dir", fashion_subset_dir, "--epochs", "1", "--out", out,
+               "--no-pictures")[0] == 0
+    state = json.load(open(os.path.join(out, "state.json")))
+    state["flags"]["lr"] = 3e38  # as if the run had been started with an absurd learning rate
+    json.dump(state, open(os.path.join(out, "state.json"), "w"))
+    code, _, err = cli("train", "--quiet", "--out", out, "--resume", "--epochs", "2",
+                       "--no-pictures")
+    assert code == 1 and "in a new --out (a resumed run keeps its --lr and --stable)" in err, err

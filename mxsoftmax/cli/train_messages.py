@@ -62,7 +62,10 @@ class Report:
     def diverged(self, err):
         """After inf/NaN: what to try, and which checkpoint is kept."""
         where = self._where()
-        return "%s: try %s. %s." % (err, self._advice(err), where[0].upper() + where[1:])
+        advice = self._advice(err)
+        if self.resumed:  # --resume keeps the run's math: the flags advised need a new run
+            advice += " in a new --out (a resumed run keeps its --lr and --stable)"
+        return "%s: try %s. %s." % (err, advice, where[0].upper() + where[1:])
 
     def write_failed(self, err):
         """After a full disk: which checkpoint is kept."""
