@@ -371,3 +371,22 @@ def test_divergence_advice_on_a_resumed_run_asks_for_a_new_run(cli, fashion_subs
     code, _, err = cli("train", "--quiet", "--out", out, "--resume", "--epochs", "2",
                        "--no-pictures")
     assert code == 1 and "in a new --out (a resumed run keeps its --lr and --stable)" in err, err
+
+
+def test_ctrl_c_held_down_while_the_run_ends_prints_one_line(fashion_subset_dir, tmp_path):
+    """A signal every millisecond from the first epoch line on: the run stops after that epoch's
+    checkpoint and says so once; MXNet's teardown is never interrupted into 'Exception ignored'."""
+    proc = subprocess.Popen(command(["--data-dir", fashion_subset_dir, "--epochs", "3", "--out",
+                                     str(tmp_path / "run"), "--no-pictures"]),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("Epoch 0. ")
+    deadline = time.time() + 60
+    while proc.poll() is None and time.time() < deadline:
+        try:
+            os.kill(proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            break
+        time.sleep(0.001)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.count("\n") == 1, err
+    assert "interrupted by SIGINT" in err and "Exception ignored" not in err
