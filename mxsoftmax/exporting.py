@@ -28,7 +28,7 @@ import numpy as np
 from . import __version__, catalog, images
 from .errors import ExportError, MissingPackage, TargetExists
 from .files import atomic_write
-from .runs import check_run
+from .runs import check_run, is_own_file
 
 FORMAT, FORMAT_VERSION = "mxsoftmax-model", 1
 ONNX_OPSET = 13      # Softmax over one axis (opset 13's semantics); onnxruntime 1.18+ runs it
@@ -63,8 +63,18 @@ def export(run, path, force=False):
                           "trained without diverging.", path=run.path)
     path = os.fspath(path)
     kind = check_target(path, force)
+    folder = run.path if os.path.isdir(run.path) else os.path.dirname(os.path.abspath(run.path))
+    if os.path.realpath(os.path.dirname(os.path.abspath(path))) == os.path.realpath(folder) \
+            and is_own_file(os.path.basename(path)):
+        raise ExportError("%s is a file of the run being exported: give a name the run does not "
+                          "use." % path, path=path)
     _write(path, BUILDERS[kind](run), replace=force)
     return kind
+
+
+def _printable(name):
+    """A file name as text the page can hold: bytes that are not UTF-8 shown as U+FFFD."""
+    return os.fsencode(name).decode("utf-8", "replace")
 
 
 def check_target(path, force=False):
@@ -256,7 +266,7 @@ def to_html(run):
         "csp": csp,
         "title": html.escape(dataset["title"]),
         "thing": html.escape(dataset["thing"]),
-        "run": html.escape(os.path.basename(os.path.normpath(run.path)) or run.path),
+        "run": html.escape(_printable(os.path.basename(os.path.normpath(run.path)) or run.path)),
         "style": style,
         "script": script,
         "model": script_json(model_card(run, arrays=True)),

@@ -257,7 +257,7 @@ def check_environment(environ):
         if name in ENGINE_VARIABLES:
             ENGINE_VARIABLES[name].check(name, value)
         elif THREAD_VARIABLES.fullmatch(name):
-            Interval(numbers.Integral, 0, 100000).parse(value, name)
+            Interval(numbers.Integral, 1, 100000).parse(value, name)  # 0: libgomp refuses it
 
 
 def constraint(param):

@@ -49,6 +49,9 @@ def test_the_flag_is_named_from_the_errors_param_or_path(capsys):
     code, text = _handled(InvalidInput("elsewhere/a.gz is truncated.", path="elsewhere/a.gz"),
                           ["--data-dir", "d"], capsys=capsys)
     assert text == "prog: error: elsewhere/a.gz is truncated.\n"  # no flag gave that path
+    code, text = _handled(InvalidInput("d/why is a file.", path="d/why"),
+                          ["--data-dir", "d", "--out", "d/why"], capsys=capsys)
+    assert text == "prog: error: --out: d/why is a file.\n"  # the closest folder's flag
     code, text = _handled(InvalidInput("dd/a.gz is truncated.", path="dd/a.gz"),
                           ["--data-dir", "d"], capsys=capsys)
     assert "--data-dir" not in text  # a folder's name is not a prefix of another's

@@ -390,3 +390,16 @@ def test_ctrl_c_held_down_while_the_run_ends_prints_one_line(fashion_subset_dir,
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err.count("\n") == 1, err
     assert "interrupted by SIGINT" in err and "Exception ignored" not in err
+
+
+def test_mirror_variables_are_checked_even_when_the_shipped_data_is_used(cli, monkeypatch):
+    monkeypatch.setenv("MXNET_GLUON_REPO", "")
+    code, out, err = cli("train", "--quiet", "--epochs", "0")
+    assert code == 2 and out == "" and "MXNET_GLUON_REPO" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("command, argv", [("draw", ["--params", "x", "--host", ""]),
+                                           ("predict", ["--params", "x", ""])])
+def test_an_empty_host_or_image_is_refused(cli, command, argv):
+    code, out, err = cli(command, *argv)
+    assert code == 2 and "is empty: give " in err and err.count("\n") == 1, err

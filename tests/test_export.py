@@ -4,6 +4,7 @@ import base64
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -471,3 +472,21 @@ def test_hostile_class_names_show_as_text_and_run_nothing(run, driver, tmp_path)
         "return [...document.querySelectorAll('#bars .class')].map(e => e.textContent)")
     assert names == ["%d %s" % (k, name) for k, name in enumerate(HOSTILE)]
     assert driver.find_element(By.ID, "label").text == "?"
+
+
+def test_a_run_is_never_overwritten_by_its_own_export(run, tmp_path):
+    """--force replaces a file of the user's, never one of the run it reads."""
+    out = str(tmp_path / "run")
+    shutil.copytree(run.path if os.path.isdir(run.path) else os.path.dirname(run.path), out)
+    before = open(os.path.join(out, "state.json"), "rb").read()
+    with pytest.raises(exporting.ExportError, match="is a file of the run being exported"):
+        exporting.export(runs.load_run(out), os.path.join(out, "state.json"), force=True)
+    assert open(os.path.join(out, "state.json"), "rb").read() == before
+
+
+def test_a_run_folder_named_in_another_encoding_exports_its_page(run, tmp_path):
+    out = os.path.join(str(tmp_path), os.fsdecode(b"run\xff"))
+    shutil.copytree(run.path if os.path.isdir(run.path) else os.path.dirname(run.path), out)
+    target = os.path.join(str(tmp_path), "page.html")
+    assert exporting.export(runs.load_run(out), target) == "HTML"
+    assert "run\ufffd" in open(target, encoding="utf-8").read()

@@ -445,8 +445,8 @@ def test_resuming_when_the_runs_data_folder_is_gone_says_where_the_path_came_fro
     capsys.readouterr()
     code, _, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
     assert code == 2 and err.count("\n") == 1, err
-    assert "the run was trained on the files in %s, which cannot be used now: %s is not a " \
-           "folder" % (data, data) in err and "Give --data-dir DIR with the same files" in err
+    assert "the run was trained on the files in %s, which cannot be used now (%s is not a " \
+           "folder): give --data-dir DIR with the same files" % (data, data) in err
     assert "--data-dir %s" % data not in err
 
 

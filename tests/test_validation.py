@@ -124,7 +124,8 @@ def test_labels_outside_0_9_are_refused_where_the_data_comes_in():
 
 @pytest.mark.parametrize("name, value", [("MXNET_ENGINE_TYPE", "Bogus"), ("OMP_NUM_THREADS", "abc"),
                                          ("MXNET_CPU_WORKER_NTHREADS", "1_0"),
-                                         ("OMP_NUM_THREADS", "\u0662")])
+                                         ("OMP_NUM_THREADS", "\u0662"),
+                                         ("OMP_NUM_THREADS", "0")])
 def test_engine_and_thread_variables_mxnet_cannot_use_are_named(name, value):
     with pytest.raises(InvalidValue, match="^%s must be " % name):
         validation.check_environment({name: value, "HOME": "/x"})

@@ -96,15 +96,13 @@ def flag_of(err, parser, args):
     """The flag (``--data-dir``) whose value the error is about, from its ``param`` or ``path``."""
     if parser is None or args is None:
         return None
-    for action in _all_actions(parser):
-        given = getattr(args, action.dest, None)
-        if not action.option_strings or given is None or action.help == argparse.SUPPRESS:
-            continue
-        if err.param == action.dest:
-            return action.option_strings[0]
-        if err.path is not None and isinstance(given, str) and _inside(err.path, given):
-            return action.option_strings[0]
-    return None
+    flags = [(action, getattr(args, action.dest, None)) for action in _all_actions(parser)
+             if action.option_strings and action.help != argparse.SUPPRESS]
+    named = [action for action, given in flags if given is not None and err.param == action.dest]
+    holding = sorted((len(given), action) for action, given in flags if err.path is not None
+                     and isinstance(given, str) and _inside(err.path, given))
+    chosen = named[0] if named else holding[-1][1] if holding else None  # the closest folder
+    return chosen.option_strings[0] if chosen else None
 
 
 def _all_actions(parser):
@@ -175,6 +173,14 @@ def path(text):
     the default without saying so."""
     if not text:
         raise argparse.ArgumentTypeError("is empty: give a path")
+    return text
+
+
+def host(text):
+    """An address to listen on: not empty, which would mean every interface without saying so."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give an address such as 127.0.0.1 (0.0.0.0 "
+                                         "for every interface)")
     return text
 
 

@@ -31,7 +31,7 @@ def build_parser():
                                   "classify them.")
     p.add_argument("--params", required=True, metavar="RUN", type=common.path,
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
-    p.add_argument("--host", default="127.0.0.1",
+    p.add_argument("--host", default="127.0.0.1", type=common.host,
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=common.flag_type("port"), default=8000, help="port (default 8000; 0: any free port)")
     p.add_argument("--no-browser", action="store_true", help="only print the URL")

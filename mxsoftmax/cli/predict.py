@@ -24,7 +24,8 @@ def build_parser():
                       description="Classify images with a mxsoftmax run.")
     p.add_argument("--params", required=True, metavar="RUN", type=common.path,
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, PGM, ... files")
+    p.add_argument("images", nargs="+", metavar="IMAGE", type=common.path,
+                   help="PNG, JPEG, PGM, ... files")
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
                    help="make strokes white on black (auto: when the border is light)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")

@@ -95,6 +95,7 @@ def train(args, report):
                 else None
             report.saved_epoch = state["epoch"] if state else None
             settings = resolve(args, state)
+            sources.sources(settings.dataset or "mnist", args.mirror)  # the mirror variables
             report.resumed = bool(state)
             report.saved_data_dir = settings.data_dir if state and not args.data_dir else None
             data = sources.load_splits(settings.dataset, settings.data_dir, args.mirror,

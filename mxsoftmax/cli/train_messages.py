@@ -51,9 +51,9 @@ class Report:
         """Data files that cannot be read: for a resumed run, say where the path came from."""
         if self.saved_data_dir is None:
             return str(err)
-        return ("the run was trained on the files in %s, which cannot be used now: %s Give "
-                "--data-dir DIR with the same files, or start a new --out." % (self.saved_data_dir,
-                                                                               err))
+        return ("the run was trained on the files in %s, which cannot be used now (%s %s): give "
+                "--data-dir DIR with the same files, or start a new --out."
+                % (self.saved_data_dir, err.path, err.problem))
 
     def interrupted(self, err):
         """After a signal: where the run stands and how to continue it."""
