@@ -62,6 +62,7 @@ STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 STATIC = {  # URL path -> (file in mxsoftmax/static, Content-Type)
     "/": ("index.html", "text/html; charset=utf-8"),
     "/draw.css": ("draw.css", "text/css; charset=utf-8"),
+    "/canvas.js": ("canvas.js", "text/javascript; charset=utf-8"),
     "/draw.js": ("draw.js", "text/javascript; charset=utf-8"),
 }
 MARKER = re.compile(r"\{\{(\w+)\}\}")  # {{name}} in index.html, filled in once by page()
@@ -321,7 +322,8 @@ class Handler(BaseHTTPRequestHandler):
         found = self.server.files.get(path)
         if found is None:
             return self.send_json(404, {"error": "%s is not here: this server has only /, "
-                                                 "/draw.css, /draw.js and POST /predict." % path})
+                                                 "/draw.css, /canvas.js, /draw.js and POST /predict."
+                                                 % path})
         self.send_body(200, *found)
 
     do_HEAD = do_GET  # the same status and headers; send_body leaves the body out

@@ -115,9 +115,11 @@ def test_page_and_its_files_are_served_with_strict_headers(port, run_dir):
     page = body.decode()
     assert "Fashion-MNIST" in page and run_dir in page and "Ankle boot" in page
     assert "{{" not in page
-    assert re.findall(r"<script[^>]*>", page) == ['<script src="/draw.js" defer>']
+    assert re.findall(r"<script[^>]*>", page) == ['<script src="/canvas.js" defer>',
+                                                  '<script src="/draw.js" defer>']
     assert " style=" not in page and not re.search(r"<[^>]+\son[a-z]+=", page)  # nothing inline
-    for path, kind in (("/draw.js", "text/javascript"), ("/draw.css", "text/css")):
+    for path, kind in (("/canvas.js", "text/javascript"), ("/draw.js", "text/javascript"),
+                       ("/draw.css", "text/css")):
         status, headers, body = request(port, "GET", path)
         assert status == 200 and headers["Content-Type"] == kind + "; charset=utf-8" and body
 
