@@ -9,15 +9,7 @@ import sys
 
 import pytest
 
-from mxsoftmax.cli import draw, train
-
-
-@pytest.fixture(scope="module")
-def run_dir(fashion_subset_dir, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("draw") / "run")
-    assert train.main(["--dataset", "fashion-mnist", "--data-dir", fashion_subset_dir,
-                       "--epochs", "2", "--quiet", "--no-pictures", "--out", out]) == 0
-    return out
+from mxsoftmax.cli import draw
 
 
 def start(run_dir):
