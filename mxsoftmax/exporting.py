@@ -251,7 +251,8 @@ def to_html(run):
     ``&`` are escaped, so no class name can end the block or open a comment; the page's own script
     and style are inline and pinned by their SHA-256 in a Content-Security-Policy that allows
     nothing else (no network, no other script). The script is :data:`PAGE_SCRIPTS` in order, the
-    style :data:`PAGE_STYLES`: the draw page's shared files first, then the exported page's own.
+    style :data:`PAGE_STYLES`: the draw page's shared files first, then the exported page's own;
+    ``views.html`` is the draw page's too.
     """
     script = "\n".join(_static(name) for name in PAGE_SCRIPTS)
     style = "\n".join(_static(name) for name in PAGE_STYLES)
@@ -266,6 +267,7 @@ def to_html(run):
         "style": style,
         "script": script,
         "model": script_json(model_card(run, arrays=True)),
+        "views": _static("views.html").rstrip("\n"),  # the input and evidence maps, as on the draw page
     }
     page = _static("export.html")
     # one pass, so that a value holding "{{...}}" is never filled in again

@@ -101,7 +101,8 @@ def views(result, image, W, b, class_names):
 
 
 def page(run):
-    """``index.html`` with the run's path, dataset and class names filled in, HTML-escaped.
+    """``index.html`` with the run's path, dataset and class names filled in, HTML-escaped, and
+    ``views.html`` (the input and evidence maps, shared with the exported page) as it is.
 
     One pass over the template: a value is inserted once and never read again, so a run path such
     as ``runs/{{classes}}`` shows as written.
@@ -109,8 +110,10 @@ def page(run):
     entry = catalog.DATASETS[run.dataset]
     values = {"run": str(run.path), "dataset": entry["title"], "thing": entry["thing"],
               "classes": json.dumps(run.class_names)}
+    values = {name: html.escape(value, quote=True) for name, value in values.items()}
+    values["views"] = _static("views.html").decode("utf-8").rstrip("\n")
     text = _static("index.html").decode("utf-8")
-    return MARKER.sub(lambda m: html.escape(values[m.group(1)], quote=True), text).encode("utf-8")
+    return MARKER.sub(lambda m: values[m.group(1)], text).encode("utf-8")
 
 
 def _static(name):
