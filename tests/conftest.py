@@ -118,6 +118,18 @@ def run_dir(fashion_subset_dir, tmp_path_factory):
     return out
 
 
+def request(port, method, path, body=None, headers=None, timeout=10):
+    """One HTTP request to 127.0.0.1:``port`` (a draw server); returns (status, headers, body)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        conn.close()
+
+
 def chromium():
     """Selenium driving Debian's chromium through its chromedriver, offline, in a fresh profile."""
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]

@@ -1,6 +1,5 @@
 """python -m mxsoftmax.draw, the command line: its start, exit codes and messages. The server and
 the page it serves are tested in test_server.py."""
-import http.client
 import re
 import signal
 import socket
@@ -9,6 +8,7 @@ import sys
 
 import pytest
 
+from conftest import request
 from mxsoftmax.cli import draw
 
 
@@ -23,16 +23,6 @@ def start(run_dir):
         proc.kill()
         pytest.fail("the server did not start: %r %s" % (line, proc.communicate()[1]))
     return proc, int(found.group(1))
-
-
-def request(port, method, path, body=None, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        conn.close()
 
 
 def test_port_in_use_and_bad_params_exit_2_with_one_sentence(run_dir, capsys):

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import png_header
+from conftest import png_header, request
 from mxsoftmax import images, server
 from mxsoftmax.classify import classify
 from mxsoftmax.cli import predict
@@ -43,16 +43,6 @@ def app(run_dir):
 @pytest.fixture
 def port(app):
     return app.server_address[1]
-
-
-def request(port, method, path, body=None, headers=None, timeout=10):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        conn.close()
 
 
 def post(port, body, kind="image/png", headers=None, timeout=10):
