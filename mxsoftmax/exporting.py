@@ -35,6 +35,10 @@ ONNX_OPSET = 13      # Softmax over one axis (opset 13's semantics); onnxruntime
 ONNX_IR_VERSION = 7  # the IR of opset 13: readers older than the onnx package that writes it load it
 FORMATS = {".onnx": "ONNX", ".html": "HTML", ".htm": "HTML", ".npz": "NPZ", ".json": "JSON"}
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+# The exported page's inline script and style, each these files in this order: what it shares with
+# the draw server's page (drawing, the answer shown, the style), then its own.
+PAGE_SCRIPTS = ("canvas.js", "export.js")
+PAGE_STYLES = ("draw.css", "export.css")
 ONNX_INSTALL = "pip install 'mxsoftmax[export]' (or: pip install 'onnx>=1.16,<1.24' 'numpy<1.24')"
 
 
@@ -256,9 +260,12 @@ def to_html(run):
     The model is JSON in a ``<script type="application/json">`` block in which ``<``, ``>`` and
     ``&`` are escaped, so no class name can end the block or open a comment; the page's own script
     and style are inline and pinned by their SHA-256 in a Content-Security-Policy that allows
-    nothing else (no network, no other script).
+    nothing else (no network, no other script). The script is :data:`PAGE_SCRIPTS` in order, the
+    style :data:`PAGE_STYLES`: the draw page's shared files first, then the exported page's own;
+    ``views.html`` is the draw page's too.
     """
-    script, style = _static("export.js"), _static("export.css")
+    script = "\n".join(_static(name) for name in PAGE_SCRIPTS)
+    style = "\n".join(_static(name) for name in PAGE_STYLES)
     dataset = catalog.DATASETS[run.dataset]
     csp = ("default-src 'none'; script-src %s; style-src %s; img-src data: blob:; "
            "base-uri 'none'; form-action 'none'" % (_sha256(script), _sha256(style)))
@@ -270,6 +277,7 @@ def to_html(run):
         "style": style,
         "script": script,
         "model": script_json(model_card(run, arrays=True)),
+        "views": _static("views.html").rstrip("\n"),  # the input and evidence maps, as on the draw page
     }
     page = _static("export.html")
     # one pass, so that a value holding "{{...}}" is never filled in again

@@ -62,6 +62,7 @@ STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 STATIC = {  # URL path -> (file in mxsoftmax/static, Content-Type)
     "/": ("index.html", "text/html; charset=utf-8"),
     "/draw.css": ("draw.css", "text/css; charset=utf-8"),
+    "/canvas.js": ("canvas.js", "text/javascript; charset=utf-8"),
     "/draw.js": ("draw.js", "text/javascript; charset=utf-8"),
 }
 MARKER = re.compile(r"\{\{(\w+)\}\}")  # {{name}} in index.html, filled in once by page()
@@ -100,7 +101,8 @@ def views(result, image, W, b, class_names):
 
 
 def page(run):
-    """``index.html`` with the run's path, dataset and class names filled in, HTML-escaped.
+    """``index.html`` with the run's path, dataset and class names filled in, HTML-escaped, and
+    ``views.html`` (the input and evidence maps, shared with the exported page) as it is.
 
     One pass over the template: a value is inserted once and never read again, so a run path such
     as ``runs/{{classes}}`` shows as written.
@@ -108,8 +110,10 @@ def page(run):
     entry = catalog.DATASETS[run.dataset]
     values = {"run": str(run.path), "dataset": entry["title"], "thing": entry["thing"],
               "classes": json.dumps(run.class_names)}
+    values = {name: html.escape(value, quote=True) for name, value in values.items()}
+    values["views"] = _static("views.html").decode("utf-8").rstrip("\n")
     text = _static("index.html").decode("utf-8")
-    return MARKER.sub(lambda m: html.escape(values[m.group(1)], quote=True), text).encode("utf-8")
+    return MARKER.sub(lambda m: values[m.group(1)], text).encode("utf-8")
 
 
 def _static(name):
@@ -321,7 +325,8 @@ class Handler(BaseHTTPRequestHandler):
         found = self.server.files.get(path)
         if found is None:
             return self.send_json(404, {"error": "%s is not here: this server has only /, "
-                                                 "/draw.css, /draw.js and POST /predict." % path})
+                                                 "/draw.css, /canvas.js, /draw.js and POST /predict."
+                                                 % path})
         self.send_body(200, *found)
 
     do_HEAD = do_GET  # the same status and headers; send_body leaves the body out

@@ -1,13 +1,17 @@
-"""Shared fixtures: idx files written by the tests, and a Fashion-MNIST subset from Debian's package."""
+"""Shared fixtures: idx files written by the tests, a Fashion-MNIST subset from Debian's package, a run
+trained on it, and headless Chromium for the pages' browser tests."""
 import gzip
 import os
+import shutil
 import struct
+import tempfile
 import zlib
 
 import numpy as np
 import pytest
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 def write_idx(path, array, magic=None, dims=None):
@@ -102,6 +106,60 @@ def fashion_small_dir(tmp_path_factory, fashion_subset):
     folder = tmp_path_factory.mktemp("fashion-small")
     return write_split_dir(folder, {"train": tuple(a[:1500] for a in fashion_subset.train),
                                     "test": tuple(a[:500] for a in fashion_subset.test)})
+
+
+@pytest.fixture(scope="module")
+def run_dir(fashion_subset_dir, tmp_path_factory):
+    """A run trained for 2 epochs on the Fashion-MNIST subset, once for each test module."""
+    from mxsoftmax.cli import train
+    out = str(tmp_path_factory.mktemp("run") / "run")
+    assert train.main(["--dataset", "fashion-mnist", "--data-dir", fashion_subset_dir,
+                       "--epochs", "2", "--quiet", "--no-pictures", "--out", out]) == 0
+    return out
+
+
+def request(port, method, path, body=None, headers=None, timeout=10):
+    """One HTTP request to 127.0.0.1:``port`` (a draw server); returns (status, headers, body)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        conn.close()
+
+
+def chromium():
+    """Selenium driving Debian's chromium through its chromedriver, offline, in a fresh profile."""
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if missing:
+        pytest.fail("%s missing: the browser test needs Debian's chromium and chromium-driver "
+                    "(bash .ci/setup installs them)" % " and ".join(missing))
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.fail("selenium is not installed: pip install -e '.[test]' (bash .ci/setup does)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1280,900", "--user-data-dir=" + tempfile.mkdtemp(prefix="chromium-")):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture(scope="module")
+def driver():
+    """One headless Chromium for each test module that asks for it; its profile is removed after."""
+    driver = chromium()
+    yield driver
+    profile = driver.capabilities.get("chrome", {}).get("userDataDir")
+    driver.quit()
+    if profile:
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,5 @@
 """python -m mxsoftmax.draw, the command line: its start, exit codes and messages. The server and
 the page it serves are tested in test_server.py."""
-import http.client
 import re
 import signal
 import socket
@@ -9,15 +8,8 @@ import sys
 
 import pytest
 
-from mxsoftmax.cli import draw, train
-
-
-@pytest.fixture(scope="module")
-def run_dir(fashion_subset_dir, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("draw") / "run")
-    assert train.main(["--dataset", "fashion-mnist", "--data-dir", fashion_subset_dir,
-                       "--epochs", "2", "--quiet", "--no-pictures", "--out", out]) == 0
-    return out
+from conftest import request
+from mxsoftmax.cli import draw
 
 
 def start(run_dir):
@@ -31,16 +23,6 @@ def start(run_dir):
         proc.kill()
         pytest.fail("the server did not start: %r %s" % (line, proc.communicate()[1]))
     return proc, int(found.group(1))
-
-
-def request(port, method, path, body=None, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        conn.close()
 
 
 def test_port_in_use_and_bad_params_exit_2_with_one_sentence(run_dir, capsys):

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import pytest
@@ -17,17 +16,6 @@ import images_pages
 from mxsoftmax import catalog, exporting, images, runs
 from mxsoftmax.classify import classify, predict_proba
 from mxsoftmax.cli import export, train
-
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-
-
-@pytest.fixture(scope="module")
-def run_dir(fashion_subset_dir, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("export") / "run")
-    assert train.main(["--dataset", "fashion-mnist", "--data-dir", fashion_subset_dir,
-                       "--epochs", "2", "--quiet", "--no-pictures", "--out", out]) == 0
-    return out
-
 
 @pytest.fixture(scope="module")
 def run(run_dir):
@@ -231,24 +219,6 @@ def test_the_page_embeds_the_model_as_json_no_text_can_break_out_of(run, tmp_pat
     assert page.count("&lt;title&gt;&amp;&quot;x&#x27;") == 2  # in the title and the header
 
 
-def chromium():
-    """Selenium driving Debian's chromium through its chromedriver, offline, in a fresh profile."""
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if missing:
-        pytest.fail("%s missing: the browser test needs Debian's chromium and chromium-driver "
-                    "(bash .ci/setup installs them)" % " and ".join(missing))
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1280,900", "--user-data-dir=" + tempfile.mkdtemp(prefix="chromium-")):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-
-
 CLASSIFY_PNGS = """
 const [pngs, done] = arguments;
 Promise.all(pngs.map(async function (text) {
@@ -317,13 +287,6 @@ def mnist_run(tmp_path_factory):
     assert train.main(["--dataset", "mnist", "--epochs", "2", "--quiet", "--no-pictures",
                        "--out", out]) == 0  # the MNIST that ships with mxsoftmax
     return runs.load_run(out)
-
-
-@pytest.fixture(scope="module")
-def driver():
-    browser = chromium()
-    yield browser
-    browser.quit()
 
 
 def open_page(driver, run, folder):

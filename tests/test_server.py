@@ -6,12 +6,9 @@ import base64
 import http.client
 import io
 import json
-import os
 import re
 import select
-import shutil
 import socket
-import tempfile
 import threading
 import time
 
@@ -20,22 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import png_header
+from conftest import png_header, request
 from mxsoftmax import images, server
 from mxsoftmax.classify import classify
-from mxsoftmax.cli import predict, train
+from mxsoftmax.cli import predict
 from mxsoftmax.runs import load_run
-
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-
-
-@pytest.fixture(scope="module")
-def run_dir(fashion_subset_dir, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("draw") / "run")
-    assert train.main(["--dataset", "fashion-mnist", "--data-dir", fashion_subset_dir,
-                       "--epochs", "2", "--quiet", "--no-pictures", "--out", out]) == 0
-    return out
-
 
 def serve(run_dir, **options):
     """A DrawServer of ``run_dir`` on a free port of 127.0.0.1, serving in a thread."""
@@ -57,16 +43,6 @@ def app(run_dir):
 @pytest.fixture
 def port(app):
     return app.server_address[1]
-
-
-def request(port, method, path, body=None, headers=None, timeout=10):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        conn.close()
 
 
 def post(port, body, kind="image/png", headers=None, timeout=10):
@@ -115,9 +91,11 @@ def test_page_and_its_files_are_served_with_strict_headers(port, run_dir):
     page = body.decode()
     assert "Fashion-MNIST" in page and run_dir in page and "Ankle boot" in page
     assert "{{" not in page
-    assert re.findall(r"<script[^>]*>", page) == ['<script src="/draw.js" defer>']
+    assert re.findall(r"<script[^>]*>", page) == ['<script src="/canvas.js" defer>',
+                                                  '<script src="/draw.js" defer>']
     assert " style=" not in page and not re.search(r"<[^>]+\son[a-z]+=", page)  # nothing inline
-    for path, kind in (("/draw.js", "text/javascript"), ("/draw.css", "text/css")):
+    for path, kind in (("/canvas.js", "text/javascript"), ("/draw.js", "text/javascript"),
+                       ("/draw.css", "text/css")):
         status, headers, body = request(port, "GET", path)
         assert status == 200 and headers["Content-Type"] == kind + "; charset=utf-8" and body
 
@@ -438,37 +416,6 @@ def test_a_run_built_by_hand_is_checked_before_the_server_listens(run_dir):
 
 
 # The page in a real browser.
-
-def chromium():
-    """Selenium driving Debian's chromium through its chromedriver, offline, in a fresh profile."""
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if missing:
-        pytest.fail("%s missing: the browser test needs Debian's chromium and chromium-driver "
-                    "(bash .ci/setup installs them)" % " and ".join(missing))
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.fail("selenium is not installed: pip install -e '.[test]' (bash .ci/setup does)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1280,900", "--user-data-dir=" + tempfile.mkdtemp(prefix="chromium-")):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-
-
-@pytest.fixture(scope="module")
-def driver():
-    driver = chromium()
-    yield driver
-    profile = driver.capabilities.get("chrome", {}).get("userDataDir")
-    driver.quit()
-    if profile:
-        shutil.rmtree(profile, ignore_errors=True)
-
 
 def stroke(driver, element, points, kind, duration=250):
     """Press, move through ``points`` (fractions of the element's size) and lift one pointer;

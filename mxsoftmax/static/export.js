@@ -6,7 +6,9 @@
 // Pillow's Lanczos resampling of a float image, and Python's round-half-to-even. So a picture gives
 // the same 28x28 input here as in `python -m mxsoftmax.predict`, and the same answer.
 //
-// window.mxsoftmaxClassify(imageData[, invert]) classifies any ImageData (the tests use it).
+// window.mxsoftmaxClassify(imageData[, invert]) classifies any ImageData (the tests use it). The
+// drawing and the answer shown are canvas.js's, as on the draw page: the exported page holds it
+// inline before this script (mxsoftmax/exporting.py puts the two together).
 "use strict";
 (function () {
   const model = JSON.parse(document.getElementById("model").textContent);
@@ -446,78 +448,27 @@
 
   // ------------------------------------------------------------------ the page
 
-  const pad = document.getElementById("pad");
-  const pen = pad.getContext("2d", {willReadFrequently: true});
-  const status = document.getElementById("status");
-  const FOR = [198, 40, 40];
-  const AGAINST = [30, 91, 198];
-  let stroke = null;         // {id, x, y} of the pointer drawing now
+  const page = window.mxsoftmaxPage;   // canvas.js, inlined before this script
+  const view = page.answer(classes);
+  const say = page.say, reset = view.reset;
   let drawn = false;         // anything on the canvas since the last Clear
   let frame = 0;             // a pending requestAnimationFrame while drawing
-
-  const bars = document.getElementById("bars");
-  const rows = classes.map(function (name, k) {
-    const li = document.createElement("li");
-    const label = document.createElement("span");
-    label.className = "class";
-    label.textContent = name === String(k) ? name : k + " " + name;
-    const track = document.createElement("span");
-    track.className = "track";
-    const fill = document.createElement("span");
-    fill.className = "fill";
-    track.appendChild(fill);
-    const value = document.createElement("span");
-    value.className = "value";
-    value.textContent = "–";
-    li.append(label, track, value);
-    bars.appendChild(li);
-    return {li: li, fill: fill, value: value};
+  const pad = page.pad({willReadFrequently: true}, {
+    down: function () {
+      drawn = true;
+      soon();
+    },
+    move: soon,
+    up: update,  // at once: the answer shown is the whole drawing's
   });
-
-  function reset() {
-    document.getElementById("label").textContent = "?";
-    document.getElementById("name").textContent = "";
-    document.getElementById("probability").textContent = "";
-    rows.forEach(function (row) {
-      row.li.classList.remove("top");
-      row.fill.style.width = "0";
-      row.value.textContent = "–";
-    });
-    paint(document.getElementById("seen"), null);
-    document.getElementById("maps").replaceChildren();
-    document.getElementById("scale").textContent = "±0";
-  }
 
   function clear() {
     cancelAnimationFrame(frame);
     frame = 0;
     drawn = false;
-    pen.fillStyle = "#000";
-    pen.fillRect(0, 0, pad.width, pad.height);
+    pad.wipe();
     reset();
     say("Draw with a mouse, pen or finger.");
-  }
-
-  function say(text, isError) {
-    status.textContent = text;
-    status.classList.toggle("error", !!isError);
-  }
-
-  function at(event) {
-    const box = pad.getBoundingClientRect();
-    return {x: (event.clientX - box.left) * pad.width / box.width,
-            y: (event.clientY - box.top) * pad.height / box.height};
-  }
-
-  function line(from, to) {
-    pen.strokeStyle = "#fff";
-    pen.lineWidth = pad.width / 12;
-    pen.lineCap = "round";
-    pen.lineJoin = "round";
-    pen.beginPath();
-    pen.moveTo(from.x, from.y);
-    pen.lineTo(to.x, to.y);
-    pen.stroke();
   }
 
   // The answer is computed here, from the canvas's own pixels, so it is always the drawing's.
@@ -525,10 +476,10 @@
     cancelAnimationFrame(frame);
     frame = 0;
     if (!drawn) return;
-    const pixels = pen.getImageData(0, 0, pad.width, pad.height);
+    const pixels = pad.pen.getImageData(0, 0, pad.canvas.width, pad.canvas.height);
     try {
       show(classify(pixels, "auto"));
-      say(stroke ? "Drawing…" : "Keep drawing, or Clear to start again.");
+      say(pad.drawing() ? "Drawing…" : "Keep drawing, or Clear to start again.");
     } catch (err) {
       reset();
       say(err.message, true);
@@ -538,37 +489,6 @@
   function soon() {
     if (!frame) frame = requestAnimationFrame(update);
   }
-
-  pad.addEventListener("pointerdown", function (event) {
-    if (stroke || (event.pointerType === "mouse" && event.button !== 0)) return;
-    event.preventDefault();
-    pad.setPointerCapture(event.pointerId);
-    const p = at(event);
-    stroke = {id: event.pointerId, x: p.x, y: p.y};
-    line(p, p);
-    drawn = true;
-    soon();
-  });
-  pad.addEventListener("pointermove", function (event) {
-    if (!stroke || event.pointerId !== stroke.id) return;
-    event.preventDefault();
-    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
-    (events.length ? events : [event]).forEach(function (e) {
-      const p = at(e);
-      line(stroke, p);
-      stroke.x = p.x;
-      stroke.y = p.y;
-    });
-    soon();
-  });
-  ["pointerup", "pointercancel", "lostpointercapture"].forEach(function (type) {
-    pad.addEventListener(type, function (event) {
-      if (stroke && event.pointerId === stroke.id) {
-        stroke = null;
-        update();  // at once: the answer shown is the whole drawing's
-      }
-    });
-  });
   document.getElementById("clear").addEventListener("click", clear);
 
   // A picture of your own: decoded by the browser, then the same recipe as a drawing.
@@ -595,61 +515,31 @@
       });
   });
 
+  // The answer computed here; the evidence maps are each pixel's vote x * W[:, k] for the top 3,
+  // whose votes plus b[k] are the class's score.
   function show(data) {
-    document.getElementById("label").textContent = String(data.label);
-    document.getElementById("name").textContent = data.name === String(data.label) ? "" : data.name;
-    document.getElementById("probability").textContent = "p = " + data.probability.toFixed(3);
-    data.probabilities.forEach(function (p, k) {
-      rows[k].li.classList.toggle("top", k === data.label);
-      rows[k].fill.style.width = (100 * p).toFixed(1) + "%";
-      rows[k].value.textContent = (100 * p).toFixed(1) + "%";
-    });
-    paint(document.getElementById("seen"), function (i) {
-      const v = data.seen[i];
-      return [v, v, v];
-    });
-    // Each pixel's vote x * W[:, k] for the top 3; the votes plus b[k] are the class's score.
     const maps = data.top3.map(function (item) {
       const k = item.label;
       return {item: item, votes: Array.from(data.x, function (v, i) { return v * W[i * K + k]; })};
     });
     let scale = 0;
     maps.forEach(function (m) { m.votes.forEach(function (v) { scale = Math.max(scale, Math.abs(v)); }); });
-    scale = scale || 1;
-    const holder = document.getElementById("maps");
-    holder.replaceChildren();
-    maps.forEach(function (m) {
-      const item = m.item, k = item.label;
-      const figure = document.createElement("figure");
-      const canvas = document.createElement("canvas");
-      canvas.width = canvas.height = 28;
-      canvas.setAttribute("aria-label", "Evidence for " + item.name);
-      paint(canvas, function (i) {
-        const t = Math.max(-1, Math.min(1, m.votes[i] / scale));
-        const end = t >= 0 ? FOR : AGAINST;
-        const a = Math.abs(t);
-        return end.map(function (c) { return Math.round(255 + (c - 255) * a); });
-      });
-      const caption = document.createElement("figcaption");
-      const votes = data.score[k] - b[k];
-      const bias = b[k] < 0 ? "(−" + (-b[k]).toFixed(2) + ")" : b[k].toFixed(2);
-      caption.textContent = (item.name === String(k) ? item.name : k + " " + item.name) +
-        " · votes " + votes.toFixed(2) + " + b " + bias + " = score " + data.score[k].toFixed(2);
-      figure.append(canvas, caption);
-      holder.appendChild(figure);
+    view.show({
+      label: data.label,
+      name: data.name,
+      probability: data.probability,
+      probabilities: data.probabilities,
+      seen: function (i) { return data.seen[i]; },
+      scale: scale || 1,
+      maps: maps.map(function (m) {
+        const item = m.item, k = item.label;
+        const votes = data.score[k] - b[k];
+        const bias = b[k] < 0 ? "(−" + (-b[k]).toFixed(2) + ")" : b[k].toFixed(2);
+        return {name: item.name, vote: function (i) { return m.votes[i]; },
+                caption: [page.classTitle(k, item.name) + " · votes " + votes.toFixed(2) +
+                          " + b " + bias + " = score " + data.score[k].toFixed(2)]};
+      }),
     });
-    document.getElementById("scale").textContent = "±" + scale.toPrecision(2) + " per pixel";
-  }
-
-  // Fill a 28x28 canvas from colour(i) for pixel i = row * 28 + column; null paints it black.
-  function paint(canvas, colour) {
-    const g = canvas.getContext("2d");
-    const image = g.createImageData(28, 28);
-    for (let i = 0; i < D; i++) {
-      const rgb = colour ? colour(i) : [0, 0, 0];
-      image.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * i);
-    }
-    g.putImageData(image, 0, 0);
   }
 
   clear();
