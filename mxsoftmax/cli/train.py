@@ -107,13 +107,14 @@ def train(args, report):
                                    "a new --out." % args.out, param="data_dir")
             params, init, start, moving_loss, metrics = _start(folder, state, ctx, settings)
             report.learning_rate, report.stable = settings.learning_rate, settings.stable
-            report.epochs, report.nothing_to_train = settings.epochs, bool(state) and start >= settings.epochs
+            report.epochs = settings.epochs
+            report.nothing_to_train = bool(state) and start >= settings.epochs
             if report.nothing_to_train:
                 common.say(PROG, report.completed_already(start))
             math = StableMath() if settings.stable else TutorialMath()
             path = PATHS[args.path](data, ctx, settings.batch_size, settings.seed, math)
-            flags = dict(settings._asdict(), dataset=data.dataset, lr=settings.learning_rate)
-            del flags["learning_rate"]
+            flags = dict({STATE_NAMES.get(k, k): v for k, v in settings._asdict().items()},
+                         dataset=data.dataset)  # as state.json (format 1) spells them
             names = catalog.class_names(data.dataset)
             with signals.deferred(strict=False):
                 for row in fit(params, path, settings.epochs, settings.learning_rate, start,
