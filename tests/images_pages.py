@@ -25,7 +25,14 @@ def reflectance(digit, font, rng):
     120-400 pixels a side with the digit 25-60% of its short side high, anywhere, tilted a little."""
     width, height = rng.randint(120, 400, size=2)
     size = int(min(width, height) * rng.uniform(.25, .6))
-    face = ImageFont.truetype(font, size)
+    alpha = ink_on_sheet(digit, ImageFont.truetype(font, size), size, width, height, rng)
+    paper, ink = rng.uniform(190, 250), rng.uniform(0, 70)
+    return paper + (ink - paper) * alpha
+
+
+def ink_on_sheet(digit, face, size, width, height, rng):
+    """Where the ink is (float64 0-1, height x width): the digit in ``face``, tilted up to 12
+    degrees, anywhere on the sheet."""
     glyph = Image.new("L", (2 * size, 2 * size))
     ImageDraw.Draw(glyph).text((size, size), str(digit), fill=255, font=face, anchor="mm")
     glyph = glyph.rotate(rng.uniform(-12, 12), resample=Image.BILINEAR)
@@ -33,9 +40,7 @@ def reflectance(digit, font, rng):
     sheet = Image.new("L", (int(width), int(height)))
     sheet.paste(glyph, (rng.randint(0, max(1, width - glyph.width)),
                         rng.randint(0, max(1, height - glyph.height))))
-    paper, ink = rng.uniform(190, 250), rng.uniform(0, 70)
-    alpha = np.asarray(sheet, np.float64) / 255
-    return paper + (ink - paper) * alpha
+    return np.asarray(sheet, np.float64) / 255
 
 
 def gradient(shape, rng, low=None):

@@ -197,15 +197,8 @@ def render(digit, font, rng):
     width, height = rng.randint(60, 220, size=2)
     size = int(min(width, height) * rng.uniform(.35, .8))
     face = ImageFont.truetype(font, size) if font else ImageFont.load_default(size=size)
-    glyph = Image.new("L", (2 * size, 2 * size))
-    ImageDraw.Draw(glyph).text((size, size), str(digit), fill=255, font=face, anchor="mm")
-    glyph = glyph.rotate(rng.uniform(-12, 12), resample=Image.BILINEAR)
-    glyph = glyph.crop(glyph.getbbox())
-    sheet = Image.new("L", (int(width), int(height)))
-    sheet.paste(glyph, (rng.randint(0, max(1, width - glyph.width)),
-                        rng.randint(0, max(1, height - glyph.height))))
+    alpha = images_pages.ink_on_sheet(digit, face, size, width, height, rng)
     paper, ink = rng.uniform(170, 255), rng.uniform(0, 90)
-    alpha = np.asarray(sheet, np.float64) / 255
     noisy = paper + (ink - paper) * alpha + rng.normal(0, 3, alpha.shape)
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
