@@ -403,3 +403,12 @@ def test_mirror_variables_are_checked_even_when_the_shipped_data_is_used(cli, mo
 def test_an_empty_host_or_image_is_refused(cli, command, argv):
     code, out, err = cli(command, *argv)
     assert code == 2 and "is empty: give " in err and err.count("\n") == 1, err
+
+
+def test_zero_epochs_into_a_folder_saves_nothing_and_says_so(cli, fashion_subset_dir, tmp_path):
+    out = str(tmp_path / "run")
+    code, stdout, err = cli("train", "--quiet", "--data-dir", fashion_subset_dir, "--epochs", "0",
+                            "--out", out)
+    assert code == 0 and stdout == "" and "Traceback" not in err
+    assert err.strip().endswith("no epoch completed, so %s holds no checkpoint" % out), err
+    assert not os.path.exists(out)  # nothing of a run that never trained is left behind

@@ -25,6 +25,8 @@ class Report:
         if not self.out:
             return ("nothing was saved: add --out DIR to keep the parameters, the metrics and "
                     "the pictures of a run")
+        if self.saved_epoch is None:  # --epochs 0
+            return "no epoch completed, so %s holds no checkpoint" % self.out
         if self.nothing_to_train:
             return "nothing new was trained; %s" % self._intact() + (
                 " and its pictures were redrawn" if self.drawn else "")
