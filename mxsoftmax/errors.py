@@ -6,6 +6,7 @@ or setting, and how to fix it. Callers decide from the attributes and never from
 command lines name the flag that carried ``param`` or ``path`` and choose the exit code by class
 (:func:`mxsoftmax.cli.common.handle_errors`).
 """
+import contextlib
 import signal
 
 
@@ -219,6 +220,22 @@ class MissingPackage(ExportError):
 
     def __init__(self, message, package, path=None):
         super().__init__(message, package=package, path=path)
+
+
+@contextlib.contextmanager
+def translated(kinds, make):
+    """Within the block, an exception ``err`` of ``kinds`` becomes ``make(err)``, raised from None:
+    the caller's own error, with its fields. ``make`` returns None for one to let pass as it is.
+
+    The one handler that catches an error to raise another: callers say which and into what.
+    """
+    try:
+        yield
+    except kinds as err:
+        failure = make(err)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def reason(err):

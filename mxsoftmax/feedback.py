@@ -17,8 +17,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, nd
 
-from .errors import LossNotFinite, reason
-from .files import translated
+from .errors import LossNotFinite, reason, translated
 
 NOT_DONE = "not done yet"
 FLOAT32_EXP_LIMIT = 88.7  # exp(88.7) is about the largest float32, 3.4e38

@@ -17,7 +17,7 @@ import re
 import stat
 import tempfile
 
-from .errors import CannotWrite, Locked, NotRegular, WriteFailed, reason
+from .errors import CannotWrite, Locked, NotRegular, WriteFailed, reason, translated
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
 PART = re.compile(r"\A\.(?P<name>.+)\.[a-z0-9_]{8}\.part\Z")  # atomic_write's temporary files
@@ -42,22 +42,6 @@ def open_regular(path):
         opened = os.fdopen(fd, "rb")
         unless_opened.pop_all()
     return opened
-
-
-@contextlib.contextmanager
-def translated(kinds, make):
-    """Within the block, an exception ``err`` of ``kinds`` becomes ``make(err)``, raised from None:
-    the caller's own error, with its fields. ``make`` returns None for one to let pass as it is.
-
-    The one handler that catches an error to raise another: callers say which and into what.
-    """
-    try:
-        yield
-    except kinds as err:
-        failure = make(err)
-        if failure is None:
-            raise
-        raise failure from None
 
 
 def read_regular(path, limit):

@@ -14,8 +14,8 @@ import zlib
 
 import numpy as np
 
-from .errors import ChecksumMismatch, IdxError, reason
-from .files import NotRegular, open_regular, translated
+from .errors import ChecksumMismatch, IdxError, reason, translated
+from .files import NotRegular, open_regular
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049  # 0x0803: uint8, 3 dimensions; 0x0801: uint8, 1 dimension
 ROWS = COLS = 28

@@ -39,8 +39,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from . import catalog
-from .errors import ImageError, InvalidInput, InvalidType
-from .files import NotRegular, read_regular, translated
+from .errors import ImageError, InvalidInput, InvalidType, translated
+from .files import NotRegular, read_regular
 
 MAX_BYTES = 20 * 2 ** 20     # largest file read; the draw server allows 1 MiB bodies
 MAX_PIXELS = 40 * 10 ** 6    # largest width x height decoded (a 40-megapixel photo)

@@ -27,9 +27,9 @@ from mxnet import nd
 
 from . import catalog
 from .errors import (InvalidType, NotARun, NotRegular, RunCannotWrite,
-                     RunError, RunExists, RunLocked, WriteFailed, reason)
+                     RunError, RunExists, RunLocked, WriteFailed, reason, translated)
 from .files import (DIGEST, NOT_THERE, PART, FolderLock, cause, dangling_link, read_regular,
-                    translated, write_bytes, write_text)
+                    write_bytes, write_text)
 from .settings import NUM_INPUTS, NUM_OUTPUTS
 from .validation import constraint, validate
 

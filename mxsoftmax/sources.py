@@ -27,9 +27,9 @@ from mxnet.gluon.utils import _get_repo_url
 from tqdm import tqdm
 
 from . import catalog, idx
-from .errors import DatasetMismatch, FetchError, InvalidInput, InvalidType, NoData, reason
-from .files import (CannotWrite, FolderLock, NotRegular, atomic_write, make_dirs, read_regular,
-                    translated)
+from .errors import (DatasetMismatch, FetchError, InvalidInput, InvalidType, NoData, reason,
+                     translated)
+from .files import CannotWrite, FolderLock, NotRegular, atomic_write, make_dirs, read_regular
 
 try:
     from importlib.resources import files as _package_files
