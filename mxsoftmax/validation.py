@@ -6,6 +6,8 @@ checked once, where it enters, against :data:`CONSTRAINTS`; the command lines pa
 with the same objects (:meth:`Constraint.parse`). A failure is :class:`InvalidValue`:
 ``"<param> must be <description>, not <value>"``. The tutorial's math never checks anything.
 """
+import functools
+import inspect
 import numbers
 import re
 
@@ -53,7 +55,8 @@ class Constraint:
 class Interval(Constraint):
     """A whole number (``kind=numbers.Integral``) or a finite real number in ``[low, high]``."""
 
-    def __init__(self, kind, low, high, note=""):
+    def __init__(self, kind, low, high, closed="both", note=""):
+        assert closed == "both", "only closed intervals are used"
         self.kind, self.low, self.high = kind, low, high
         whole = kind is numbers.Integral
         self.description = ("a whole number from %d to %d" % (low, high) if whole else
@@ -211,10 +214,37 @@ class ClassNames(Constraint):
         return [None, ["a"] * 9, list(range(10)), "0123456789"]
 
 
-def _context():
-    import mxnet as mx
-    return Instance(mx.Context, "an mx.Context such as mx.cpu() (context.parse_ctx turns 'gpu:1' "
-                                "into one)")
+class Ctx(Constraint):
+    """An ``mx.Context`` (MXNet is imported only when a value is checked)."""
+    description = "an mx.Context such as mx.cpu() (context.parse_ctx turns 'gpu:1' into one)"
+
+    def holds(self, value):
+        import mxnet as mx
+        return isinstance(value, mx.Context)
+
+    def invalid_examples(self):
+        return ["text", 3, None]
+
+
+def validate_params(constraints):
+    """Decorator (scikit-learn's ``validate_params``): each call's arguments named in
+    ``constraints`` are checked against their constraint before the function runs; the first one
+    that fails raises :class:`InvalidValue` naming the parameter. Defaults are not checked (they
+    hold by construction). The constraints stay readable as ``function.constraints``."""
+    def decorate(function):
+        signature = inspect.signature(function)
+        unknown = set(constraints) - set(signature.parameters)
+        assert not unknown, "%s has no parameter %s" % (function.__qualname__, sorted(unknown))
+
+        @functools.wraps(function)
+        def checked(*args, **kwargs):
+            for param, value in signature.bind(*args, **kwargs).arguments.items():
+                if param in constraints:
+                    constraints[param].check(param, value)
+            return function(*args, **kwargs)
+        checked.constraints = constraints
+        return checked
+    return decorate
 
 
 CONSTRAINTS = {
@@ -222,7 +252,7 @@ CONSTRAINTS = {
     "epochs": Interval(numbers.Integral, 0, 100000),
     "start_epoch": Interval(numbers.Integral, 0, 100000),
     "seed": Interval(numbers.Integral, 0, 2 ** 32 - 1),
-    "learning_rate": Interval(numbers.Real, FLOAT32_TINY, FLOAT32_MAX, " (float32)"),
+    "learning_rate": Interval(numbers.Real, FLOAT32_TINY, FLOAT32_MAX, note=" (float32)"),
     "moving_loss": Interval(numbers.Real, -FLOAT32_MAX, FLOAT32_MAX),
     "smoothing_constant": Interval(numbers.Real, 0, 1),
     "every": Interval(numbers.Integral, 0, 1000000),
@@ -240,6 +270,7 @@ CONSTRAINTS = {
     "images": Images(single=False),
     "image28": Images(single=True),
     "class_names": ClassNames(),
+    "ctx": Ctx(),
 }
 
 
@@ -261,9 +292,7 @@ def check_environment(environ):
 
 
 def constraint(param):
-    """The constraint of ``param``; ``ctx`` is made on first use (it needs MXNet)."""
-    if param == "ctx":
-        return _context()
+    """The constraint of ``param``."""
     return CONSTRAINTS[param]
 
 

@@ -14,7 +14,7 @@ from mxsoftmax.errors import InvalidValue
 
 from conftest import as_data, random_splits
 
-PARAMS = sorted(validation.CONSTRAINTS) + ["ctx"]
+PARAMS = sorted(validation.CONSTRAINTS)
 
 
 @pytest.mark.parametrize("param", PARAMS)
