@@ -32,7 +32,7 @@ import mxnet as mx
 from mxsoftmax import loop, sources
 start = time.monotonic()
 data = sources.load_splits(sys.argv[1] or None, sys.argv[2] or None, stream=True)
-loop.CompiledPath(data, mx.cpu())
+loop.compiled(data, mx.cpu())
 print(time.monotonic() - start)
 import platform, numpy
 print("Python %s, numpy %s, mxnet %s" % (platform.python_version(), numpy.__version__, mx.__version__))

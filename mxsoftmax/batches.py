@@ -12,7 +12,6 @@ from mxnet import gluon, nd
 
 from .idx import IdxImages
 from .settings import NUM_INPUTS
-from .validation import validate
 
 EVAL_BATCH_SIZE = 10000  # accuracy does not depend on it; large batches mean few operations
 
@@ -60,7 +59,6 @@ class LiteralBatches:
     """
 
     def __init__(self, splits, ctx, batch_size, seed):
-        validate(splits=splits, ctx=ctx, batch_size=batch_size, seed=seed)
         self.ctx, self.batch_size, self.seed = ctx, batch_size, seed
         self.mnist_train = dataset(*splits.train)
         self.mnist_test = dataset(*splits.test)
@@ -98,7 +96,6 @@ class SplitArrays:
     """
 
     def __init__(self, splits, ctx, batch_size, seed):
-        validate(splits=splits, ctx=ctx, batch_size=batch_size, seed=seed)
         self.ctx, self.batch_size, self.seed = ctx, batch_size, seed
         self.train_arrays = to_ndarrays(*splits.train, ctx)
         self.test_arrays = to_ndarrays(*splits.test, ctx)

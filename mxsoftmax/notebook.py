@@ -13,19 +13,17 @@ import sys
 import threading
 
 import mxnet as mx
-import numpy as np
 from mxnet import nd
 
 from . import catalog, feedback, sources
 from .batches import SplitArrays
-from .errors import CheckFailed, NoData
-from .loop import CompiledPath, fit, train_step
+from .errors import CheckFailed, Diverged, LossNotFinite, NoData
+from .loop import Training, compiled, fit, train_step
 from .loss import cross_entropy as tutorial_cross_entropy
-from .metrics import evaluate_accuracy
-from .model import init_params, softmax as tutorial_softmax
+from .model import init_params, params_on, softmax as tutorial_softmax
 from .optim import sgd_update
-from .settings import DEFAULTS
-from .validation import Interval, constraint, validate
+from .settings import DEFAULTS, NUM_OUTPUTS
+from .validation import CONSTRAINTS as C, Interval, validate_params
 
 NOTEBOOK_EPOCHS = Interval(numbers.Integral, 1, 1000)
 Trained = collections.namedtuple("Trained", "params init history")
@@ -39,7 +37,7 @@ def settings_from_env(environ=None):
     environ = os.environ if environ is None else environ
     dataset = environ.get("MXSOFTMAX_DATASET") or None
     if dataset is not None:
-        constraint("dataset").check("MXSOFTMAX_DATASET", dataset)
+        C["dataset"].check("MXSOFTMAX_DATASET", dataset)
     epochs = environ.get("MXSOFTMAX_EPOCHS") or str(DEFAULTS.epochs)
     epochs = NOTEBOOK_EPOCHS.parse(epochs, "MXSOFTMAX_EPOCHS")
     return dict(dataset=dataset, data_dir=environ.get("MXSOFTMAX_DATA_DIR") or None,
@@ -74,40 +72,52 @@ def fashion_mnist(settings, splits, run, ctx):
     return fashion, train(fashion, ctx, settings["epochs"])
 
 
+@validate_params({"splits": C["splits"], "ctx": C["ctx"], "epochs": C["epochs"], "seed": C["seed"],
+                  "softmax": C["softmax"], "net": C["net"], "cross_entropy": C["cross_entropy"],
+                  "SGD": C["SGD"], "callback": C["callback"], "every": C["every"]})
 def train(splits, ctx, epochs, seed=DEFAULTS.seed, softmax=None, net=None, cross_entropy=None,
           SGD=None, callback=None, every=0, check=True):
     """Train the tutorial's model with its defaults, printing each epoch's line.
 
-    With none of ``softmax``, ``net``, ``cross_entropy`` and ``SGD`` it runs the compiled path.
-    With any of them, your functions, written as the tutorial writes them (``nd``, ``-``, ``/``,
-    ``*``), train imperatively on :class:`LearnerPath`; the tutorial's own functions fill in the
-    others. They are called as ``softmax(y_linear)``, ``net(X, params)`` (``W, b = params``: the
-    parameters this run trains, not the notebook's globals), ``cross_entropy(yhat, y)`` and
-    ``SGD(params, lr)`` (without yours, the tutorial's update runs as ``optim.sgd_update``, the
-    same bits with less Python). Each one given is checked first (:mod:`mxsoftmax.feedback`) and the
-    verdict printed; a failed check stops before training unless ``check=False``. Given the
-    tutorial's own functions, the lines are the compiled path's, bit for bit.
+    With none of ``softmax``, ``net``, ``cross_entropy`` and ``SGD`` it trains on
+    :func:`loop.compiled`. With any of them, your functions, written as the tutorial writes them
+    (``nd``, ``-``, ``/``, ``*``), train imperatively (:func:`learner`); the tutorial's own fill
+    in the others. They are called as ``softmax(y_linear)``, ``net(X, params)`` (``W, b =
+    params``: the parameters this run trains, not the notebook's globals), ``cross_entropy(yhat,
+    y)`` and ``SGD(params, lr)``. Each one given is checked first (:mod:`mxsoftmax.feedback`)
+    and the verdict printed; a failed check stops before training unless ``check=False``. Given
+    the tutorial's own functions, the lines are the compiled path's, bit for bit. A loss that
+    becomes inf or NaN is :class:`LossNotFinite`, saying what your function returned there.
 
-    ``mx.random`` is seeded with ``seed`` before ``W`` and ``b`` are drawn, as the command line
-    does. ``callback`` (such as a :class:`LiveCurve`) and ``every`` go to :func:`loop.fit`.
-    Returns a :data:`Trained`: the trained ``params``, a copy of them as drawn (``init``, for
-    ``pictures.plot_weights``'s ``W_init``) and the epoch rows (``history``, for
-    ``pictures.plot_history``).
+    ``mx.random`` is seeded with ``seed`` before ``W`` and ``b`` are drawn. ``callback`` (such as
+    a :class:`LiveCurve`) and ``every`` go to :func:`loop.fit`. Returns a :data:`Trained`.
     """
     mine = dict(softmax=softmax, net=net, cross_entropy=cross_entropy, SGD=SGD)
-    validate(ctx=ctx, epochs=epochs, seed=seed, callback=callback, every=every, **mine)
-    if any(fn is not None for fn in mine.values()):
+    learning = any(fn is not None for fn in mine.values())
+    if learning:
         _check_learners(mine, check)
-        path = LearnerPath(splits, ctx, DEFAULTS.batch_size, seed, **mine)
-    else:
-        path = CompiledPath(splits, ctx, DEFAULTS.batch_size, seed)
+    math = LearnerMath(softmax, net, cross_entropy) if learning else None
+    training = (learner(splits, ctx, math, SGD or sgd_update) if learning
+                else compiled(splits, ctx, DEFAULTS.batch_size, seed))
     mx.random.seed(seed)
     params = init_params(ctx)
     init = [param.copy() for param in params]
-    history = []
-    for row in fit(params, path, epochs, DEFAULTS.learning_rate, callback=callback, every=every):
-        print(row.pop("line"))
-        history.append(row)
+    start, history = [init], []
+
+    def keep(row):  # the parameters at the start of the next epoch, to replay a divergence
+        if "batch" not in row:
+            start[0] = [param.copy() for param in params]
+        if callback is not None:
+            callback(row)
+    try:
+        for row in fit(params, training, epochs, DEFAULTS.learning_rate, callback=keep,
+                       every=every):
+            print(row.pop("line"))
+            history.append(row)
+    except Diverged as err:
+        if not learning or err.batch is None:
+            raise
+        raise _replay(training, math, start[0], err) from None
     return Trained(params, init, history)
 
 
@@ -116,8 +126,8 @@ CHECKS = dict(softmax=feedback.check_softmax, net=feedback.check_net,
 
 
 def _check_learners(functions, stop_on_failure):
-    """Print the verdict on each of the learner's functions that has a check; raise
-    :class:`feedback.CheckFailed` on the first that fails when ``stop_on_failure``."""
+    """Print the verdict on each of the learner's functions; raise :class:`CheckFailed` on the
+    first that fails when ``stop_on_failure``."""
     for name, check in CHECKS.items():
         if functions[name] is not None:
             verdict = check(functions[name], name)
@@ -127,11 +137,9 @@ def _check_learners(functions, stop_on_failure):
 
 
 class LearnerMath:
-    """The learner's functions as :func:`loop.train_step`'s math, on ``nd`` only.
-
-    ``net(X, params)`` is the learner's, or the tutorial's ``softmax(nd.dot(X, W) + b)`` with
-    the learner's (or the tutorial's) ``softmax``.
-    """
+    """The learner's functions as a :data:`loop.Math`, on ``nd`` only: ``net(X, params)`` is
+    the learner's, or the tutorial's ``softmax(nd.dot(X, W) + b)`` with the learner's (or the
+    tutorial's) ``softmax``."""
 
     def __init__(self, softmax=None, net=None, cross_entropy=None):
         self.softmax = softmax or tutorial_softmax
@@ -151,66 +159,27 @@ class LearnerMath:
         return self.softmax(self.logits(X, params))
 
 
-class LearnerPath:
-    """The tutorial's math with a learner's functions, imperatively on whole-split arrays.
+def learner(splits, ctx, math, SGD):
+    """A :data:`loop.Training` of the learner's ``math`` and ``SGD``, imperatively on the
+    compiled path's batches (the same order). Accuracy counts the argmax of the learner's
+    ``net`` on slices of 10,000 rows: wherever the probabilities are finite their argmax is the
+    logits', so the lines are the compiled path's."""
+    data = SplitArrays(splits, ctx, DEFAULTS.batch_size, DEFAULTS.seed)
+    return Training(data, data.train, functools.partial(train_step, math=math, SGD=SGD), math.net)
 
-    The batches are :class:`batches.SplitArrays`' (the compiled path's, in the same order), each
-    step is :func:`loop.train_step` with the learner's ``SGD``, and the losses are synced once per
-    epoch. Accuracy counts the argmax of the learner's ``net`` on the compiled path's evaluation
-    slices of 10,000 rows: wherever the probabilities are finite their argmax is the logits', so
-    the lines are the compiled path's. (The tutorial's softmax shifts by the max of the whole slice:
-    a row ~88 below the slice's largest logit would be 0/0; on MNIST and Fashion-MNIST, seeds 0-2,
-    the largest gap measured is 58.) When a batch's loss is inf or NaN, the epoch is replayed up
-    to that batch from its start to say what the learner's function returned there
-    (:class:`feedback.LossNotFinite`).
-    """
 
-    def __init__(self, splits, ctx, batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed,
-                 softmax=None, net=None, cross_entropy=None, SGD=None):
-        self.arrays, self.ctx = SplitArrays(splits, ctx, batch_size, seed), ctx
-        self.math = LearnerMath(softmax, net, cross_entropy)
-        self.SGD = SGD or sgd_update  # the tutorial's SGD fused, bit for bit (optim's docstring)
-
-    def num_batches(self):
-        """Training batches per epoch."""
-        return self.arrays.num_batches()
-
-    def train_epoch(self, params, epoch, learning_rate, after_batch):
-        """One pass over ``epoch``'s batches; returns each batch's mean loss (numpy float32)."""
-        start = [param.copy() for param in params]
-        losses = []
-        for i, (data, label) in enumerate(self.arrays.train(epoch)):
-            loss = train_step(params, data, label, learning_rate, self.math, self.SGD)
-            losses.append(nd.mean(loss))
-            after_batch(i, losses[-1])
-        losses = nd.concat(*losses, dim=0).asnumpy()
-        bad = np.flatnonzero(~np.isfinite(losses))
-        if bad.size:
-            raise self._replay(start, epoch, int(bad[0]), losses[bad[0]], learning_rate)
-        return losses
-
-    def _replay(self, start, epoch, batch, value, learning_rate):
-        """:class:`feedback.LossNotFinite` for ``batch`` of ``epoch``, trained again from ``start``."""
-        params = [param.copy() for param in start]
-        for param in params:
-            param.attach_grad()
-        for i, (data, label) in enumerate(self.arrays.train(epoch)):
-            if i == batch:
-                break
-            train_step(params, data, label, learning_rate, self.math, self.SGD)
-        y = nd.one_hot(label, 10)
-        yhat = self.math.net(data, params)
-        loss = self.math.cross_entropy(yhat, y)
-        return feedback.LossNotFinite(epoch, batch, value,
-                                      feedback.explain_not_finite(
-                                          yhat, y, loss, self.math.logits(data, params),
-                                          self.math.source))
-
-    def accuracy(self, params):
-        """(test, train) accuracy through the learner's ``net``, 10,000 rows at a time."""
-        model = functools.partial(self.math.net, params=params)  # the tutorial's net(X)
-        return (evaluate_accuracy(self.arrays.test(), model, self.ctx),
-                evaluate_accuracy(self.arrays.train_eval(), model, self.ctx))
+def _replay(training, math, start, err):
+    """:class:`LossNotFinite` for ``err``'s batch, trained to again from the epoch's ``start``."""
+    params = params_on(start, start[0].context)
+    for i, batch in enumerate(training.batches(err.epoch)):
+        if i == err.batch:
+            break
+        training.update(params, batch, DEFAULTS.learning_rate)
+    data, label = batch
+    y = nd.one_hot(label, NUM_OUTPUTS)
+    yhat = math.net(data, params)
+    return LossNotFinite(err.epoch, err.batch, err.value, feedback.explain_not_finite(
+        yhat, y, math.cross_entropy(yhat, y), math.logits(data, params), math.source))
 
 
 def _in_kernel():
@@ -271,6 +240,7 @@ class LiveCurve:
         return Image(data=png.getvalue(), format="png")
 
 
+@validate_params({"port": C["port"]})
 def draw_page(params, class_names, dataset, ctx, port=0):
     """Serve the draw page for a model trained in the notebook, in a background thread.
 
@@ -279,7 +249,6 @@ def draw_page(params, class_names, dataset, ctx, port=0):
     """
     from .runs import Run
     from .server import DrawServer
-    validate(port=port)
     server = DrawServer(("127.0.0.1", port), Run(params, list(class_names), dataset, "this notebook"),
                         ctx)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -173,7 +173,7 @@ def _signal_when(monkeypatch, owner, attr, signum, call=0):
 
 
 @pytest.mark.parametrize("moment, owner, attr, call, epoch", [
-    ("last evaluation", loop.CompiledPath, "accuracy", 1, 1),
+    ("last evaluation", loop, "accuracy", 1, 1),
     ("checkpoint write", runs, "_save_params", 2, 1),  # init, epoch 0, then epoch 1's params
     ("pictures", pictures, "save_figure", 1, 1),
 ])
@@ -305,7 +305,7 @@ def test_sigterm_during_predict_is_one_line(cli, fashion_subset_dir, tmp_path, m
 def test_a_signal_before_the_last_epoch_says_how_to_continue(cli, fashion_subset_dir, tmp_path,
                                                              monkeypatch, capsys):
     out = str(tmp_path / "run")
-    _signal_when(monkeypatch, loop.CompiledPath, "accuracy", signal.SIGINT, 0)
+    _signal_when(monkeypatch, loop, "accuracy", signal.SIGINT, 0)
     code, stdout, err = cli("train", "--quiet", *["--data-dir", fashion_subset_dir, "--epochs", "2", "--out", out])
     assert code == 130 and stdout.count("Epoch ") == 1
     assert "the checkpoint of epoch 0 in %s is intact; continue with '%s --out %s --resume'" \

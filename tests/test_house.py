@@ -148,17 +148,17 @@ def test_the_tutorials_softmax_is_at_most_9_mxsoftmax_frames_deep(tmp_path):
     assert 5 <= depth <= 9, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("Path", [loop.LiteralPath, loop.CompiledPath])
-def test_no_check_runs_per_training_batch(Path, monkeypatch):
+@pytest.mark.parametrize("make", [loop.literal, loop.compiled])
+def test_no_check_runs_per_training_batch(make, monkeypatch):
     calls = []
     real = validation.Constraint.check
     monkeypatch.setattr(validation.Constraint, "check",
                         lambda self, param, value: calls.append(param) or real(self, param, value))
-    path = Path(as_data(random_splits(n_train=320, n_test=16)), mx.cpu(), batch_size=8,
+    training = make(as_data(random_splits(n_train=320, n_test=16)), mx.cpu(), batch_size=8,
                 math=loop.StableMath())  # random pixels may overflow the tutorial's softmax
     calls.clear()
-    rows = list(loop.fit(model.init_params(mx.cpu()), path, 2, 0.001))
-    assert len(rows) == 2 and path.num_batches() == 40
+    rows = list(loop.fit(model.init_params(mx.cpu()), training, 2, 0.001))
+    assert len(rows) == 2 and training.data.num_batches() == 40
     assert len(calls) < 10, calls  # fit's arguments, once: not 80 batches' worth
 
 

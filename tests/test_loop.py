@@ -19,10 +19,10 @@ def subset(data, n_train, n_test):
 def train_both_ways(data, seed, math, epochs=3, batch_size=64):
     """Train the literal and the compiled path from the same start; returns {path: (W, b, lines)}."""
     results = {}
-    for name, Path in loop.PATHS.items():
+    for name, training in loop.PATHS.items():
         mx.random.seed(seed)
         params = init_params(mx.cpu())
-        rows = list(loop.fit(params, Path(data, mx.cpu(), batch_size, seed, math), epochs, .001))
+        rows = list(loop.fit(params, training(data, mx.cpu(), batch_size, seed, math), epochs, .001))
         results[name] = (params[0].asnumpy(), params[1].asnumpy(), [r["line"] for r in rows])
     return results
 
@@ -62,8 +62,8 @@ def test_both_ways_visit_the_same_batches_in_the_same_order():
 def test_training_leaves_numpys_global_random_state_alone():
     data = as_data(random_splits(n_train=50, n_test=20))
     before = np.random.get_state()[1].copy()
-    for Path in (loop.LiteralPath, loop.CompiledPath):
-        list(loop.fit(init_params(mx.cpu()), Path(data, mx.cpu(), 8, 3), 2, .001))
+    for training in (loop.literal, loop.compiled):
+        list(loop.fit(init_params(mx.cpu()), training(data, mx.cpu(), 8, 3), 2, .001))
     assert np.array_equal(before, np.random.get_state()[1])
 
 
@@ -71,7 +71,7 @@ def test_printed_accuracies_match_numpy_on_the_trained_parameters(fashion_subset
     data = subset(fashion_subset, 2000, 700)
     mx.random.seed(0)
     params = init_params(mx.cpu())
-    (row,) = list(loop.fit(params, loop.CompiledPath(data, mx.cpu()), 1, .001))
+    (row,) = list(loop.fit(params, loop.compiled(data, mx.cpu()), 1, .001))
     W, b = (p.asnumpy() for p in params)
     for split, key in (("train", "train_acc"), ("test", "test_acc")):
         images, labels = getattr(data, split)
@@ -93,20 +93,20 @@ def test_evaluation_does_not_depend_on_the_batch_size():
     together = net(X, params).asnumpy()
     assert np.isnan(together[1]).all() and not np.isnan(together[0]).any()
     labels = nd.array([3, 5])
-    path = loop.CompiledPath(as_data({"train": (np.zeros((1, 28, 28), np.uint8), [0]),
+    training = loop.compiled(as_data({"train": (np.zeros((1, 28, 28), np.uint8), [0]),
                                       "test": (np.zeros((1, 28, 28), np.uint8), [0])}), mx.cpu())
-    path.arrays.test_arrays = (X, labels)
-    path.arrays.train_arrays = (X, labels)
-    assert path.accuracy(params) == (1.0, 1.0)  # argmax of the logits: right for both rows
+    training.data.test_arrays = (X, labels)
+    training.data.train_arrays = (X, labels)
+    assert loop.accuracy(training, params) == (1.0, 1.0)  # argmax of the logits: right for both rows
     assert linear(X, params).asnumpy().argmax(axis=1).tolist() == [3, 5]
 
 
 def test_stable_math_trains_the_seeds_where_the_tutorials_diverges(fashion):
-    paths = {math: loop.CompiledPath(fashion, mx.cpu(), 64, 0, math())
+    paths = {math: loop.compiled(fashion, mx.cpu(), 64, 0, math())
              for math in (loop.TutorialMath, loop.StableMath)}
     for seed in (3, 4, 11):
-        for path in paths.values():
-            path.arrays.seed = seed  # the batch order of the run with this seed; same arrays
+        for training in paths.values():
+            training.data.seed = seed  # the batch order of the run with this seed; same arrays
         with pytest.raises(loop.Diverged, match="the loss became nan in epoch 0 at batch"):
             mx.random.seed(seed)
             list(loop.fit(init_params(mx.cpu()), paths[loop.TutorialMath], 1, .001))
@@ -115,25 +115,24 @@ def test_stable_math_trains_the_seeds_where_the_tutorials_diverges(fashion):
         assert np.isfinite(row["loss"]) and row["test_acc"] > .6, (seed, row)
 
 
-@pytest.mark.parametrize("Path", [loop.LiteralPath, loop.CompiledPath])
-def test_everything_lives_on_the_requested_context(fashion_subset, Path):
+@pytest.mark.parametrize("make", [loop.literal, loop.compiled])
+def test_everything_lives_on_the_requested_context(fashion_subset, make):
     ctx = mx.cpu(1)
     data = subset(fashion_subset, 640, 100)
-    path = Path(data, ctx)
+    training = make(data, ctx)
     params = init_params(ctx)
-    batches = path.batches if Path is loop.LiteralPath else path.arrays
+    batches = training.data
     for data_batch, label in list(batches.train(0)) + list(batches.test()) + list(batches.train_eval()):
         assert data_batch.context == ctx and label.context == ctx
     seen = []
-    real = path.train_epoch
 
-    def watched(params, epoch, lr, after_batch):
-        def check(i, loss=None):
-            seen.append(all(p.context == ctx and p.grad.context == ctx for p in params))
-            after_batch(i, loss)
-        return real(params, epoch, lr, check)
-    path.train_epoch = watched
-    rows = list(loop.fit(params, path, 1, .001))
+    def watched(params, batch, lr):
+        loss = make_update(params, batch, lr)
+        seen.append(all(p.context == ctx and p.grad.context == ctx for p in params)
+                    and loss.context == ctx)
+        return loss
+    make_update = training.update
+    rows = list(loop.fit(params, training._replace(update=watched), 1, .001))
     assert rows and seen and all(seen) and len(seen) == 10
     assert net(next(iter(batches.test()))[0], params).context == ctx
 
@@ -152,7 +151,10 @@ def test_a_learner_can_pass_their_own_softmax_and_it_compiles(fashion_subset):
 def test_non_finite_parameters_are_divergence_even_when_losses_are_finite():
     data = as_data(random_splits(n_train=64, n_test=10))
     params = init_params(mx.cpu())
-    path = loop.CompiledPath(data, mx.cpu())
-    path.train_epoch = lambda params, *a: (params[0].__setitem__((0, 0), np.inf), np.ones(1))[1]
+    training = loop.compiled(data, mx.cpu())
+    def poisoned(params, batch, lr):  # finite losses, then a parameter made inf
+        params[0][0, 0] = np.inf
+        return nd.ones(1)
+    training = training._replace(update=poisoned)
     with pytest.raises(loop.Diverged, match="parameters became inf or NaN in epoch 0"):
-        list(loop.fit(params, path, 1, .001))
+        list(loop.fit(params, training, 1, .001))

@@ -72,10 +72,10 @@ def test_the_learners_path_batches_in_the_compiled_paths_order(small):
         seen.append(params[0].grad.copy())
         SGD(params, lr)
     params = model.init_params(mx.cpu())
-    path = notebook.LearnerPath(small, mx.cpu(), 64, 0, SGD=recording)
-    path.train_epoch(params, 0, 0.001, lambda i, loss: None)
+    training = notebook.learner(small, mx.cpu(), notebook.LearnerMath(), recording)
+    list(loop.fit(params, training, 1, 0.001))
     arrays = SplitArrays(small, mx.cpu(), 64, 0)
-    assert len(seen) == arrays.num_batches() == path.num_batches()
+    assert len(seen) == arrays.num_batches() == training.data.num_batches()
     first = next(iter(arrays.train(0)))[0]  # the first batch's gradient: W starts at init
     assert seen[0].shape == (784, 10) and first.shape == (64, 784)
 
@@ -106,7 +106,7 @@ def test_a_loss_that_is_not_finite_says_which_batch_and_what_softmax_returned(fa
     arrays = SplitArrays(small, mx.cpu(), 64, 0)
     math = notebook.LearnerMath(softmax=nd.exp)
     for i, (data, label) in enumerate(arrays.train(0)):
-        loss = loop.train_step(params, data, label, 0.001, math, SGD)
+        loss = loop.train_step(params, (data, label), 0.001, math, SGD)
         if not np.isfinite(loss.asnumpy()).all():
             break
     assert err.batch == i and str(err).startswith("the loss became %s in epoch 0 at batch %d: "
@@ -136,21 +136,21 @@ def test_fit_calls_back_after_every_epoch_and_every_n_batches(small):
     rows = []
     mx.random.seed(0)
     params = model.init_params(mx.cpu())
-    path = notebook.LearnerPath(small, mx.cpu(), 64, 0, softmax=softmax)
+    path = notebook.learner(small, mx.cpu(), notebook.LearnerMath(softmax), SGD)
     yielded = list(loop.fit(params, path, 2, 0.001, callback=rows.append, every=10))
     epochs = [row for row in rows if "batch" not in row]
     assert epochs == yielded and epochs is not yielded
     batches = [row for row in rows if "batch" in row]
-    per_epoch = path.num_batches() // 10
+    per_epoch = path.data.num_batches() // 10
     assert [(r["epoch"], r["batch"]) for r in batches] == [
         (e, 10 * k + 9) for e in range(2) for k in range(per_epoch)]
-    assert all(r["batches"] == path.num_batches() and np.isfinite(r["loss"]) for r in batches)
+    assert all(r["batches"] == path.data.num_batches() and np.isfinite(r["loss"]) for r in batches)
     # the first partial row's loss is the mean loss of batches 9: the mean of the epoch's 10th
     mx.random.seed(0)
     again = model.init_params(mx.cpu())
     arrays = SplitArrays(small, mx.cpu(), 64, 0)
     for i, (data, label) in enumerate(arrays.train(0)):
-        loss = loop.train_step(again, data, label, 0.001, notebook.LearnerMath(softmax), SGD)
+        loss = loop.train_step(again, (data, label), 0.001, notebook.LearnerMath(softmax), SGD)
         if i == 9:
             break
     assert batches[0]["loss"] == float(nd.mean(loss).asscalar())

@@ -3,13 +3,16 @@ test_public_functions.py generates its parameter-validation tests): each constra
 invalid examples, each public entry point refuses them for each of its parameters, and each flag
 that carries a parameter refuses their text with exit 2 and one line naming the flag."""
 import importlib
+import inspect
+import pkgutil
 import numbers
 
 import mxnet as mx
 import numpy as np
 import pytest
 
-from mxsoftmax import batches, loop, model, validation
+import mxsoftmax
+from mxsoftmax import loop, model, validation
 from mxsoftmax.errors import InvalidValue
 
 from conftest import as_data, random_splits
@@ -82,31 +85,65 @@ def test_each_flag_refuses_invalid_text_with_one_line_and_exit_2(command, flag, 
         assert "argument %s: must be %s" % (flag, constraint.description) in err, err
 
 
-ENTRY_POINTS = {
-    "CompiledPath": (loop.CompiledPath, ("splits", "ctx", "batch_size", "seed")),
-    "LiteralPath": (loop.LiteralPath, ("splits", "ctx", "batch_size", "seed")),
-    "SplitArrays": (batches.SplitArrays, ("splits", "ctx", "batch_size", "seed")),
-}
+VALID = {"batch_size": 4, "epochs": 1, "start_epoch": 0, "seed": 0, "learning_rate": 0.001,
+         "moving_loss": 0., "smoothing_constant": .01, "every": 0, "port": 0, "dataset": "mnist",
+         "stop": None, "callback": None, "softmax": None, "net": None, "cross_entropy": None,
+         "SGD": None, "class_names": list("0123456789"), "ctx": mx.cpu()}
 
 
-@pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
-def test_the_paths_refuse_each_invalid_argument_by_name(name):
-    cls, params = ENTRY_POINTS[name]
-    good = dict(splits=as_data(random_splits(8, 4)), ctx=mx.cpu(), batch_size=4, seed=0)
-    for param in params:
-        for value in validation.constraint(param).invalid_examples():
+def _decorated():
+    """Every function and method of the package that declares its constraints (validate_params)."""
+    found = {}
+    for info in pkgutil.walk_packages(mxsoftmax.__path__, "mxsoftmax."):
+        module = importlib.import_module(info.name)
+        for owner in [module] + [c for _, c in inspect.getmembers(module, inspect.isclass)
+                                 if c.__module__ == module.__name__]:
+            for name, fn in vars(owner).items():
+                if hasattr(fn, "constraints") and fn.__module__ == module.__name__:
+                    found["%s.%s" % (owner.__name__, name)] = fn
+    return found
+
+
+DECORATED = _decorated()
+
+
+def test_the_public_entry_points_declare_their_constraints():
+    assert {"mxsoftmax.loop.fit", "mxsoftmax.loop.compiled", "mxsoftmax.loop.literal",
+            "mxsoftmax.notebook.train"} <= set(DECORATED)
+
+
+def _valid(constraint):
+    """A value ``constraint`` accepts, from the table's own examples."""
+    names = [n for n, c in validation.CONSTRAINTS.items() if c is constraint]
+    if names and names[0] in VALID:
+        return VALID[names[0]]
+    return {"params": model.init_params(mx.cpu()), "model": model.init_params(mx.cpu()),
+            "splits": as_data(random_splits(8, 4)),
+            "images": np.zeros((1, 28, 28), np.uint8),
+            "image28": np.zeros((28, 28), np.uint8)}[names[0]]
+
+
+@pytest.mark.parametrize("name", sorted(DECORATED))
+def test_each_entry_point_refuses_each_invalid_argument_by_name(name):
+    """Generated from the declarations: every constrained parameter, every invalid example."""
+    fn = DECORATED[name]
+    signature = inspect.signature(fn)
+    valid = {p: _valid(c) for p, c in fn.constraints.items()}
+    required = {p: None for p, info in signature.parameters.items()
+                if info.default is info.empty and info.kind is info.POSITIONAL_OR_KEYWORD}
+    for param, constraint in fn.constraints.items():
+        for value in constraint.invalid_examples():
             with pytest.raises(InvalidValue) as refused:
-                cls(**dict(good, **{param: value}))
-            assert refused.value.param == param
+                fn(**{**required, **valid, param: value})
+            assert refused.value.param == param, (name, param, value)
 
 
 def test_fit_refuses_each_invalid_argument_by_name():
     # the stable math: random pixels and N(0, 1) weights may overflow the tutorial's softmax
-    path = loop.CompiledPath(as_data(random_splits(8, 4)), mx.cpu(), 4, 0, loop.StableMath())
+    training = loop.compiled(as_data(random_splits(8, 4)), mx.cpu(), 4, 0, loop.StableMath())
     params = model.init_params(mx.cpu())
-    good = dict(params=params, path=path, epochs=1, learning_rate=0.001)
-    for param in ("params", "epochs", "learning_rate", "start_epoch", "moving_loss", "stop",
-                  "smoothing_constant"):
+    good = dict(params=params, training=training, epochs=1, learning_rate=0.001)
+    for param in ("params", "epochs", "learning_rate", "start_epoch", "moving_loss", "stop"):
         for value in validation.constraint(param).invalid_examples():
             with pytest.raises(InvalidValue) as refused:
                 next(loop.fit(**dict(good, **{param: value})))
@@ -119,7 +156,7 @@ def test_labels_outside_0_9_are_refused_where_the_data_comes_in():
     data = as_data(random_splits(8, 4))
     for labels in (np.full(8, 11), np.full(8, -3), np.full(8, 1.5), np.zeros(3)):
         with pytest.raises(InvalidValue, match="splits must be splits with .train and .test"):
-            loop.CompiledPath(data._replace(train=(data.train[0], labels)), mx.cpu())
+            loop.compiled(data._replace(train=(data.train[0], labels)), mx.cpu())
 
 
 @pytest.mark.parametrize("name, value", [("MXNET_ENGINE_TYPE", "Bogus"), ("OMP_NUM_THREADS", "abc"),
