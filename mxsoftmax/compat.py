@@ -9,9 +9,16 @@ indexing) and ``numpy.int`` (``mx.test_utils``' random-generator checks). Nothin
 The package's ``__init__`` calls :func:`restore_aliases` first, so every ``import mxsoftmax.x``
 (and a notebook's ``import mxsoftmax`` before its ``import mxnet``) works on numpy up to 1.26.
 """
+import contextlib
+import os
+import signal
+import sys
 import warnings
 
 import numpy
+
+from .errors import InvalidValue
+from .validation import check_environment
 
 #: Each alias MXNet 1.9.1 uses and the builtin numpy defined it as (numpy 1.19's ``numpy.bool is bool``).
 ALIASES = {"bool": bool, "int": int}
@@ -32,3 +39,36 @@ def restore_aliases(module=numpy):
             setattr(module, name, builtin)
             added.append(name)
     return tuple(added)
+
+
+class _Terminated(BaseException):
+    """SIGTERM while MXNet loads (a BaseException: some imports swallow every Exception)."""
+
+
+def _terminate(signum, _frame):
+    raise _Terminated(signum)
+
+
+@contextlib.contextmanager
+def loading(command):
+    """Around a command's imports, the first of MXNet: MXNet's variables are checked before it
+    loads (a value it cannot parse would abort the process, exit 134), and Ctrl-C or SIGTERM
+    while it loads is one line and exit 130/143. Once MXNet is loaded this does nothing."""
+    if "mxnet" in sys.modules:
+        yield
+        return
+    prog = "python -m mxsoftmax." + command
+    try:
+        check_environment(os.environ)
+    except InvalidValue as err:
+        print("%s: error: %s: unset it or give a usable value." % (prog, err), file=sys.stderr,
+              flush=True)
+        sys.exit(2)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    except (KeyboardInterrupt, _Terminated) as err:
+        print("%s: interrupted while loading." % prog, file=sys.stderr, flush=True)
+        os._exit(143 if isinstance(err, _Terminated) else 130)  # nothing is written yet
+    finally:
+        signal.signal(signal.SIGTERM, previous)

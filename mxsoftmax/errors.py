@@ -4,7 +4,7 @@ Each carries the facts of the failure as attributes (``path``, ``value``, ``para
 and its message is one neutral sentence made once from them, when it is raised: which file, value
 or setting, and how to fix it. Callers decide from the attributes and never from the text; the
 command lines name the flag that carried ``param`` or ``path`` and choose the exit code by class
-(:func:`mxsoftmax.cli.common.handle_errors`).
+(:func:`mxsoftmax.cli.handle_errors`).
 """
 import contextlib
 import signal

@@ -627,12 +627,12 @@ def _log_space_probes():
 def _one_epoch(splits, ctx, learning_rate, batch_size=64, seed=0):
     """Test accuracy after one epoch of the tutorial's model from the N(0, 1) start of ``seed``,
     or the :class:`loop.Diverged` that stopped it."""
-    from .loop import CompiledPath, Diverged, fit
+    from .loop import Diverged, compiled, fit
     from .model import init_params
     mx.random.seed(seed)
     params = init_params(ctx)
     try:
-        (row,) = fit(params, CompiledPath(splits, ctx, batch_size, seed), 1, learning_rate)
+        (row,) = fit(params, compiled(splits, ctx, batch_size, seed), 1, learning_rate)
     except Diverged as err:
         return err
     return row["test_acc"]

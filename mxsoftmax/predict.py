@@ -1,5 +1,134 @@
-"""``python -m mxsoftmax.predict``: see :mod:`mxsoftmax.cli.predict`."""
-from mxsoftmax import launch
+"""``python -m mxsoftmax.predict``: classify image files with a trained run.
+
+Each image becomes the 28x28 input the run's data set was made of (:mod:`mxsoftmax.images`, the
+same code the draw server uses) and gets one line: its class, probability and top three.
+"""
+import json
+import os
+import tempfile
+
+from .compat import loading
+
+with loading("predict"):  # MXNet loads here: its variables checked first, a signal one line
+    from . import cli
+    from .classify import classify, evidence
+    from .context import check_ctx
+    from .errors import InvalidInput, WriteFailed, reason
+    from .files import CannotWrite
+    from .images import ImageError, load_image
+    from .runs import load_run
+
+PROG = "python -m mxsoftmax.predict"
+
+
+def build_parser():
+    """The argparse parser of ``python -m mxsoftmax.predict``."""
+    p = cli.Parser(prog=PROG,
+                      description="Classify images with a mxsoftmax run.")
+    p.add_argument("--params", required=True, metavar="RUN", type=cli.path,
+                   help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
+    p.add_argument("images", nargs="+", metavar="IMAGE", type=cli.path,
+                   help="PNG, JPEG, PGM, ... files")
+    p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
+                   help="make strokes white on black (auto: when the border is light)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--explain", metavar="DIR", type=cli.path,
+                   help="also write DIR/<image name>.explain.png: the 28x28 the model saw, the top "
+                        "3 probabilities and each pixel's vote for those classes")
+    cli.add_ctx_argument(p)
+    return p
+
+
+def main(argv=None):
+    """Print one line per image; exit 1 if an image could not be read or explained, 2 on a bad
+    checkpoint."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with cli.handle_errors(PROG, parser, args) as outcome, cli.Signals():
+        outcome.code = predict(args)
+    return outcome.code
+
+
+def predict(args):
+    """Classify each image of ``args``; returns the exit code."""
+    ctx = check_ctx(args.ctx)
+    run = load_run(args.params, ctx)
+    explain = Explanations(args.explain, run) if args.explain is not None else None
+    failed = 0
+    for path in args.images:
+        try:
+            image = load_image(path, args.invert, run.dataset)
+            answer = classify(image, run.params, run.class_names, ctx)
+        except ImageError as err:
+            failed += 1
+            cli.out(json.dumps({"path": path, "error": str(err)}) if args.json
+                       else "%s: error: %s" % (path, err))
+            continue
+        note = ""
+        if explain:
+            try:
+                answer["explanation"] = explain.write(path, image, answer)
+            except (WriteFailed, CannotWrite) as err:  # the answer still stands; say why no picture
+                failed += 1
+                answer["explanation_error"] = str(err)
+                note = "; no explanation: %s" % err
+        cli.out(json.dumps(dict(path=path, **answer), allow_nan=False) if args.json
+                   else describe(path, answer) + note)
+    return cli.EXIT_FAILED if failed else 0
+
+
+class Explanations:
+    """``--explain DIR``: one picture per image of what the model saw and why it answered so."""
+
+    def __init__(self, folder, run):
+        from . import pictures  # matplotlib loads only when pictures are asked for
+        self.pictures, self.folder, self.run, self.written = pictures, folder, run, set()
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise InvalidInput("%s is a file, not a folder: give a folder for the pictures."
+                               % folder, path=folder)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):  # a fresh name: nothing of the user's is touched
+                pass
+        except OSError as err:
+            raise InvalidInput("%s cannot hold the pictures (%s): choose a folder you can write "
+                               "to." % (folder, reason(err)), path=folder) from None
+
+    def write(self, path, image, answer):
+        """Draw and save the explanation of ``image``; returns the picture's path."""
+        classes = [entry["label"] for entry in answer["top3"]]
+        figure = self.pictures.plot_explanation(image, answer["probabilities"],
+                                                evidence(image, self.run.params[0], classes),
+                                                self.run.class_names, classes,
+                                                bias=self.run.params[1])
+        return self.pictures.save_figure(figure, self._name(path))
+
+    def _name(self, path):
+        """``DIR/<image name>.explain.png``, numbered when two images share a name."""
+        stem, n = os.path.basename(os.path.normpath(path)) or "image", 1
+        name = os.path.join(self.folder, "%s.explain.png" % stem)
+        while name in self.written:
+            n += 1
+            name = os.path.join(self.folder, "%s-%d.explain.png" % (stem, n))
+        self.written.add(name)
+        return name
+
+
+def describe(path, answer):
+    """One line of text: the answer, and the top three with their probabilities."""
+    def named(entry):
+        # MNIST's class names are the digits themselves: "7", not "7 (class 7)".
+        same = entry["name"] == str(entry["label"])
+        return entry["name"] if same else "%s (class %d)" % (entry["name"], entry["label"])
+    return "%s: %s, p=%.3f; top 3: %s" % (
+        path, named(answer), answer["probability"],
+        ", ".join("%s %.3f" % (e["name"], e["probability"]) for e in answer["top3"]))
+
+
+def script():
+    """``mxsoftmax-predict``: :func:`main` as a command, exiting with its code."""
+    cli.run(main)
+
 
 if __name__ == "__main__":
-    launch.run("predict")
+    script()

@@ -111,7 +111,7 @@ def fashion_small_dir(tmp_path_factory, fashion_subset):
 @pytest.fixture(scope="module")
 def run_dir(fashion_subset_dir, tmp_path_factory):
     """A run trained for 2 epochs on the Fashion-MNIST subset, once for each test module."""
-    from mxsoftmax.cli import train
+    from mxsoftmax import train
     out = str(tmp_path_factory.mktemp("run") / "run")
     assert train.main(["--dataset", "fashion-mnist", "--data-dir", fashion_subset_dir,
                        "--epochs", "2", "--quiet", "--no-pictures", "--out", out]) == 0
@@ -195,7 +195,7 @@ def cli(capsys):
     import importlib
 
     def run(command, *argv):
-        main = importlib.import_module("mxsoftmax.cli." + command).main
+        main = importlib.import_module("mxsoftmax." + command).main
         try:
             code = main([str(a) for a in argv])
         except SystemExit as stop:

@@ -8,7 +8,7 @@ import pytest
 from matplotlib.image import imread
 
 from mxsoftmax import pictures, runs
-from mxsoftmax.cli import plot as plot_cli
+from mxsoftmax import plot as plot_cli
 
 from conftest import FASHION_DIR, random_splits, write_split_dir
 from test_runs import train

@@ -8,7 +8,7 @@ from PIL import Image
 
 from mxsoftmax import images, runs
 from mxsoftmax.classify import predict_proba
-from mxsoftmax.cli import predict, train
+from mxsoftmax import predict, train
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from mxsoftmax import launch, loop, pictures, runs, sources
-from mxsoftmax.cli import train as train_cli
+from mxsoftmax import loop, pictures, runs, sources
+from mxsoftmax.cli import command as hint
+from mxsoftmax import train as train_cli
 
 from conftest import random_splits, write_split_dir
 
@@ -192,7 +193,7 @@ def test_a_signal_at_the_end_still_stops_the_run_after_its_checkpoint(cli,
     assert no_part_files(out)
     # Epoch 1 was the last: the run is complete, and its pictures are what is left to do.
     assert "the run is complete, its pictures may not be: draw them with '%s --out %s'" \
-        % (launch.command("plot"), out) in err, (moment, err)
+        % (hint("plot"), out) in err, (moment, err)
 
 
 def test_a_signal_while_downloading_leaves_no_part_file(cli, tmp_path, monkeypatch, capsys):
@@ -220,8 +221,8 @@ def hook(name, *args, **kwargs):
     return real(name, *args, **kwargs)
 builtins.__import__ = hook
 sys.argv = ["mxsoftmax.%s"]
-from mxsoftmax import launch
-launch.%s()
+import runpy
+runpy.run_module("mxsoftmax.%s", run_name="__main__")
 """
 
 
@@ -289,7 +290,7 @@ def test_a_full_disk_behind_standard_output_is_one_sentence(
 def test_sigterm_during_predict_is_one_line(cli, fashion_subset_dir, tmp_path, monkeypatch, capsys):
     from PIL import Image
     from mxsoftmax import classify
-    from mxsoftmax.cli import predict
+    from mxsoftmax import predict
     out = str(tmp_path / "run")
     assert cli("train", "--quiet", *["--data-dir", fashion_subset_dir, "--epochs", "1", "--out", out,
                     "--no-pictures"])[0] == 0
@@ -309,7 +310,7 @@ def test_a_signal_before_the_last_epoch_says_how_to_continue(cli, fashion_subset
     code, stdout, err = cli("train", "--quiet", *["--data-dir", fashion_subset_dir, "--epochs", "2", "--out", out])
     assert code == 130 and stdout.count("Epoch ") == 1
     assert "the checkpoint of epoch 0 in %s is intact; continue with '%s --out %s --resume'" \
-        % (out, launch.command("train"), out) in err
+        % (out, hint("train"), out) in err
 
 
 def test_errors_are_worded_with_the_flag_that_named_the_path(cli, tmp_path, capsys):
@@ -351,7 +352,7 @@ def test_divergence_from_the_random_start_advises_stable_only(cli, capsys):
     ("draw", ["--params", ""])])
 def test_an_empty_path_is_refused_by_every_command(command, argv, capsys):
     import importlib
-    main = importlib.import_module("mxsoftmax.cli." + command).main
+    main = importlib.import_module("mxsoftmax." + command).main
     with pytest.raises(SystemExit) as stop:
         main(argv)
     flag = [a for a in argv if a.startswith("--")][0]

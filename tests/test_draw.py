@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import request
-from mxsoftmax.cli import draw
+from mxsoftmax import draw
 
 
 def start(run_dir):

@@ -15,7 +15,7 @@ from PIL import Image
 import images_pages
 from mxsoftmax import catalog, exporting, images, runs
 from mxsoftmax.classify import classify, predict_proba
-from mxsoftmax.cli import export, train
+from mxsoftmax import export, train
 
 @pytest.fixture(scope="module")
 def run(run_dir):

@@ -1,4 +1,4 @@
-"""launch.command: a "run this" hint names the way this process was started, so it runs when pasted."""
+"""cli.command: a "run this" hint names the way this process was started, so it runs when pasted."""
 import os
 import shlex
 import subprocess
@@ -7,7 +7,7 @@ import sys
 import mxsoftmax
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(mxsoftmax.__file__)))
-PROBE = "from mxsoftmax.launch import command\nprint(command('train'))\nprint(command('plot'))\n"
+PROBE = "from mxsoftmax.cli import command\nprint(command('train'))\nprint(command('plot'))\n"
 
 
 def run(argv, cwd, path):

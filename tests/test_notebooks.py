@@ -11,7 +11,7 @@ import pytest
 from nbclient import NotebookClient
 
 from mxsoftmax import notebook, runs, sources
-from mxsoftmax.cli import train as cli_train
+from mxsoftmax import train as cli_train
 
 from conftest import as_data, random_splits
 

@@ -13,7 +13,7 @@ import pytest
 
 from mxsoftmax import runs
 from mxsoftmax.errors import InvalidValue
-from mxsoftmax.cli import train as train_cli
+from mxsoftmax import train as train_cli
 
 from conftest import random_splits, write_split_dir
 
@@ -315,7 +315,7 @@ def test_a_foreign_temporary_looking_file_still_makes_a_foreign_folder(
 
 def test_commands_that_need_a_run_create_nothing_and_stale_parts_are_swept(
         one_epoch_run, tmp_path, capsys):
-    from mxsoftmax.cli import plot as plot_cli
+    from mxsoftmax import plot as plot_cli
     new = tmp_path / "new"
     assert train(["--out", str(new), "--resume"], capsys)[0] == 2
     assert plot_cli.main(["--out", str(new)]) == 2
@@ -411,7 +411,7 @@ def test_load_run_follows_a_checkpoint_replaced_while_it_reads(
 
 
 def test_a_run_in_use_is_named_with_its_holder_by_every_command(one_epoch_run, tmp_path, capsys):
-    from mxsoftmax.cli import plot as plot_cli
+    from mxsoftmax import plot as plot_cli
     from mxsoftmax.files import FolderLock
     out = copy_run(one_epoch_run, tmp_path / "run")
     with FolderLock(out):  # as a training process holds it
@@ -476,7 +476,7 @@ def test_resuming_from_a_recorded_folder_that_now_holds_other_data_names_where_i
 KILL = r"""
 import os, sys
 from mxsoftmax import files
-from mxsoftmax.cli import train
+from mxsoftmax import train
 kind, argv = sys.argv[1], sys.argv[3:]
 name, _, nth = sys.argv[2].partition("#")  # name#2: its second write
 real_write, real_remove, seen = files.atomic_write, os.remove, []
@@ -629,14 +629,14 @@ def test_a_folder_that_cannot_take_files_is_found_before_training(one_epoch_run,
 def test_a_folder_named_in_any_encoding_keeps_its_run(tmp_path, monkeypatch, capsys):
     """`train --out $'run\\xff'`: MXNet cannot encode such a path (its nd.save raised
     UnicodeEncodeError); the run is saved, resumed and drawn all the same."""
-    from mxsoftmax.cli import plot as plot_cli
+    from mxsoftmax import plot as plot_cli
     data = write_split_dir(tmp_path / "data", random_splits(200, 50))
     out = os.path.join(str(tmp_path), os.fsdecode(b"run\xff"))
     assert train(["--data-dir", data, "--epochs", "1", "--out", out], capsys)[0] == 0
     code, stdout, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
     assert code == 0 and stdout.startswith("Epoch 1. "), err
-    printed = []  # plot's last line names the folder: printing it is cli.common.out's part
-    monkeypatch.setattr(plot_cli.common, "out", printed.append)
+    printed = []  # plot's last line names the folder: printing it is cli.out's part
+    monkeypatch.setattr(plot_cli.cli, "out", printed.append)
     assert plot_cli.main(["--out", out]) == 0 and printed[0].endswith(out)
     assert os.fsencode(out).endswith(b"/run\xff")
     names = sorted(os.listdir(os.fsencode(out)))
@@ -649,7 +649,7 @@ def test_a_folder_named_in_any_encoding_keeps_its_run(tmp_path, monkeypatch, cap
 def test_links_and_long_names_are_named_as_the_cause(tmp_path, capsys):
     """The OS says "File exists", "No such file" or "File name too long" for these; the sentence
     names what is really there."""
-    from mxsoftmax.cli import plot as plot_cli
+    from mxsoftmax import plot as plot_cli
     dangling = tmp_path / "dangling"
     dangling.symlink_to(tmp_path / "nowhere")
     long_name = str(tmp_path / ("x" * 300))

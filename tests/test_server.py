@@ -20,7 +20,7 @@ from PIL import Image
 from conftest import png_header, request
 from mxsoftmax import images, server
 from mxsoftmax.classify import classify
-from mxsoftmax.cli import predict
+from mxsoftmax import predict
 from mxsoftmax.runs import load_run
 
 def serve(run_dir, **options):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mxsoftmax import catalog, idx, notebook, sources
-from mxsoftmax.cli import data as data_cli, train as train_cli
+from mxsoftmax import data as data_cli, train as train_cli
 from mxsoftmax.errors import InvalidInput, WriteFailed
 
 from conftest import FASHION_DIR, random_splits, write_idx, write_split_dir

@@ -53,7 +53,7 @@ def _flag_actions():
     """(command, flag, param) of every flag whose type is a constraint of the table."""
     found = []
     for command in ("train", "predict", "draw", "plot", "data"):
-        parser = importlib.import_module("mxsoftmax.cli." + command).build_parser()
+        parser = importlib.import_module("mxsoftmax." + command).build_parser()
         for action in parser._actions:
             name = getattr(action.type, "__name__", "")
             if name in validation.CONSTRAINTS and action.option_strings:
@@ -72,7 +72,7 @@ def test_the_flags_that_carry_parameters_are_found():
 
 @pytest.mark.parametrize("command, flag, param", FLAGS)
 def test_each_flag_refuses_invalid_text_with_one_line_and_exit_2(command, flag, param, capsys):
-    main = importlib.import_module("mxsoftmax.cli." + command).main
+    main = importlib.import_module("mxsoftmax." + command).main
     required = {"predict": ["--params", "x", "x.png"], "draw": ["--params", "x"],
                 "plot": ["--out", "x"]}.get(command, [])
     constraint = validation.constraint(param)

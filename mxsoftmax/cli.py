@@ -1,4 +1,5 @@
-"""What every command line shares: flag types, the one error handler, signals, pipes.
+"""What every command line shares: flag types, the one error handler, signals, pipes, how to
+start a command again.
 
 Exit codes: 0 done; 1 the work failed (divergence, a full disk, unreadable images); 2 bad input
 (flags, files, data), one sentence and no traceback; 128 + N on signal N (130 Ctrl-C, 143
@@ -8,16 +9,19 @@ import argparse
 import contextlib
 import difflib
 import os
+import shlex
+import shutil
 import signal
 import sys
 
-from ..context import parse_ctx
-from ..errors import (Diverged, Interrupted, InvalidInput, InvalidType, MxSoftmaxError,
+from .context import parse_ctx
+from .errors import (Diverged, Interrupted, InvalidInput, InvalidType, MxSoftmaxError,
                       OutputFailed, WriteFailed, reason)
-from ..sources import check_url, redact_text
-from ..validation import constraint
+from .sources import check_url, redact_text
+from .validation import constraint
 
 EXIT_FAILED, EXIT_USAGE, EXIT_PIPE = 1, 2, 141
+SCRIPT_PREFIX = "mxsoftmax-"
 
 
 class Parser(argparse.ArgumentParser):
@@ -259,3 +263,43 @@ class Signals:
             yield
         finally:
             self._modes.pop()
+
+
+# ---------------------------------------------------------------------------- starting
+
+
+def run(main):
+    """Run a command's ``main`` and exit with its code; a Ctrl-C from then on (a key held down)
+    cannot turn the interpreter's shutdown into a traceback."""
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
+def command(name):
+    """How to start the command ``name`` (train, predict, ...) the way this process was started,
+    as a shell word or two to paste: ``mxsoftmax-train`` when it runs as that script (its path
+    when the script is not what the shell finds on PATH), else ``INTERPRETER -m mxsoftmax.train``,
+    the interpreter running now, so a hint works without an activated venv."""
+    started = sys.argv[0] if sys.argv else ""
+    if os.path.basename(started).startswith(SCRIPT_PREFIX):
+        script = os.path.join(os.path.dirname(os.path.abspath(started)), SCRIPT_PREFIX + name)
+        return _shell_path(script, SCRIPT_PREFIX + name)
+    if not sys.executable:  # an embedding interpreter that cannot say
+        return "python -m mxsoftmax." + name
+    return "%s -m mxsoftmax.%s" % (_shell_path(sys.executable, "python"), name)
+
+
+def _shell_path(path, bare):
+    """``bare`` when the shell's PATH finds ``path`` under that name, else ``path`` relative to
+    the working directory when inside it (``.venv/bin/python``), else absolute; quoted."""
+    path = os.path.abspath(path)
+    found = shutil.which(bare)
+    if found and os.path.abspath(found) == path:
+        return bare
+    here = os.getcwd()
+    if path.startswith(os.path.join(here, "")):
+        path = os.path.relpath(path, here)
+        if os.sep not in path:
+            path = os.path.join(os.curdir, path)
+    return shlex.quote(path)

@@ -1,4 +1,4 @@
-"""mxsoftmax.cli.common: the one error handler, flag naming from an error's fields, one-line
+"""mxsoftmax.cli: the one error handler, flag naming from an error's fields, one-line
 flag errors, names in any encoding, signals."""
 import argparse
 import io
@@ -7,15 +7,15 @@ import sys
 
 import pytest
 
-from mxsoftmax.cli import common
+from mxsoftmax import cli
 from mxsoftmax.errors import (Diverged, Interrupted, InvalidInput, InvalidType, InvalidValue,
                               WriteFailed)
 
 
 def _parser():
-    parser = common.Parser(prog="prog")
+    parser = cli.Parser(prog="prog")
     parser.add_argument("--data-dir")
-    parser.add_argument("--lr", dest="learning_rate", type=common.flag_type("learning_rate"))
+    parser.add_argument("--lr", dest="learning_rate", type=cli.flag_type("learning_rate"))
     parser.add_argument("--out")
     return parser
 
@@ -23,7 +23,7 @@ def _parser():
 def _handled(err, argv=(), words=None, capsys=None):
     parser = _parser()
     args = parser.parse_args(list(argv))
-    with common.handle_errors("prog", parser, args, words) as outcome:
+    with cli.handle_errors("prog", parser, args, words) as outcome:
         raise err
     return outcome.code, capsys.readouterr().err
 
@@ -65,7 +65,7 @@ def test_a_commands_own_words_are_made_from_the_fields(capsys):
 
 def test_unexpected_exceptions_are_not_swallowed():
     with pytest.raises(ZeroDivisionError):
-        with common.handle_errors("prog"):
+        with cli.handle_errors("prog"):
             1 / 0
 
 
@@ -81,26 +81,26 @@ def test_a_bad_flag_is_one_line_without_the_usage_block(capsys):
 def test_names_in_any_encoding_are_printed_without_a_traceback(text, monkeypatch):
     ascii_out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
     monkeypatch.setattr(sys, "stdout", ascii_out)
-    common.out("%s: 7" % text)
+    cli.out("%s: 7" % text)
     ascii_out.flush()
     assert ascii_out.buffer.getvalue().endswith(b": 7\n")
 
 
 def test_after_a_signal_further_ones_are_ignored_while_the_command_ends():
     with pytest.raises(Interrupted):
-        with common.Signals() as signals:
+        with cli.Signals() as signals:
             with signals.deferred():
                 signal.raise_signal(signal.SIGINT)
             signals.check()
     assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    with common.Signals():
+    with cli.Signals():
         pass  # no signal: the previous handler comes back
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_flag_types_come_from_the_constraint_table():
-    parse = common.flag_type("epochs")
+    parse = cli.flag_type("epochs")
     assert parse("10") == 10
     for text in ("1_0", "\u0661", "-1", "1e3", " "):
         with pytest.raises(argparse.ArgumentTypeError, match="must be a whole number from 0"):
