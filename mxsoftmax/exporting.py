@@ -1,11 +1,9 @@
 """A trained run outside MXNet: ONNX, a self-contained HTML page, NPZ or JSON (README's "Exporting").
 
-Every format carries the same facts (:func:`model_card`): ``W`` (784x10), ``b`` (10), the class
-names and the recipe that turns a picture into the 784 inputs (:mod:`mxsoftmax.images`), so that
-any language can compute ``probabilities = softmax(x @ W + b)``. One function per format makes
-its bytes; :func:`export` writes them atomically: the file is complete or absent, an existing one
-is kept unless ``force``. The pages' helpers (:func:`static`, :func:`text`, :func:`fill`) serve
-the draw server's page too.
+Every format carries :func:`model_card`: ``W``, ``b``, the class names and the recipe that makes
+the 784 inputs of a picture, for ``probabilities = softmax(x @ W + b)`` in any language. One
+function per format makes its bytes, :func:`export` writes them atomically. The pages' helpers
+(:func:`static`, :func:`text`, :func:`fill`) make the draw server's page too.
 """
 import base64
 import hashlib
@@ -66,11 +64,10 @@ def check_target(path, force=False):
     kind = FORMATS[format_of(path)][0]
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        raise ExportError("%s is a folder: give the name of the file to write, such as %s." % (
-            path, os.path.join(path, "model" + format_of(path))), path=path)
+        raise ExportError("%s is a folder: give the name of the file to write, such as %s."
+                          % (path, os.path.join(path, "model" + format_of(path))), path=path)
     if os.path.lexists(path) and not force:
-        raise TargetExists("%s exists: add --force to replace it, or choose another name." % path,
-                           path=path)
+        raise TargetExists(path=path)
     if not os.path.isdir(folder):
         raise ExportError(("%s cannot be written: %s is a file, not a folder; choose another place."
                            if os.path.exists(folder) else "%s cannot be written: its folder %s "
@@ -102,8 +99,7 @@ def _write(path, data, replace):
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                raise TargetExists("%s exists: add --force to replace it, or choose another name."
-                                   % path, path=path) from None
+                raise TargetExists(path=path) from None
             except OSError:  # no hard links here (FAT, some network file systems): the check
                 pass         # made a moment ago stands, and the rename publishes the file
     atomic_write(path, write)

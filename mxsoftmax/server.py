@@ -1,27 +1,14 @@
 """The draw server: ``GET /`` is a page to draw on, ``POST /predict`` classifies the drawing.
 
-``http.server.ThreadingHTTPServer``, safe by default (README's "Drawing"):
-
-- a ``Host`` that is not this server (127.0.0.1, localhost, [::1], the host it was started with
-  or the address the connection came to, with the port) is ``421``, which defeats DNS rebinding;
-- ``POST /predict`` answers this server's own page only (another ``Origin``, or a
-  ``Sec-Fetch-Site`` other than ``same-origin``/``none``, is ``403``; a program that sends
-  neither, such as curl, is served), takes ``application/octet-stream`` or ``image/*`` (the types
-  a page may send to any site without asking are ``415``) and at most :data:`MAX_BODY` bytes,
-  judged from the ``Content-Length`` before the body is read (missing ``411``, not a number
-  ``400``, too large ``413``);
-- only :data:`STATIC`'s files are served, looked up by exact path: everything else is ``404``;
-- a request may keep the server waiting on its client :data:`WAIT` seconds in all (its head, its
-  body, the reading of the answer), a connection lasts :data:`DEADLINE` seconds at most, and when
-  all :data:`MAX_CONNECTIONS` places are taken a new connection takes the place of the one that
-  has kept the server waiting longest;
-- pictures are decoded outside the model's lock by :func:`images.load_image`, at most
-  :data:`DECODERS` at once; one it refuses is ``400``, any other failure ``500``, and the server
-  goes on. Only the forward pass takes the lock: MXNet's imperative API is not meant to be driven
-  from several Python threads at once;
-- every answer, errors included (``{"error": "..."}``, also for request lines that are not
-  HTTP), has a status line, a charset and :data:`HEADERS` (nosniff, a Content-Security-Policy
-  that allows only this server's own script and style files).
+``http.server.ThreadingHTTPServer``; what it guarantees is README's "Drawing". In short: a
+``Host`` that is not this server is ``421`` (DNS rebinding); ``/predict`` takes pictures only
+(``415``) from this server's own page or from programs (``403``), judged with their size
+(``411``/``400``/``413``) before the body is read; only :data:`STATIC` is served; a request may
+keep the server waiting :data:`WAIT` seconds in all, a connection lasts :data:`DEADLINE`, and when
+all :data:`MAX_CONNECTIONS` places are taken a new connection takes the place of the one waited
+on longest; pictures are decoded outside the model's lock (MXNet's imperative API is not meant
+for several threads at once), :data:`DECODERS` at once; every answer is JSON or a file with
+:data:`HEADERS`, and a failure is an answer (``400``, ``500``), the server goes on.
 """
 import contextlib
 import ipaddress
@@ -54,16 +41,12 @@ MAX_CONNECTIONS = 64   # connections served at once (each holds a thread)
 DECODERS = 4           # pictures decoded at once: bounds memory; one slow picture stalls no other
 STATIC = {"/": ("index.html", "text/html"), "/draw.css": ("draw.css", "text/css"),
           "/canvas.js": ("canvas.js", "text/javascript"), "/draw.js": ("draw.js", "text/javascript")}
-HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-                               "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
-                               "form-action 'none'; frame-ancestors 'none'",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
+HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+           "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                                      "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
+                                      "form-action 'none'; frame-ancestors 'none'",
+           "Referrer-Policy": "no-referrer", "Cross-Origin-Resource-Policy": "same-origin",
+           "Cache-Control": "no-store"}
 
 
 def views(result, image, W, b, class_names):
@@ -208,16 +191,8 @@ class DrawServer(ThreadingHTTPServer):
         with self.books:
             return sock in self.open
 
-    @contextlib.contextmanager
-    def working(self, sock):
-        """While the server works for ``sock``, its client's wait does not count."""
-        self._since(sock, None)
-        try:
-            yield
-        finally:
-            self._since(sock, time.monotonic())
-
-    def _since(self, sock, value):
+    def since(self, sock, value):
+        """``sock`` keeps the server waiting from ``value`` on (None: the server works for it)."""
         with self.books:
             if sock in self.open:
                 self.open[sock][1] = value
@@ -282,9 +257,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_error(408, "the body did not arrive in time.")
         if len(body) < self.length():
             return self.send_error(400, "the body is shorter than its Content-Length.")
+        self.server.since(self.connection, None)  # the server works: the client does not wait
         try:
-            with self.server.working(self.connection):
-                result = self.server.answer(body)
+            result = self.server.answer(body)
         except InvalidInput as err:
             return self.send_error(400, str(err))
         except Exception as err:  # the server must go on; the traceback goes to the terminal
@@ -292,6 +267,8 @@ class Handler(BaseHTTPRequestHandler):
             traceback.print_exc()
             return self.send_error(500, "the server failed on this image (%s)."
                                         % type(err).__name__)
+        finally:
+            self.server.since(self.connection, time.monotonic())
         self.send_json(200, result)
 
     def refusal(self):
