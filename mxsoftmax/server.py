@@ -93,11 +93,8 @@ def _one(values, none, several):
 
 
 class DrawServer(ThreadingHTTPServer):
-    """Serves the page and ``/predict`` for one :class:`runs.Run` on ``ctx``.
-
-    ``read_timeout`` bounds each socket operation; ``wait`` and ``deadline`` (see the module) are
-    enforced between requests by :meth:`service_actions`, every ``poll_interval``.
-    """
+    """Serves the page and ``/predict`` for one :class:`runs.Run` on ``ctx``. ``read_timeout``
+    bounds each socket operation, :meth:`service_actions` enforces ``wait`` and ``deadline``."""
     daemon_threads = True
     block_on_close = False  # Ctrl-C stops at once, whatever a slow client is still doing
     max_connections = MAX_CONNECTIONS
@@ -175,6 +172,7 @@ class DrawServer(ThreadingHTTPServer):
             return True
 
     def process_request_thread(self, request, client_address):
+        """Serve, then give the thread's place back."""
         try:
             super().process_request_thread(request, client_address)
         finally:
@@ -192,7 +190,7 @@ class DrawServer(ThreadingHTTPServer):
             return sock in self.open
 
     def since(self, sock, value):
-        """``sock`` keeps the server waiting from ``value`` on (None: the server works for it)."""
+        """``sock`` keeps the server waiting since ``value`` (None: the server works for it)."""
         with self.books:
             if sock in self.open:
                 self.open[sock][1] = value
@@ -209,6 +207,7 @@ class Handler(BaseHTTPRequestHandler):
     default_request_version = "HTTP/1.0"  # so that even a garbled request line gets a status line
 
     def setup(self):
+        """Bound each socket operation by the server's ``read_timeout``."""
         self.timeout = self.server.read_timeout  # StreamRequestHandler sets it on the socket
         super().setup()
 
@@ -235,6 +234,7 @@ class Handler(BaseHTTPRequestHandler):
         return False
 
     def do_GET(self):
+        """One of :data:`STATIC`, by exact path."""
         path = urlsplit(self.path).path
         if path == "/predict":
             return self.send_json(405, {"error": "/predict takes the drawing as a POST."},
@@ -247,6 +247,7 @@ class Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET  # the same status and headers; send_body leaves the body out
 
     def do_POST(self):
+        """``/predict``: the answer for the picture in the body, or the reason it is refused."""
         refusal = self.refusal()
         if refusal:
             self.send_error(*refusal)
@@ -329,11 +330,13 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(code, {"error": message or HTTPStatus(code).phrase})
 
     def send_json(self, code, obj, headers=None):
-        self.close_connection = self.close_connection or code >= 400  # a body may be unread
+        """Answer ``obj`` as JSON; after an error, close (a refused body may be unread)."""
+        self.close_connection = self.close_connection or code >= 400
         self.send_body(code, json.dumps(obj, allow_nan=False).encode("utf-8"),
                        "application/json; charset=utf-8", headers)
 
     def send_body(self, code, body, content_type, headers=None):
+        """The status line, :data:`HEADERS` and ``headers``, and the body unless for HEAD."""
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
