@@ -18,7 +18,8 @@ import numpy as np
 from . import __version__, catalog, images
 from .errors import ExportError, MissingPackage, TargetExists
 from .files import atomic_write
-from .runs import check_run, is_own_file
+from .runs import is_own_file
+from .validation import CONSTRAINTS, validate_params
 
 FORMAT, FORMAT_VERSION = "mxsoftmax-model", 1
 ONNX_OPSET = 13      # Softmax over one axis (opset 13's semantics); onnxruntime 1.18+ runs it
@@ -27,11 +28,11 @@ ONNX_INSTALL = "pip install 'mxsoftmax[export]' (or: pip install 'onnx>=1.16,<1.
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
 
+@validate_params({"run": CONSTRAINTS["run"]})
 def export(run, path, force=False):
     """Write the trained ``run`` (a :class:`runs.Run`) to ``path`` in the format its extension
     names (:data:`FORMATS`); returns the format's name. Errors: ExportError and its subclasses,
     CannotWrite (a place that cannot take the file), WriteFailed (a full disk)."""
-    check_run(run)
     if not all(np.isfinite(p.asnumpy()).all() for p in run.params):
         raise ExportError("the model's W or b holds inf or NaN: export a checkpoint of a run that "
                           "trained without diverging.", path=run.path)

@@ -30,7 +30,6 @@ from .classify import classify, evidence
 from .errors import InvalidInput
 from .exporting import fill, static, text
 from .images import load_image
-from .runs import check_run
 from .validation import CONSTRAINTS, validate_params
 
 MAX_BODY = 2 ** 20     # bytes; a 280x280 canvas PNG is a few KiB
@@ -101,11 +100,11 @@ class DrawServer(ThreadingHTTPServer):
     request_queue_size = 128  # listen backlog: a burst of connections waits, not SYN retries (1 s)
     poll = None  # called between requests; it may raise to stop the server (a signal recorded)
 
-    @validate_params({"ctx": CONSTRAINTS["ctx"]})
+    @validate_params({"run": CONSTRAINTS["run"], "ctx": CONSTRAINTS["ctx"]})
     def __init__(self, address, run, ctx, read_timeout=READ_TIMEOUT, deadline=DEADLINE, wait=WAIT):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        self.run, self.ctx, self.host = check_run(run), ctx, address[0]
+        self.run, self.ctx, self.host = run, ctx, address[0]
         self.W, self.b = (p.asnumpy() for p in run.params)  # for the views, outside the lock
         self.read_timeout, self.deadline, self.wait = read_timeout, deadline, wait
         self.lock, self.decoders = threading.Lock(), threading.BoundedSemaphore(DECODERS)
