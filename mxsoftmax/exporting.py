@@ -37,8 +37,7 @@ def export(run, path, force=False):
         raise ExportError("the model's W or b holds inf or NaN: export a checkpoint of a run that "
                           "trained without diverging.", path=run.path)
     path = os.fspath(path)
-    check_target(path, force)
-    kind, write = FORMATS[format_of(path)]
+    kind, write = check_target(path, force)
     folder = run.path if os.path.isdir(run.path) else os.path.dirname(os.path.abspath(run.path))
     if os.path.realpath(os.path.dirname(os.path.abspath(path))) == os.path.realpath(folder) \
             and is_own_file(os.path.basename(path)):
@@ -48,25 +47,18 @@ def export(run, path, force=False):
     return kind
 
 
-def format_of(path):
-    """The extension of ``path``, lower case, if it is one of :data:`FORMATS`; ExportError if not."""
-    extension = os.path.splitext(os.fspath(path))[1].lower()
+def check_target(path, force=False):
+    """The format's (name, writer) if :func:`export` can write ``path``: a known extension, not
+    a folder, not an existing file unless ``force``, in a folder, with the package it needs."""
+    path = os.fspath(path)
+    extension, folder = os.path.splitext(path)[1].lower(), os.path.dirname(os.path.abspath(path))
     if extension not in FORMATS:
         raise ExportError("%s has %s: give a file ending in .onnx, .html, .npz or .json." % (
             path, "the unknown extension %r" % extension if extension else "no extension"),
             path=path)
-    return extension
-
-
-def check_target(path, force=False):
-    """The format's name if :func:`export` can write ``path``: a known extension, not a folder,
-    not an existing file unless ``force``, a folder that exists, and the package it needs."""
-    path = os.fspath(path)
-    kind = FORMATS[format_of(path)][0]
-    folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise ExportError("%s is a folder: give the name of the file to write, such as %s."
-                          % (path, os.path.join(path, "model" + format_of(path))), path=path)
+                          % (path, os.path.join(path, "model" + extension)), path=path)
     if os.path.lexists(path) and not force:
         raise TargetExists(path=path)
     if not os.path.isdir(folder):
@@ -74,9 +66,9 @@ def check_target(path, force=False):
                            if os.path.exists(folder) else "%s cannot be written: its folder %s "
                            "does not exist; create it, or choose another place.") % (path, folder),
                           path=path)
-    if kind == "ONNX":
+    if FORMATS[extension][1] is to_onnx:
         _import_onnx(path)
-    return kind
+    return FORMATS[extension]
 
 
 def _import_onnx(what):
