@@ -190,8 +190,8 @@ def to_onnx(run):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
                               ir_version=ONNX_IR_VERSION, producer_name="mxsoftmax",
                               producer_version=__version__, doc_string=card["model"])
-    helper.set_model_props(model, {"mxsoftmax": json.dumps(card), "recipe": json.dumps(
-        card["recipe"]), "class_names": json.dumps(card["class_names"])})
+    helper.set_model_props(model, {"mxsoftmax": json.dumps(card), "class_names": json.dumps(
+        card["class_names"]), "recipe": json.dumps(card["recipe"])})
     onnx.checker.check_model(model)
     return model.SerializeToString()
 
