@@ -49,14 +49,10 @@ HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
 
 
 def views(result, image, W, b, class_names):
-    """:func:`classify.classify`'s ``result`` for the 28x28 ``image`` with the page's views added.
-
-    ``bias`` (the ten ``b[k]``), ``seen`` (the input, ints 0-255), ``evidence``: for each top-3
-    class its ``label``, ``name``, ``votes`` (the sum of its map), ``bias``, ``score`` (votes +
-    bias, as the model computed it) and ``map`` (28x28 pixel votes, :func:`classify.evidence`);
-    ``evidence_scale``, one colour scale for the three maps: the 98th percentile of the absolute
-    votes of inked pixels (the largest few saturate instead of leaving the rest too pale).
-    """
+    """:func:`classify.classify`'s ``result`` for ``image`` with the page's views: ``bias``, ``seen``
+    (the 28x28 input), ``evidence`` (for each top-3 class its votes, bias, score and 28x28 vote
+    ``map``, :func:`classify.evidence`) and ``evidence_scale``, one colour scale for the maps: the
+    98th percentile of inked pixels' absolute votes (the largest few saturate)."""
     labels = [top["label"] for top in result["top3"]]
     maps = evidence(image, W, labels)
     result.update(bias=[float(v) for v in b], seen=image.tolist(), evidence=[
