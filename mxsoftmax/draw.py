@@ -1,15 +1,12 @@
-"""Draw and see the model answer as you draw: ``python -m mxsoftmax.draw --params RUN``.
+"""``python -m mxsoftmax.draw --params RUN``: draw and see the model answer as you draw.
 
-Serves one page and ``POST /predict`` (:mod:`mxsoftmax.server`) on 127.0.0.1 unless ``--host``
-says otherwise, prints the URL and opens it in a browser. The server answers only requests for its
-own address (a ``Host`` of 127.0.0.1, localhost or [::1], the ``--host`` given, or the address a
-connection came to, with the port) and ``/predict`` only from its own page or from programs.
-Exit codes: 2 for a bad ``--params`` or an address that cannot be used (port in use), 130 on Ctrl-C.
+Serves :mod:`mxsoftmax.server` on 127.0.0.1 unless ``--host`` says otherwise, prints the URL and
+opens it in a browser. Exit codes: 2 for a bad ``--params`` or an address that cannot be used
+(port in use), 130 on Ctrl-C.
 """
 import errno
 import ipaddress
 import os
-import socket
 import sys
 import threading
 import webbrowser
@@ -28,14 +25,14 @@ PROG = "python -m mxsoftmax.draw"
 
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.draw``."""
-    p = cli.Parser(prog=PROG,
-                      description="Draw digits (or clothes) and watch a mxsoftmax run "
-                                  "classify them.")
+    p = cli.Parser(prog=PROG, description="Draw digits (or clothes) and watch a mxsoftmax run "
+                                             "classify them.")
     p.add_argument("--params", required=True, metavar="RUN", type=cli.path,
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
     p.add_argument("--host", default="127.0.0.1", type=cli.host,
                    help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=cli.flag_type("port"), default=8000, help="port (default 8000; 0: any free port)")
+    p.add_argument("--port", type=cli.flag_type("port"), default=8000,
+                   help="port (default 8000; 0: any free port)")
     p.add_argument("--no-browser", action="store_true", help="only print the URL")
     return p
 
@@ -48,20 +45,10 @@ def is_loopback(host):
         return host == "localhost"
 
 
-def url_for(server, host):
-    """The URL to open: a wildcard address (0.0.0.0, ::) is reached through the loopback."""
-    address, port = server.server_address[:2]
-    if host in ("", "0.0.0.0", "::"):
-        address = "::1" if server.address_family == socket.AF_INET6 else "127.0.0.1"
-    return "http://%s:%d/" % ("[%s]" % address if ":" in address else address, port)
-
-
 def open_browser(url):
-    """Open ``url`` in a browser without blocking; only where a graphical one can be expected.
-
-    Without a display, ``webbrowser`` would start a text browser in this terminal and wait for it.
-    """
-    if os.environ.get("BROWSER") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") \
+    """Open ``url`` in a browser without blocking, where a graphical one can be expected: without
+    a display, ``webbrowser`` would start a text browser in this terminal and wait for it."""
+    if any(map(os.environ.get, ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"))) \
             or sys.platform in ("darwin", "win32"):
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
     else:
@@ -72,31 +59,30 @@ def main(argv=None):
     """Serve until Ctrl-C (exit 130); exit 2 with one sentence if the run or address is unusable."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    words = {Interrupted: lambda err: "stopped."}
-    with cli.handle_errors(PROG, parser, args, words) as outcome:
+    with cli.handle_errors(PROG, parser, args, {Interrupted: lambda err: "stopped."}) as outcome:
         serve(args)
     return outcome.code
 
 
 def serve(args):
-    """Load the run, listen, print the URL, open the browser and serve until interrupted."""
-    ctx = mx.cpu()
-    run = load_run(args.params, ctx)
+    """Load the run, listen, print the URL, open a browser and serve until interrupted."""
+    run = load_run(args.params, mx.cpu())
     try:
-        server = DrawServer((args.host, args.port), run, ctx)
+        server = DrawServer((args.host, args.port), run, mx.cpu())
     except OSError as err:
         if err.errno == errno.EADDRINUSE:
             raise InvalidInput("port %d on %s is already in use: stop the program using it or "
-                               "choose another port." % (args.port, args.host),
-                               param="port") from None
+                               "choose another port." % (args.port, args.host), param="port") from None
         raise InvalidInput("cannot listen on %s port %d (%s): choose another host or port."
                            % (args.host, args.port, err.strerror or err), param="host") from None
     if not is_loopback(args.host):
         cli.say(PROG, "warning: --host %s lets other machines reach this server, which has no "
                          "authentication; use 127.0.0.1 to keep it to this machine." % args.host)
-    url = url_for(server, args.host)
-    try:  # From the printed URL on, a client may connect and Ctrl-C come: a signal is recorded
-        # and the server's loop stops on it between requests.
+    address, port = server.server_address[:2]
+    if args.host in ("", "0.0.0.0", "::"):  # a wildcard is reached through the loopback
+        address = "::1" if ":" in address else "127.0.0.1"
+    url = "http://%s:%d/" % ("[%s]" % address if ":" in address else address, port)
+    try:  # from the URL on a client may connect and Ctrl-C come: the loop stops between requests
         with cli.Signals() as signals, signals.deferred():
             cli.out("Serving %s (%s) at %s (Ctrl-C to stop)" % (args.params, run.dataset, url))
             if not args.no_browser:

@@ -213,6 +213,7 @@ class ExportError(InvalidInput):
 
 class TargetExists(ExportError):
     """The file to write exists and ``force`` was not given; ``path`` names it."""
+    template = "{path} exists: add --force to replace it, or choose another name."
 
 
 class MissingPackage(ExportError):

@@ -1,9 +1,6 @@
-"""``python -m mxsoftmax.export``: a trained run as ONNX, a self-contained HTML page, NPZ or JSON.
-
-The format is the extension of ``--to`` (:mod:`mxsoftmax.exporting`). An existing file is kept
-unless ``--force``; an unknown extension, a ``--params`` that is not a trained run, or a place that
-cannot take the file is one sentence and exit 2, with nothing written.
-"""
+"""``python -m mxsoftmax.export --params RUN --to FILE``: a trained run as ONNX, a self-contained
+HTML page, NPZ or JSON (:mod:`mxsoftmax.exporting`); exit 2, with nothing written, on a bad flag,
+run or place."""
 
 from .compat import loading
 
@@ -12,21 +9,18 @@ with loading("export"):  # MXNet loads here: its variables checked first, a sign
     from .runs import load_run
 
 PROG = "python -m mxsoftmax.export"
-WHAT = {
-    "ONNX": "ONNX opset %d: input x float32 [N, 784] (pixels / 255), output probabilities [N, 10]"
-            % exporting.ONNX_OPSET,
-    "HTML": "a page to draw on; open it in a browser, no server needed",
-    "NPZ": "arrays W, b, class_names and card, the rest as JSON: load it with numpy.load",
-    "JSON": "W, b, the class names and the recipe",
-}
+WHAT = {"ONNX": "ONNX opset %d: input x float32 [N, 784] (pixels / 255), output probabilities "
+                "[N, 10]" % exporting.ONNX_OPSET,
+        "HTML": "a page to draw on; open it in a browser, no server needed",
+        "NPZ": "arrays W, b, class_names and card, the rest as JSON: load it with numpy.load",
+        "JSON": "W, b, the class names and the recipe"}
 
 
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.export``."""
-    p = cli.Parser(prog=PROG,
-                      description="Write a trained mxsoftmax run for use without MXNet: .onnx (an "
-                                  "ONNX graph), .html (a page to draw on that works offline, from "
-                                  "a file), .npz or .json (W, b, class names and the recipe).")
+    p = cli.Parser(prog=PROG, description="Write a trained mxsoftmax run for use without "
+                      "MXNet: .onnx (an ONNX graph), .html (a page to draw on that works offline, "
+                      "from a file), .npz or .json (W, b, class names and the recipe).")
     p.add_argument("--params", required=True, metavar="RUN", type=cli.path,
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
     p.add_argument("--to", required=True, metavar="FILE", type=cli.path,
@@ -41,15 +35,10 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     with cli.handle_errors(PROG, parser, args) as outcome, cli.Signals():
-        export(args)
+        exporting.check_target(args.to, args.force)  # refused before the run is read
+        kind = exporting.export(load_run(args.params), args.to, force=args.force)
+        cli.out("Wrote %s (%s)." % (args.to, WHAT[kind]))
     return outcome.code
-
-
-def export(args):
-    """Write ``args.params``'s model to ``args.to``."""
-    exporting.check_target(args.to, args.force)  # named before the run is read
-    kind = exporting.export(load_run(args.params), args.to, force=args.force)
-    cli.out("Wrote %s (%s)." % (args.to, WHAT[kind]))
 
 
 def script():

@@ -1,37 +1,18 @@
 """The draw server: ``GET /`` is a page to draw on, ``POST /predict`` classifies the drawing.
 
-Standard library only (``http.server.ThreadingHTTPServer``). Safe by default:
-
-- **only this machine's pages**: a request whose ``Host`` is not an address of this server
-  (127.0.0.1, localhost or [::1], the host it was started with, or the address the connection
-  came to, each with the port) is refused with ``421``, which defeats DNS rebinding; ``POST
-  /predict`` must be same-origin (an ``Origin`` other than ``http://`` + the Host, or a
-  ``Sec-Fetch-Site`` other than ``same-origin``/``none``, is ``403``; a client that sends neither,
-  such as curl, is a program on this machine and is served) and must carry the picture as
-  ``application/octet-stream`` or ``image/*``: the CORS-simple types a page may send to any site
-  without asking (``text/plain``, forms) are ``415``;
-- only the files in :data:`STATIC` are served, looked up by exact path (nothing is joined to a
-  folder, so ``..`` cannot reach other files); everything else is ``404``;
-- a ``POST`` body is refused from its ``Content-Length`` before it is read (missing ``411``,
-  not a number ``400``, over :data:`MAX_BODY` ``413``);
-- slow clients cannot starve the others: a request may keep the server waiting on its client for
-  :data:`WAIT` seconds in all (its head, its body, the reading of the answer), a connection lasts
-  :data:`DEADLINE` seconds at most, and when all :data:`MAX_CONNECTIONS` are taken a new one
-  takes the place of the connection that has kept the server waiting longest;
-- pictures are decoded outside any lock (at most :data:`DECODERS` at once, which bounds memory),
-  through :func:`images.load_image` like ``python -m mxsoftmax.predict``; one it refuses is a
-  ``400``; any other failure is a ``500``: the server goes on. Only the model's forward pass is
-  done one request at a time (a lock): MXNet's imperative API is not meant to be driven from
-  several Python threads at once;
-- every answer, errors included (as ``{"error": "..."}``, also for request lines that are not
-  HTTP), has a status line, a charset, ``nosniff`` and a Content-Security-Policy that allows only
-  this server's own script and style files.
+``http.server.ThreadingHTTPServer``; what it guarantees is README's "Drawing". In short: a
+``Host`` that is not this server is ``421`` (DNS rebinding); ``/predict`` takes pictures only
+(``415``) from this server's own page or from programs (``403``), judged with their size
+(``411``/``400``/``413``) before the body is read; only :data:`STATIC` is served; a request may
+keep the server waiting :data:`WAIT` seconds in all, a connection lasts :data:`DEADLINE`, and when
+all :data:`MAX_CONNECTIONS` places are taken a new connection takes the place of the one waited
+on longest; pictures are decoded outside the model's lock (MXNet's imperative API is not meant
+for several threads at once), :data:`DECODERS` at once; every answer is JSON or a file with
+:data:`HEADERS`, and a failure is an answer (``400``, ``500``), the server goes on.
 """
 import contextlib
-import html
 import ipaddress
 import json
-import os
 import re
 import socket
 import sys
@@ -47,144 +28,91 @@ import numpy as np
 from . import catalog
 from .classify import classify, evidence
 from .errors import InvalidInput
+from .exporting import fill, static, text
 from .images import load_image
-from .runs import check_run
-from .validation import validate
+from .validation import CONSTRAINTS, validate_params
 
 MAX_BODY = 2 ** 20     # bytes; a 280x280 canvas PNG is a few KiB
 READ_TIMEOUT = 10      # seconds one socket read or write may wait
 WAIT = 10              # seconds one request may keep the server waiting on its client in all
 DEADLINE = 60          # seconds one connection may last in all
 MAX_CONNECTIONS = 64   # connections served at once (each holds a thread)
-DECODERS = 4           # pictures decoded at once: a few, so one slow picture does not stall others
-BODY_TYPES = "application/octet-stream or image/* (such as image/png)"
-STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
-STATIC = {  # URL path -> (file in mxsoftmax/static, Content-Type)
-    "/": ("index.html", "text/html; charset=utf-8"),
-    "/draw.css": ("draw.css", "text/css; charset=utf-8"),
-    "/canvas.js": ("canvas.js", "text/javascript; charset=utf-8"),
-    "/draw.js": ("draw.js", "text/javascript; charset=utf-8"),
-}
-MARKER = re.compile(r"\{\{(\w+)\}\}")  # {{name}} in index.html, filled in once by page()
-HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-                               "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
-                               "form-action 'none'; frame-ancestors 'none'",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
+DECODERS = 4           # pictures decoded at once: bounds memory; one slow picture stalls no other
+STATIC = {"/": ("index.html", "text/html"), "/draw.css": ("draw.css", "text/css"),
+          "/canvas.js": ("canvas.js", "text/javascript"), "/draw.js": ("draw.js", "text/javascript")}
+HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+           "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                                      "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
+                                      "form-action 'none'; frame-ancestors 'none'",
+           "Referrer-Policy": "no-referrer", "Cross-Origin-Resource-Policy": "same-origin",
+           "Cache-Control": "no-store"}
 
 
 def views(result, image, W, b, class_names):
-    """Add the page's views to :func:`classify.classify`'s ``result`` for the 28x28 ``image``.
-
-    ``bias`` (the ten ``b[k]``), ``seen`` (the 28x28 input, ints 0-255) and ``evidence``: for each
-    top-3 class its ``label``, ``name``, ``votes`` (the sum of its map), ``bias``, ``score``
-    (votes + bias, as the model computed it) and ``map`` (28x28 pixel votes,
-    :func:`classify.evidence`); ``evidence_scale`` is one colour scale for the three maps: the
-    98th percentile of the absolute votes of inked pixels (the largest few would leave the rest
-    too pale to see; they saturate instead). ``W`` and ``b`` are numpy arrays. Returns ``result``.
-    """
+    """:func:`classify.classify`'s ``result`` for ``image`` with the page's views: ``bias``, ``seen``
+    (the 28x28 input), ``evidence`` (for each top-3 class its votes, bias, score and 28x28 vote
+    ``map``, :func:`classify.evidence`) and ``evidence_scale``, one colour scale for the maps: the
+    98th percentile of inked pixels' absolute votes (the largest few saturate)."""
     labels = [top["label"] for top in result["top3"]]
     maps = evidence(image, W, labels)
-    result["bias"] = [float(v) for v in b]
-    result["seen"] = image.tolist()
-    result["evidence"] = [{"label": k, "name": class_names[k], "votes": float(m.sum()),
-                           "bias": float(b[k]), "score": result["scores"][k],
-                           "map": np.round(m, 5).tolist()} for k, m in zip(labels, maps)]
+    result.update(bias=[float(v) for v in b], seen=image.tolist(), evidence=[
+        {"label": k, "name": class_names[k], "votes": float(m.sum()), "bias": float(b[k]),
+         "score": result["scores"][k], "map": np.round(m, 5).tolist()} for k, m in zip(labels, maps)])
     votes = np.abs(maps[:, image > 0])
     result["evidence_scale"] = float(np.percentile(votes, 98)) if votes.size else 1.0
     return result
 
 
 def page(run):
-    """``index.html`` with the run's path, dataset and class names filled in, HTML-escaped, and
-    ``views.html`` (the input and evidence maps, shared with the exported page) as it is.
-
-    One pass over the template: a value is inserted once and never read again, so a run path such
-    as ``runs/{{classes}}`` shows as written.
-    """
+    """``index.html`` showing the run's path, data set and class names as text."""
     entry = catalog.DATASETS[run.dataset]
-    values = {"run": str(run.path), "dataset": entry["title"], "thing": entry["thing"],
-              "classes": json.dumps(run.class_names)}
-    values = {name: html.escape(value, quote=True) for name, value in values.items()}
-    values["views"] = _static("views.html").decode("utf-8").rstrip("\n")
-    text = _static("index.html").decode("utf-8")
-    return MARKER.sub(lambda m: values[m.group(1)], text).encode("utf-8")
-
-
-def _static(name):
-    with open(os.path.join(STATIC_DIR, name), "rb") as f:
-        return f.read()
+    return fill("index.html", run=text(run.path), dataset=text(entry["title"]),
+                thing=text(entry["thing"]), classes=text(json.dumps(run.class_names)))
 
 
 def host_name(address):
-    """``address`` as it appears in a ``Host`` header: lower case, IPv6 in brackets, an IPv4
-    address that arrived on an IPv6 socket (``::ffff:a.b.c.d``) as IPv4."""
+    """``address`` as a ``Host`` header spells it: lower case, IPv6 in brackets, an IPv4 address
+    that arrived on an IPv6 socket (``::ffff:a.b.c.d``) as IPv4."""
     address = address.strip().lower()
     try:
         ip = ipaddress.ip_address(address.split("%")[0])
     except ValueError:
         return address
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    ip = getattr(ip, "ipv4_mapped", None) or ip
     return "[%s]" % ip if ip.version == 6 else str(ip)
 
 
-def cut(sock):
-    """End a connection at once: a read blocked on it returns, the client sees it closed."""
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-class Connection:
-    """When a connection was accepted, and since when it keeps the server waiting on its client
-    (None while the server works for it)."""
-
-    __slots__ = ("born", "since")
-
-    def __init__(self, now):
-        self.born = self.since = now
+def _one(values, none, several):
+    """The one value of a header as a message shows it (short), else what is wrong with them."""
+    return "%r" % values[0][:100] if len(values) == 1 else several if values else none
 
 
 class DrawServer(ThreadingHTTPServer):
-    """Serves the page and ``/predict`` for one loaded :class:`runs.Run` on ``ctx``.
-
-    ``read_timeout``, ``wait`` and ``deadline`` are :data:`READ_TIMEOUT`, :data:`WAIT` and
-    :data:`DEADLINE`; the last two are enforced by :meth:`serve_forever`'s loop (every
-    ``poll_interval``).
-    """
-
+    """Serves the page and ``/predict`` for one :class:`runs.Run` on ``ctx``. ``read_timeout``
+    bounds each socket operation, :meth:`service_actions` enforces ``wait`` and ``deadline``."""
     daemon_threads = True
     block_on_close = False  # Ctrl-C stops at once, whatever a slow client is still doing
     max_connections = MAX_CONNECTIONS
     request_queue_size = 128  # listen backlog: a burst of connections waits, not SYN retries (1 s)
+    poll = None  # called between requests; it may raise to stop the server (a signal recorded)
 
+    @validate_params({"run": CONSTRAINTS["run"], "ctx": CONSTRAINTS["ctx"]})
     def __init__(self, address, run, ctx, read_timeout=READ_TIMEOUT, deadline=DEADLINE, wait=WAIT):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        validate(ctx=ctx)
-        self.run, self.ctx, self.host = check_run(run), ctx, address[0]
-        self.W, self.b = (p.asnumpy() for p in self.run.params)  # for the views, outside the lock
+        self.run, self.ctx, self.host = run, ctx, address[0]
+        self.W, self.b = (p.asnumpy() for p in run.params)  # for the views, outside the lock
         self.read_timeout, self.deadline, self.wait = read_timeout, deadline, wait
-        self.lock = threading.Lock()  # the forward pass only
-        self.decoders = threading.BoundedSemaphore(DECODERS)
-        self.books = threading.Lock()  # guards self.open
-        self.open = {}  # socket -> Connection, for the connections being served
+        self.lock, self.decoders = threading.Lock(), threading.BoundedSemaphore(DECODERS)
+        self.books, self.open = threading.Lock(), {}  # socket -> [born, waiting since or None]
         self.threads = threading.BoundedSemaphore(2 * self.max_connections)  # served or ending
-        self.files = {path: (page(run) if name == "index.html" else _static(name), content_type)
-                      for path, (name, content_type) in STATIC.items()}
+        self.files = {path: (page(run) if name == "index.html" else static(name).encode("utf-8"),
+                             kind + "; charset=utf-8") for path, (name, kind) in STATIC.items()}
         super().__init__(address, Handler)
 
     def answer(self, body):
-        """The ``/predict`` JSON for image bytes: :func:`classify.classify`'s dict plus
-        :func:`views`. Decoding runs outside the model's lock; only the forward pass is in it.
-        Raises :class:`errors.InvalidInput` for bytes that are not a usable picture."""
+        """The ``/predict`` JSON for image bytes (:func:`classify.classify` and :func:`views`);
+        InvalidInput for bytes that are not a usable picture."""
         with self.decoders:
             image = load_image(body, "auto", self.run.dataset, name="the request body")
         with self.lock:
@@ -192,9 +120,8 @@ class DrawServer(ThreadingHTTPServer):
         return views(result, image, self.W, self.b, self.run.class_names)
 
     def host_names(self, sock):
-        """The ``Host`` values this server answers on connection ``sock``: 127.0.0.1, localhost,
-        [::1], the host it was started with and the address ``sock`` came to, with the port
-        (and without it on port 80, as browsers send it)."""
+        """The ``Host`` values answered on ``sock``: loopback, the host given and the address
+        ``sock`` came to, with the port (and without it on port 80, as browsers send it)."""
         port = self.server_address[1]
         names = {"127.0.0.1", "localhost", "[::1]", host_name(self.host)}
         with contextlib.suppress(OSError):
@@ -202,82 +129,66 @@ class DrawServer(ThreadingHTTPServer):
         names.discard("")  # "" listens everywhere: it is no name
         return {"%s:%d" % (name, port) for name in names} | (names if port == 80 else set())
 
-    poll = None  # called between requests (at least every poll_interval); it may raise to stop
-
     def service_actions(self):
-        """Cut the connections past their deadlines, then run :attr:`poll`: how a signal stops the
-        server. Raised from a signal handler instead, an exception could land inside a request's
-        handling, which logs it and serves on."""
-        super().service_actions()
-        self.reap()
+        """Cut the connections past ``deadline`` or waiting over ``wait``, then run :attr:`poll`
+        (raised from a signal handler instead, an exception could land inside a request)."""
+        now = time.monotonic()
+        with self.books:
+            for sock, (born, since) in list(self.open.items()):
+                if now - born > self.deadline or since is not None and now - since > self.wait:
+                    self._cut(sock)
         if self.poll:
             self.poll()
 
-    def reap(self):
-        """Cut each connection older than ``deadline`` or waiting on its client over ``wait``."""
-        now = time.monotonic()
-        with self.books:
-            for sock, conn in list(self.open.items()):
-                if now - conn.born > self.deadline or (conn.since is not None
-                                                       and now - conn.since > self.wait):
-                    del self.open[sock]
-                    cut(sock)
+    def _cut(self, sock):
+        """End a connection at once (under ``books``): a read blocked on it returns."""
+        del self.open[sock]
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
     def process_request(self, request, client_address):
-        """Serve the connection in a thread; when all places are taken, it takes the place of the
-        one that has kept the server waiting longest, or is closed at once if all are working."""
-        if not self.threads.acquire(blocking=False):
-            return self.shutdown_request(request)
-        if not self._admit(request):
+        """Serve the connection in a thread, if a thread and a place (:meth:`_admit`) are free."""
+        if self.threads.acquire(blocking=False):
+            if self._admit(request):
+                return super().process_request(request, client_address)
             self.threads.release()
-            return self.shutdown_request(request)
-        super().process_request(request, client_address)
+        self.shutdown_request(request)
 
     def _admit(self, request):
-        """Book a place for ``request``, cutting the longest-waiting connection if need be; False
-        when every place is taken by a connection the server is working for."""
+        """Book a place for ``request``; when all are taken, the one of the connection that has
+        kept the server waiting longest. False if the server is working for all of them."""
         with self.books:
             if len(self.open) >= self.max_connections:
-                waiting = [(conn.since, id(sock), sock) for sock, conn in self.open.items()
-                           if conn.since is not None]
+                waiting = [sock for sock, (_, since) in self.open.items() if since is not None]
                 if not waiting:
                     return False
-                victim = min(waiting)[2]
-                del self.open[victim]
-                cut(victim)
-            self.open[request] = Connection(time.monotonic())
+                self._cut(min(waiting, key=lambda sock: self.open[sock][1]))
+            self.open[request] = [time.monotonic()] * 2
             return True
 
     def process_request_thread(self, request, client_address):
+        """Serve, then give the thread's place back."""
         try:
             super().process_request_thread(request, client_address)
         finally:
             self.threads.release()
 
     def shutdown_request(self, request):
-        """Forget the connection before closing it, so that :meth:`reap` never cuts a closed one."""
+        """Forget the connection before closing it, so that a closed one is never cut."""
         with self.books:
             self.open.pop(request, None)
         super().shutdown_request(request)
 
     def serves(self, sock):
-        """False once ``sock`` was cut (deadline, or its place taken)."""
+        """False once ``sock`` was cut (deadline, wait, or its place taken)."""
         with self.books:
             return sock in self.open
 
-    @contextlib.contextmanager
-    def working(self, sock):
-        """While the server works for ``sock`` its wait does not count; it starts again after."""
-        self._since(sock, None)
-        try:
-            yield
-        finally:
-            self._since(sock, time.monotonic())
-
-    def _since(self, sock, value):
+    def since(self, sock, value):
+        """``sock`` keeps the server waiting since ``value`` (None: the server works for it)."""
         with self.books:
             if sock in self.open:
-                self.open[sock].since = value
+                self.open[sock][1] = value
 
     def handle_error(self, request, client_address):
         """A client that hung up or timed out is not worth a traceback; anything else is."""
@@ -286,121 +197,117 @@ class DrawServer(ThreadingHTTPServer):
 
 
 class Handler(BaseHTTPRequestHandler):
-    server_version = "mxsoftmax-draw"
-    sys_version = ""
+    """One connection of :class:`DrawServer`: every refusal is :meth:`send_error`'s JSON."""
+    server_version, sys_version = "mxsoftmax-draw", ""
     default_request_version = "HTTP/1.0"  # so that even a garbled request line gets a status line
 
     def setup(self):
+        """Bound each socket operation by the server's ``read_timeout``."""
         self.timeout = self.server.read_timeout  # StreamRequestHandler sets it on the socket
         super().setup()
 
     def parse_request(self):
-        """http.server's parsing, then: a request line without an HTTP version is a 400 and a
-        ``Host`` that is not this server a 421; a connection cut meanwhile is dropped."""
+        """http.server's parsing, then: no HTTP version is 400, a ``Host`` that is not this
+        server 421; a connection cut meanwhile is dropped."""
         if not super().parse_request():
             return False
+        hosts = self.headers.get_all("Host") or []
         if not self.server.serves(self.connection):
             self.close_connection = True
-            return False
-        if len(self.requestline.split()) != 3:
+        elif len(self.requestline.split()) != 3:
             self.send_error(400, "the request line has no HTTP version: this server speaks "
                                  "HTTP/1.0 and HTTP/1.1.")
-            return False
-        hosts = self.headers.get_all("Host") or []
-        if len(hosts) != 1 or hosts[0].strip().lower() not in self.server.host_names(self.connection):
-            self.send_json(421, {"error": "this server answers requests for http://127.0.0.1:%d/ "
-                                          "(or localhost, or the --host it was started with), "
-                                          "not for Host %s: open the page by one of those addresses."
-                                          % (self.server.server_address[1],
-                                             "%r" % hosts[0][:100] if len(hosts) == 1
-                                             else "headers: %d of them" % len(hosts))})
-            return False
-        return True
+        elif len(hosts) != 1 or hosts[0].strip().lower() not in self.server.host_names(self.connection):
+            self.send_error(421, "this server answers requests for http://127.0.0.1:%d/ (or "
+                                 "localhost, or the --host it was started with), not for Host %s: "
+                                 "open the page by one of those addresses." % (
+                                     self.server.server_address[1],
+                                     _one(hosts, "headers: 0 of them",
+                                          "headers: %d of them" % len(hosts))))
+        else:
+            return True
+        return False
 
     def do_GET(self):
+        """One of :data:`STATIC`, by exact path."""
         path = urlsplit(self.path).path
         if path == "/predict":
             return self.send_json(405, {"error": "/predict takes the drawing as a POST."},
                                   {"Allow": "POST"})
-        found = self.server.files.get(path)
-        if found is None:
-            return self.send_json(404, {"error": "%s is not here: this server has only /, "
-                                                 "/draw.css, /canvas.js, /draw.js and POST /predict."
-                                                 % path})
-        self.send_body(200, *found)
+        if path not in self.server.files:
+            return self.send_error(404, "%s is not here: this server has only %s and POST "
+                                        "/predict." % (path, ", ".join(STATIC)))
+        self.send_body(200, *self.server.files[path])
 
     do_HEAD = do_GET  # the same status and headers; send_body leaves the body out
 
     def do_POST(self):
-        if urlsplit(self.path).path != "/predict":
-            return self.refuse(404, "POST goes to /predict only.")
-        problem = self.cross_origin()
-        if problem:
-            return self.refuse(403, problem)
-        types = self.headers.get_all("Content-Type") or []
-        kind = self.headers.get_content_type()  # text/plain when missing or unreadable
-        if len(types) != 1 or not (kind == "application/octet-stream" or kind.startswith("image/")):
-            return self.refuse(415, "send the picture as %s, not as %s." % (
-                BODY_TYPES, "%r" % types[0][:100] if len(types) == 1
-                else "a request without a Content-Type" if not types else "several types"))
-        if not self.headers.get_all("Content-Length"):
-            return self.send_json(411, {"error": "the request has no Content-Length: send the "
-                                                 "image bytes as the body with their length."})
-        length = self.declared_length()
-        if length is None:
-            return self.send_json(400, {"error": "the Content-Length is not one whole number."})
-        if length > MAX_BODY:
-            return self.refuse(413, "the image is %d bytes; at most %d MiB are accepted."
-                                    % (length, MAX_BODY // 2 ** 20))
+        """``/predict``: the answer for the picture in the body, or the reason it is refused."""
+        refusal = self.refusal()
+        if refusal:
+            self.send_error(*refusal)
+            return self.drain(self.length() or 0)
         try:
-            body = self.rfile.read(length)
+            body = self.rfile.read(self.length())
         except socket.timeout:  # TimeoutError since Python 3.10
-            return self.send_json(408, {"error": "the body did not arrive in time."})
-        if len(body) < length:
-            return self.send_json(400, {"error": "the body is shorter than its Content-Length."})
+            return self.send_error(408, "the body did not arrive in time.")
+        if len(body) < self.length():
+            return self.send_error(400, "the body is shorter than its Content-Length.")
+        self.server.since(self.connection, None)  # the server works: the client does not wait
         try:
-            with self.server.working(self.connection):
-                result = self.server.answer(body)
+            result = self.server.answer(body)
         except InvalidInput as err:
-            return self.send_json(400, {"error": str(err)})
+            return self.send_error(400, str(err))
         except Exception as err:  # the server must go on; the traceback goes to the terminal
             self.log_error("while classifying: %r", err)
             traceback.print_exc()
-            return self.send_json(500, {"error": "the server failed on this image (%s)."
-                                                 % type(err).__name__})
+            return self.send_error(500, "the server failed on this image (%s)."
+                                        % type(err).__name__)
+        finally:
+            self.server.since(self.connection, time.monotonic())
         self.send_json(200, result)
 
-    def cross_origin(self):
-        """Why this POST is not from this server's own page, or None if it is (or from a program
-        that sends no ``Origin`` and no ``Sec-Fetch-Site``, which browsers always send)."""
+    def refusal(self):
+        """(status, sentence) for a POST refused before its body is read, or None."""
         site = (self.headers.get("Sec-Fetch-Site") or "same-origin").strip().lower()
-        if site not in ("same-origin", "none"):
-            return "/predict answers this server's own page only, not a %s request." % site[:40]
         origins = self.headers.get_all("Origin")
         own = "http://" + self.headers["Host"].strip().lower()
+        types = self.headers.get_all("Content-Type") or []
+        kind = self.headers.get_content_type()  # text/plain when missing or unreadable
+        if urlsplit(self.path).path != "/predict":
+            return 404, "POST goes to /predict only."
+        if site not in ("same-origin", "none"):  # browsers always send it, programs need not
+            return 403, "/predict answers this server's own page only, not a %s request." % site[:40]
         if origins is not None and [o.strip().lower() for o in origins] != [own]:
-            return ("/predict answers this server's own page (%s) only, not a request from %s."
-                    % (own, "%r" % origins[0][:100] if len(origins) == 1 else "several origins"))
+            return 403, "/predict answers this server's own page (%s) only, not a request from " \
+                        "%s." % (own, _one(origins, "", "several origins"))
+        if len(types) != 1 or not (kind == "application/octet-stream" or kind.startswith("image/")):
+            return 415, "send the picture as application/octet-stream or image/* (such as " \
+                        "image/png), not as %s." % _one(types, "a request without a Content-Type",
+                                                        "several types")
+        if not self.headers.get_all("Content-Length"):
+            return 411, "the request has no Content-Length: send the image bytes as the body " \
+                        "with their length."
+        if self.length() is None:
+            return 400, "the Content-Length is not one whole number."
+        if self.length() > MAX_BODY:
+            return 413, "the image is %d bytes; at most %d MiB are accepted." % (
+                self.length(), MAX_BODY // 2 ** 20)
         return None
 
-    def declared_length(self):
+    def length(self):
         """The one whole-number ``Content-Length``, or None."""
         lengths = self.headers.get_all("Content-Length") or []
         if len(lengths) == 1 and re.fullmatch(r"[0-9]{1,20}", lengths[0].strip()):
             return int(lengths[0])
         return None
 
-    def refuse(self, code, error):
-        """Refuse a POST before its body is read, then drop the body so the client sees the answer."""
-        self.send_json(code, {"error": error})
-        self._drain(self.declared_length() or 0)
-
-    def _drain(self, length, limit=4 * MAX_BODY, seconds=2):
-        """Read and drop what the client still sends of a refused body (``limit`` bytes and
-        ``seconds`` at most), so that it can read the answer: closing a socket that holds unread
-        bytes resets the connection, and browsers then show a network error instead of the 413."""
+    def drain(self, length, limit=4 * MAX_BODY, seconds=2):
+        """Drop what the client still sends of a refused body (``limit`` bytes and ``seconds`` at
+        most): closing a socket that holds unread bytes resets the connection, and browsers then
+        show a network error instead of the answer."""
         end = time.monotonic() + seconds
-        try:
+        with contextlib.suppress(OSError):
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_WR)  # the answer is complete: the client may go
             self.connection.settimeout(seconds)
@@ -409,24 +316,22 @@ class Handler(BaseHTTPRequestHandler):
                 if not chunk:
                     break
                 length, limit = length - len(chunk), limit - len(chunk)
-        except OSError:
-            pass
 
     def send_error(self, code, message=None, explain=None):
-        """http.server's own errors (bad request line, unknown method, ...) as JSON too; none to a
-        connection that was cut (its request line or head came in pieces)."""
+        """Every refusal, http.server's own included (bad request line, unknown method), as JSON;
+        none to a connection that was cut (its request line or head came in pieces)."""
         self.close_connection = True
-        if not self.server.serves(self.connection):
-            return
-        self.send_json(code, {"error": message or HTTPStatus(code).phrase})
+        if self.server.serves(self.connection):
+            self.send_json(code, {"error": message or HTTPStatus(code).phrase})
 
     def send_json(self, code, obj, headers=None):
-        if code >= 400:
-            self.close_connection = True  # a refused body may still be unread
+        """Answer ``obj`` as JSON; after an error, close (a refused body may be unread)."""
+        self.close_connection = self.close_connection or code >= 400
         self.send_body(code, json.dumps(obj, allow_nan=False).encode("utf-8"),
                        "application/json; charset=utf-8", headers)
 
     def send_body(self, code, body, content_type, headers=None):
+        """The status line, :data:`HEADERS` and ``headers``, and the body unless for HEAD."""
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))

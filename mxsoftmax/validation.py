@@ -214,6 +214,25 @@ class ClassNames(Constraint):
         return [None, ["a"] * 9, list(range(10)), "0123456789"]
 
 
+class TrainedRun(Constraint):
+    """A ``runs.Run`` (a notebook may build one by hand) whose model, class names and data set
+    hold their own constraints, each named when it does not."""
+    description = "a trained model: a runs.Run such as runs.load_run gives"
+    FIELDS = (("params", "model"), ("class_names", "class_names"), ("dataset", "dataset"))
+
+    def holds(self, value):
+        return type(value).__name__ == "Run" and all(hasattr(value, f) for f, _ in self.FIELDS)
+
+    def check(self, param, value):
+        super().check(param, value)
+        for field, name in self.FIELDS:
+            CONSTRAINTS[name].check(name, getattr(value, field))
+        return value
+
+    def invalid_examples(self):
+        return [None, "runs/mnist", ("W", "b")]
+
+
 class Ctx(Constraint):
     """An ``mx.Context`` (MXNet is imported only when a value is checked)."""
     description = "an mx.Context such as mx.cpu() (context.parse_ctx turns 'gpu:1' into one)"
@@ -271,6 +290,7 @@ CONSTRAINTS = {
     "image28": Images(single=True),
     "class_names": ClassNames(),
     "ctx": Ctx(),
+    "run": TrainedRun(),
 }
 
 

@@ -191,6 +191,19 @@ def test_a_model_holding_nan_is_refused_not_written(run, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_run_built_by_hand_is_checked_before_anything_is_written(run, tmp_path):
+    from mxsoftmax.errors import InvalidValue
+    from mxsoftmax.validation import constraint
+    for value, param in [(v, "run") for v in constraint("run").invalid_examples()] + [
+            (run._replace(class_names=["a"] * 9), "class_names"),
+            (run._replace(dataset="cifar"), "dataset"), (run._replace(params=run.params[::-1]),
+                                                         "model")]:
+        with pytest.raises(InvalidValue) as refused:
+            exporting.export(value, tmp_path / "m.json")
+        assert refused.value.param == param
+    assert os.listdir(tmp_path) == []
+
+
 def test_python_dash_m_mxsoftmax_export_runs_the_command(run_dir, tmp_path):
     target = str(tmp_path / "model.json")
     done = subprocess.run([sys.executable, "-m", "mxsoftmax.export", "--params", run_dir,

@@ -6,8 +6,10 @@ import base64
 import http.client
 import io
 import json
+import os
 import re
 import select
+import shutil
 import socket
 import threading
 import time
@@ -114,6 +116,19 @@ def test_a_run_path_with_template_markers_is_shown_as_written(run_dir):
     assert page.count("Ankle boot") == 1  # the class names only in data-classes
     assert page.count("{{") == 6 and "<b>" not in page  # the path twice: title and heading
     assert re.search(r"<code>(.*)</code>", page).group(1) == title.split(" · ")[-1]
+
+
+def test_a_run_folder_named_in_another_encoding_is_served_its_page(run_dir, tmp_path):
+    """Names are data (issue 26): a folder name whose bytes are not UTF-8 shows as U+FFFD."""
+    out = os.path.join(str(tmp_path), os.fsdecode(b"run\xff"))
+    shutil.copytree(run_dir, out)
+    app = serve(out)
+    try:
+        status, _, body = request(app.server_address[1], "GET", "/")
+        assert status == 200 and "run\ufffd" in body.decode("utf-8")
+    finally:
+        app.shutdown()
+        app.server_close()
 
 
 def test_a_test_set_image_gets_its_label_as_predict_gives_it(port, run_dir, fashion_subset,
@@ -403,7 +418,8 @@ def test_a_full_server_replaces_its_longest_waiting_connection(run_dir, monkeypa
 
 
 def test_a_run_built_by_hand_is_checked_before_the_server_listens(run_dir):
-    from mxsoftmax.errors import InvalidInput
+    from mxsoftmax.errors import InvalidInput, InvalidValue
+    from mxsoftmax.validation import constraint
     run = load_run(run_dir, mx.cpu())
     for bad, fragment in ((run._replace(dataset="cifar"), "dataset must be one of mnist, fashion"),
                           (run._replace(class_names=["a"] * 9), "a list of 10 class names"),
@@ -413,6 +429,11 @@ def test_a_run_built_by_hand_is_checked_before_the_server_listens(run_dir):
             server.DrawServer(("127.0.0.1", 0), bad, mx.cpu())
     with pytest.raises(InvalidInput, match="an mx.Context"):
         server.DrawServer(("127.0.0.1", 0), run, "cpu")
+    for param in ("run", "ctx"):
+        for value in constraint(param).invalid_examples():
+            with pytest.raises(InvalidValue) as refused:
+                server.DrawServer(("127.0.0.1", 0), **dict(dict(run=run, ctx=mx.cpu()), **{param: value}))
+            assert refused.value.param == param
 
 
 # The page in a real browser.

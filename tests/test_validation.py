@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mxsoftmax
-from mxsoftmax import loop, model, validation
+from mxsoftmax import loop, model, runs, validation
 from mxsoftmax.errors import InvalidValue
 
 from conftest import as_data, random_splits
@@ -120,7 +120,9 @@ def _valid(constraint):
     return {"params": model.init_params(mx.cpu()), "model": model.init_params(mx.cpu()),
             "splits": as_data(random_splits(8, 4)),
             "images": np.zeros((1, 28, 28), np.uint8),
-            "image28": np.zeros((28, 28), np.uint8)}[names[0]]
+            "image28": np.zeros((28, 28), np.uint8),
+            "run": runs.Run(model.init_params(mx.cpu()), list("0123456789"), "mnist", "a run")
+            }[names[0]]
 
 
 @pytest.mark.parametrize("name", sorted(DECORATED))
