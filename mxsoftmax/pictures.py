@@ -24,10 +24,9 @@ from .validation import CONSTRAINTS, validate_params
 
 
 def _import_matplotlib(environ=os.environ):
-    """matplotlib, whatever the environment. A HOME it cannot use (missing, empty, not a folder,
-    read-only) it would create or warn about: it gets a temporary MPLCONFIGDIR, removed at exit.
-    A MPLBACKEND it does not know (``Bogus``) would stop its import: it is set aside meanwhile,
-    then taken as matplotlib takes it, if valid (for pyplot; pictures are drawn by Agg)."""
+    """matplotlib, quiet under a HOME it cannot use (missing, empty, not a folder, read-only: a
+    temporary MPLCONFIGDIR, removed at exit) and a MPLBACKEND it refuses (``Bogus``: set aside
+    while it loads, then given to it if valid, for pyplot; pictures are drawn by Agg)."""
     home = os.path.expanduser("~") if environ.get("HOME") != "" else ""
     if not environ.get("MPLCONFIGDIR") and not all(os.path.isdir(b) and os.access(b, os.W_OK) for b
                                                    in (environ.get("XDG_CONFIG_HOME") or home,
@@ -65,7 +64,7 @@ def shown_names(class_names):
 
 
 def _numpy(x):
-    return x.asnumpy() if isinstance(x, nd.NDArray) else np.asarray(x)
+    return x.asnumpy() if isinstance(x, nd.NDArray) else np.asarray(x)  # an NDArray or array-like
 
 
 def _panel(ax, image, title=None, size=None, **style):
@@ -156,9 +155,8 @@ def plot_confusion(counts, class_names):
     """Counts by true row and predicted column, coloured by their share of the true class: right
     (green, 0-100%) and confused (red, up to the largest, so a 4% confusion stands out)."""
     counts = np.asarray(counts)
-    totals = counts.sum(axis=1, keepdims=True)
+    totals, right = counts.sum(axis=1, keepdims=True), np.eye(len(counts), dtype=bool)
     rates = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
-    right = np.eye(len(rates), dtype=bool)
     wrong_limit = max(rates[~right].max(initial=0), .01)
     fig = Figure(figsize=(9, 6.5))  # laid out by hand, as plot_weights
     ax = fig.add_axes([.12, .16, .6, .76])
