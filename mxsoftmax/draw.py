@@ -28,7 +28,7 @@ def build_parser():
     p = cli.Parser(prog=PROG, description="Draw digits (or clothes) and watch a mxsoftmax run "
                                              "classify them.")
     p.add_argument("--params", required=True, metavar="RUN", type=cli.path,
-                   help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
+                   help="a run folder (--out of mxsoftmax.train) or its epoch-K.npz file")
     p.add_argument("--host", default="127.0.0.1", type=cli.host,
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=cli.flag_type("port"), default=8000,

@@ -22,7 +22,7 @@ def build_parser():
                       "MXNet: .onnx (an ONNX graph), .html (a page to draw on that works offline, "
                       "from a file), .npz or .json (W, b, class names and the recipe).")
     p.add_argument("--params", required=True, metavar="RUN", type=cli.path,
-                   help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
+                   help="a run folder (--out of mxsoftmax.train) or its epoch-K.npz file")
     p.add_argument("--to", required=True, metavar="FILE", type=cli.path,
                    help="the file to write; its extension picks the format: .onnx, .html, .npz "
                         "or .json")

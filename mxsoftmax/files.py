@@ -4,8 +4,8 @@ Every file mxsoftmax reads goes through :func:`open_regular` (a FIFO, a device o
 refused before a byte is read, so nothing can hang or stream forever), and every file it writes
 goes through :func:`atomic_write` (a temporary file beside the target, renamed into place when
 complete), whose failures become :class:`WriteFailed` (no space: exit 1) or :class:`CannotWrite`
-(a place that cannot take files: exit 2). :class:`FolderLock` keeps a second process out of a
-folder being written, proves it can write there, and sweeps the temporary files a killed process
+(a place that cannot take files: exit 2). :class:`FolderLock` (``filelock``) keeps a second process out of
+a folder being written, proves it can write there, and sweeps the temporary files a killed process
 left there. :func:`cause` names why a path cannot be used where the OS's words would mislead.
 :func:`translated` is where a module turns another library's failure into its own error.
 """
@@ -16,6 +16,8 @@ import os
 import re
 import stat
 import tempfile
+
+import filelock
 
 from .errors import CannotWrite, Locked, NotRegular, WriteFailed, reason, translated
 
@@ -113,22 +115,21 @@ def write_text(path, text):
 
 
 class FolderLock:
-    """An exclusive ``flock`` on ``folder/.lock`` that names its holder's PID.
+    """One writer per folder: ``filelock``'s exclusive lock on ``folder/.lock``, which holds the
+    holder's PID so that a refused process can name it.
 
-    Held with ``with`` (or :meth:`acquire`/:meth:`release`); while held, the temporary files of
-    :func:`atomic_write` that a killed process left in the folder can be swept (:meth:`sweep`).
-    :meth:`release` with ``discard`` also removes the lock file and the folders that
-    :meth:`acquire` created, for work that ended leaving nothing else there. ``advice`` ends the
-    sentence of a folder that cannot be used. A subclass names its holder (``WHO``) and the
-    classes it raises (``Locked``, ``CannotWrite``) for its own kind of folder.
+    :meth:`acquire` also makes the folder and proves files can be made there; while held, the
+    temporary files a killed process left can be swept (:meth:`sweep`). :meth:`release` with
+    ``discard`` removes the lock file and the folders :meth:`acquire` made, when nothing else is
+    left. ``who`` names the holder ('process', 'run') and ``advice`` ends the sentence of a folder
+    that cannot be used.
     """
     NAME = ".lock"
-    WHO = "process"
-    Locked, CannotWrite = Locked, CannotWrite
 
-    def __init__(self, folder, advice="choose a folder you can write to"):
-        self.folder, self.fd, self.advice = str(folder), None, advice
+    def __init__(self, folder, who="process", advice="choose a folder you can write to"):
+        self.folder, self.who, self.advice = str(folder), who, advice
         self.path = os.path.join(self.folder, self.NAME)
+        self.lock = filelock.FileLock(self.path, timeout=0, on_acquired=_write_pid)
         self.created = []  # the folders acquire() made, outermost first
 
     def __enter__(self):
@@ -138,96 +139,78 @@ class FolderLock:
     def __exit__(self, *exc):
         self.release()
 
+    @property
+    def held(self):
+        """Whether this process holds the lock now."""
+        return self.lock.is_locked
+
     def acquire(self):
         """Create the folder if needed, take the lock and prove that files can be made there.
 
         Locked names the holder's PID; CannotWrite the true cause of a folder that cannot be used
         (a read-only one included, found now rather than when its first file is written).
         """
-        if os.path.islink(self.path):  # O_NOFOLLOW would say "Too many levels of symbolic links"
-            raise self.CannotWrite("%s is a symbolic link, not a lock file: remove it, or choose "
-                                   "another folder." % self.path, path=self.path)
+        if os.path.lexists(self.path) and (os.path.islink(self.path)
+                                           or not os.path.isfile(self.path)):
+            raise CannotWrite("%s %s: remove it, or choose another folder." % (
+                self.path, "is a symbolic link, not a lock file" if os.path.islink(self.path)
+                else "is not a regular file"), path=self.path)
         with translated(OSError, self._unusable):
             self.created = make_dirs(self.folder)
-            # never through a symlink, never blocking on a FIFO someone put there
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            try:
+                self.lock.acquire()
+            except filelock.Timeout:
+                self._undo()
+                raise Locked(self.folder, self.holder() or "unknown", self.who) from None
+        with translated(OSError, self._cannot_take):
+            fd, probe = tempfile.mkstemp(prefix="." + self.NAME + ".", suffix=".part",
+                                         dir=self.folder)  # a read-only folder refuses new files
             os.close(fd)
-            raise self.CannotWrite("%s is not a regular file: remove it, or choose another "
-                                   "folder." % self.path, path=self.path)
-        if not _flocked(fd):
-            holder = os.read(fd, 32).decode("ascii", "replace").strip()
-            os.close(fd)
-            raise self.Locked(self.folder, holder if holder.isdigit() else "unknown", self.WHO)
-        with translated(OSError, lambda err: self._cannot_take(fd, err)):
-            os.ftruncate(fd, 0)
-            os.write(fd, b"%d\n" % os.getpid())
-            self._probe()
-        self.fd = fd
+            os.remove(probe)
 
     def _unusable(self, err):
-        """Undo the folders made so far; the CannotWrite for ``err``, from making the folder or
-        opening the lock file."""
+        """Undo the folders made so far; the CannotWrite for ``err``."""
         self._undo()
-        return self.CannotWrite("%s cannot be used (%s): %s." % (
+        return CannotWrite("%s cannot be used (%s): %s." % (
             self.folder, cause(self.folder, err), self.advice), path=self.folder)
 
-    def _cannot_take(self, fd, err):
-        """Close ``fd``, undo the lock file and the folders made; the error for ``err``, from
-        writing the lock file or the probe: WriteFailed for no space, else CannotWrite."""
-        os.close(fd)
-        self._undo(lock_file=True)
+    def _cannot_take(self, err):
+        """Release and undo; WriteFailed for no space, else CannotWrite."""
+        self.release(discard=True)
         if err.errno in NO_SPACE:
             return write_error(self.folder, err)
-        return self.CannotWrite("%s cannot take files (%s): %s." % (
+        return CannotWrite("%s cannot take files (%s): %s." % (
             self.folder, cause(self.folder, err), self.advice), path=self.folder)
-
-    def _probe(self):
-        """Create and remove a file as :func:`atomic_write` would: a folder whose lock file is
-        writable can still refuse new files (read-only, or no write permission on the folder)."""
-        fd, probe = tempfile.mkstemp(prefix="." + self.NAME + ".", suffix=".part", dir=self.folder)
-        os.close(fd)
-        os.remove(probe)
 
     def holder(self):
         """The PID (as text) of another process holding this lock now, or None; nothing is
-        created."""
-        if self.fd is not None:  # held here
+        created and nothing is waited for."""
+        if self.held or not os.path.isfile(self.path) or os.path.islink(self.path):
             return None
+        probe = filelock.FileLock(self.path, timeout=0)
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            probe.acquire()
+        except filelock.Timeout:
+            with open_regular(self.path) as f:
+                pid = f.read(32).decode("ascii", "replace").strip()
+            return pid if pid.isdigit() else "unknown"
         except OSError:
             return None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:  # held (any other failure says nothing about a holder)
-                pid = os.read(fd, 32).decode("ascii", "replace").strip()
-                return pid if pid.isdigit() else "unknown"
-            except OSError:
-                return None
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        finally:
-            os.close(fd)
+        probe.release()
+        return None
 
     def release(self, discard=False):
         """Release the lock; the lock file stays (without a holder it means nothing) unless
         ``discard``, which also removes the folders acquire() made, when nothing else is in them."""
-        if self.fd is not None:
+        if self.held:
             if discard:
                 self._undo(lock_file=True)
-            os.close(self.fd)
-            self.fd = None
+            self.lock.release(force=True)
 
     def _undo(self, lock_file=False):
         if lock_file and os.path.lexists(self.path):
-            try:
+            with contextlib.suppress(OSError):  # a folder that cannot take files cannot lose them
                 os.remove(self.path)
-            except OSError:  # a folder that cannot take files cannot lose them either
-                pass
         for folder in reversed(self.created):
             if os.path.isdir(folder) and not os.listdir(folder):
                 os.rmdir(folder)
@@ -244,14 +227,10 @@ class FolderLock:
                 os.remove(path)
 
 
-def _flocked(fd):
-    """Whether an exclusive ``flock`` on ``fd`` was taken now, without waiting (False: another
-    process holds it, or the file system refuses locks)."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
+def _write_pid(fd):
+    """Write this process's PID into the lock file it has just locked (``fd``)."""
+    os.ftruncate(fd, 0)
+    os.write(fd, b"%d\n" % os.getpid())
 
 
 def make_dirs(folder):

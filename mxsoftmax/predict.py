@@ -26,7 +26,7 @@ def build_parser():
     p = cli.Parser(prog=PROG,
                       description="Classify images with a mxsoftmax run.")
     p.add_argument("--params", required=True, metavar="RUN", type=cli.path,
-                   help="a run folder (--out of mxsoftmax.train) or its epoch-K.params file")
+                   help="a run folder (--out of mxsoftmax.train) or its epoch-K.npz file")
     p.add_argument("images", nargs="+", metavar="IMAGE", type=cli.path,
                    help="PNG, JPEG, PGM, ... files")
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",

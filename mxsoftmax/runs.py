@@ -1,9 +1,9 @@
 """The run folder (``--out DIR``): one exclusive lock, a validated state, atomic checkpoints.
 
-Layout: ``init.params`` (``W`` and ``b`` as drawn, so pictures can show what training changed),
-``epoch-K.params`` after epoch K, ``metrics.jsonl`` (one line per completed epoch) and
+Layout: ``init.npz`` (``W`` and ``b`` as drawn, so pictures can show what training changed),
+``epoch-K.npz`` after epoch K (numpy's format, read back with ``allow_pickle=False``), ``metrics.jsonl`` (one line per completed epoch) and
 ``state.json``, written last: it names the params file and is the commit point, so a crash at any
-moment leaves the previous complete epoch in force. ``.lock`` is held (``flock``) by the one
+moment leaves the previous complete epoch in force. ``.lock`` is held (``filelock``) by the one
 process using the folder. Everything read back is validated: the folder may have been edited.
 
 Every folder a run leaves can be used again: with ``state.json`` it is a run to resume (a params
@@ -13,44 +13,55 @@ over, removing those files.
 """
 import collections
 import contextlib
+import io
 import json
-import math
 import os
 import re
 import stat
-import struct
-import tempfile
+import zipfile
 
 import mxnet as mx
 import numpy as np
 from mxnet import nd
 
 from . import catalog
-from .errors import (InvalidType, NotARun, NotRegular, RunCannotWrite,
-                     RunError, RunExists, RunLocked, WriteFailed, reason, translated)
+from .errors import (InvalidValue, Locked, NotARun, NotRegular, RunError, RunExists,
+                     WriteFailed, reason, translated)
 from .files import (DIGEST, NOT_THERE, PART, FolderLock, cause, dangling_link, read_regular,
                     write_bytes, write_text)
 from .settings import NUM_INPUTS, NUM_OUTPUTS
-from .validation import constraint, validate
+from .validation import CONSTRAINTS as C, Instance, Text, validate_params
 
-FORMAT = 1
-STATE, METRICS, INIT = "state.json", "metrics.jsonl", "init.params"
+FORMAT = 2  # 1: mxsoftmax 0.2, whose checkpoints were MXNet's .params files
+STATE, METRICS, INIT = "state.json", "metrics.jsonl", "init.npz"
 PICTURES = ("history.png", "weights.png", "confusion.png", "mistakes.png")
-PARAMS_NAME = re.compile(r"epoch-(\d{1,9})\.params\Z")
-MAX_PARAMS_BYTES = 1 << 20  # a checkpoint of W and b is 31.5 KB
+PARAMS_NAME = re.compile(r"epoch-(\d{1,9})\.npz\Z")
+OLD_PARAMS_NAME = re.compile(r"(epoch-\d{1,9}|init)\.params\Z")  # mxsoftmax 0.2's checkpoints
+MAX_PARAMS_BYTES = 1 << 20  # a checkpoint of W and b is 31.6 KB
 MAX_STATE_BYTES = 1 << 16
 MAX_METRICS_BYTES = 64 << 20
+ARRAYS = {"W.npy": (NUM_INPUTS, NUM_OUTPUTS), "b.npy": (NUM_OUTPUTS,)}  # a checkpoint's members
 
 
-class RunLock(FolderLock):
-    """The lock of a run folder: its holder is a run, its failures are RunErrors."""
-    WHO = "run"
-    Locked, CannotWrite = RunLocked, RunCannotWrite
+NAME = Text(r"[^\x00-\x1f\x7f]{1,40}", "a printable name of 1-40 characters")
+STATE_FIELDS = {  # state.json's fields and their constraints: flags as the command line checks them
+    "epoch": C["start_epoch"], "moving_loss": C["moving_loss"],
+    "params": Text(r"epoch-\d{1,9}\.npz", "epoch-<epoch>.npz"),
+    "data": Text(r"[0-9a-f]{64}", "a SHA-256 in hex, or null", optional=True),
+    "flags.dataset": C["dataset"], "flags.batch_size": C["batch_size"],
+    "flags.lr": C["learning_rate"], "flags.seed": C["seed"], "flags.epochs": C["epochs"],
+    "flags.stable": Instance(bool, "true or false"),
+    "flags.data_dir": Instance(str, "a path, or null", optional=True),
+}
+METRICS_FIELDS = {"epoch": C["start_epoch"], "loss": C["moving_loss"],
+                  "train_acc": C["moving_loss"], "test_acc": C["moving_loss"],
+                  "seconds": C["moving_loss"]}
 
 
 def is_own_name(name):
     """True for the names of the files a run writes (the lock aside)."""
-    return name in (INIT, STATE, METRICS) + PICTURES or bool(PARAMS_NAME.match(name))
+    return (name in (INIT, STATE, METRICS) + PICTURES or bool(PARAMS_NAME.match(name))
+            or bool(OLD_PARAMS_NAME.match(name)))
 
 
 def is_own_file(name):
@@ -67,7 +78,7 @@ class RunFolder:
 
     def __init__(self, path):
         self.path = str(path)
-        self.lock = RunLock(self.path)
+        self.lock = FolderLock(self.path, who="run")
         self._committed = None  # the params file named by the last state read or written
 
     def file(self, name):
@@ -124,7 +135,7 @@ class RunFolder:
     def close(self, discard=False):
         """Release the lock. With ``discard`` (a new run that completed no epoch), first remove
         what it wrote, then the lock file and the folders it made, when nothing else is left."""
-        discard = discard and self.lock.fd is not None and not os.path.lexists(self.file(STATE))
+        discard = discard and self.lock.held and not os.path.lexists(self.file(STATE))
         if discard:
             self._remove_own_files()
         self.lock.release(discard=discard)
@@ -156,7 +167,7 @@ class RunFolder:
             raise RunError("%s is a file, not a folder: choose a folder for the run." % self.path, path=self.path)
         holder = self.lock.holder()
         if holder:
-            raise RunLocked(self.path, holder, RunLock.WHO)
+            raise Locked(self.path, holder, "run")
         if os.path.lexists(self.file(STATE)):
             raise RunExists("%s already holds a run: resume it, or choose another folder so it "
                             "is not overwritten." % self.path, path=self.path)
@@ -182,7 +193,7 @@ class RunFolder:
         _save_params(self.file(INIT), params)
 
     def init_params(self, say=None):
-        """The parameters as drawn (``init.params``), or None.
+        """The parameters as drawn (``init.npz``), or None.
 
         They are needed only to show what training changed in ``weights.png``: a run without them
         draws ``W`` itself. A damaged file (not params, inf or NaN) gives None too, so that it
@@ -212,7 +223,7 @@ class RunFolder:
         ``state`` holds ``epoch``, ``moving_loss``, ``flags`` and ``class_names``; ``metrics`` is the
         list of per-epoch dicts up to it. The previous epoch's params file is removed last.
         """
-        name = "epoch-%d.params" % state["epoch"]
+        name = "epoch-%d.npz" % state["epoch"]
         _save_params(self.file(name), params)
         write_text(self.file(METRICS), "".join(json.dumps(m) + "\n" for m in metrics))
         write_text(self.file(STATE),
@@ -276,70 +287,55 @@ def _metrics_row(line):
         row = json.loads(line)
     except (ValueError, RecursionError):  # RecursionError: nested too deeply for Python's parser
         return None
-    if not isinstance(row, dict) or not _is_int(row.get("epoch")) or row["epoch"] < 0:
+    if not isinstance(row, dict) or not all(c.holds(row.get(k)) for k, c in METRICS_FIELDS.items()):
         return None
-    for key in ("loss", "train_acc", "test_acc", "seconds"):
-        if not _is_number(row.get(key)):
-            return None
-    return {k: row[k] for k in ("epoch", "loss", "train_acc", "test_acc", "seconds")}
+    return {k: row[k] for k in METRICS_FIELDS}
 
 
 def _save_params(path, params):
-    """``nd.save`` of ``{'W', 'b'}`` to ``path``, atomically.
-
-    MXNet serialises into memory (:func:`_saved_bytes`) and the bytes are checked by loading
-    them back; Python writes the file, so a full disk is reported with the OS's words and the
-    path, and any path (a non-UTF-8 name that MXNet cannot encode) can be written.
-    """
-    with translated((OSError, mx.MXNetError),  # memory, not the disk: nothing was written yet
-                    lambda err: WriteFailed("cannot write %s (MXNet could not serialise W and b: "
-                                            "%s)" % (path, reason(err)))):
-        raw = _saved_bytes({"W": params[0], "b": params[1]})
-    try:
-        back = params_from_bytes(raw, path)
-    except RunError:
-        back = None
-    if back is None or not all(np.array_equal(a.asnumpy(), p.asnumpy().astype(np.float32))
-                               for a, p in zip(back, params)):
-        raise WriteFailed("cannot write %s (MXNet's nd.save produced %d incomplete bytes)"
-                          % (path, len(raw)))
+    """``W`` and ``b`` to ``path`` as an ``.npz``, atomically; bytes that do not read back as a
+    checkpoint are never written."""
+    buffer = io.BytesIO()
+    np.savez(buffer, W=params[0].asnumpy(), b=params[1].asnumpy())
+    raw = buffer.getvalue()
+    with translated(RunError, lambda err: WriteFailed(
+            "cannot write %s (numpy's savez produced %d bytes that do not read back as W and b)"
+            % (path, len(raw)), path=path)):
+        params_from_bytes(raw, path)
     write_bytes(path, raw)
-
-
-def _saved_bytes(arrays):
-    """The bytes ``nd.save`` writes for ``arrays``, from a file in memory that MXNet reaches by
-    an ASCII path (``/proc/self/fd/N``), else from a temporary folder."""
-    try:
-        fd = os.memfd_create("params", os.MFD_CLOEXEC)
-    except (AttributeError, OSError):  # not Linux, or no memory file: a temporary folder
-        fd = None
-    if fd is not None and os.path.exists("/proc/self/fd/%d" % fd):
-        try:
-            nd.save("/proc/self/fd/%d" % fd, arrays)
-            with os.fdopen(os.dup(fd), "rb") as f:
-                return f.read()
-        finally:
-            os.close(fd)
-    if fd is not None:
-        os.close(fd)
-    with tempfile.TemporaryDirectory() as folder:
-        nd.save(os.path.join(folder, "p.params"), arrays)
-        with open(os.path.join(folder, "p.params"), "rb") as f:
-            return f.read()
 
 
 # ------------------------------------------------------------------------------- reading back
 
 def read_state(path):
-    """Read and validate a ``state.json``: every field's type and range; RunError if not."""
+    """Read and validate a ``state.json``: each field against :data:`STATE_FIELDS`; RunError
+    naming the file and the field if not."""
     with translated((OSError, ValueError, RecursionError), lambda err: _unreadable_state(path, err)):
         raw = read_regular(path, MAX_STATE_BYTES)
         if raw is None:
             raise ValueError("larger than %d bytes" % MAX_STATE_BYTES)
         state = json.loads(raw.decode("utf-8"))
-    problem = _state_problem(state)
-    if problem:
-        raise RunError("%s is not a valid mxsoftmax run state (%s)." % (path, problem), path=path)
+    if not isinstance(state, dict) or not isinstance(state.get("flags"), dict):
+        raise RunError("%s is not a valid mxsoftmax run state (not a JSON object with flags)."
+                       % path, path=path)
+    version = state.get("format", 1)  # mxsoftmax 0.1 wrote none
+    if isinstance(version, bool) or version != FORMAT:
+        old = version == 1 and not isinstance(version, bool)
+        raise RunError("%s is a run state of format %r; this mxsoftmax reads format %d%s." % (
+            path, version, FORMAT, " (format 1 is mxsoftmax 0.2's, whose MXNet .params "
+            "checkpoints it does not read: train the run again in a new --out)" if old else ""),
+            path=path)
+    with translated(InvalidValue, lambda err: RunError(
+            "%s is not a valid mxsoftmax run state (%s)." % (path, err), path=path)):
+        for field, constraint in STATE_FIELDS.items():
+            parent, _, key = field.rpartition(".")
+            constraint.check(field, (state[parent] if parent else state).get(key))
+        C["class_names"].check("class_names", state.get("class_names"))
+        for name in state["class_names"]:
+            NAME.check("class_names", name)
+    if state["params"] != "epoch-%d.npz" % state["epoch"]:
+        raise RunError("%s is not a valid mxsoftmax run state (params must be epoch-%d.npz)."
+                       % (path, state["epoch"]), path=path)
     return state
 
 
@@ -353,56 +349,6 @@ def _unreadable_state(path, err):
         why = reason(err) if isinstance(err, ValueError) else cause(path, err)
     return RunError("%s cannot be read (%s): it is not a mxsoftmax run state." % (path, why),
                     path=path)
-
-
-def _state_problem(state):
-    """What is wrong with a parsed state, in a few words, or None."""
-    if not isinstance(state, dict):
-        return "not a JSON object"
-    version = state.get("format", FORMAT)  # runs of mxsoftmax 0.1.0 had no format field
-    if not _is_int(version) or version != FORMAT:
-        return "format %r; this mxsoftmax reads format %d" % (version, FORMAT)
-    flags = state.get("flags")
-    checks = [
-        ("epoch", _is_int(state.get("epoch")) and state["epoch"] >= 0, "a whole number >= 0"),
-        ("moving_loss", _is_number(state.get("moving_loss")), "a finite number"),
-        ("params", isinstance(state.get("params"), str) and PARAMS_NAME.match(state["params"])
-         and state["params"] == "epoch-%s.params" % state.get("epoch"), "epoch-<epoch>.params"),
-        ("class_names", isinstance(state.get("class_names"), list)
-         and len(state["class_names"]) == NUM_OUTPUTS
-         and all(_is_name(n) for n in state["class_names"]), "10 short printable names"),
-        ("flags", isinstance(flags, dict), "an object"),
-    ]
-    if isinstance(flags, dict):
-        checks += [
-            ("flags.%s" % name, constraint(param).holds(flags.get(name, 0 if name == "epochs"
-                                                              else None)),
-             constraint(param).description)
-            for name, param in (("dataset", "dataset"), ("batch_size", "batch_size"),
-                                ("lr", "learning_rate"), ("seed", "seed"), ("epochs", "epochs"))
-        ] + [
-            ("flags.stable", isinstance(flags.get("stable"), bool), "true or false"),
-            ("flags.data_dir", flags.get("data_dir") is None or isinstance(flags["data_dir"], str),
-             "a path or null"),
-        ]
-    checks.append(("data", state.get("data") is None or isinstance(state["data"], str)
-                   and DIGEST.match(state["data"]), "a SHA-256 in hex"))
-    for field, ok, expected in checks:
-        if not ok:
-            return "%s must be %s" % (field, expected)
-    return None
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_name(value):
-    return isinstance(value, str) and 0 < len(value) <= 40 and value.isprintable()
 
 
 def load_params_file(path):
@@ -432,25 +378,35 @@ def _unreadable_params(path, err):
 
 
 def params_from_bytes(raw, path):
-    """``[W, b]`` from the bytes of the params file ``path`` (named in messages), as finite
-    float32 NDArrays on the CPU; RunError if they are not a checkpoint of W and b."""
-    with translated((ValueError, mx.MXNetError), lambda err: RunError(
-            "%s is not a params file of mxsoftmax%s: give a run folder written with --out, or its "
-            "epoch-K.params file." % (path, _looks_like(raw)), path=path)):
-        _check_layout(raw)  # MXNet sizes its vectors from the file's counts: check them first
-        saved = nd.load_frombuffer(raw)
-    if not isinstance(saved, dict) or set(saved) != {"W", "b"}:
-        raise RunError("%s does not hold exactly the arrays W and b." % path, path=path)
-    W, b = saved["W"], saved["b"]
-    if W.shape != (NUM_INPUTS, NUM_OUTPUTS) or b.shape != (NUM_OUTPUTS,):
+    """``[W, b]`` from the bytes of the ``.npz`` file ``path`` (named in messages), as finite
+    float32 NDArrays on the CPU; RunError if they are not a checkpoint of W and b.
+
+    The zip's directory is checked before anything is decompressed: exactly ``W.npy`` and
+    ``b.npy``, each no larger than its array can be; no pickles are ever loaded.
+    """
+    if OLD_PARAMS_NAME.match(os.path.basename(path)):
+        raise RunError("%s is a checkpoint of an earlier mxsoftmax (MXNet's .params format), which "
+                       "this version does not read: train the run again with --out." % path,
+                       path=path)
+    with translated((ValueError, OSError, zipfile.BadZipFile), lambda err: RunError(
+            "%s is not a checkpoint of mxsoftmax (an .npz of W and b): give a run folder written "
+            "with --out, or its epoch-K.npz file." % path, path=path)):
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            sizes = {info.filename: info.file_size for info in archive.infolist()}
+        if set(sizes) != set(ARRAYS) or any(sizes[name] > 256 + 8 * np.prod(shape)
+                                            for name, shape in ARRAYS.items()):
+            raise ValueError("not W and b")
+        with np.load(io.BytesIO(raw), allow_pickle=False) as saved:
+            W, b = saved["W"], saved["b"]
+    if W.shape != ARRAYS["W.npy"] or b.shape != ARRAYS["b.npy"]:
         raise RunError("%s holds W %s and b %s; a softmax-regression checkpoint has W (784, 10) "
                        "and b (10,)." % (path, W.shape, b.shape), path=path)
     values = []
     for name, array in (("W", W), ("b", b)):
         if not np.issubdtype(array.dtype, np.floating):
             raise RunError("%s holds %s as %s; a checkpoint holds floating-point numbers."
-                           % (path, name, np.dtype(array.dtype).name), path=path)
-        values.append(array.asnumpy().astype(np.float32))
+                           % (path, name, array.dtype.name), path=path)
+        values.append(array.astype(np.float32))
         if not np.all(np.isfinite(values[-1])):
             raise RunError("%s holds non-finite values in %s (inf or NaN): it is not a usable "
                            "checkpoint." % (path, name), path=path)
@@ -479,70 +435,11 @@ def _is_plain(path, gone=False):
     return stat.S_ISLNK(mode) or stat.S_ISREG(mode)
 
 
-# nd.save's layout: a list header, then per array a V2/V3 header and its data, then the keys.
-_LIST_MAGIC, _ARRAY_MAGICS = 0x112, (0xF993FAC9, 0xF993FACA)
-_ITEM_SIZES = {0: 4, 1: 8, 2: 2, 3: 1, 4: 4, 5: 1, 6: 8}  # mshadow type flag -> bytes
-
-
-def _check_layout(raw):
-    """Raise ValueError unless ``raw`` is ``nd.save`` of a few dense arrays (named or not), every
-    count and size fitting the bytes there are; which arrays they are is checked after loading."""
-    def take(fmt, at):
-        size = struct.calcsize(fmt)
-        if at + size > len(raw):
-            raise ValueError("truncated")
-        return struct.unpack_from(fmt, raw, at), at + size
-
-    (magic, _, count), at = take("<QQQ", 0)
-    if magic != _LIST_MAGIC or not 1 <= count <= 16:
-        raise ValueError("not a few arrays")
-    for _ in range(count):
-        (magic, stype, ndim), at = take("<Iii", at)
-        if magic not in _ARRAY_MAGICS or stype != 0 or not 1 <= ndim <= 4:
-            raise ValueError("not a dense array")
-        dims, at = take("<%dq" % ndim, at)
-        (_, _, flag), at = take("<iii", at)
-        if flag not in _ITEM_SIZES or not all(0 < d <= len(raw) for d in dims):
-            raise ValueError("bad array")
-        at += math.prod(dims) * _ITEM_SIZES[flag]  # Python ints: no int64 wrap-around
-        if at > len(raw):
-            raise ValueError("more data than bytes")
-    (keys,), at = take("<Q", at)
-    if keys not in (0, count):
-        raise ValueError("not one name per array")
-    for _ in range(keys):
-        (length,), at = take("<Q", at)
-        if length > 64:
-            raise ValueError("long name")
-        at += length
-    if at != len(raw):
-        raise ValueError("wrong size")
-
-
-def _looks_like(raw):
-    """What a file that is not a params file seems to be, for the message."""
-    head = raw.lstrip()[:4]
-    for start, kind in ((b"{", "JSON"), (b"[", "JSON"), (b"\x89PNG", "a PNG image"),
-                        (b"\xff\xd8", "a JPEG image"), (b"\x1f\x8b", "gzip data"),
-                        (b"\x00\x00\x08", "an idx data file")):
-        if head.startswith(start):
-            return " (it looks like %s)" % kind
-    return ""
-
-
 Run = collections.namedtuple("Run", "params class_names dataset path")
 Run.__doc__ = "A trained model to use: ``[W, b]`` on a context, its class names and data set."
 
 
-def check_run(run):
-    """``run`` if it is a usable :data:`Run` (a notebook can build one by hand); InvalidInput if
-    not, naming the field."""
-    if not isinstance(run, Run):
-        raise InvalidType("a trained model is a runs.Run, not %s." % type(run).__name__)
-    validate(model=run.params, class_names=run.class_names, dataset=run.dataset)
-    return run
-
-
+@validate_params({"ctx": Instance(mx.Context, C["ctx"].description, optional=True)})
 def load_run(path, ctx=None):
     """A trained model from a run folder or a params file, as a :class:`Run` on ``ctx`` (CPU).
 
@@ -550,20 +447,19 @@ def load_run(path, ctx=None):
     the run folder it sits in when that folder has a valid state, else MNIST's digits 0-9.
     """
     if not isinstance(path, (str, bytes, os.PathLike)):
-        raise InvalidType("load_run takes a path, not %s." % type(path).__name__)
-    if ctx is not None:
-        validate(ctx=ctx)
+        raise InvalidValue(param="path", value=path, shown=type(path).__name__,
+                           expected="a path")
     path = os.fsdecode(path)
     if os.path.isdir(path):
         state, params = _latest(path)
     elif os.path.basename(path) == INIT:
         raise RunError("%s holds the starting weights a run drew at random, before training: give "
-                       "the run folder, or its epoch-K.params file." % path, path=path)
+                       "the run folder, or its epoch-K.npz file." % path, path=path)
     elif os.path.exists(path):
         state, params = _state_beside(path), load_params_file(path)[0]
     else:
         raise RunError("%s does not exist: give a run folder written with --out, or its "
-                       "epoch-K.params file." % path, path=path)
+                       "epoch-K.npz file." % path, path=path)
     params = [p.as_in_context(ctx or mx.cpu()) for p in params]
     if state is None:
         return Run(params, list(catalog.DIGITS), "mnist", path)
@@ -575,7 +471,7 @@ def _latest(folder, attempts=5):
     replaced between reading the state and its params file is looked up again."""
     if not os.path.isfile(os.path.join(folder, STATE)):
         raise RunError("%s holds no %s: give a run folder written with --out, or its "
-                       "epoch-K.params file." % (folder, STATE), path=folder)
+                       "epoch-K.npz file." % (folder, STATE), path=folder)
     for attempt in range(attempts):
         state = read_state(os.path.join(folder, STATE))
         params_path = os.path.join(folder, state["params"])

@@ -103,7 +103,7 @@ def train(args, report):
             data = sources.load_splits(settings.dataset, settings.data_dir, args.mirror,
                                        progress=_progress(args), stream=True)
             digest = sources.fingerprint(data)
-            if state and state.get("data", digest) != digest:
+            if state and state.get("data") not in (None, digest):
                 raise InvalidInput("the run in %s was trained on other data than the files given "
                                    "now (their SHA-256 differ): give it its own data, or start "
                                    "a new --out." % args.out, param="data_dir")
@@ -211,7 +211,7 @@ class Report:
         pictures = ("the pictures " + ", ".join(self.drawn) if self.drawn else
                     "no pictures (draw them with '%s --out %s')" % (_command("plot"),
                                                                     shlex.quote(self.out)))
-        return ("saved the run in %s: epoch-%d.params, metrics.jsonl, state.json and %s"
+        return ("saved the run in %s: epoch-%d.npz, metrics.jsonl, state.json and %s"
                 % (self.out, self.saved_epoch, pictures))
 
     def completed_already(self, start):

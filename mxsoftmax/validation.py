@@ -110,6 +110,17 @@ class Instance(Constraint):
         return ["text", 3] + ([] if self.optional else [None])
 
 
+class Text(Instance):
+    """Text matching ``pattern`` (or None when ``optional``)."""
+
+    def __init__(self, pattern, description, optional=False):
+        super().__init__(str, description, optional)
+        self.pattern = re.compile(pattern)
+
+    def holds(self, value):
+        return super().holds(value) and (value is None or bool(self.pattern.fullmatch(value)))
+
+
 class Function(Constraint):
     """A callable (or None when ``optional``)."""
 

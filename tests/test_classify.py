@@ -83,12 +83,12 @@ def test_load_run_takes_names_and_dataset_from_the_run(tmp_path):
     folder.open_new()
     folder.save_epoch(params, dict(epoch=0, moving_loss=1., flags=flags, class_names=NAMES), [])
     folder.close()
-    for path in (run, run / "epoch-0.params"):
+    for path in (run, run / "epoch-0.npz"):
         loaded = load_run(str(path), mx.cpu())
         assert (loaded.dataset, loaded.class_names, loaded.path) == ("fashion-mnist", NAMES, str(path))
         assert loaded.params[0].shape == (784, 10)
-    alone = tmp_path / "alone.params"
-    shutil.copy(run / "epoch-0.params", alone)
+    alone = tmp_path / "alone.npz"
+    shutil.copy(run / "epoch-0.npz", alone)
     loaded = load_run(str(alone), mx.cpu())
     assert (loaded.dataset, loaded.class_names) == ("mnist", class_names("mnist"))
     with pytest.raises(runs.RunError, match="does not exist"):

@@ -79,7 +79,7 @@ def test_data_that_is_not_the_runs_own_is_refused_as_resume_refuses_it(own_data_
 
 def test_what_cannot_be_drawn_leaves_the_pictures_before(own_data_run, capsys):
     """Without the test images only history.png and weights.png are drawn; without metrics the
-    curves are not drawn empty over the good ones; a damaged init.params is said once and costs
+    curves are not drawn empty over the good ones; a damaged init.npz is said once and costs
     only the change map."""
     out, data = own_data_run
     for name in runs.PICTURES:
@@ -93,15 +93,15 @@ def test_what_cannot_be_drawn_leaves_the_pictures_before(own_data_run, capsys):
     assert sorted(kept) == ["confusion.png", "mistakes.png"]
     open(os.path.join(out, "history.png"), "wb").write(b"drawn before")
     os.remove(os.path.join(out, "metrics.jsonl"))
-    with open(os.path.join(out, "init.params"), "r+b") as f:
+    with open(os.path.join(out, "init.npz"), "r+b") as f:
         f.truncate(100)
     code, stdout, err = plot(["--out", out], capsys)
     assert code == 0 and stdout == "python -m mxsoftmax.plot: drew weights.png in %s\n" % out
     assert "%s is not a usable params file, so weights.png shows W itself rather than what " \
-           "training changed; the file was removed.\n" % os.path.join(out, "init.params") in err
+           "training changed; the file was removed.\n" % os.path.join(out, "init.npz") in err
     assert contents(out)["history.png"] == b"drawn before"
     code, _, err = plot(["--out", out], capsys)
-    assert code == 0 and "init.params" not in err and not os.path.exists(os.path.join(out, "init.params"))
+    assert code == 0 and "init.npz" not in err and not os.path.exists(os.path.join(out, "init.npz"))
 
 
 def test_a_picture_that_cannot_be_written_is_one_sentence(own_data_run, capsys):

@@ -82,9 +82,9 @@ def test_params_that_are_not_a_checkpoint_exit_2(cli, trained, tmp_path, capsys)
     out, image, _ = trained
     img = tmp_path / "x.png"
     Image.fromarray(image).save(img)
-    wrong_shape = tmp_path / "wrong.params"
-    mx.nd.save(str(wrong_shape), {"W": mx.nd.zeros((10, 10)), "b": mx.nd.zeros(10)})
-    cases = [(str(img), "is not a params file of mxsoftmax (it looks like a PNG image)"),
+    wrong_shape = tmp_path / "wrong.npz"
+    np.savez(wrong_shape, W=np.zeros((10, 10), np.float32), b=np.zeros(10, np.float32))
+    cases = [(str(img), "is not a checkpoint of mxsoftmax (an .npz of W and b)"),
              (str(wrong_shape), "W (784, 10)"),
              (str(tmp_path), "holds no state.json"),
              (str(tmp_path / "nope"), "does not exist")]
@@ -165,7 +165,7 @@ def test_the_starting_weights_are_not_taken_for_a_model(cli, trained, tmp_path, 
     out, image, _ = trained
     path = str(tmp_path / "item.png")
     Image.fromarray(image).save(path)
-    code, out_text, err = cli("predict", *["--params", os.path.join(out, "init.params"), path])
+    code, out_text, err = cli("predict", *["--params", os.path.join(out, "init.npz"), path])
     assert code == 2 and "holds the starting weights a run drew at random" in err
     assert out_text == ""
 
