@@ -16,7 +16,7 @@ import sys
 
 from .context import parse_ctx
 from .errors import (Diverged, Interrupted, InvalidInput, InvalidType, MxSoftmaxError,
-                      OutputFailed, WriteFailed, reason)
+                      WriteFailed, reason)
 from .sources import check_url, redact_text
 from .validation import constraint
 
@@ -125,15 +125,15 @@ def _inside(path, given):
 
 
 def out(text):
-    """Print ``text`` on standard output now; a failure other than a closed pipe is OutputFailed."""
+    """Print ``text`` on standard output now; a failure other than a closed pipe is WriteFailed."""
     if sys.stdout is None:  # started with standard output closed (``>&-``)
-        raise OutputFailed("cannot write to standard output: it is closed")
+        raise WriteFailed("cannot write to standard output: it is closed")
     try:
         print(printable(text, sys.stdout), flush=True)
     except OSError as err:
         if isinstance(err, BrokenPipeError):  # ``... | head -1``: handle_errors ends quietly
             raise
-        raise OutputFailed("cannot write to standard output (%s)" % reason(err)) from None
+        raise WriteFailed("cannot write to standard output (%s)" % reason(err)) from None
 
 
 def say(prog, text):

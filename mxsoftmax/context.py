@@ -31,20 +31,20 @@ def check_ctx(ctx):
             raise InvalidInput(
                 "%s asks for a GPU but MXNet sees none (the installed mxnet is a CPU build or no "
                 "CUDA driver is visible): install a CUDA wheel such as mxnet-cu112 on a machine "
-                "with an sm_50-sm_86 GPU, or use the CPU." % name(ctx), param="ctx", value=ctx)
+                "with an sm_50-sm_86 GPU, or use the CPU." % name(ctx), param="ctx")
         if ctx.device_id >= count:
             raise InvalidInput("%s asks for GPU %d but MXNet sees only %d GPU(s): use an index "
                                "below %d." % (name(ctx), ctx.device_id, count, count),
-                               param="ctx", value=ctx)
+                               param="ctx")
     try:
         mx.nd.ones((2, 2), ctx=ctx).sum().asscalar()
     except mx.MXNetError as err:
         if "no kernel image" in str(err):
             raise InvalidInput("%s failed at its first operation with 'no kernel image': %s; use "
-                               "an older GPU or the CPU." % (name(ctx), GPU_HINT), param="ctx",
-                               value=ctx) from None
+                               "an older GPU or the CPU." % (name(ctx), GPU_HINT),
+                               param="ctx") from None
         raise InvalidInput("%s failed at its first operation (%s): use the CPU."
-                           % (name(ctx), reason(err)), param="ctx", value=ctx) from None
+                           % (name(ctx), reason(err)), param="ctx") from None
     return ctx
 
 

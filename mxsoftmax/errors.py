@@ -1,9 +1,10 @@
-"""The exceptions of mxsoftmax, all of them here.
+"""The exceptions of mxsoftmax, all of them here, each with its fields declared.
 
-Each carries the facts of the failure as attributes (``path``, ``value``, ``param``, ``epoch`` ...)
-and its message is one neutral sentence made once from them, when it is raised: which file, value
-or setting, and how to fix it. Callers decide from the attributes and never from the text; the
-command lines name the flag that carried ``param`` or ``path`` and choose the exit code by class
+Each carries the facts of the failure as declared fields (``path``, ``param``, ``value``,
+``epoch`` ...) and its message is one sentence made once from them, when it is raised: which
+file, value or setting, and how to fix it (a class's ``template``, or the sentence given).
+Callers decide from the fields and the class, never from the text; the command lines name the
+flag that carried ``param`` or ``path`` and choose the exit code by class
 (:func:`mxsoftmax.cli.handle_errors`).
 """
 import contextlib
@@ -13,16 +14,21 @@ import signal
 class MxSoftmaxError(Exception):
     """An expected failure whose message is one sentence a user can act on.
 
-    ``MxSoftmaxError(message, **facts)``, or a subclass's ``template`` filled from ``facts``.
-    ``param`` names the argument or setting that carried the bad value, ``path`` the file.
+    ``Error(message, **facts)``, or with no message the class's ``template`` filled from the
+    facts. Only the names in ``fields`` are facts (each is an attribute, None when not given):
+    ``param`` is the argument or setting that carried the bad value, ``path`` the file.
     """
+    fields = ("path", "param")
     template = "{message}"
 
     def __init__(self, message=None, **facts):
-        facts.setdefault("param", None)
-        facts.setdefault("path", None)
-        self.__dict__.update(facts)
-        super().__init__(message if message is not None else self.template.format(**facts))
+        undeclared = set(facts) - set(self.fields)
+        if undeclared:
+            raise TypeError("%s has no field %s" % (type(self).__name__, ", ".join(sorted(undeclared))))
+        for field in self.fields:
+            setattr(self, field, facts.get(field))
+        super().__init__(message if message is not None else
+                         self.template.format(**{f: getattr(self, f) for f in self.fields}))
 
 
 class InvalidInput(MxSoftmaxError, ValueError):
@@ -35,31 +41,31 @@ class InvalidType(MxSoftmaxError, TypeError):
 
 class InvalidValue(InvalidInput):
     """``param`` is outside its declared constraint (:mod:`mxsoftmax.validation`)."""
+    fields = InvalidInput.fields + ("value", "expected", "shown")
     template = "{param} must be {expected}, not {shown}"
 
 
 class WriteFailed(MxSoftmaxError, OSError):
-    """A file could not be written for lack of space or a failing disk (exit code 1); what was
-    written before stays intact. Its message is a clause (no final period): commands add where
-    the work stands."""
-
-
-class OutputFailed(WriteFailed):
-    """Standard output could not be written (a full disk behind a redirection, say)."""
+    """A file, or standard output, could not be written for lack of space or a failing disk (exit
+    code 1); what was written before stays intact. Its message is a clause (no final period):
+    commands add where the work stands."""
 
 
 class Diverged(MxSoftmaxError, ArithmeticError):
     """A batch's loss (``batch`` and ``value`` set) or the parameters after ``epoch`` were not
-    finite."""
+    finite; ``finding`` says what a learner's function returned there, when it is known."""
+    fields = MxSoftmaxError.fields + ("epoch", "batch", "value", "finding")
 
-    def __init__(self, epoch, batch=None, value=None):
+    def __init__(self, epoch, batch=None, value=None, finding=None):
         where = ("the loss became %s in epoch %d at batch %d" % (value, epoch, batch)
                  if batch is not None else "the parameters became inf or NaN in epoch %d" % epoch)
-        super().__init__(where, epoch=epoch, batch=batch, value=value)
+        super().__init__(where + (": " + finding if finding else ""), epoch=epoch, batch=batch,
+                         value=value, finding=finding)
 
 
 class Interrupted(MxSoftmaxError):
     """Work stopped on signal ``signum``; ``epoch`` and ``batch`` say where, when training."""
+    fields = MxSoftmaxError.fields + ("signum", "epoch", "batch")
 
     def __init__(self, signum, epoch=None, batch=None):
         where = " in epoch %d after batch %d" % (epoch, batch) if epoch is not None else ""
@@ -67,22 +73,9 @@ class Interrupted(MxSoftmaxError):
                          signum=signum, epoch=epoch, batch=batch)
 
 
-# ---------------------------------------------------------------- a learner's functions
-
-class LossNotFinite(MxSoftmaxError, ArithmeticError):
-    """A training batch's loss was inf or NaN; ``finding`` says what the learner's function returned.
-
-    Fields: ``epoch``, ``batch``, ``value`` (the first non-finite loss), ``finding`` (a sentence).
-    """
-
-    def __init__(self, epoch, batch, value, finding):
-        super().__init__("the loss became %s in epoch %d at batch %d: %s"
-                         % (value, epoch, batch, finding), epoch=epoch, batch=batch, value=value,
-                         finding=finding)
-
-
 class CheckFailed(MxSoftmaxError, ValueError):
     """A learner's function failed its check before training; ``verdict`` holds what was found."""
+    fields = MxSoftmaxError.fields + ("verdict",)
 
     def __init__(self, verdict):
         super().__init__("%s Fix it and run the cell again, or pass check=False to train with it "
@@ -97,13 +90,14 @@ class NotRegular(InvalidInput, OSError):
 
 
 class CannotWrite(InvalidInput):
-    """A place that cannot take the file (not a folder, no permission, read-only); ``path`` is
-    the file or folder concerned."""
+    """A place that cannot take the file (not a folder, no permission, read-only, a file that
+    exists and may not be replaced); ``path`` is the file or folder concerned."""
 
 
 class Locked(InvalidInput):
     """Another process holds the folder's lock: ``folder``, the ``holder``'s PID (text, or
     'unknown') and ``who`` holds it (a 'process', a 'run')."""
+    fields = InvalidInput.fields + ("folder", "holder", "who")
 
     def __init__(self, folder, holder, who="process"):
         super().__init__("%s is in use by another mxsoftmax %s (PID %s): wait for it to finish, "
@@ -111,28 +105,10 @@ class Locked(InvalidInput):
                          holder=holder, who=who, path=folder)
 
 
-class RunError(InvalidInput):
-    """A run folder or checkpoint that cannot be used as asked."""
-
-
-class RunLocked(RunError, Locked):
-    """Another process holds the run folder (``folder``, ``holder``: see files.Locked)."""
-
-
-class RunCannotWrite(RunError, CannotWrite):
-    """A run folder that cannot be used or take files (``path``: see files.CannotWrite)."""
-
-
-class RunExists(RunError):
-    """A new run was asked for in a folder that already holds one."""
-
-
-class NotARun(RunError):
+class NotARun(InvalidInput):
     """A folder that holds no run to continue: ``started`` is True when it holds a run that
     completed no epoch (which a new run in the folder starts over), False for anything else."""
-
-    def __init__(self, message, started=False, path=None):
-        super().__init__(message, started=started, path=path)
+    fields = InvalidInput.fields + ("started",)
 
 
 # ---------------------------------------------------------------- pictures
@@ -147,31 +123,28 @@ class ImageError(InvalidInput):
 class IdxError(InvalidInput):
     """An idx file that is missing, damaged, or not what its header says.
 
-    Its fields say what a caller may need: ``path`` (the file or folder), ``problem`` (what is
-    wrong, in words that follow the path) and ``advice`` (what to do); the message is
-    ``"<path> <problem>: <advice>."``. A caller that shows the error under a flag adds the flag
-    from these fields, without reading the message.
+    ``path`` (the file or folder), ``problem`` (what is wrong, in words that follow the path) and
+    ``advice`` (what to do) make the message ``"<path> <problem>: <advice>."``; a file that is not
+    the published one also has the two SHA-256 digests, ``expected`` and ``found``.
     """
-
+    fields = InvalidInput.fields + ("problem", "advice", "expected", "found")
     template = "{path} {problem}: {advice}."
 
-    def __init__(self, path, problem, advice="replace it with an intact copy"):
-        super().__init__(path=path, problem=problem, advice=advice)
+    def __init__(self, path, problem, advice="replace it with an intact copy", expected=None,
+                 found=None):
+        super().__init__(path=path, problem=problem, advice=advice, expected=expected, found=found)
 
 
-class ChecksumMismatch(IdxError):
-    """A known file whose idx bytes are not the published ones (``expected`` and ``found`` are
-    the two SHA-256 digests)."""
-
-    def __init__(self, path, expected, found):
-        super().__init__(path, "does not match its known checksum (expected SHA-256 %s of its idx "
-                               "bytes, got %s)" % (expected, found))
-        self.expected, self.found = expected, found
+def ChecksumMismatch(path, expected, found):
+    """The :class:`IdxError` of a known file whose idx bytes are not the published ones."""
+    return IdxError(path, "does not match its known checksum (expected SHA-256 %s of its idx "
+                          "bytes, got %s)" % (expected, found), expected=expected, found=found)
 
 
 class FetchError(MxSoftmaxError):
     """One download attempt failed: ``reason`` in a few words. ``dead`` says the source cannot
     serve anything (unreachable, too slow, not speaking HTTP), so it is not asked again."""
+    fields = MxSoftmaxError.fields + ("reason", "dead")
 
     def __init__(self, reason, dead=False):
         super().__init__(reason, reason=reason, dead=dead)
@@ -179,7 +152,7 @@ class FetchError(MxSoftmaxError):
 
 class DatasetMismatch(InvalidInput):
     """A folder holds one known data set while another was asked for."""
-
+    fields = InvalidInput.fields + ("folder", "found", "asked")
     template = ("{folder} holds {found} (recognised by its checksums), not {asked}: ask for "
                 "{found}, or for no data set in particular.")
 
@@ -188,39 +161,23 @@ class DatasetMismatch(InvalidInput):
 
 
 class NoData(InvalidInput):
-    """No verified copy of a data set is at hand and none could be downloaded."""
+    """No verified copy of a data set is at hand and none could be downloaded: ``dataset``,
+    the ``folder`` looked in, the sources tried (``bases``, passwords masked) and ``ways``
+    forward, worded for where the message is shown (a command line, a notebook)."""
+    fields = InvalidInput.fields + ("dataset", "folder", "bases", "ways")
+    DEFAULT_WAYS = ("connect to the internet and try again, or use the four idx files you "
+                    "already have")
 
-    def __init__(self, dataset, folder, bases, ways="connect to the internet and try again, or "
-                                                     "use the four idx files you already have"):
-        """``bases``: the sources tried, as they may be shown (passwords masked); ``ways``
-        forward, worded for where the message is shown (a command line, a notebook)."""
-        self.dataset, self.folder, self.bases = dataset, folder, list(bases)
-        super().__init__(self.explain(ways), dataset=dataset, folder=folder, bases=self.bases,
-                         ways=ways)
+    def __init__(self, dataset, folder, bases, ways=DEFAULT_WAYS):
+        bases = list(bases)
+        super().__init__(
+            "no verified %s data: %s does not hold the four files and none of the %d sources "
+            "(%s) delivered them; %s." % (dataset, folder, len(bases), ", ".join(bases), ways),
+            dataset=dataset, folder=folder, bases=bases, ways=ways)
 
     def explain(self, ways):
-        """The message with ``ways`` forward worded for where it is shown (CLI, notebook...)."""
-        return ("no verified %s data: %s does not hold the four files and none of the %d "
-                "sources (%s) delivered them; %s." % (self.dataset, self.folder, len(self.bases),
-                                                      ", ".join(self.bases), ways))
-
-
-# ---------------------------------------------------------------- export
-
-class ExportError(InvalidInput):
-    """A model that cannot be exported as asked: the file exists, or its format is unknown."""
-
-
-class TargetExists(ExportError):
-    """The file to write exists and ``force`` was not given; ``path`` names it."""
-    template = "{path} exists: add --force to replace it, or choose another name."
-
-
-class MissingPackage(ExportError):
-    """The format needs a package that is not installed; ``package`` names it."""
-
-    def __init__(self, message, package, path=None):
-        super().__init__(message, package=package, path=path)
+        """The same failure with ``ways`` forward worded for where it is shown."""
+        return str(NoData(self.dataset, self.folder, self.bases, ways))
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from . import __version__, catalog, images
-from .errors import ExportError, MissingPackage, TargetExists
+from .errors import CannotWrite, InvalidInput
 from .files import atomic_write
 from .runs import is_own_file
 from .validation import CONSTRAINTS, validate_params
@@ -31,17 +31,17 @@ STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 @validate_params({"run": CONSTRAINTS["run"]})
 def export(run, path, force=False):
     """Write the trained ``run`` (a :class:`runs.Run`) to ``path`` in the format its extension
-    names (:data:`FORMATS`); returns the format's name. Errors: ExportError and its subclasses,
+    names (:data:`FORMATS`); returns the format's name. Errors: InvalidInput and CannotWrite,
     CannotWrite (a place that cannot take the file), WriteFailed (a full disk)."""
     if not all(np.isfinite(p.asnumpy()).all() for p in run.params):
-        raise ExportError("the model's W or b holds inf or NaN: export a checkpoint of a run that "
+        raise InvalidInput("the model's W or b holds inf or NaN: export a checkpoint of a run that "
                           "trained without diverging.", path=run.path)
     path = os.fspath(path)
     kind, write = check_target(path, force)
     folder = run.path if os.path.isdir(run.path) else os.path.dirname(os.path.abspath(run.path))
     if os.path.realpath(os.path.dirname(os.path.abspath(path))) == os.path.realpath(folder) \
             and is_own_file(os.path.basename(path)):
-        raise ExportError("%s is a file of the run being exported: give a name the run does not "
+        raise InvalidInput("%s is a file of the run being exported: give a name the run does not "
                           "use." % path, path=path)
     _write(path, write(run), replace=force)
     return kind
@@ -53,16 +53,16 @@ def check_target(path, force=False):
     path = os.fspath(path)
     extension, folder = os.path.splitext(path)[1].lower(), os.path.dirname(os.path.abspath(path))
     if extension not in FORMATS:
-        raise ExportError("%s has %s: give a file ending in .onnx, .html, .npz or .json." % (
+        raise InvalidInput("%s has %s: give a file ending in .onnx, .html, .npz or .json." % (
             path, "the unknown extension %r" % extension if extension else "no extension"),
             path=path)
     if os.path.isdir(path):
-        raise ExportError("%s is a folder: give the name of the file to write, such as %s."
+        raise InvalidInput("%s is a folder: give the name of the file to write, such as %s."
                           % (path, os.path.join(path, "model" + extension)), path=path)
     if os.path.lexists(path) and not force:
-        raise TargetExists(path=path)
+        raise _exists(path)
     if not os.path.isdir(folder):
-        raise ExportError(("%s cannot be written: %s is a file, not a folder; choose another place."
+        raise InvalidInput(("%s cannot be written: %s is a file, not a folder; choose another place."
                            if os.path.exists(folder) else "%s cannot be written: its folder %s "
                            "does not exist; create it, or choose another place.") % (path, folder),
                           path=path)
@@ -72,12 +72,12 @@ def check_target(path, force=False):
 
 
 def _import_onnx(what):
-    """The ``onnx`` package; MissingPackage saying how to install it when it is not there."""
+    """The ``onnx`` package; InvalidInput saying how to install it when it is not there."""
     try:
         import onnx
     except ImportError:
-        raise MissingPackage("%s needs the onnx package, which is not installed: %s."
-                             % (what, ONNX_INSTALL), "onnx", path=what) from None
+        raise InvalidInput("%s needs the onnx package, which is not installed: %s."
+                           % (what, ONNX_INSTALL), path=what) from None
     return onnx
 
 
@@ -92,7 +92,7 @@ def _write(path, data, replace):
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                raise TargetExists(path=path) from None
+                raise _exists(path) from None
             except OSError:  # no hard links here (FAT, some network file systems): the check
                 pass         # made a moment ago stands, and the rename publishes the file
     atomic_write(path, write)
@@ -246,3 +246,9 @@ def fill(template, **values):
 
 FORMATS = {".onnx": ("ONNX", to_onnx), ".html": ("HTML", to_html), ".htm": ("HTML", to_html),
            ".npz": ("NPZ", to_npz), ".json": ("JSON", to_json)}
+
+
+def _exists(path):
+    """The refusal to replace the file ``path`` that exists, without ``force``."""
+    return CannotWrite("%s exists: add --force to replace it, or choose another name." % path,
+                       path=path)

@@ -17,7 +17,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, nd
 
-from .errors import LossNotFinite, reason, translated
+from .errors import Diverged, reason, translated
 
 NOT_DONE = "not done yet"
 FLOAT32_EXP_LIMIT = 88.7  # exp(88.7) is about the largest float32, 3.4e38
@@ -456,11 +456,11 @@ def _host(a):
 
 
 def check_batch(epoch, batch, output, label_one_hot, loss, logits=None, name="softmax"):
-    """For the tutorial's loop written out: raise :class:`LossNotFinite` with a sentence if this
+    """For the tutorial's loop written out: raise :class:`Diverged` with a sentence if this
     batch's loss is inf or NaN, else nothing (it costs one copy of the batch's losses)."""
     values = _host(loss)
     if not np.isfinite(values).all():
-        raise LossNotFinite(epoch, batch, np.float32(values.mean()),
+        raise Diverged(epoch, batch, np.float32(values.mean()),
                             explain_not_finite(output, label_one_hot, loss, logits, name))
 
 

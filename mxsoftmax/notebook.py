@@ -17,7 +17,7 @@ from mxnet import nd
 
 from . import catalog, feedback, sources
 from .batches import SplitArrays
-from .errors import CheckFailed, Diverged, LossNotFinite, NoData
+from .errors import CheckFailed, Diverged, NoData
 from .loop import Training, compiled, fit, train_step
 from .loss import cross_entropy as tutorial_cross_entropy
 from .model import init_params, params_on, softmax as tutorial_softmax
@@ -87,7 +87,7 @@ def train(splits, ctx, epochs, seed=DEFAULTS.seed, softmax=None, net=None, cross
     y)`` and ``SGD(params, lr)``. Each one given is checked first (:mod:`mxsoftmax.feedback`)
     and the verdict printed; a failed check stops before training unless ``check=False``. Given
     the tutorial's own functions, the lines are the compiled path's, bit for bit. A loss that
-    becomes inf or NaN is :class:`LossNotFinite`, saying what your function returned there.
+    becomes inf or NaN is :class:`Diverged`, its ``finding`` what your function returned there.
 
     ``mx.random`` is seeded with ``seed`` before ``W`` and ``b`` are drawn. ``callback`` (such as
     a :class:`LiveCurve`) and ``every`` go to :func:`loop.fit`. Returns a :data:`Trained`.
@@ -169,7 +169,7 @@ def learner(splits, ctx, math, SGD):
 
 
 def _replay(training, math, start, err):
-    """:class:`LossNotFinite` for ``err``'s batch, trained to again from the epoch's ``start``."""
+    """:class:`Diverged` with a ``finding`` for ``err``'s batch, trained to again from the epoch's ``start``."""
     params = params_on(start, start[0].context)
     for i, batch in enumerate(training.batches(err.epoch)):
         if i == err.batch:
@@ -178,7 +178,7 @@ def _replay(training, math, start, err):
     data, label = batch
     y = nd.one_hot(label, NUM_OUTPUTS)
     yhat = math.net(data, params)
-    return LossNotFinite(err.epoch, err.batch, err.value, feedback.explain_not_finite(
+    return Diverged(err.epoch, err.batch, err.value, feedback.explain_not_finite(
         yhat, y, math.cross_entropy(yhat, y), math.logits(data, params), math.source))
 
 

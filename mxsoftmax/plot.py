@@ -7,7 +7,7 @@ with loading("plot"):  # MXNet loads here: its variables checked first, a signal
     from . import cli, pictures, sources
     from .context import check_ctx
     from .errors import DatasetMismatch, InvalidInput
-    from .runs import RunError, RunFolder
+    from .runs import RunFolder
 
 PROG = "python -m mxsoftmax.plot"
 say = functools.partial(cli.say, PROG)
@@ -65,7 +65,7 @@ def load_test_split(out, state):
             "weights.png are drawn." % (flags.get("data_dir") or flags["dataset"]))
         return None
     if data is None or state.get("data") is not None and sources.fingerprint(data) != state["data"]:
-        raise RunError("%s was trained on other data than the files in %s hold now (their SHA-256 "
+        raise InvalidInput("%s was trained on other data than the files in %s hold now (their SHA-256 "
                        "differ): put the run's own data back there to draw its confusion and "
                        "mistakes." % (out, flags.get("data_dir") or data.origin), path=out)
     return data.test

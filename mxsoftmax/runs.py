@@ -25,7 +25,7 @@ import numpy as np
 from mxnet import nd
 
 from . import catalog
-from .errors import (InvalidValue, Locked, NotARun, NotRegular, RunError, RunExists,
+from .errors import (InvalidInput, InvalidValue, Locked, NotARun, NotRegular,
                      WriteFailed, reason, translated)
 from .files import (DIGEST, NOT_THERE, PART, FolderLock, cause, dangling_link, read_regular,
                     write_bytes, write_text)
@@ -106,23 +106,23 @@ class RunFolder:
         if not os.path.exists(self.path):
             problem = cause(self.path)
             if problem != NOT_THERE:  # a dangling link, a name too long: not a misspelt name
-                raise RunError("%s cannot be used (%s): give the folder of an existing run."
+                raise InvalidInput("%s cannot be used (%s): give the folder of an existing run."
                                % (self.path, problem), path=self.path)
-            raise RunError("%s does not exist: give the folder of an existing run (check its "
+            raise InvalidInput("%s does not exist: give the folder of an existing run (check its "
                            "name)." % self.path, path=self.path)
         if not os.path.isdir(self.path):
             parent = os.path.dirname(os.path.abspath(self.path))
             hint = ", such as %s" % parent if os.path.isfile(os.path.join(parent, STATE)) else ""
-            raise RunError("%s is a file, not a run folder: give the folder of the run%s."
+            raise InvalidInput("%s is a file, not a run folder: give the folder of the run%s."
                            % (self.path, hint), path=self.path)
         if not os.path.lexists(self.file(STATE)):
             if self._started():
                 raise NotARun("%s holds a run that completed no epoch, so there is nothing to "
                               "continue or draw: train it again in that folder (without --resume)."
-                              % self.path, True, path=self.path)
+                              % self.path, started=True, path=self.path)
             raise NotARun("%s holds no completed epoch of a mxsoftmax run." % self.path, path=self.path)
         if not os.path.isfile(self.file(STATE)):
-            raise RunError("%s is %s: remove it (the run cannot be continued) or choose another "
+            raise InvalidInput("%s is %s: remove it (the run cannot be continued) or choose another "
                            "folder." % (self.file(STATE), _kind(self.file(STATE))))
         self.lock.acquire()
         self.lock.sweep(is_own_name)
@@ -159,17 +159,17 @@ class RunFolder:
         """Refuse a new run here if the folder holds a run, or files that are not a run's."""
         link = dangling_link(self.path)
         if link:
-            raise RunError("%s is a symbolic link to %s, which does not exist: create that folder, "
+            raise InvalidInput("%s is a symbolic link to %s, which does not exist: create that folder, "
                            "or choose another one for the run." % link)
         if not os.path.exists(self.path):
             return
         if not os.path.isdir(self.path):
-            raise RunError("%s is a file, not a folder: choose a folder for the run." % self.path, path=self.path)
+            raise InvalidInput("%s is a file, not a folder: choose a folder for the run." % self.path, path=self.path)
         holder = self.lock.holder()
         if holder:
             raise Locked(self.path, holder, "run")
         if os.path.lexists(self.file(STATE)):
-            raise RunExists("%s already holds a run: resume it, or choose another folder so it "
+            raise InvalidInput("%s already holds a run: resume it, or choose another folder so it "
                             "is not overwritten." % self.path, path=self.path)
         names = os.listdir(self.path)
         ours = FolderLock.NAME in names  # a run's files are its own only beside its lock file
@@ -205,7 +205,7 @@ class RunFolder:
             return None
         try:
             return load_params_file(path)[0]
-        except RunError:
+        except InvalidInput:
             if say is not None:
                 say("%s is not a usable params file, so weights.png shows W itself rather than "
                     "what training changed; the file was removed." % path)
@@ -298,7 +298,7 @@ def _save_params(path, params):
     buffer = io.BytesIO()
     np.savez(buffer, W=params[0].asnumpy(), b=params[1].asnumpy())
     raw = buffer.getvalue()
-    with translated(RunError, lambda err: WriteFailed(
+    with translated(InvalidInput, lambda err: WriteFailed(
             "cannot write %s (numpy's savez produced %d bytes that do not read back as W and b)"
             % (path, len(raw)), path=path)):
         params_from_bytes(raw, path)
@@ -308,7 +308,7 @@ def _save_params(path, params):
 # ------------------------------------------------------------------------------- reading back
 
 def read_state(path):
-    """Read and validate a ``state.json``: each field against :data:`STATE_FIELDS`; RunError
+    """Read and validate a ``state.json``: each field against :data:`STATE_FIELDS`; InvalidInput
     naming the file and the field if not."""
     with translated((OSError, ValueError, RecursionError), lambda err: _unreadable_state(path, err)):
         raw = read_regular(path, MAX_STATE_BYTES)
@@ -316,16 +316,16 @@ def read_state(path):
             raise ValueError("larger than %d bytes" % MAX_STATE_BYTES)
         state = json.loads(raw.decode("utf-8"))
     if not isinstance(state, dict) or not isinstance(state.get("flags"), dict):
-        raise RunError("%s is not a valid mxsoftmax run state (not a JSON object with flags)."
+        raise InvalidInput("%s is not a valid mxsoftmax run state (not a JSON object with flags)."
                        % path, path=path)
     version = state.get("format", 1)  # mxsoftmax 0.1 wrote none
     if isinstance(version, bool) or version != FORMAT:
         old = version == 1 and not isinstance(version, bool)
-        raise RunError("%s is a run state of format %r; this mxsoftmax reads format %d%s." % (
+        raise InvalidInput("%s is a run state of format %r; this mxsoftmax reads format %d%s." % (
             path, version, FORMAT, " (format 1 is mxsoftmax 0.2's, whose MXNet .params "
             "checkpoints it does not read: train the run again in a new --out)" if old else ""),
             path=path)
-    with translated(InvalidValue, lambda err: RunError(
+    with translated(InvalidValue, lambda err: InvalidInput(
             "%s is not a valid mxsoftmax run state (%s)." % (path, err), path=path)):
         for field, constraint in STATE_FIELDS.items():
             parent, _, key = field.rpartition(".")
@@ -334,61 +334,61 @@ def read_state(path):
         for name in state["class_names"]:
             NAME.check("class_names", name)
     if state["params"] != "epoch-%d.npz" % state["epoch"]:
-        raise RunError("%s is not a valid mxsoftmax run state (params must be epoch-%d.npz)."
+        raise InvalidInput("%s is not a valid mxsoftmax run state (params must be epoch-%d.npz)."
                        % (path, state["epoch"]), path=path)
     return state
 
 
 def _unreadable_state(path, err):
-    """The RunError for a state file that could not be read or parsed because of ``err``:
+    """The InvalidInput for a state file that could not be read or parsed because of ``err``:
     an OSError, a ValueError (NotRegular, bad UTF-8 or JSON, too large) or a RecursionError
     (JSON nested too deeply for Python's parser)."""
     if isinstance(err, RecursionError):
         why = "nested too deeply"
     else:
         why = reason(err) if isinstance(err, ValueError) else cause(path, err)
-    return RunError("%s cannot be read (%s): it is not a mxsoftmax run state." % (path, why),
+    return InvalidInput("%s cannot be read (%s): it is not a mxsoftmax run state." % (path, why),
                     path=path)
 
 
 def load_params_file(path):
     """``[W, b]`` from a params file, as finite float32 NDArrays on the CPU, and the file's size
-    in bytes; RunError if not.
+    in bytes; InvalidInput if not.
 
     Files of other float types are converted; anything else is refused by name, never passed on.
     """
     with translated(OSError, lambda err: _unreadable_params(path, err)):
         raw = read_regular(path, MAX_PARAMS_BYTES)
     if raw is None:
-        raise RunError("%s is larger than a checkpoint of W and b (%d bytes at most): it is not "
+        raise InvalidInput("%s is larger than a checkpoint of W and b (%d bytes at most): it is not "
                        "a params file of mxsoftmax." % (path, MAX_PARAMS_BYTES), path=path)
     return params_from_bytes(raw, path), len(raw)
 
 
 def _unreadable_params(path, err):
-    """The RunError for the OSError ``err`` of reading the params file ``path``: not a regular
+    """The InvalidInput for the OSError ``err`` of reading the params file ``path``: not a regular
     file (NotRegular), missing, or unreadable."""
     if isinstance(err, NotRegular):
-        return RunError("%s is %s: give a params file." % (path, _kind(path)), path=path)
+        return InvalidInput("%s is %s: give a params file." % (path, _kind(path)), path=path)
     if isinstance(err, FileNotFoundError):
         what = "cannot be read (%s)" % cause(path, err) if dangling_link(path) else "is missing"
-        return RunError("%s %s: put the file back, or train the run again in a new folder."
+        return InvalidInput("%s %s: put the file back, or train the run again in a new folder."
                         % (path, what), path=path)
-    return RunError("%s cannot be read (%s)." % (path, cause(path, err)), path=path)
+    return InvalidInput("%s cannot be read (%s)." % (path, cause(path, err)), path=path)
 
 
 def params_from_bytes(raw, path):
     """``[W, b]`` from the bytes of the ``.npz`` file ``path`` (named in messages), as finite
-    float32 NDArrays on the CPU; RunError if they are not a checkpoint of W and b.
+    float32 NDArrays on the CPU; InvalidInput if they are not a checkpoint of W and b.
 
     The zip's directory is checked before anything is decompressed: exactly ``W.npy`` and
     ``b.npy``, each no larger than its array can be; no pickles are ever loaded.
     """
     if OLD_PARAMS_NAME.match(os.path.basename(path)):
-        raise RunError("%s is a checkpoint of an earlier mxsoftmax (MXNet's .params format), which "
+        raise InvalidInput("%s is a checkpoint of an earlier mxsoftmax (MXNet's .params format), which "
                        "this version does not read: train the run again with --out." % path,
                        path=path)
-    with translated((ValueError, OSError, zipfile.BadZipFile), lambda err: RunError(
+    with translated((ValueError, OSError, zipfile.BadZipFile), lambda err: InvalidInput(
             "%s is not a checkpoint of mxsoftmax (an .npz of W and b): give a run folder written "
             "with --out, or its epoch-K.npz file." % path, path=path)):
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
@@ -399,20 +399,20 @@ def params_from_bytes(raw, path):
         with np.load(io.BytesIO(raw), allow_pickle=False) as saved:
             W, b = saved["W"], saved["b"]
     if W.shape != ARRAYS["W.npy"] or b.shape != ARRAYS["b.npy"]:
-        raise RunError("%s holds W %s and b %s; a softmax-regression checkpoint has W (784, 10) "
+        raise InvalidInput("%s holds W %s and b %s; a softmax-regression checkpoint has W (784, 10) "
                        "and b (10,)." % (path, W.shape, b.shape), path=path)
     values = []
     for name, array in (("W", W), ("b", b)):
         if not np.issubdtype(array.dtype, np.floating):
-            raise RunError("%s holds %s as %s; a checkpoint holds floating-point numbers."
+            raise InvalidInput("%s holds %s as %s; a checkpoint holds floating-point numbers."
                            % (path, name, array.dtype.name), path=path)
         values.append(array.astype(np.float32))
         if not np.all(np.isfinite(values[-1])):
-            raise RunError("%s holds non-finite values in %s (inf or NaN): it is not a usable "
+            raise InvalidInput("%s holds non-finite values in %s (inf or NaN): it is not a usable "
                            "checkpoint." % (path, name), path=path)
     W, b = (v.astype(np.float64) for v in values)
     if not (np.abs(W).sum(axis=0) + np.abs(b) < np.finfo(np.float32).max).all():
-        raise RunError("%s holds weights so large that an image's scores overflow float32 (inf): "
+        raise InvalidInput("%s holds weights so large that an image's scores overflow float32 (inf): "
                        "it is not a usable checkpoint." % path, path=path)
     return [nd.array(v, dtype=np.float32, ctx=mx.cpu()) for v in values]
 
@@ -453,12 +453,12 @@ def load_run(path, ctx=None):
     if os.path.isdir(path):
         state, params = _latest(path)
     elif os.path.basename(path) == INIT:
-        raise RunError("%s holds the starting weights a run drew at random, before training: give "
+        raise InvalidInput("%s holds the starting weights a run drew at random, before training: give "
                        "the run folder, or its epoch-K.npz file." % path, path=path)
     elif os.path.exists(path):
         state, params = _state_beside(path), load_params_file(path)[0]
     else:
-        raise RunError("%s does not exist: give a run folder written with --out, or its "
+        raise InvalidInput("%s does not exist: give a run folder written with --out, or its "
                        "epoch-K.npz file." % path, path=path)
     params = [p.as_in_context(ctx or mx.cpu()) for p in params]
     if state is None:
@@ -470,14 +470,14 @@ def _latest(folder, attempts=5):
     """The state and parameters of the run in ``folder``, even while it trains: a checkpoint
     replaced between reading the state and its params file is looked up again."""
     if not os.path.isfile(os.path.join(folder, STATE)):
-        raise RunError("%s holds no %s: give a run folder written with --out, or its "
+        raise InvalidInput("%s holds no %s: give a run folder written with --out, or its "
                        "epoch-K.npz file." % (folder, STATE), path=folder)
     for attempt in range(attempts):
         state = read_state(os.path.join(folder, STATE))
         params_path = os.path.join(folder, state["params"])
         try:
             return state, load_params_file(params_path)[0]
-        except RunError:
+        except InvalidInput:
             if os.path.exists(params_path) or attempt == attempts - 1:
                 raise
 
@@ -487,5 +487,5 @@ def _state_beside(params_path):
     sibling = os.path.join(os.path.dirname(os.path.abspath(params_path)), STATE)
     try:
         return read_state(sibling) if os.path.isfile(sibling) else None
-    except RunError:
+    except InvalidInput:
         return None

@@ -200,7 +200,10 @@ class Images(Constraint):
                             "uint8 images of shape (N, 28, 28[, 1]) or (N, 784) (pixels 0-255)")
 
     def holds(self, value):
-        array = value.asnumpy() if hasattr(value, "asnumpy") else np.asarray(value)
+        try:
+            array = value.asnumpy() if hasattr(value, "asnumpy") else np.asarray(value)
+        except (TypeError, ValueError):  # a ragged list, an object numpy cannot hold
+            return False
         if array.dtype != np.uint8:
             return False
         if self.single:

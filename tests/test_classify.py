@@ -78,7 +78,7 @@ def test_load_run_takes_names_and_dataset_from_the_run(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     params = [nd.zeros((784, 10)), nd.zeros(10)]
-    flags = dict(dataset="fashion-mnist", batch_size=64, lr=.001, seed=0, stable=False)
+    flags = dict(dataset="fashion-mnist", batch_size=64, lr=.001, seed=0, stable=False, epochs=1)
     folder = runs.RunFolder(run)
     folder.open_new()
     folder.save_epoch(params, dict(epoch=0, moving_loss=1., flags=flags, class_names=NAMES), [])
@@ -91,5 +91,5 @@ def test_load_run_takes_names_and_dataset_from_the_run(tmp_path):
     shutil.copy(run / "epoch-0.npz", alone)
     loaded = load_run(str(alone), mx.cpu())
     assert (loaded.dataset, loaded.class_names) == ("mnist", class_names("mnist"))
-    with pytest.raises(runs.RunError, match="does not exist"):
+    with pytest.raises(runs.InvalidInput, match="does not exist"):
         load_run(str(tmp_path / "nope"), mx.cpu())

@@ -172,7 +172,7 @@ def test_an_existing_file_is_kept_unless_force(run, run_dir, tmp_path, capsys):
 def test_a_file_that_appears_while_writing_is_not_overwritten(tmp_path):
     target = tmp_path / "model.json"
     target.write_text("came first")
-    with pytest.raises(exporting.TargetExists) as caught:
+    with pytest.raises(exporting.CannotWrite) as caught:
         exporting._write(str(target), b"late", replace=False)  # the check passed before it came
     assert caught.value.path == str(target) and target.read_text() == "came first"
     assert os.listdir(tmp_path) == ["model.json"]  # no temporary file left
@@ -186,7 +186,7 @@ def test_a_model_holding_nan_is_refused_not_written(run, tmp_path):
     W[3, 4] = np.nan
     broken = runs.Run([W, run.params[1]], run.class_names, run.dataset, run.path)
     for name in ("m.json", "m.html", "m.npz"):
-        with pytest.raises(exporting.ExportError, match="inf or NaN"):
+        with pytest.raises(exporting.InvalidInput, match="inf or NaN"):
             exporting.export(broken, tmp_path / name)
     assert os.listdir(tmp_path) == []
 
@@ -455,7 +455,7 @@ def test_a_run_is_never_overwritten_by_its_own_export(run, tmp_path):
     out = str(tmp_path / "run")
     shutil.copytree(run.path if os.path.isdir(run.path) else os.path.dirname(run.path), out)
     before = open(os.path.join(out, "state.json"), "rb").read()
-    with pytest.raises(exporting.ExportError, match="is a file of the run being exported"):
+    with pytest.raises(exporting.InvalidInput, match="is a file of the run being exported"):
         exporting.export(runs.load_run(out), os.path.join(out, "state.json"), force=True)
     assert open(os.path.join(out, "state.json"), "rb").read() == before
 

@@ -95,7 +95,7 @@ def test_a_failed_check_stops_before_training_unless_asked(small, capsys):
 
 def test_a_loss_that_is_not_finite_says_which_batch_and_what_softmax_returned(fashion_subset):
     small = fashion_subset
-    with pytest.raises(errors.LossNotFinite) as caught:  # forgets to normalise: exp overflows
+    with pytest.raises(errors.Diverged) as caught:  # forgets to normalise: exp overflows
         notebook.train(small, mx.cpu(), 1, softmax=nd.exp, check=False)
     err = caught.value
     assert err.epoch == 0 and not np.isfinite(err.value)
@@ -241,7 +241,7 @@ def test_4_summing_over_the_batch_axis_is_named(small):
 def test_5_forgetting_to_normalise_is_named_before_and_during_training(fashion_subset):
     with pytest.raises(errors.CheckFailed, match="divide each row by the sum of its exps"):
         notebook.train(fashion_subset, mx.cpu(), 1, softmax=nd.exp)
-    with pytest.raises(errors.LossNotFinite, match=r"softmax returned inf for row \d+, whose "
+    with pytest.raises(errors.Diverged, match=r"softmax returned inf for row \d+, whose "
                                                      r"logits reach [0-9.]+ \(exp overflows"):
         notebook.train(fashion_subset, mx.cpu(), 1, softmax=nd.exp, check=False)
 
@@ -253,7 +253,7 @@ def test_6_the_tutorials_loop_written_out_stops_with_a_sentence(fashion_subset):
     mx.random.seed(0)
     W, b = params = model.init_params(mx.cpu())
     arrays = SplitArrays(fashion_subset, mx.cpu(), 64, 0)
-    with pytest.raises(errors.LossNotFinite) as caught:
+    with pytest.raises(errors.Diverged) as caught:
         for i, (data, label) in enumerate(arrays.train(0)):
             label_one_hot = nd.one_hot(label, 10)
             with mx.autograd.record():

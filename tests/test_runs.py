@@ -258,7 +258,7 @@ def test_params_files_of_other_types_are_converted_or_refused(tmp_path, monkeypa
             W, b = runs.load_params_file(path)[0]
             assert W.dtype == np.float32 and np.array_equal(W.asnumpy(), arrays["W"].astype(np.float32))
         else:
-            with pytest.raises(runs.RunError, match=fragment):
+            with pytest.raises(runs.InvalidInput, match=fragment):
                 runs.load_params_file(path)
     # A zip bomb (W.npy declares 400 MB, compressed into a few hundred KB) is refused from the
     # zip's directory: nothing is decompressed, np.load is never called.
@@ -270,16 +270,16 @@ def test_params_files_of_other_types_are_converted_or_refused(tmp_path, monkeypa
         archive.writestr("b.npy", b"")
     assert bomb.stat().st_size < (1 << 20)
     monkeypatch.setattr(runs.np, "load", lambda *a, **k: pytest.fail("np.load reached"))
-    with pytest.raises(runs.RunError, match="is not a checkpoint of mxsoftmax"):
+    with pytest.raises(runs.InvalidInput, match="is not a checkpoint of mxsoftmax"):
         runs.load_params_file(str(bomb))
     monkeypatch.undo()
     big = tmp_path / "big.npz"
     big.write_bytes(b"\0" * (2 << 20))
-    with pytest.raises(runs.RunError, match="is larger than a checkpoint of W and b"):
+    with pytest.raises(runs.InvalidInput, match="is larger than a checkpoint of W and b"):
         runs.load_params_file(str(big))
-    old = tmp_path / "epoch-3.npz"  # mxsoftmax 0.2's checkpoints: refused by name, unread
+    old = tmp_path / "epoch-3.params"  # mxsoftmax 0.2's checkpoints: refused by name, unread
     mx.nd.save(str(old), {"W": mx.nd.ones((784, 10)), "b": mx.nd.ones(10)})
-    with pytest.raises(runs.RunError, match="earlier mxsoftmax .MXNet's .params format., which "
+    with pytest.raises(runs.InvalidInput, match="earlier mxsoftmax .MXNet's .params format., which "
                                             "this version does not read: train the run again"):
         runs.load_params_file(str(old))
 
@@ -294,7 +294,7 @@ def test_fifos_and_other_special_files_are_refused_not_waited_on(one_epoch_run, 
         expected = ("state.json is not a regular file: remove it" if name == "state.json"
                     else "epoch-0.npz is not a regular file: give a params file")
         assert expected in err, err
-    with pytest.raises(runs.RunError, match="is not a regular file"):
+    with pytest.raises(runs.InvalidInput, match="is not a regular file"):
         runs.load_params_file("/dev/zero")
 
 
