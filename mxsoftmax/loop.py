@@ -39,11 +39,13 @@ batch, lr)`` trains on one batch and returns its per-example losses, ``net(X, pa
 rows for accuracy."""
 
 
+# Defined in "Execute training loop"
 def TutorialMath(softmax=softmax):
     """The tutorial's math; ``softmax`` is yours to replace (``def softmax(y_linear, F=nd)``)."""
     return Math(functools.partial(net, softmax=softmax), cross_entropy)
 
 
+# Defined in "mxsoftmax"
 def StableMath():
     """``--stable``: ``net`` gives the logits, the cross-entropy takes them by log-sum-exp."""
     return Math(linear, softmax_cross_entropy)
@@ -66,6 +68,7 @@ def train_step(params, batch, learning_rate, math=TutorialMath(), SGD=SGD):
     return loss
 
 
+# Defined in "Execute training loop"
 @validate_params({"splits": C["splits"], "ctx": C["ctx"], "batch_size": C["batch_size"],
                   "seed": C["seed"]})
 def literal(splits, ctx, batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed, math=TutorialMath()):
@@ -75,6 +78,7 @@ def literal(splits, ctx, batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed, mat
     return Training(data, data.train, functools.partial(train_step, math=math), math.net)
 
 
+# Defined in "mxsoftmax"
 @validate_params({"splits": C["splits"], "ctx": C["ctx"], "batch_size": C["batch_size"],
                   "seed": C["seed"]})
 def compiled(splits, ctx, batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed,
@@ -140,6 +144,7 @@ def fit(params, training, epochs, learning_rate, start_epoch=0, moving_loss=0., 
         yield row
 
 
+# Defined in "Write evaluation loop to calculate accuracy"
 def accuracy(training, params):
     """(test, train) accuracy, the tutorial's ``evaluate_accuracy`` through ``training.net``."""
     model = functools.partial(training.net, params=params)  # the tutorial's net(X)

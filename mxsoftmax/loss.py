@@ -5,6 +5,7 @@ Written with ``F`` like :mod:`mxsoftmax.model`, so the same lines run on ``nd`` 
 from mxnet import nd
 
 
+# Defined in "The cross-entropy loss function"
 def cross_entropy(yhat, y, F=nd):
     """Per-example ``-sum(y * log(yhat))``, as the tutorial writes it.
 
@@ -13,6 +14,7 @@ def cross_entropy(yhat, y, F=nd):
     return - F.sum(F.broadcast_mul(y, F.log(yhat)), axis=0, exclude=True)
 
 
+# Defined in "mxsoftmax"
 def softmax_cross_entropy(y_linear, y, F=nd):
     """Cross-entropy of ``softmax(y_linear)`` computed from logits via a hand-written log-sum-exp.
 

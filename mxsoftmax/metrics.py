@@ -5,12 +5,14 @@ from mxnet import nd
 from .settings import NUM_INPUTS, NUM_OUTPUTS
 
 
+# Defined in "Write evaluation loop to calculate accuracy"
 def correct(output, label, F=nd):
     """How many rows of ``output`` score their ``label`` highest: the tutorial's
     ``nd.sum(nd.argmax(output, axis=1) == label)``, written with ``F`` to compile too."""
     return F.sum(F.broadcast_equal(F.argmax(output, axis=1), label))
 
 
+# Defined in "Write evaluation loop to calculate accuracy"
 def evaluate_accuracy(data_iterator, net, ctx):
     """Fraction of examples whose argmax prediction equals the label, as the tutorial computes it.
 
@@ -28,6 +30,7 @@ def evaluate_accuracy(data_iterator, net, ctx):
     return (numerator / denominator).asscalar()
 
 
+# Defined in "Execute training loop"
 def moving_average(losses, moving_loss, smoothing_constant, first=False):
     """Fold per-batch losses into the tutorial's exponential moving average, in order.
 
@@ -39,6 +42,7 @@ def moving_average(losses, moving_loss, smoothing_constant, first=False):
     return moving_loss
 
 
+# Defined in "mxsoftmax"
 def confusion_matrix(labels, predictions, num_classes=NUM_OUTPUTS):
     """Counts ``[true, predicted]`` of integer class indices 0..``num_classes``-1."""
     counts = np.zeros((num_classes, num_classes), dtype=np.int64)

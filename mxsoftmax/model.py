@@ -12,6 +12,7 @@ from mxnet import nd
 from .settings import NUM_INPUTS, NUM_OUTPUTS
 
 
+# Defined in "Allocate model parameters"
 def init_params(ctx, num_inputs=NUM_INPUTS, num_outputs=NUM_OUTPUTS):
     """Draw ``W`` and ``b`` from N(0, 1) on ``ctx`` and attach gradients; returns ``[W, b]``."""
     W = nd.random_normal(shape=(num_inputs, num_outputs), ctx=ctx)
@@ -22,6 +23,7 @@ def init_params(ctx, num_inputs=NUM_INPUTS, num_outputs=NUM_OUTPUTS):
     return params
 
 
+# Defined in "Multiclass logistic regression"
 def softmax(y_linear, F=nd):
     """The tutorial's softmax: shift by the max of the whole batch, exponentiate, divide by row sums.
 
@@ -32,18 +34,21 @@ def softmax(y_linear, F=nd):
     return F.broadcast_div(exp, norms)
 
 
+# Defined in "mxsoftmax"
 def stable_softmax(y_linear, F=nd):
     """Softmax shifted by each row's own max: every row's largest exponent is exp(0) = 1."""
     exp = F.exp(F.broadcast_sub(y_linear, F.max(y_linear, axis=1, keepdims=True)))
     return F.broadcast_div(exp, F.sum(exp, axis=1, keepdims=True))
 
 
+# Defined in "Define the model"
 def linear(X, params, F=nd):
     """The logits ``X W + b`` that softmax turns into probabilities."""
     W, b = params
     return F.broadcast_add(F.dot(X, W), b)
 
 
+# Defined in "Define the model"
 def net(X, params, F=nd, softmax=softmax):
     """The tutorial's model: probabilities ``softmax(X W + b)`` for each row of ``X``.
 
@@ -52,11 +57,13 @@ def net(X, params, F=nd, softmax=softmax):
     return softmax(linear(X, params, F), F)
 
 
+# Defined in "mxsoftmax"
 def stable_net(X, params, F=nd):
     """Like :func:`net` with :func:`stable_softmax`."""
     return net(X, params, F, stable_softmax)
 
 
+# Defined in "mxsoftmax"
 def model_predict(net, data):
     """The later tutorial's prediction: the index of the most probable class of each row.
 
@@ -65,6 +72,7 @@ def model_predict(net, data):
     return nd.argmax(net(data), axis=1)
 
 
+# Defined in "mxsoftmax"
 def params_on(params, ctx):
     """Copies of ``params`` on ``ctx`` with gradients attached (e.g. after loading a checkpoint)."""
     copies = [param.copyto(ctx) for param in params]

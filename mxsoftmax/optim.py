@@ -2,12 +2,14 @@
 from mxnet import nd
 
 
+# Defined in "Optimizer"
 def SGD(params, lr):
     """Update each parameter in place: ``param[:] = param - lr * param.grad``."""
     for param in params:
         param[:] = param - lr * param.grad
 
 
+# Defined in "mxsoftmax"
 def sgd_update(params, lr):
     """:func:`SGD`'s update as one fused MXNet operator per parameter, written in place.
 

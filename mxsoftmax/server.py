@@ -28,7 +28,7 @@ import numpy as np
 from . import catalog
 from .classify import classify, evidence
 from .errors import InvalidInput
-from .exporting import fill, static, text
+from .formats import fill, static, text
 from .images import load_image
 from .validation import CONSTRAINTS, validate_params
 

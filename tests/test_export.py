@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import images_pages
-from mxsoftmax import catalog, exporting, images, runs
+from mxsoftmax import catalog, formats, images, runs
 from mxsoftmax.classify import classify, predict_proba
 from mxsoftmax import export, train
 
@@ -172,11 +172,11 @@ def test_an_existing_file_is_kept_unless_force(run, run_dir, tmp_path, capsys):
 def test_a_file_that_appears_while_writing_is_not_overwritten(tmp_path):
     target = tmp_path / "model.json"
     target.write_text("came first")
-    with pytest.raises(exporting.CannotWrite) as caught:
-        exporting._write(str(target), b"late", replace=False)  # the check passed before it came
+    with pytest.raises(formats.CannotWrite) as caught:
+        formats._write(str(target), b"late", replace=False)  # the check passed before it came
     assert caught.value.path == str(target) and target.read_text() == "came first"
     assert os.listdir(tmp_path) == ["model.json"]  # no temporary file left
-    exporting._write(str(tmp_path / "new.json"), b"data", replace=False)
+    formats._write(str(tmp_path / "new.json"), b"data", replace=False)
     assert (tmp_path / "new.json").read_bytes() == b"data"
     assert sorted(os.listdir(tmp_path)) == ["model.json", "new.json"]
 
@@ -186,8 +186,8 @@ def test_a_model_holding_nan_is_refused_not_written(run, tmp_path):
     W[3, 4] = np.nan
     broken = runs.Run([W, run.params[1]], run.class_names, run.dataset, run.path)
     for name in ("m.json", "m.html", "m.npz"):
-        with pytest.raises(exporting.InvalidInput, match="inf or NaN"):
-            exporting.export(broken, tmp_path / name)
+        with pytest.raises(formats.InvalidInput, match="inf or NaN"):
+            formats.export(broken, tmp_path / name)
     assert os.listdir(tmp_path) == []
 
 
@@ -199,7 +199,7 @@ def test_a_run_built_by_hand_is_checked_before_anything_is_written(run, tmp_path
             (run._replace(dataset="cifar"), "dataset"), (run._replace(params=run.params[::-1]),
                                                          "model")]:
         with pytest.raises(InvalidValue) as refused:
-            exporting.export(value, tmp_path / "m.json")
+            formats.export(value, tmp_path / "m.json")
         assert refused.value.param == param
     assert os.listdir(tmp_path) == []
 
@@ -221,7 +221,7 @@ HOSTILE = ["</script><script>window.pwned = 1</script>", "<!--", "-->", "&amp; &
 def test_the_page_embeds_the_model_as_json_no_text_can_break_out_of(run, tmp_path):
     hostile = runs.Run(run.params, HOSTILE, "fashion-mnist", "runs/<title>&\"x'")
     target = tmp_path / "page.html"
-    assert exporting.export(hostile, target) == "HTML"
+    assert formats.export(hostile, target) == "HTML"
     page = target.read_text("utf-8")
     assert page.lower().count("<script") == 2 and page.lower().count("</script") == 2
     assert "<!--" not in page and "window.pwned" in page  # present, but only as escaped JSON
@@ -304,7 +304,7 @@ def mnist_run(tmp_path_factory):
 
 def open_page(driver, run, folder):
     target = os.path.join(str(folder), "model.html")
-    exporting.export(run, target, force=True)
+    formats.export(run, target, force=True)
     driver.get("file://" + target)
     return target
 
@@ -455,8 +455,8 @@ def test_a_run_is_never_overwritten_by_its_own_export(run, tmp_path):
     out = str(tmp_path / "run")
     shutil.copytree(run.path if os.path.isdir(run.path) else os.path.dirname(run.path), out)
     before = open(os.path.join(out, "state.json"), "rb").read()
-    with pytest.raises(exporting.InvalidInput, match="is a file of the run being exported"):
-        exporting.export(runs.load_run(out), os.path.join(out, "state.json"), force=True)
+    with pytest.raises(formats.InvalidInput, match="is a file of the run being exported"):
+        formats.export(runs.load_run(out), os.path.join(out, "state.json"), force=True)
     assert open(os.path.join(out, "state.json"), "rb").read() == before
 
 
@@ -464,5 +464,5 @@ def test_a_run_folder_named_in_another_encoding_exports_its_page(run, tmp_path):
     out = os.path.join(str(tmp_path), os.fsdecode(b"run\xff"))
     shutil.copytree(run.path if os.path.isdir(run.path) else os.path.dirname(run.path), out)
     target = os.path.join(str(tmp_path), "page.html")
-    assert exporting.export(runs.load_run(out), target) == "HTML"
+    assert formats.export(runs.load_run(out), target) == "HTML"
     assert "run\ufffd" in open(target, encoding="utf-8").read()

@@ -8,7 +8,7 @@
 //
 // window.mxsoftmaxClassify(imageData[, invert]) classifies any ImageData (the tests use it). The
 // drawing and the answer shown are canvas.js's, as on the draw page: the exported page holds it
-// inline before this script (mxsoftmax/exporting.py puts the two together).
+// inline before this script (mxsoftmax/formats.py puts the two together).
 "use strict";
 (function () {
   const model = JSON.parse(document.getElementById("model").textContent);
