@@ -35,8 +35,10 @@ def moving_average(losses, moving_loss, smoothing_constant, first=False):
     """Fold per-batch losses into the tutorial's exponential moving average, in order.
 
     ``first`` marks the run's very first batch, whose loss seeds the average as in the tutorial.
+    The float32 losses are taken as float64, as numpy 1 promoted ``python float * float32``
+    (numpy 2 keeps float32, NEP 50): the tutorial's lines print the same on both.
     """
-    for i, curr_loss in enumerate(losses):
+    for i, curr_loss in enumerate(np.asarray(losses, dtype=np.float64)):
         moving_loss = (curr_loss if (i == 0 and first)
                        else (1 - smoothing_constant) * moving_loss + smoothing_constant * curr_loss)
     return moving_loss
