@@ -18,7 +18,6 @@ from .context import parse_ctx
 from .errors import (Diverged, Interrupted, InvalidInput, InvalidType, MxSoftmaxError,
                       WriteFailed, reason)
 from .sources import check_url, redact_text
-from .validation import constraint
 
 EXIT_FAILED, EXIT_USAGE, EXIT_PIPE = 1, 2, 141
 SCRIPT_PREFIX = "mxsoftmax-"
@@ -166,10 +165,10 @@ def _quiet_stdout_if_closed():
 
 # ---------------------------------------------------------------------------- flag types
 
-def flag_type(param):
-    """The argparse type of the flag that carries ``param``: the constraint of
-    :data:`mxsoftmax.validation.CONSTRAINTS`, so a flag and the library check alike."""
-    return _argparse_type(constraint(param).parse, param)
+def flag_type(constraint, param):
+    """The argparse type of the flag that carries ``param``: ``constraint`` (one of
+    :data:`mxsoftmax.validation.CONSTRAINTS`) parses it, so a flag and the library check alike."""
+    return _argparse_type(constraint.parse, param)
 
 
 def path(text):

@@ -14,6 +14,7 @@ import webbrowser
 from .compat import loading
 
 with loading("draw"):  # MXNet loads here: its variables checked first, a signal one line
+    from .validation import CONSTRAINTS as C
     from . import cli
     import mxnet as mx
     from .errors import Interrupted, InvalidInput
@@ -31,7 +32,7 @@ def build_parser():
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.npz file")
     p.add_argument("--host", default="127.0.0.1", type=cli.host,
                    help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=cli.flag_type("port"), default=8000,
+    p.add_argument("--port", type=cli.flag_type(C["port"], "port"), default=8000,
                    help="port (default 8000; 0: any free port)")
     p.add_argument("--no-browser", action="store_true", help="only print the URL")
     return p

@@ -13,6 +13,7 @@ import sys
 from .compat import loading
 
 with loading("train"):  # MXNet loads here: its variables checked first, a signal one line
+    from .validation import CONSTRAINTS as C
     import mxnet as mx
     from . import catalog, cli, sources
     from .context import check_ctx
@@ -43,14 +44,14 @@ def build_parser():
     p.add_argument("--data-dir", metavar="DIR", type=cli.path,
                    help="folder with the four MNIST-format idx files (.gz or raw)")
     cli.add_mirror_argument(p)
-    p.add_argument("--epochs", type=cli.flag_type("epochs"), metavar="N",
+    p.add_argument("--epochs", type=cli.flag_type(C["epochs"], "epochs"), metavar="N",
                    help="default: %d, or the resumed run's" % DEFAULTS.epochs)
-    p.add_argument("--batch-size", type=cli.flag_type("batch_size"), metavar="N",
+    p.add_argument("--batch-size", type=cli.flag_type(C["batch_size"], "batch_size"), metavar="N",
                    help="default: %d" % DEFAULTS.batch_size)
-    p.add_argument("--lr", dest="learning_rate", type=cli.flag_type("learning_rate"),
+    p.add_argument("--lr", dest="learning_rate", type=cli.flag_type(C["learning_rate"], "learning_rate"),
                    metavar="X", help="learning rate (default: %g)" % DEFAULTS.learning_rate)
     cli.add_ctx_argument(p)
-    p.add_argument("--seed", type=cli.flag_type("seed"), metavar="N",
+    p.add_argument("--seed", type=cli.flag_type(C["seed"], "seed"), metavar="N",
                    help="seeds mx.random and the batch order (default: %d)" % DEFAULTS.seed)
     p.add_argument("--stable", action="store_true", default=None,
                    help="per-row max shift and log-sum-exp cross-entropy instead of the tutorial's")

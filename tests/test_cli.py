@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from mxsoftmax import cli
+from mxsoftmax.validation import CONSTRAINTS
 from mxsoftmax.errors import (Diverged, Interrupted, InvalidInput, InvalidType, InvalidValue,
                               WriteFailed)
 
@@ -15,7 +16,7 @@ from mxsoftmax.errors import (Diverged, Interrupted, InvalidInput, InvalidType, 
 def _parser():
     parser = cli.Parser(prog="prog")
     parser.add_argument("--data-dir")
-    parser.add_argument("--lr", dest="learning_rate", type=cli.flag_type("learning_rate"))
+    parser.add_argument("--lr", dest="learning_rate", type=cli.flag_type(CONSTRAINTS["learning_rate"], "learning_rate"))
     parser.add_argument("--out")
     return parser
 
@@ -100,7 +101,7 @@ def test_after_a_signal_further_ones_are_ignored_while_the_command_ends():
 
 
 def test_flag_types_come_from_the_constraint_table():
-    parse = cli.flag_type("epochs")
+    parse = cli.flag_type(CONSTRAINTS["epochs"], "epochs")
     assert parse("10") == 10
     for text in ("1_0", "\u0661", "-1", "1e3", " "):
         with pytest.raises(argparse.ArgumentTypeError, match="must be a whole number from 0"):

@@ -22,7 +22,7 @@ PARAMS = sorted(validation.CONSTRAINTS)
 
 @pytest.mark.parametrize("param", PARAMS)
 def test_each_constraint_refuses_its_invalid_examples_naming_the_param(param):
-    constraint = validation.constraint(param)
+    constraint = validation.CONSTRAINTS[param]
     for value in constraint.invalid_examples():
         with pytest.raises(InvalidValue) as refused:
             validation.validate(**{param: value})
@@ -37,7 +37,7 @@ def test_valid_values_pass_and_come_back():
                          ("dataset", "fashion-mnist"), ("params", params), ("model", params),
                          ("ctx", mx.cpu(1)), ("stop", None), ("stop", print),
                          ("splits", as_data(random_splits(4, 2))), ("batch_size", np.int64(5))):
-        assert validation.constraint(param).check(param, value) is value
+        assert validation.CONSTRAINTS[param].check(param, value) is value
 
 
 def _interval_texts(constraint):
@@ -75,7 +75,7 @@ def test_each_flag_refuses_invalid_text_with_one_line_and_exit_2(command, flag, 
     main = importlib.import_module("mxsoftmax." + command).main
     required = {"predict": ["--params", "x", "x.png"], "draw": ["--params", "x"],
                 "plot": ["--out", "x"]}.get(command, [])
-    constraint = validation.constraint(param)
+    constraint = validation.CONSTRAINTS[param]
     for text in _interval_texts(constraint):
         with pytest.raises(SystemExit) as stop:
             main(required + [flag, text])
@@ -151,7 +151,7 @@ def test_fit_refuses_each_invalid_argument_by_name():
     params = model.init_params(mx.cpu())
     good = dict(params=params, training=training, epochs=1, learning_rate=0.001)
     for param in ("params", "epochs", "learning_rate", "start_epoch", "moving_loss", "stop"):
-        for value in validation.constraint(param).invalid_examples():
+        for value in validation.CONSTRAINTS[param].invalid_examples():
             with pytest.raises(InvalidValue) as refused:
                 next(loop.fit(**dict(good, **{param: value})))
             assert refused.value.param == param
