@@ -5,12 +5,13 @@ The data flows one way, files -> arrays -> batches -> math -> loop -> outputs:
 batches (the tutorial's ``transform``); ``model``, ``loss``, ``optim`` and ``metrics`` are the
 tutorial's math (``softmax``, ``net``, ``cross_entropy``, ``SGD``, ``evaluate_accuracy``), and
 ``compiled`` runs it as one graph; ``loop`` trains (``fit``); ``runs``, ``pictures``,
-``classify``, ``images`` and ``server`` are the outputs; ``cli`` and ``notebook`` are the front
-ends (``python -m mxsoftmax.<command>`` starts the command lines through ``launch``).
-README.md's "How the code is organised" draws the whole house.
+``classify``, ``images``, ``formats`` and ``server`` are the outputs; ``train``, ``predict``,
+``draw``, ``plot``, ``data`` and ``export`` are the commands (``python -m mxsoftmax.<command>``,
+over ``cli``), ``notebook`` the notebooks' front end. README.md's "How the code is organised"
+draws the whole house.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # Before anything imports MXNet: the numpy aliases MXNet 1.9.1 still uses (numpy 1.24+ removed them).
 from mxsoftmax.compat import restore_aliases as _restore_aliases  # noqa: E402
