@@ -675,3 +675,70 @@ def test_a_fashion_mnist_variant_names_its_classes(tmp_path):
                    "Bag, Ankle boot" % folder]
     with pytest.raises(sources.DatasetMismatch):
         sources.load_splits("mnist", data_dir=folder)
+
+
+def trickle_forever(head, every):
+    """An answer that sends ``head``, then one byte every ``every`` seconds until the client goes."""
+    def answer(send, done):
+        send(head)
+        while not done.wait(every):
+            send(b"\0")
+    return answer
+
+
+@pytest.mark.parametrize("head", [b"HTTP/1.1 200 OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nX-Slow: "])
+def test_a_source_under_the_minimum_rate_is_given_up_and_not_asked_again(files, tmp_path, head,
+                                                                         monkeypatch):
+    monkeypatch.setattr(sources, "RATE_WINDOW", 1)
+    monkeypatch.setattr(sources, "MIN_RATE", 1000)  # bytes/s; it sends 5
+    with raw_server(trickle_forever(head, 0.2)) as slow, serve(routes_for(files, "/good")) as url:
+        folder, log = download([slow, url + "/good"], tmp_path / "cache")
+    slow_lines = [line for line in log if slow in line]
+    assert len(slow_lines) == 1 and "too slow: under 1 KB/s for 1 s" in slow_lines[0], log
+    assert sorted(data_files(folder)) == sorted(files)
+
+
+TRICKLED = """
+import runpy, sys
+from mxsoftmax import catalog
+catalog.DATASETS["fashion-mnist"]["mirrors"] = (sys.argv[1],)  # a closed port: no public mirror
+sys.argv = ["mxsoftmax.data"] + sys.argv[2:]
+runpy.run_module("mxsoftmax.data", run_name="__main__")
+"""
+
+
+def test_a_trickling_mirror_ends_data_download_within_two_minutes(tmp_path):
+    import subprocess
+    import sys
+    import time
+    env = dict(os.environ, MXNET_GLUON_REPO=closed_port_url(), MXNET_HOME=str(tmp_path / "home"))
+    env.pop("MXSOFTMAX_MIRRORS", None)
+    with raw_server(trickle_forever(b"HTTP/1.1 200 OK\r\n\r\n", 2)) as slow:
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, "-c", TRICKLED, closed_port_url(), "download", "--dataset",
+                               "fashion-mnist", "--dir", str(tmp_path / "d"), "--mirror", slow + "/"],
+                              capture_output=True, text=True, timeout=300, env=env)
+        elapsed = time.monotonic() - start
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert [line for line in lines if slow in line and "could not use" in line] == [
+        "could not use %s/train-images-idx3-ubyte.gz: too slow: under 20 KB/s for 15 s" % slow], lines
+    assert lines[-1].startswith("python -m mxsoftmax.data: error: no verified fashion-mnist data")
+    assert elapsed < 120, elapsed  # issue 25: it held the command for over 400 s
+    print("trickle: %.1f s" % elapsed)
+
+
+def test_the_shipped_labels_gzipped_again_are_accepted(tmp_path, monkeypatch):
+    folder = shipped_copy(tmp_path / "site-packages" / "mnist")
+    path = os.path.join(folder, "t10k-labels-idx1-ubyte.gz")
+    with open(path, "rb") as f:
+        shipped = f.read()
+    again = gzip.compress(gzip.decompress(shipped), compresslevel=1, mtime=1)
+    assert again != shipped
+    with open(path, "wb") as f:
+        f.write(again)
+    monkeypatch.setattr(sources, "shipped_dir", lambda dataset: folder)
+    log = []
+    data = sources.load_splits(log=log.append)  # every download source is a closed port
+    assert log == [] and data.origin == folder
+    assert data.test[1][:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
