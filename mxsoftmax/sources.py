@@ -27,7 +27,7 @@ from tqdm import tqdm
 from . import catalog, idx
 from .errors import DatasetMismatch, FetchError, InvalidInput, InvalidType, NoData, reason, translated
 from .files import CannotWrite, FolderLock, atomic_write, read_regular
-from .validation import CONSTRAINTS, Options, validate_params
+from .validation import CONSTRAINTS, validate_params
 
 CONNECT, READ, POLL = 5, 30, 0.5  # seconds: to connect, without a byte, between two checks
 DEADLINE = (30, 50000)  # a whole transfer: 30 s, plus one for every 50 KB the file may take
@@ -384,7 +384,7 @@ def read_verified(folder, dataset, stream=False):
     return _read(paths, files, stream, dataset, folder)
 
 
-@validate_params({"dataset": Options(catalog.NAMES, optional=True)})
+@validate_params({"dataset": CONSTRAINTS["dataset_or_none"]})
 def read_dir(data_dir, dataset=None, stream=False, log=None):
     """Both splits from the idx files in ``data_dir``. Label files of a known data set make it that
     data set (asking for another is DatasetMismatch), and images that differ from its published
@@ -418,7 +418,7 @@ def _read(paths, expected, stream, dataset, origin, differ=None):
     return Data(splits["train"], splits["test"], dataset, origin)
 
 
-@validate_params({"dataset": Options(catalog.NAMES, optional=True)})
+@validate_params({"dataset": CONSTRAINTS["dataset_or_none"]})
 def load_splits(dataset=None, data_dir=None, mirrors=(), log=None, progress=None, stream=False):
     """The train and test splits (a :class:`Data`) from the first place that has them: ``data_dir``
     (see :func:`read_dir`); else ``dataset`` (default MNIST) from Debian's package or the shipped

@@ -277,6 +277,7 @@ CONSTRAINTS = {
     "every": Interval(numbers.Integral, 0, 1000000),
     "port": Interval(numbers.Integral, 0, 65535),
     "dataset": Options(catalog.NAMES),
+    "dataset_or_none": Options(catalog.NAMES, optional=True),  # None: whatever the folder holds
     "params": ModelParams(trainable=True),
     "model": ModelParams(trainable=False),
     "stop": Function("a function returning a signal number or None"),
