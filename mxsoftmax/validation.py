@@ -86,15 +86,15 @@ class Interval(Constraint):
 class Options(Constraint):
     """One of a few strings."""
 
-    def __init__(self, options):
-        self.options = tuple(options)
+    def __init__(self, options, optional=False):
+        self.options, self.optional = tuple(options), optional
         self.description = "one of %s" % ", ".join(self.options)
 
     def holds(self, value):
-        return isinstance(value, str) and value in self.options
+        return (value is None and self.optional) or (isinstance(value, str) and value in self.options)
 
     def invalid_examples(self):
-        return ["no such option", None, 1]
+        return ["no such option", 1] + ([] if self.optional else [None])
 
 
 class Instance(Constraint):
@@ -291,6 +291,7 @@ CONSTRAINTS = {
     "every": Interval(numbers.Integral, 0, 1000000),
     "port": Interval(numbers.Integral, 0, 65535),
     "dataset": Options(catalog.NAMES),
+    "dataset_or_none": Options(catalog.NAMES, optional=True),  # None: whatever the folder holds
     "params": ModelParams(trainable=True),
     "model": ModelParams(trainable=False),
     "stop": Function("a function returning a signal number or None"),

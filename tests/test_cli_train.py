@@ -201,8 +201,8 @@ def test_a_signal_while_downloading_leaves_no_part_file(cli, tmp_path, monkeypat
     monkeypatch.setattr(sources, "sources", lambda dataset, mirrors=(): ["http://127.0.0.1:9/"])
     monkeypatch.setattr(sources, "shipped_dir", lambda dataset: None)  # as if no MNIST shipped
 
-    def stream(url, out, limit, timeout, progress, stop):
-        out.write(b"partial")
+    def stream(url, limit, progress):
+        yield b"partial"
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.01)
     monkeypatch.setattr(sources, "_stream", stream)

@@ -4,6 +4,7 @@ import errno
 import gzip
 import hashlib
 import http.server
+import io
 import os
 import socket
 import threading
@@ -189,9 +190,10 @@ def test_a_mirror_that_sends_content_encoding_gzip_works(files, tmp_path):
     assert sorted(data_files(folder)) == sorted(files)
 
 
-def test_server_that_never_answers_times_out_and_is_not_asked_again(files, tmp_path):
+def test_server_that_never_answers_times_out_and_is_not_asked_again(files, tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "READ", 1)
     with silent_server() as silent, serve(routes_for(files, "/good")) as url:
-        _, log = download([silent, url + "/good"], tmp_path / "cache", timeout=(1, 1))
+        _, log = download([silent, url + "/good"], tmp_path / "cache")
     silent_lines = [line for line in log if silent in line]
     assert len(silent_lines) == 1 and "timed out" in silent_lines[0]
 
@@ -314,7 +316,7 @@ def test_download_into_places_that_cannot_hold_it_is_one_sentence(
             code = data_cli.main(["download", "--mirror", url + "/good", "--dir", str(target)])
             err = capsys.readouterr().err
             assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
-            assert ("--dir: %s cannot hold the data" % target in err
+            assert ("--dir: %s cannot be used (it is a file, not a folder)" % target in err
                     or "--dir: %s cannot be used (Not a directory)" % target in err), err
         monkeypatch.setenv("MXNET_HOME", str(a_file))
         code = train_cli.main(["--quiet", "--mirror", url + "/good"])
@@ -326,14 +328,10 @@ def test_download_into_places_that_cannot_hold_it_is_one_sentence(
 
 def test_a_full_disk_during_a_download_is_exit_1_and_leaves_nothing(files, tmp_path, monkeypatch,
                                                                     capsys):
-    real_stream = sources._stream
-
-    def full(url, out, *args):
-        class Full:
-            def write(self, chunk):
-                raise OSError(errno.ENOSPC, "No space left on device")
-        real_stream(url, Full(), *args)
-    monkeypatch.setattr(sources, "_stream", full)
+    class Full(io.BytesIO):
+        def write(self, chunk):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(sources, "open", lambda *args: Full(), raising=False)  # the real download
     cache = tmp_path / "cache"
     with serve(routes_for(files, "/good")) as url:
         code = data_cli.main(["download", "--mirror", url + "/good", "--dir", str(cache)])
@@ -493,10 +491,11 @@ def trickle(head):
     b"HTTP/1.1 200 OK\r\n\r\n",  # a body one byte every 0.2 s, until the connection ends
     b"HTTP/1.1 200 OK\r\nX-Slow: ",  # a header that never ends
 ])
-def test_a_source_slower_than_its_deadline_is_given_up_and_not_asked_again(files, tmp_path, head):
+def test_a_source_slower_than_its_deadline_is_given_up_and_not_asked_again(files, tmp_path, head,
+                                                                           monkeypatch):
+    monkeypatch.setattr(sources, "DEADLINE", (0.6, 10 ** 9))
     with raw_server(trickle(head)) as slow, serve(routes_for(files, "/good")) as url:
-        folder, log = download([slow, url + "/good"], tmp_path / "cache", timeout=(2, 2),
-                               deadline=(0.6, 10 ** 9))
+        folder, log = download([slow, url + "/good"], tmp_path / "cache")
     slow_lines = [line for line in log if slow in line]
     assert len(slow_lines) == 1 and "too slow: not done after 0.6 s" in slow_lines[0], log
     assert sorted(data_files(folder)) == sorted(files)
@@ -676,3 +675,70 @@ def test_a_fashion_mnist_variant_names_its_classes(tmp_path):
                    "Bag, Ankle boot" % folder]
     with pytest.raises(sources.DatasetMismatch):
         sources.load_splits("mnist", data_dir=folder)
+
+
+def trickle_forever(head, every):
+    """An answer that sends ``head``, then one byte every ``every`` seconds until the client goes."""
+    def answer(send, done):
+        send(head)
+        while not done.wait(every):
+            send(b"\0")
+    return answer
+
+
+@pytest.mark.parametrize("head", [b"HTTP/1.1 200 OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nX-Slow: "])
+def test_a_source_under_the_minimum_rate_is_given_up_and_not_asked_again(files, tmp_path, head,
+                                                                         monkeypatch):
+    monkeypatch.setattr(sources, "RATE_WINDOW", 1)
+    monkeypatch.setattr(sources, "MIN_RATE", 1000)  # bytes/s; it sends 5
+    with raw_server(trickle_forever(head, 0.2)) as slow, serve(routes_for(files, "/good")) as url:
+        folder, log = download([slow, url + "/good"], tmp_path / "cache")
+    slow_lines = [line for line in log if slow in line]
+    assert len(slow_lines) == 1 and "too slow: under 1 KB/s for 1 s" in slow_lines[0], log
+    assert sorted(data_files(folder)) == sorted(files)
+
+
+TRICKLED = """
+import runpy, sys
+from mxsoftmax import catalog
+catalog.DATASETS["fashion-mnist"]["mirrors"] = (sys.argv[1],)  # a closed port: no public mirror
+sys.argv = ["mxsoftmax.data"] + sys.argv[2:]
+runpy.run_module("mxsoftmax.data", run_name="__main__")
+"""
+
+
+def test_a_trickling_mirror_ends_data_download_within_two_minutes(tmp_path):
+    import subprocess
+    import sys
+    import time
+    env = dict(os.environ, MXNET_GLUON_REPO=closed_port_url(), MXNET_HOME=str(tmp_path / "home"))
+    env.pop("MXSOFTMAX_MIRRORS", None)
+    with raw_server(trickle_forever(b"HTTP/1.1 200 OK\r\n\r\n", 2)) as slow:
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, "-c", TRICKLED, closed_port_url(), "download", "--dataset",
+                               "fashion-mnist", "--dir", str(tmp_path / "d"), "--mirror", slow + "/"],
+                              capture_output=True, text=True, timeout=300, env=env)
+        elapsed = time.monotonic() - start
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert [line for line in lines if slow in line and "could not use" in line] == [
+        "could not use %s/train-images-idx3-ubyte.gz: too slow: under 20 KB/s for 15 s" % slow], lines
+    assert lines[-1].startswith("python -m mxsoftmax.data: error: no verified fashion-mnist data")
+    assert elapsed < 120, elapsed  # issue 25: it held the command for over 400 s
+    print("trickle: %.1f s" % elapsed)
+
+
+def test_the_shipped_labels_gzipped_again_are_accepted(tmp_path, monkeypatch):
+    folder = shipped_copy(tmp_path / "site-packages" / "mnist")
+    path = os.path.join(folder, "t10k-labels-idx1-ubyte.gz")
+    with open(path, "rb") as f:
+        shipped = f.read()
+    again = gzip.compress(gzip.decompress(shipped), compresslevel=1, mtime=1)
+    assert again != shipped
+    with open(path, "wb") as f:
+        f.write(again)
+    monkeypatch.setattr(sources, "shipped_dir", lambda dataset: folder)
+    log = []
+    data = sources.load_splits(log=log.append)  # every download source is a closed port
+    assert log == [] and data.origin == folder
+    assert data.test[1][:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
