@@ -1,18 +1,27 @@
-"""numpy's removed aliases that MXNet 1.9.1 still uses, restored before MXNet loads.
+"""numpy's removed names that MXNet 1.9.1 still uses, restored before MXNet loads.
 
-numpy 1.20 deprecated the aliases of Python's builtins (``numpy.bool``, ``numpy.int``, ...) and
-numpy 1.24 removed them. MXNet 1.9.1 takes two of them from numpy: ``numpy.bool`` (read when
-``mxnet.numpy`` is imported, so ``import mxnet`` fails without it, and in ``mx.np``'s boolean
-indexing) and ``numpy.int`` (``mx.test_utils``' random-generator checks). Nothing else that numpy
-1.24-1.26 removed is used by MXNet; numpy 2 removes dozens more names and stays unsupported.
+MXNet 1.9.1's Python code reads these names from numpy, most of them when ``import mxnet`` runs
+(``mxnet/numpy/utils.py``, ``mxnet/numpy/fallback.py`` and the ``__array_function__`` table of
+``mxnet/numpy_dispatch_protocol.py``); numpy 1.24 and 2.0-2.4 removed them. Each name the running
+numpy lacks is set to what numpy 1.23 meant by it; a name numpy still has is never touched (so
+numpy 1.23 is left as it is, and numpy 2's own ``numpy.bool`` stays numpy 2's). numpy's modules
+and classes are not patched, and neither is MXNet: ``ndarray.tostring`` (gone in numpy 2.3, used
+by ``mx.recordio.pack`` with an array label) is a C type's method and cannot be given back.
 
-The package's ``__init__`` calls :func:`restore_aliases` first, so every ``import mxsoftmax.x``
-(and a notebook's ``import mxsoftmax`` before its ``import mxnet``) works on numpy up to 1.26.
+``distutils`` (``mxnet/numpy_dispatch_protocol.py`` and ``mxnet/numpy_op_fallback.py`` import
+``distutils.version``) is no shim here: Python 3.12 dropped it and setuptools provides it (its
+``distutils-precedence.pth``), so setuptools must be installed beside MXNet on Python >= 3.12.
+
+Also here, because it too must come before MXNet loads: :func:`loading`, around each command's
+imports, which checks MXNet's variables first and makes a signal while it loads one line.
 """
 import contextlib
+import importlib.util
+import math
 import os
 import signal
 import sys
+import types
 import warnings
 
 import numpy
@@ -20,23 +29,87 @@ import numpy
 from .errors import InvalidValue
 from .validation import check_environment
 
-#: Each alias MXNet 1.9.1 uses and the builtin numpy defined it as (numpy 1.19's ``numpy.bool is bool``).
-ALIASES = {"bool": bool, "int": int}
+MXNET_MISSING = ("MXNet is not installed: run 'bash .ci/setup', or 'pip install --no-deps "
+                 "mxnet==1.9.1' on Python 3.13+ (its metadata asks for numpy<2, which has no "
+                 "wheels there; mxsoftmax.compat makes it run on numpy 2), 'pip install "
+                 "mxnet==1.9.1' on older Pythons")
+
+
+def _calls(name, target):
+    """A function named ``name`` that calls ``numpy.<target>`` as numpy 1.x's alias did."""
+    def alias(*args, **kwargs):
+        return getattr(numpy, target)(*args, **kwargs)
+    alias.__name__ = alias.__qualname__ = name
+    alias.__doc__ = "numpy 1.x's numpy.%s: numpy.%s (restored for MXNet 1.9.1)." % (name, target)
+    return alias
+
+
+def in1d(ar1, ar2, assume_unique=False, invert=False, **kwargs):
+    """numpy 1.x's numpy.in1d: numpy.isin, flattened (restored for MXNet 1.9.1)."""
+    return numpy.ravel(numpy.isin(ar1, ar2, assume_unique=assume_unique, invert=invert, **kwargs))
+
+
+def msort(a):
+    """numpy 1.x's numpy.msort: numpy.sort along the first axis (restored for MXNet 1.9.1)."""
+    return numpy.sort(a, axis=0)
+
+
+def _expired(name):
+    """Like numpy 1.20-1.26's own stand-in for a financial function: present, raising when called."""
+    def expired(*args, **kwargs):
+        raise RuntimeError("In accordance with NEP 32, the function %s was removed from NumPy "
+                           "version 1.20. A replacement for this function is available in the "
+                           "numpy_financial library: https://pypi.org/project/numpy-financial"
+                           % name)
+    expired.__name__ = expired.__qualname__ = name
+    return expired
+
+
+def _aliases():
+    """Each name MXNet 1.9.1 reads from numpy that some numpy >= 1.24 lacks, and its value."""
+    names = {
+        # the builtins' aliases numpy 1.24 removed (numpy 2 has its own numpy.bool, kept as is)
+        "bool": bool,            # mxnet/numpy/utils.py:37 (read at import), numpy/multiarray.py:591,719
+        "int": int,              # mxnet/test_utils.py:2319 (verify_generator)
+        # constants numpy 2.0 removed: numpy 1.x had them as Python floats
+        "PZERO": 0.0,            # mxnet/numpy/utils.py:42 (import)
+        "NZERO": -0.0,           # mxnet/numpy/utils.py:43 (import)
+        "NINF": -math.inf,       # mxnet/numpy/utils.py:44 (import)
+        "PINF": math.inf,        # mxnet/numpy/utils.py:45 (import)
+        "NAN": math.nan,         # mxnet/numpy/utils.py:47 (import)
+        "NaN": math.nan,         # mxnet/numpy/utils.py:48 (import)
+        "Inf": math.inf,         # mxnet/gluon/contrib/estimator/event_handler.py:248,416,419,440,696
+        # functions numpy 2.0 (in1d, trapz: 2.4) removed, as calls of their replacements
+        "sometrue": _calls("sometrue", "any"),      # mxnet/numpy_dispatch_protocol.py:87 (import)
+        "round_": _calls("round_", "round"),        # mxnet/numpy_dispatch_protocol.py:92 (import)
+        "product": _calls("product", "prod"),       # mxnet/numpy_dispatch_protocol.py:124 (import)
+        "alltrue": _calls("alltrue", "all"),        # mxnet/numpy/fallback.py:111 (import)
+        "trapz": _calls("trapz", "trapezoid"),      # mxnet/numpy/fallback.py:190 (import)
+        "in1d": in1d,                                # mxnet/numpy/fallback.py:135 (import)
+        "msort": msort,                              # mxnet/numpy/fallback.py:145 (import)
+        # numpy.compat (removed in 2.0): only the attribute, `import numpy.compat` still fails
+        "compat": types.SimpleNamespace(basestring=str),  # mxnet/ndarray/numpy/_op.py:7563 (np.pad)
+    }
+    # the financial functions: numpy 1.20-1.26 served stand-ins that raise; numpy 2 has none
+    # (mxnet/numpy/fallback.py:143,160,164,173,176,177 read them at import)
+    for name in ("mirr", "npv", "pmt", "ppmt", "pv", "rate"):
+        names[name] = _expired(name)
+    return names
+
+
+#: Each name and the value it gets where numpy lacks it.
+ALIASES = _aliases()
 
 
 def restore_aliases(module=numpy):
-    """Set each name of :data:`ALIASES` that ``module`` lacks to its builtin; return the names set.
-
-    A name the module still serves (numpy 1.20-1.23 serve these with a DeprecationWarning, numpy
-    2 has its own ``numpy.bool``) is left as it is, so older numpy is not touched at all.
-    """
+    """Set each name of :data:`ALIASES` that ``module`` lacks; return the names set, in order."""
     added = []
-    for name, builtin in ALIASES.items():
+    for name, value in ALIASES.items():
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # 1.20-1.23 warn when serving them, 1.24-1.26 when refusing
+            warnings.simplefilter("ignore")  # 1.20-1.23 warn when serving some, 1.24-1.26 when refusing
             present = hasattr(module, name)
         if not present:
-            setattr(module, name, builtin)
+            setattr(module, name, value)
             added.append(name)
     return tuple(added)
 
@@ -63,6 +136,9 @@ def loading(command):
     except InvalidValue as err:
         print("%s: error: %s: unset it or give a usable value." % (prog, err), file=sys.stderr,
               flush=True)
+        sys.exit(2)
+    if importlib.util.find_spec("mxnet") is None:
+        print("%s: error: %s." % (prog, MXNET_MISSING), file=sys.stderr, flush=True)
         sys.exit(2)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
