@@ -17,7 +17,7 @@ from conftest import as_data, png_header
 from mxsoftmax import images
 from mxsoftmax.classify import predict_proba
 from mxsoftmax.errors import InvalidInput
-from mxsoftmax.loop import CompiledPath, StableMath, fit
+from mxsoftmax.loop import StableMath, compiled, fit
 from mxsoftmax.model import init_params
 
 FONTS = sorted(f for f in glob.glob("/usr/share/fonts/truetype/dejavu/DejaVu*.ttf")
@@ -251,7 +251,7 @@ def test_rendered_digits_are_recognised_after_mnist_preprocessing():
     mx.random.seed(0)
     params = init_params(ctx)
     data = as_data({"train": (train_x, train_y), "test": (seen, test_y)})
-    path = CompiledPath(data, ctx, batch_size=64, seed=0, math=StableMath())
+    path = compiled(data, ctx, batch_size=64, seed=0, math=StableMath())
     history = list(fit(params, path, epochs=10, learning_rate=0.01))
     assert history[-1]["train_acc"] > .9
 
