@@ -32,11 +32,10 @@ Choices:
 import io
 import math
 import os
-import re
 import warnings
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, ImageOps
 
 from . import catalog
 from .errors import ImageError, InvalidInput, InvalidType, translated
@@ -55,11 +54,13 @@ PAPER_SIDE = 80              # ... on a copy averaged down to at most this many 
 PAPER_NOISE = 4.5            # standard deviations of the paper's noise that are not ink
 MAX_SCANS = 100              # most scans decoded in a JPEG (an ordinary progressive one has ~10)
 SCAN_WORK = 1200 * 10 ** 6   # most scans x pixels decoded in a JPEG: 30 scans at 40 megapixels
-MAX_SEGMENTS = 10000         # most marker segments walked in a JPEG to count its scans
+MAX_DECODE = 200 * 2 ** 20   # most memory one decode may take (a 40-megapixel RGBA PNG: 160 MiB)
+DECODE_BYTES = {"jpeg": 3, "webp": 12}  # a decoder's own bytes a pixel beyond the picture (measured:
+                             # a progressive JPEG's coefficients; libwebp's RGBA buffer and its copy)
+ORIENTATION = 0x0112         # the EXIF tag ImageOps.exif_transpose follows
 SLOW_BYTES = 2 * 2 ** 20     # largest picture of a kind Pillow decodes in Python (plain PPM, ...)
 BAND_PIXELS = 2 ** 18        # pixels converted at a time when shrinking a decoded picture
 MIN_CONTRAST = 32            # gray levels between background and ink below which a picture is blank
-_MARKER = re.compile(rb"\xff[^\x00\xff\xd0-\xd7]")  # a JPEG marker, not data, fill or restart
 
 # Pillow warns about the picture being decoded (corrupt EXIF or TIFF metadata, palette
 # transparency): it is decoded as far as it goes or refused in one sentence, so its warnings,
@@ -72,10 +73,10 @@ def read_gray(source, name=None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
 
     Bounded before decoding: more than ``max_bytes`` bytes or more than ``max_pixels`` pixels
     (read from the header) is refused, and so is anything Pillow calls a decompression bomb or
-    whose decoding would cost far more than its size (:func:`_check_work`: JPEG scans, Pillow's
-    decoders written in Python). JPEGs are decoded at a reduced scale when large, other pictures
-    shrunk by an integer factor right after decoding, a band of rows at a time; no step allocates
-    more than a few bytes per original pixel. Safe to call from several threads at once.
+    whose decoding would cost far more than its size (:func:`_check_cost`, by the decoder that
+    will run). JPEGs (and MPOs, which are JPEGs) are decoded at a reduced scale when large, other
+    pictures shrunk by an integer factor right after decoding, a band of rows at a time; no step
+    allocates more than a few bytes per original pixel. Safe to call from several threads at once.
     EXIF orientation is applied; 16-bit and float pictures are scaled to 8 bits.
     ``name`` is what messages call the picture (default: the path, or "the image").
     """
@@ -97,13 +98,19 @@ def read_gray(source, name=None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
         if width * height > max_pixels:
             raise ImageError("%s has %dx%d pixels; at most %d megapixels are accepted."
                              % (name, width, height, max_pixels // 10 ** 6), path=name)
-        _check_work(im, data, name)
-        if im.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale, colour straight to gray
+        if _decoder(im) == "jpeg":  # decode at 1/2, 1/4 or 1/8 scale, colour straight to gray
             im.draft("L", (WORK_SIDE, WORK_SIDE))
+        _check_cost(im, data, name, (width, height))
         im.load()
-        orientation = im.getexif().get(0x0112, 1)
-        gray = _to_gray(_shrunk(im, name))
-    return _oriented(gray, orientation)
+        small = _shrunk(im, name)
+        small.getexif()[ORIENTATION] = im.getexif().get(ORIENTATION, 1)
+    return _to_gray(ImageOps.exif_transpose(small))  # the full-size picture is freed by now
+
+
+def _decoder(im):
+    """The name of the decoder that ``im.load()`` will run: its first tile's codec, or the
+    plugin's own for a format that decodes without tiles (WebP)."""
+    return im.tile[0][0] if im.tile else im.format.lower()
 
 
 def _undecodable(err, name):
@@ -120,64 +127,39 @@ def _undecodable(err, name):
     return ImageError("%s is truncated or corrupt (%s)." % (name, _reason(err)), path=name)
 
 
-def _check_work(im, data, name):
-    """Refuse a picture whose decoding would cost far more than its size says (ImageError).
+def _check_cost(im, data, name, size):
+    """Refuse a picture whose decoding would cost far more time or memory than its size says.
 
-    A JPEG's decoder passes over every block once per scan: more scans than :data:`MAX_SCANS`,
-    or than :data:`SCAN_WORK` scan-pixels allow at its size, are refused before decoding (an
-    ordinary progressive JPEG has about 10). Pillow decodes a few rare variants (plain-text PPM,
-    16-bit PPM, RLE-compressed BMP) in Python, a loop step per few bytes: those are accepted up
-    to :data:`SLOW_BYTES`.
+    Decided by the decoder that will run (:func:`_decoder`), whatever the format is called:
+    the memory it allocates (:data:`DECODE_BYTES` a pixel of ``size``, the picture's own, plus the
+    decoded picture, ``im.size`` after a draft) must fit :data:`MAX_DECODE`; a JPEG decoder passes
+    over every block once per scan, so more scans than :data:`MAX_SCANS`, or than
+    :data:`SCAN_WORK` scan-pixels allow at its size, are refused (an ordinary progressive JPEG
+    has about 10; every SOS marker in the bytes counts, so none can hide); the decoders Pillow
+    runs in Python (plain-text PPM, 16-bit PPM, RLE-compressed BMP), a loop step per few bytes,
+    take at most :data:`SLOW_BYTES`.
     """
-    width, height = im.size
-    if im.format == "JPEG":
-        limit = max(1, min(MAX_SCANS, SCAN_WORK // (width * height)))
-        if _jpeg_scans(data, name, limit) > limit:
+    decoder, pixels = _decoder(im), size[0] * size[1]
+    memory = pixels * DECODE_BYTES.get(decoder, 0) + im.size[0] * im.size[1] * _pixel_bytes(im)
+    if memory > MAX_DECODE:
+        raise ImageError("%s would take %s MiB to decode (%dx%d pixels, %s), more than %s MiB: "
+                         "save it smaller or as a PNG." % (name, _mib(memory), size[0], size[1],
+                                                          im.format, _mib(MAX_DECODE)), path=name)
+    if decoder == "jpeg":
+        limit = max(1, min(MAX_SCANS, SCAN_WORK // pixels))
+        if data.count(b"\xff\xda") > limit:
             raise ImageError("%s is a JPEG of more than %d scans, the most decoded at %dx%d pixels "
                              "(an ordinary one has about 10): save it again as a baseline JPEG "
-                             "or a PNG." % (name, limit, width, height), path=name)
-    slow = sorted({tile[0] for tile in im.tile if tile[0] in Image.DECODERS})
-    if slow and len(data) > SLOW_BYTES:
+                             "or a PNG." % (name, limit, size[0], size[1]), path=name)
+    if decoder in Image.DECODERS and len(data) > SLOW_BYTES:
         raise ImageError("%s is a %s picture of a kind Pillow decodes slowly (%s), and larger "
-                         "than %s MiB: save it as a PNG." % (name, im.format, ", ".join(slow),
+                         "than %s MiB: save it as a PNG." % (name, im.format, decoder,
                                                             _mib(SLOW_BYTES)), path=name)
 
 
-def _jpeg_scans(data, name, limit):
-    """The number of scans (SOS markers) in a JPEG's bytes, walking its segments up to EOI or
-    until there are more than ``limit``.
-
-    Markers inside other segments (an EXIF thumbnail's) are skipped with them; the entropy-coded
-    data after each SOS is skipped to the next marker that is not a restart or a stuffed 0xFF.
-    More than :data:`MAX_SEGMENTS` segments is refused (ImageError).
-    """
-    scans, i, segments = 0, 2, 0
-    while i + 1 < len(data):
-        segments += 1
-        if segments > MAX_SEGMENTS:
-            raise ImageError("%s is a JPEG of more than %d segments: save it again as a baseline "
-                             "JPEG or a PNG." % (name, MAX_SEGMENTS), path=name)
-        if data[i] != 0xFF or data[i + 1] in (0x00, 0xFF) or 0xD0 <= data[i + 1] <= 0xD8 \
-                or data[i + 1] == 0x01:  # fill, restart or a stray byte: on to the next marker
-            found = _MARKER.search(data, i + 1)
-            if not found:
-                break
-            i = found.start()
-            continue
-        code = data[i + 1]
-        if code == 0xD9:  # EOI: the decoder stops here
-            break
-        end = i + 2 + int.from_bytes(data[i + 2:i + 4], "big")
-        if code == 0xDA:
-            scans += 1
-            if scans > limit:
-                break
-            found = _MARKER.search(data, end)
-            if not found:
-                break
-            end = found.start()
-        i = max(end, i + 2)
-    return scans
+def _pixel_bytes(im):
+    """Bytes a pixel of ``im``'s mode takes once decoded (Pillow keeps 3 bands in 4 bytes)."""
+    return 1 if im.mode in ("1", "L", "P") else 2 if im.mode.startswith("I;16") else 4
 
 
 def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
@@ -364,14 +346,6 @@ def _to_gray(im):
     opaque = alpha.sum()
     background = 255.0 if opaque and (gray * alpha).sum() / opaque < 127.5 else 0.0
     return gray * alpha + background * (1 - alpha)
-
-
-def _oriented(gray, orientation):
-    """Apply EXIF orientation (1-8) to an array, as ``ImageOps.exif_transpose`` does to images."""
-    method = {2: Image.FLIP_LEFT_RIGHT, 3: Image.ROTATE_180, 4: Image.FLIP_TOP_BOTTOM,
-              5: Image.TRANSPOSE, 6: Image.ROTATE_270, 7: Image.TRANSVERSE,
-              8: Image.ROTATE_90}.get(orientation)
-    return np.asarray(Image.fromarray(gray).transpose(method)) if method else gray
 
 
 def _mib(n):

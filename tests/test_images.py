@@ -349,13 +349,18 @@ def test_mnist_own_images_dark_on_light_are_not_flattened_away(fashion_subset):
 
 # --- Bounded decoding work: scans, slow decoders, memory per pixel, warnings, names ---
 
-def test_a_many_scan_progressive_jpeg_is_refused_before_decoding(tmp_path):
+@pytest.mark.parametrize("variant", ["JPEG", "MPO"])
+def test_a_many_scan_progressive_jpeg_is_refused_before_decoding(tmp_path, variant):
     """The decode-time bomb: a 6000x6000 progressive JPEG whose last scan is repeated to 15,300
     scans (about 1 MB; 50 s of CPU to decode) is refused by its structure, in one sentence naming
-    the file; an ordinary progressive JPEG, and one at the scan limit, still decode."""
+    the file, also with an MPF segment that makes Pillow call it an MPO; an ordinary progressive
+    JPEG, and one at the scan limit, still decode."""
     bomb = tmp_path / "bomb.jpg"
-    bomb.write_bytes(images_bombs.many_scan_jpeg(6000, 15300))
+    data = images_bombs.many_scan_jpeg(6000, 15300)
+    bomb.write_bytes(images_bombs.as_mpo(data) if variant == "MPO" else data)
     assert bomb.stat().st_size < 1.1e6
+    with Image.open(bomb) as im:
+        assert im.format == variant
     with pytest.raises(images.ImageError, match=r"^%s is a JPEG of more than 33 scans, the most "
                        r"decoded at 6000x6000 pixels" % bomb):
         images.read_gray(str(bomb))
@@ -372,6 +377,22 @@ def test_a_many_scan_progressive_jpeg_is_refused_before_decoding(tmp_path):
     assert geometry(images.load_image(buf.getvalue()))[2] == 20
 
 
+def test_a_picture_whose_decoder_needs_too_much_memory_is_refused_before_decoding(tmp_path):
+    """A 1.4 KB lossless WebP of 6000x6000 pixels would take about 550 MiB to decode (libwebp's
+    buffer and Pillow's copy, 16 bytes a pixel): refused in one sentence that says how much; one of
+    3000x3000 (140 MiB) is decoded; a 6000x6000 PNG, 1 byte a pixel, too."""
+    bomb = tmp_path / "bomb.webp"
+    bomb.write_bytes(images_bombs.lossless_webp(6000))
+    assert bomb.stat().st_size < 2000
+    with pytest.raises(images.ImageError, match=r"^%s would take 5\d\d(\.\d)? MiB to decode "
+                       r"\(6000x6000 pixels, WEBP\), more than 200 MiB" % bomb):
+        images.read_gray(str(bomb))
+    assert images.read_gray(images_bombs.lossless_webp(3000)).shape == (1000, 1000)
+    png = io.BytesIO()
+    Image.new("L", (6000, 6000), 0).save(png, "PNG")
+    assert images.read_gray(png.getvalue()).shape == (1000, 1000)
+
+
 def test_pictures_pillow_decodes_in_python_are_bounded_in_bytes():
     """Plain-text PPM (and 16-bit PPM, RLE BMP) are decoded by a Python loop: small ones are read,
     ones over 2 MiB refused in one sentence (20 MB of plain PPM would cost seconds)."""
@@ -385,27 +406,34 @@ def test_pictures_pillow_decodes_in_python_are_bounded_in_bytes():
 
 
 def test_memory_per_decoded_pixel_is_a_few_bytes_in_every_mode(tmp_path):
-    """Float, 32-bit integer, 16-bit, RGBA and CMYK pictures of 9 megapixels, each decoded in a
-    fresh process: peak memory grows by at most 7 bytes a pixel (a 32-bit float TIFF took 15)."""
-    side = 3000
-    base = np.zeros((side, side), np.uint8)
-    base[side // 4:side // 2, side // 3:side // 2] = 200
-    pictures = {"F.tif": Image.fromarray(base.astype(np.float32), "F"),
+    """Float, 32-bit integer, 16-bit, RGBA and CMYK pictures of 4 and 16 megapixels, each decoded
+    in a fresh process: peak memory grows by at most 7 bytes a pixel more (a 32-bit float TIFF
+    took 15). The slope between the two sizes, so that the fixed cost of the work at WORK_SIDE
+    does not count."""
+    def pictures(side):
+        base = np.zeros((side, side), np.uint8)
+        base[side // 4:side // 2, side // 3:side // 2] = 200
+        return {"F.tif": Image.fromarray(base.astype(np.float32), "F"),
                 "I.tif": Image.fromarray(base.astype(np.int32)),
                 "I16.png": Image.fromarray(base.astype(np.uint16) * 257),
                 "RGBA.png": Image.fromarray(base).convert("RGBA"),
                 "CMYK.tif": Image.fromarray(base).convert("CMYK")}
-    for name, picture in pictures.items():
-        picture.save(tmp_path / name, **({"compression": "tiff_adobe_deflate"}
-                                         if name.endswith(".tif") else {}))
-    assert (tmp_path / "F.tif").stat().st_size < 400000
-    for name in pictures:
-        script = os.path.join(os.path.dirname(__file__), "images_memory.py")
-        run = subprocess.run([sys.executable, script, str(tmp_path / name)],
-                             capture_output=True, text=True, timeout=120)
-        assert run.returncode == 0, run.stderr
-        grown, outcome = json.loads(run.stdout)[str(tmp_path / name)]
-        assert outcome == [1000, 1000] and grown * 2 ** 20 / side ** 2 < 7, (name, grown)
+    grown = {}
+    for side in (2000, 4000):
+        for name, picture in pictures(side).items():
+            path = tmp_path / ("%d-%s" % (side, name))
+            picture.save(path, **({"compression": "tiff_adobe_deflate"}
+                                  if name.endswith(".tif") else {}))
+            assert path.stat().st_size < 1000000
+            script = os.path.join(os.path.dirname(__file__), "images_memory.py")
+            run = subprocess.run([sys.executable, script, str(path)],
+                                 capture_output=True, text=True, timeout=120)
+            assert run.returncode == 0, run.stderr
+            grown[side, name], outcome = json.loads(run.stdout)[str(path)]
+            assert outcome == [side // (-(-side // images.WORK_SIDE))] * 2, (name, outcome)
+    for name in pictures(8):
+        slope = (grown[4000, name] - grown[2000, name]) * 2 ** 20 / (4000 ** 2 - 2000 ** 2)
+        assert slope < 7, (name, slope, grown[2000, name], grown[4000, name])
 
 
 def test_pillow_warnings_never_reach_stderr(tmp_path):

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import images_bombs
 from conftest import png_header, request
 from mxsoftmax import images, server
 from mxsoftmax.classify import classify
@@ -310,6 +311,33 @@ def test_a_slow_picture_does_not_stall_the_others(app, port, monkeypatch):
         release.set()
         first.join(20)
     assert results == [200]
+
+
+def test_four_hostile_pictures_at_once_leave_a_drawing_answered(port):
+    """Two many-scan JPEGs dressed as MPOs (minutes of CPU between them once decoded) and two
+    1.4 KB WebPs of 36 megapixels (550 MiB each once decoded) posted at once, as many as there are
+    decoders: each is refused in one sentence before it decodes, and a drawing posted meanwhile is
+    answered."""
+    hostile = [images_bombs.as_mpo(images_bombs.many_scan_jpeg(4000, 5000))] * 2 + \
+        [images_bombs.lossless_webp(6000)] * 2
+    assert len(hostile) == server.DECODERS and all(len(body) < server.MAX_BODY for body in hostile)
+    answers = [None] * len(hostile)
+
+    def send(i):
+        answers[i] = post(port, hostile[i], timeout=60)
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(hostile))]
+    for thread in threads:
+        thread.start()
+    try:
+        status, _, answer = post(port, a_drawing(), timeout=20)
+    finally:
+        for thread in threads:
+            thread.join(60)
+    assert status == 200 and json.loads(answer)["label"] in range(10)
+    assert [a[0] for a in answers] == [400] * 4, answers
+    errors = [json.loads(a[2])["error"] for a in answers]
+    assert all(re.search(r"more than \d+ scans|would take \d+(\.\d)? MiB to decode", error)
+               for error in errors), errors
 
 
 def test_slow_clients_do_not_starve_a_normal_one(run_dir):
