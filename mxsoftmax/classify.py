@@ -14,23 +14,25 @@ from .batches import transform
 from .errors import InvalidInput
 from .model import linear, stable_net
 from .settings import NUM_INPUTS
-from .validation import validate
+from .validation import CONSTRAINTS, validate_params
+
+INPUTS = {"images": CONSTRAINTS["images"], "params": CONSTRAINTS["model"], "ctx": CONSTRAINTS["ctx"]}
 
 
+@validate_params(INPUTS)
 def predict_proba(images, params, ctx):
     """Class probabilities for uint8 images (N, 28, 28[, 1]) as an (N, 10) numpy array.
 
     The tutorial's ``transform`` (x / 255), then ``net`` with the row-wise stable softmax, which
     gives the tutorial's probabilities wherever those are finite.
     """
-    validate(images=images, model=params, ctx=ctx)
     return stable_net(_batch(images, ctx), params).asnumpy()
 
 
+@validate_params(INPUTS)
 def predict_scores(images, params, ctx):
     """Class scores ``x W + b`` (:func:`model.linear`, what softmax turns into the probabilities)
     for uint8 images (N, 28, 28[, 1]) as an (N, 10) numpy array."""
-    validate(images=images, model=params, ctx=ctx)
     return linear(_batch(images, ctx), params).asnumpy()
 
 
@@ -41,6 +43,7 @@ def _batch(images, ctx):
     return X
 
 
+@validate_params({"image28": CONSTRAINTS["image28"], "class_names": CONSTRAINTS["class_names"]})
 def classify(image28, params, class_names, ctx):
     """The answer for one (28, 28) uint8 image, ready for ``json.dumps``.
 
@@ -49,7 +52,6 @@ def classify(image28, params, class_names, ctx):
     :func:`predict_proba` (row-wise stable softmax) and :func:`predict_scores`; ties keep the
     lower label first.
     """
-    validate(class_names=class_names, image28=image28)
     image = [image28]
     probs = predict_proba(image, params, ctx)[0].astype(np.float64)
     scores = predict_scores(image, params, ctx)[0].astype(np.float64)

@@ -326,17 +326,6 @@ def check_environment(environ):
             Interval(numbers.Integral, 1, 100000).parse(value, name)  # 0: libgomp refuses it
 
 
-def constraint(param):
-    """The constraint of ``param``."""
-    return CONSTRAINTS[param]
-
-
-def validate(**values):
-    """Check each ``param=value`` against :data:`CONSTRAINTS`; the first failure raises."""
-    for param, value in values.items():
-        constraint(param).check(param, value)
-
-
 def _shown(value):
     """A value as the message shows it: short, whatever it is."""
     text = repr(value) if isinstance(value, (str, numbers.Number, type(None))) else \

@@ -193,8 +193,8 @@ def test_a_model_holding_nan_is_refused_not_written(run, tmp_path):
 
 def test_a_run_built_by_hand_is_checked_before_anything_is_written(run, tmp_path):
     from mxsoftmax.errors import InvalidValue
-    from mxsoftmax.validation import constraint
-    for value, param in [(v, "run") for v in constraint("run").invalid_examples()] + [
+    from mxsoftmax.validation import CONSTRAINTS
+    for value, param in [(v, "run") for v in CONSTRAINTS["run"].invalid_examples()] + [
             (run._replace(class_names=["a"] * 9), "class_names"),
             (run._replace(dataset="cifar"), "dataset"), (run._replace(params=run.params[::-1]),
                                                          "model")]:

@@ -447,7 +447,7 @@ def test_a_full_server_replaces_its_longest_waiting_connection(run_dir, monkeypa
 
 def test_a_run_built_by_hand_is_checked_before_the_server_listens(run_dir):
     from mxsoftmax.errors import InvalidInput, InvalidValue
-    from mxsoftmax.validation import constraint
+    from mxsoftmax.validation import CONSTRAINTS
     run = load_run(run_dir, mx.cpu())
     for bad, fragment in ((run._replace(dataset="cifar"), "dataset must be one of mnist, fashion"),
                           (run._replace(class_names=["a"] * 9), "a list of 10 class names"),
@@ -458,7 +458,7 @@ def test_a_run_built_by_hand_is_checked_before_the_server_listens(run_dir):
     with pytest.raises(InvalidInput, match="an mx.Context"):
         server.DrawServer(("127.0.0.1", 0), run, "cpu")
     for param in ("run", "ctx"):
-        for value in constraint(param).invalid_examples():
+        for value in CONSTRAINTS[param].invalid_examples():
             with pytest.raises(InvalidValue) as refused:
                 server.DrawServer(("127.0.0.1", 0), **dict(dict(run=run, ctx=mx.cpu()), **{param: value}))
             assert refused.value.param == param
