@@ -10,6 +10,7 @@ import functools
 import inspect
 import numbers
 import re
+import warnings
 
 import numpy as np
 
@@ -201,8 +202,10 @@ class Images(Constraint):
 
     def holds(self, value):
         try:
-            array = value.asnumpy() if hasattr(value, "asnumpy") else np.asarray(value)
-        except (TypeError, ValueError):  # a ragged list, an object numpy cannot hold
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # numpy < 1.24 only warns about a ragged list
+                array = value.asnumpy() if hasattr(value, "asnumpy") else np.asarray(value)
+        except (TypeError, ValueError, Warning):  # a ragged list, an object numpy cannot hold
             return False
         if array.dtype != np.uint8:
             return False
