@@ -68,11 +68,12 @@ class Interval(Constraint):
                 and self.low <= value <= self.high)
 
     def convert(self, text):
-        """A sign and ASCII digits (for reals also a point and exponent) between ASCII blanks, as
-        C's ``istream >>`` reads them: no ``1_0``, no ``١``."""
+        """A sign and ASCII digits (for reals also a point and exponent) after ASCII blanks (and
+        before them for whole numbers), as MXNet's C++ reads them: no ``1_0``, no ``١``."""
         whole = self.kind is numbers.Integral
         pattern = r"[+-]?[0-9]+" if whole else r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
-        if not re.fullmatch(pattern, text.strip(" \t\n\v\f\r")):
+        text = text.strip(" \t\n\v\f\r") if whole else text.lstrip(" \t\n\v\f\r")
+        if not re.fullmatch(pattern, text):
             return None
         return int(text) if whole else float(text)
 
@@ -334,8 +335,7 @@ MXNET_VARIABLES = {
         "MXNET_MP_OPENCV_NUM_THREADS"), COUNT),
     **dict.fromkeys((
         "MXNET_BACKWARD_DO_MIRROR", "MXNET_CPU_PARALLEL_SIZE", "MXNET_EXEC_INPLACE_GRAD_SUM_CAP",
-        "MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN", "MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_FWD",
-        "MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_BWD", "MXNET_MKLDNN_CACHE_NUM", "MXNET_PROFILER_MODE",
+        "MXNET_MKLDNN_CACHE_NUM", "MXNET_PROFILER_MODE",
         "MXNET_PROFILER_AUTOSTART", "MXNET_DISABLE_MKLDNN_CONV_OPT", "MXNET_DISABLE_MKLDNN_FC_OPT",
         "MXNET_DISABLE_MKLDNN_FUSE_CONV_BN", "MXNET_DISABLE_MKLDNN_FUSE_CONV_RELU",
         "MXNET_DISABLE_MKLDNN_FUSE_CONV_SUM", "MXNET_DISABLE_MKLDNN_TRANSFORMER_OPT",
@@ -349,8 +349,11 @@ MXNET_VARIABLES = {
         "MXNET_DISABLE_MKLDNN_QEM_FUSE_ALL", "MXNET_DISABLE_MKLDNN_QFC_FLOAT_OUTPUT",
         "MXNET_DISABLE_MKLDNN_QFC_FUSE_ALL", "MXNET_DISABLE_MKLDNN_QTRANSFORMER_FLOAT_OUTPUT",
         "MXNET_DISABLE_MKLDNN_QTRANSFORMER_FUSE_ALL"), Flag()),
-    "MXNET_USE_NUM_CORES_OPERATOR_TUNING": Interval(numbers.Integral, 0, 100000),
-    "MXNET_TUNING_WEIGHT_SCALE": Interval(numbers.Real, -1e308, 1e308),
+    **dict.fromkeys((  # -1: a vector of -1 nodes, or of 2 ** 64 - 1 cores (it hangs)
+        "MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN", "MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_FWD",
+        "MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_BWD", "MXNET_USE_NUM_CORES_OPERATOR_TUNING"),
+        Interval(numbers.Integral, 0, 2 ** 31 - 1)),
+    "MXNET_TUNING_WEIGHT_SCALE": Interval(numbers.Real, 1e-300, 1e300),  # 1e-310: ERANGE
     "MXNET_ENFORCE_CYTHON": Options(("0",)),  # else no import: this wheel's Cython modules fail
     "MXNET_ENGINE_TYPE": Options(("NaiveEngine", "ThreadedEngine", "ThreadedEnginePerDevice")),
     "MXNET_SUBGRAPH_BACKEND": Options(("MKLDNN", "MKLDNN_QUANTIZE", "NONE", "default", "default_v2")),

@@ -175,7 +175,7 @@ def environment_texts(constraint):
     if constraint.kind is numbers.Integral:
         return (["abc", "", "1_0", "\u0662", "1.5", str(constraint.low - 1), str(constraint.high + 1)],
                 [" %d " % constraint.low, "+%d" % constraint.high])
-    return ["abc", "", "nan", "inf", "1e400"], ["0.5", "-2e3"]
+    return ["abc", "", "nan", "inf", "1e400", "1e-310", "0.5 ", "0x10"], [" 0.5", "+2e3"]
 
 
 @pytest.mark.parametrize("name", sorted(validation.MXNET_VARIABLES))
