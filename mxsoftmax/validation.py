@@ -69,10 +69,12 @@ class Interval(Constraint):
                 and self.low <= value <= self.high)
 
     def convert(self, text):
-        """ASCII digits (and for reals a sign, point and exponent) only: no ``1_0``, no ``١``."""
+        """A sign and ASCII digits (for reals also a point and exponent) after ASCII blanks (and
+        before them for whole numbers), as MXNet's C++ reads them: no ``1_0``, no ``١``."""
         whole = self.kind is numbers.Integral
-        pattern = r"[0-9]+" if whole else r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
-        if not re.fullmatch(pattern, text.strip(), flags=re.ASCII):
+        pattern = r"[+-]?[0-9]+" if whole else r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+        text = text.strip(" \t\n\v\f\r") if whole else text.lstrip(" \t\n\v\f\r")
+        if not re.fullmatch(pattern, text):
             return None
         return int(text) if whole else float(text)
 
@@ -96,6 +98,16 @@ class Options(Constraint):
 
     def invalid_examples(self):
         return ["no such option", 1] + ([] if self.optional else [None])
+
+
+class Flag(Options):
+    """A flag as MXNet's dmlc reads one: 0, 1, true or false, in any case, nothing around it."""
+
+    def __init__(self):
+        super().__init__(("0", "1", "true", "false"))
+
+    def holds(self, value):
+        return isinstance(value, str) and value.isascii() and value.lower() in self.options
 
 
 class Instance(Constraint):
@@ -312,21 +324,51 @@ CONSTRAINTS = {
 }
 
 
-ENGINE_VARIABLES = {  # read by MXNet when it loads; a value it cannot parse aborts the process
+COUNT = Interval(numbers.Integral, 1, 100000)  # threads or copies: 0 or fewer hang or abort MXNet
+INT = Interval(numbers.Integral, -2 ** 31, 2 ** 31 - 1)  # what dmlc::GetEnv<int> reads
+
+#: Each variable MXNet 1.9.1 reads as a number, a flag or a name (its libmxnet.so, or its Python
+#: code with int()) that stops it with a value it cannot use: it aborts (exit 134), raises, or hangs.
+MXNET_VARIABLES = {
+    **dict.fromkeys((
+        "OMP_NUM_THREADS", "MXNET_OMP_MAX_THREADS", "MXNET_CPU_WORKER_NTHREADS",
+        "MXNET_CPU_PRIORITY_NTHREADS", "MXNET_CPU_TEMP_COPY", "MXNET_CPU_PARALLEL_RAND_COPY",
+        "MXNET_GPU_WORKER_NTHREADS", "MXNET_GPU_COPY_NTHREADS", "MXNET_GPU_TEMP_COPY",
+        "MXNET_GPU_PARALLEL_RAND_COPY", "MXNET_MP_WORKER_NTHREADS",
+        "MXNET_MP_OPENCV_NUM_THREADS"), COUNT),
+    **dict.fromkeys((
+        "MXNET_BACKWARD_DO_MIRROR", "MXNET_CPU_PARALLEL_SIZE", "MXNET_EXEC_INPLACE_GRAD_SUM_CAP",
+        "MXNET_MKLDNN_CACHE_NUM", "MXNET_PROFILER_MODE",
+        "MXNET_PROFILER_AUTOSTART", "MXNET_DISABLE_MKLDNN_CONV_OPT", "MXNET_DISABLE_MKLDNN_FC_OPT",
+        "MXNET_DISABLE_MKLDNN_FUSE_CONV_BN", "MXNET_DISABLE_MKLDNN_FUSE_CONV_RELU",
+        "MXNET_DISABLE_MKLDNN_FUSE_CONV_SUM", "MXNET_DISABLE_MKLDNN_TRANSFORMER_OPT",
+        "MXNET_ENABLE_CYTHON"), INT),
+    **dict.fromkeys((
+        "MXNET_ENGINE_INFO", "MXNET_MKLDNN_ENABLED", "MXNET_EXEC_BULK_EXEC_TRAIN",
+        "MXNET_EXEC_BULK_EXEC_INFERENCE", "MXNET_ELIMINATE_COMMON_EXPR", "MXNET_EXEC_VERBOSE_LOGGING",
+        "MXNET_INFER_STORAGE_TYPE_VERBOSE_LOGGING", "MXNET_MEM_PLAN_VERBOSE_LOGGING",
+        "MXNET_KVSTORE_LOGTREE", "MXNET_OUTPUT_TUNING_DATA", "MXNET_VERBOSE_TUNING_INFO",
+        "MXNET_DISABLE_MKLDNN_FUSE_FC_ELTWISE", "MXNET_DISABLE_MKLDNN_QEM_FLOAT_OUTPUT",
+        "MXNET_DISABLE_MKLDNN_QEM_FUSE_ALL", "MXNET_DISABLE_MKLDNN_QFC_FLOAT_OUTPUT",
+        "MXNET_DISABLE_MKLDNN_QFC_FUSE_ALL", "MXNET_DISABLE_MKLDNN_QTRANSFORMER_FLOAT_OUTPUT",
+        "MXNET_DISABLE_MKLDNN_QTRANSFORMER_FUSE_ALL"), Flag()),
+    **dict.fromkeys((  # -1: a vector of -1 nodes, or of 2 ** 64 - 1 cores (it hangs)
+        "MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN", "MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_FWD",
+        "MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_BWD", "MXNET_USE_NUM_CORES_OPERATOR_TUNING"),
+        Interval(numbers.Integral, 0, 2 ** 31 - 1)),
+    "MXNET_TUNING_WEIGHT_SCALE": Interval(numbers.Real, 1e-300, 1e300),  # 1e-310: ERANGE
+    "MXNET_ENFORCE_CYTHON": Options(("0",)),  # else no import: this wheel's Cython modules fail
     "MXNET_ENGINE_TYPE": Options(("NaiveEngine", "ThreadedEngine", "ThreadedEnginePerDevice")),
+    "MXNET_SUBGRAPH_BACKEND": Options(("MKLDNN", "MKLDNN_QUANTIZE", "NONE", "default", "default_v2")),
 }
-THREAD_VARIABLES = re.compile(r"OMP_NUM_THREADS|MXNET_[A-Z_]*(NTHREADS|MAX_NODE_TRAIN|"
-                              r"MAX_NODE_INFERENCE|BULK_EXEC_TRAIN|BULK_EXEC_INFERENCE)")
 
 
 def check_environment(environ):
-    """Refuse, before MXNet loads, the engine and thread variables of ``environ`` it cannot use:
-    MXNet would stop with its own exception or abort the process (exit 134) instead."""
-    for name, value in sorted(environ.items()):
-        if name in ENGINE_VARIABLES:
-            ENGINE_VARIABLES[name].check(name, value)
-        elif THREAD_VARIABLES.fullmatch(name):
-            Interval(numbers.Integral, 1, 100000).parse(value, name)  # 0: libgomp refuses it
+    """Refuse, before MXNet loads, a value of ``environ`` that :data:`MXNET_VARIABLES` says MXNet
+    cannot use; the first one is :class:`InvalidValue` naming the variable."""
+    for name, constraint in MXNET_VARIABLES.items():
+        if name in environ:
+            constraint.parse(environ[name], name)
 
 
 def _shown(value):

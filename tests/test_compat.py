@@ -3,6 +3,7 @@ import ast
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import types
@@ -11,6 +12,8 @@ import warnings
 import pytest
 
 from mxsoftmax import compat
+from mxsoftmax.errors import InvalidValue
+from mxsoftmax.validation import MXNET_VARIABLES, check_environment
 
 
 
@@ -146,3 +149,75 @@ def test_every_command_has_a_script(command):
         pytest.skip("mxsoftmax is not installed beside %s (pip install -e .)" % sys.executable)
     out = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("usage:"), out.stderr
+
+
+# MXNet with these values, mxsoftmax's check out of the way: it aborts (-6: dmlc::ParamError, -8:
+# a division by zero), or raises when it loads or binds a graph.
+BREAKING = {"OMP_NUM_THREADS": ("abc", -6), "MXNET_CPU_TEMP_COPY": ("0", -8),
+            "MXNET_ENGINE_INFO": ("2", 1), "MXNET_SUBGRAPH_BACKEND": ("Bogus", 1)}
+RAW = """import os, sys
+import mxsoftmax  # the numpy aliases; the variable is set after its check, before MXNet loads
+os.environ[sys.argv[1]] = sys.argv[2]
+import mxnet as mx
+a = mx.sym.var("a")
+mx.sym.make_loss(a * a).bind(mx.cpu(), {"a": mx.nd.ones(2)}).forward()[0].asnumpy()
+"""
+
+
+def test_without_the_check_mxnet_breaks_on_the_values_it_refuses():
+    runs = {name: subprocess.Popen([sys.executable, "-c", RAW, name, value], text=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for name, (value, _) in BREAKING.items()}
+    for name, run in runs.items():
+        err = run.communicate(timeout=120)[1]
+        assert run.returncode == BREAKING[name][1], (name, run.returncode, err[-300:])
+        with pytest.raises(InvalidValue, match="^%s must be " % name):
+            check_environment({name: BREAKING[name][0]})
+    good = subprocess.run([sys.executable, "-c", RAW, "MXNET_ENGINE_INFO", "0"], timeout=120)
+    assert good.returncode == 0  # the script itself runs
+
+
+@pytest.mark.parametrize("name", sorted(MXNET_VARIABLES))
+def test_a_command_says_an_unusable_variable_in_one_line_before_mxnet_loads(name, monkeypatch,
+                                                                           capsys):
+    monkeypatch.delitem(sys.modules, "mxnet", raising=False)  # as in a command, before MXNet
+    monkeypatch.setenv(name, "Bogus")
+    with pytest.raises(SystemExit) as stop:
+        with compat.loading("plot"):
+            pass
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert err.startswith("python -m mxsoftmax.plot: error: %s must be " % name), err
+
+
+def test_a_command_and_a_notebook_are_stopped_by_an_unusable_variable():
+    env = dict(os.environ, MXNET_OMP_MAX_THREADS="abc")
+    command = subprocess.run([sys.executable, "-m", "mxsoftmax.plot", "--out", "x"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert command.returncode == 2 and command.stderr == (
+        "python -m mxsoftmax.plot: error: MXNET_OMP_MAX_THREADS must be a whole number from 1 to "
+        "100000, not 'abc': unset it or give a usable value.\n")
+    notebook = subprocess.run([sys.executable, "-c", "import mxsoftmax"], env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert notebook.returncode == 1 and notebook.stderr.splitlines()[-1] == (
+        "mxsoftmax.errors.InvalidValue: MXNET_OMP_MAX_THREADS must be a whole number from 1 to "
+        "100000, not 'abc'")
+
+
+# Read by libmxnet.so only in code mxsoftmax never runs (kvstore, GPU, quantization, RNN, fusion,
+# float16), or only logged: any value leaves training as it was (found by running it with "abc").
+HARMLESS = {"MXNET_C_API", "MXNET_ENABLE_GPU_P2P", "MXNET_KVSTORE_BIGARRAY_BOUND",
+            "MXNET_KVSTORE_DIST_ROW_SPARSE_VERBOSE", "MXNET_KVSTORE_REDUCTION_NTHREADS",
+            "MXNET_KVSTORE_SERIAL_PUSH", "MXNET_KVSTORE_SLICE_THRESHOLD", "MXNET_KVSTORE_USETREE",
+            "MXNET_MKLDNN_DEBUG", "MXNET_MKLDNN_FORCE_FC_AB_FORMAT", "MXNET_MKLDNN_QFC_DYNAMIC_PARAMS",
+            "MXNET_QUANTIZATION_VERBOSE", "MXNET_RNN_USE_WEIGHT_CACHE", "MXNET_SAFE_ACCUMULATION",
+            "MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "MXNET_SUBGRAPH_VERBOSE", "MXNET_USE_FUSION",
+            "MXNET_USE_MKLDNN_RNN", "MXNET_USE_OPERATOR_TUNING"}
+
+
+def test_every_variable_libmxnet_reads_is_checked_or_known_harmless():
+    with open(os.path.join(MXNET_DIR, "libmxnet.so"), "rb") as f:
+        read = set(re.findall(rb"(?<![ -~])(MXNET_[A-Z0-9_]+)\0", f.read()))  # as strings(1) finds them
+    read = {name.decode() for name in read}
+    assert read - HARMLESS == set(MXNET_VARIABLES) - {"OMP_NUM_THREADS", "MXNET_ENABLE_CYTHON",
+                                                       "MXNET_ENFORCE_CYTHON"}

@@ -166,15 +166,23 @@ def test_labels_outside_0_9_are_refused_where_the_data_comes_in():
             loop.compiled(data._replace(train=(data.train[0], labels)), mx.cpu())
 
 
-@pytest.mark.parametrize("name, value", [("MXNET_ENGINE_TYPE", "Bogus"), ("OMP_NUM_THREADS", "abc"),
-                                         ("MXNET_CPU_WORKER_NTHREADS", "1_0"),
-                                         ("OMP_NUM_THREADS", "\u0662"),
-                                         ("OMP_NUM_THREADS", "0")])
-def test_engine_and_thread_variables_mxnet_cannot_use_are_named(name, value):
-    with pytest.raises(InvalidValue, match="^%s must be " % name):
-        validation.check_environment({name: value, "HOME": "/x"})
+def environment_texts(constraint):
+    """(refused, accepted) values of an MXNet variable with ``constraint``, as MXNet parses them."""
+    if isinstance(constraint, validation.Flag):
+        return ["2", "yes", " 1", ""], ["TRUE", "0"]
+    if isinstance(constraint, validation.Options):
+        return ["Bogus", "", " %s" % constraint.options[0]], [constraint.options[0]]
+    if constraint.kind is numbers.Integral:
+        return (["abc", "", "1_0", "\u0662", "1.5", str(constraint.low - 1), str(constraint.high + 1)],
+                [" %d " % constraint.low, "+%d" % constraint.high])
+    return ["abc", "", "nan", "inf", "1e400", "1e-310", "0.5 ", "0x10"], [" 0.5", "+2e3"]
 
 
-def test_usable_engine_and_thread_variables_pass():
-    validation.check_environment({"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": "2",
-                                  "MXNET_HOME": "anything", "MXNET_CPU_WORKER_NTHREADS": "1"})
+@pytest.mark.parametrize("name", sorted(validation.MXNET_VARIABLES))
+def test_each_mxnet_variable_refuses_what_mxnet_cannot_use_and_takes_what_it_can(name):
+    refused, accepted = environment_texts(validation.MXNET_VARIABLES[name])
+    for value in refused:
+        with pytest.raises(InvalidValue, match="^%s must be " % name):
+            validation.check_environment({name: value, "HOME": "/x"})
+    for value in accepted:
+        validation.check_environment({name: value, "MXNET_HOME": "anything"})
