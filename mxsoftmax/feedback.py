@@ -67,10 +67,9 @@ def _verdict(check):
 # --- calling the learner's function: the only places its code and its results are touched --------
 
 def _call(fn, name, argnames, *args, recorded=True):
-    """``fn(*args)``, under ``autograd.record()`` when ``recorded`` (as training calls it, and then
-    it must leave its arguments as they were); a _Refused verdict if ``fn`` is blank, takes other
-    arguments, raises or writes into its arguments. ``argnames`` are the tutorial's names of
-    ``args`` (``("y_linear",)``), for the sentences."""
+    """``fn(*args)``, under ``autograd.record()`` when ``recorded`` (as training calls it); a
+    _Refused verdict if ``fn`` is blank, takes other arguments or raises. ``argnames`` are the
+    tutorial's names of ``args`` (``("y_linear",)``), for the sentences."""
     call = "%s(%s)" % (name, ", ".join(argnames))
     if fn is None:
         raise _Refused("not done", "%s: %s (it is None)." % (name, NOT_DONE))
@@ -82,20 +81,10 @@ def _call(fn, name, argnames, *args, recorded=True):
             "default (an extra F=nd is fine)." % (name, _signature(fn), call, len(args),
                                                    "" if len(args) == 1 else "s"))):
         inspect.signature(fn).bind(*args)
-    arrays = [a for arg in args for a in (arg if isinstance(arg, list) else [arg])
-              if isinstance(a, nd.NDArray)]
-    before = [a.asnumpy() for a in arrays] if recorded else []
     # the learner's code may raise anything, MXNet's errors may surface only when read
     with translated(Exception, lambda err: _Refused(*_raised(name, args, err))):
         with autograd.record() if recorded else contextlib.nullcontext():
             result = fn(*args)
-        changed = [not np.array_equal(b, a.asnumpy(), equal_nan=True)
-                   for a, b in zip(arrays, before)]
-    if any(changed):
-        raise _Refused("writes", "%s wrote into its argument %s (an assignment such as x[:] = ... "
-                       "or x -= ...): it must leave what it is given as it was, and training "
-                       "refuses such a write; compute a new array instead." % (
-                           name, argnames[min(changed.index(True), len(argnames) - 1)]))
     if result is NotImplemented:
         raise _Refused("not done", "%s: %s (it returns NotImplemented)." % (name, NOT_DONE))
     return result
@@ -113,9 +102,10 @@ def _raised(name, args, err):
                           "operations on the NDArrays it is given, as the tutorial does (mx.sym and "
                           "F=sym are for compiled graphs)." % name)
     if isinstance(err, mx.MXNetError) and "inplace operations" in str(err).lower():
-        return "in place", ("%s changes an array in place (such as e /= ..., l *= -1 or x[:] = "
-                            "...), which MXNet refuses while autograd records, as it does in "
-                            "training: write e = e / ... to make a new array instead." % name)
+        return "in place", ("%s writes into an array in place (such as e /= ..., l *= -1, or "
+                            "W[:] = ... into what it is given), which MXNet refuses while autograd "
+                            "records, as in training: make a new array instead (e = e / ...)."
+                            % name)
     if isinstance(err, mx.MXNetError):
         return "mxnet", ("MXNet refused an operation in %s for inputs of shape %s (%s): most often "
                          "two shapes that do not broadcast, such as an (N, 10) array and a sum of "
@@ -195,20 +185,24 @@ def _log_sum_exp(z):
     return m + np.log(np.exp(z - m[:, None]).sum(axis=1))
 
 
-def _nd(a):
-    return nd.array(a, dtype=np.float32)
+def _nd(a, grad=True):
+    """``a`` as a float32 NDArray, with a gradient unless not ``grad``: under autograd.record()
+    every operation on it is recorded, as on everything that descends from W and b in training."""
+    x = nd.array(a, dtype=np.float32)
+    if grad:
+        x.attach_grad()
+    return x
 
 
 def _check_gradient(fn, name, argnames, x, eps, what, shape):
     """A _Refused verdict if autograd's gradient of ``sum(w * fn(x))`` (fixed random weights ``w``,
     ``fn(x)`` of ``shape``) is not the one of central finite differences."""
     x_nd = _nd(x)
-    x_nd.attach_grad()
     weights = np.random.RandomState(1).uniform(.5, 1.5, size=shape)
     with autograd.record():
         out = _call(fn, name, argnames, x_nd)
         _values(out, name, shape)
-        total = nd.sum(out * _nd(weights))
+        total = nd.sum(out * _nd(weights, grad=False))
     with translated(Exception, lambda err: _Refused(
             "gradient", "autograd cannot differentiate %s: its output is not computed from its "
             "input by nd operations under autograd.record() (did it go through .asnumpy(), "
@@ -322,7 +316,7 @@ def check_cross_entropy(fn, name="cross_entropy"):
                        % (name, hint))
     if not np.allclose(loss, expected, rtol=1e-4, atol=1e-5):
         raise _Refused("value", _loss_value_hint(name, loss, expected, yhat, y, labels))
-    _check_gradient(lambda p: fn(p, _nd(y)), name, argnames[:1], yhat, 1e-4,
+    _check_gradient(lambda p: fn(p, _nd(y, grad=False)), name, argnames[:1], yhat, 1e-4,
                     "the loss depends on the label's probability", shape)
     return Verdict(True, "%s: correct. One value per example, minus the log of the probability "
                    "given to the label, and a gradient that matches finite differences." % name)
@@ -372,8 +366,7 @@ def check_SGD(fn, name="SGD"):
     grads = [rng.normal(size=(3, 2)), rng.normal(size=2)]
     params = [_nd(p) for p in start]
     for param, grad in zip(params, grads):
-        param.attach_grad()
-        param.grad[:] = _nd(grad)
+        param.grad[:] = grad
     given, lr = list(params), 0.1
     _call(fn, name, ("params", "lr"), params, lr, recorded=False)
     if len(params) != len(given) or any(p is not g for p, g in zip(params, given)):
@@ -612,7 +605,7 @@ def exercise_cross_entropy_from_logits(fn):
         if not np.allclose(big, want, rtol=1e-4):
             raise _Refused("log space", "%s returned %s where the loss is %s: %s" % (
                 name, np.array2string(big, precision=4), np.array2string(want, precision=4), hint))
-    _check_gradient(lambda x: fn(x, _nd(y)), name, argnames[:1], z, 1e-2,
+    _check_gradient(lambda x: fn(x, _nd(y, grad=False)), name, argnames[:1], z, 1e-2,
                     "the loss depends on each logit", labels.shape)
     return Verdict(True, "correct: %s matches -log softmax, stays exact for logits of +-100 and "
                    "its gradient matches finite differences." % name)
