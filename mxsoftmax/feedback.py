@@ -75,12 +75,13 @@ def _call(fn, name, argnames, *args, recorded=True):
         raise _Refused("not done", "%s: %s (it is None)." % (name, NOT_DONE))
     if not callable(fn):
         raise _Refused("type", "%s must be a function, not %s." % (name, type(fn).__name__))
-    # a builtin without a signature (ValueError): let the call decide
+    signature = ""  # a builtin without one (ValueError): let the call decide
     with contextlib.suppress(ValueError), translated(TypeError, lambda err: _Refused(
             "arity", "%s%s cannot be called as %s: it must take exactly %d argument%s without a "
-            "default (an extra F=nd is fine)." % (name, _signature(fn), call, len(args),
+            "default (an extra F=nd is fine)." % (name, signature, call, len(args),
                                                    "" if len(args) == 1 else "s"))):
-        inspect.signature(fn).bind(*args)
+        signature = inspect.signature(fn)
+        signature.bind(*args)
     # the learner's code may raise anything, MXNet's errors may surface only when read
     with translated(Exception, lambda err: _Refused(*_raised(name, args, err))):
         with autograd.record() if recorded else contextlib.nullcontext():
@@ -113,13 +114,6 @@ def _raised(name, args, err):
                          % (name, " and ".join(str(getattr(a, "shape", type(a).__name__))
                                                for a in args), reason(err)))
     return "raised", "%s raised %s: %s" % (name, type(err).__name__, reason(err))
-
-
-def _signature(fn):
-    try:
-        return str(inspect.signature(fn))
-    except (TypeError, ValueError):
-        return ""
 
 
 def _values(result, name, shape, batch=None):
@@ -173,16 +167,19 @@ def _one_hot(labels, classes=10):
     return np.eye(classes)[labels]
 
 
+def _log_softmax(z):
+    """log softmax of each row of ``z`` in float64, the reference: z - log(sum(exp(z)))."""
+    shifted = np.asarray(z, dtype=np.float64) - np.max(z, axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
 def _softmax(z, T=1.):
-    """Softmax of each row in float64, the reference."""
-    z = np.asarray(z, dtype=np.float64) / T
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    return np.exp(_log_softmax(np.asarray(z) / T))
 
 
-def _log_sum_exp(z):
-    m = z.max(axis=1)
-    return m + np.log(np.exp(z - m[:, None]).sum(axis=1))
+def _cross_entropy(z, labels):
+    """-log softmax(z)[label] for each row: the reference loss, from the logits ``z``."""
+    return -_log_softmax(z)[np.arange(len(labels)), labels]
 
 
 def _nd(a, grad=True):
@@ -304,7 +301,7 @@ def check_cross_entropy(fn, name="cross_entropy"):
     yhat, labels = _softmax(_logits() / 3), _labels()  # every probability well above 0
     y, shape, argnames = _one_hot(labels), labels.shape, ("yhat", "y")
     loss = _output(fn, name, argnames, shape, _nd(yhat), _nd(y), batch=yhat.shape)
-    expected = -np.log(yhat[np.arange(len(labels)), labels])
+    expected = _cross_entropy(np.log(yhat), labels)
     if not np.isfinite(loss).all():
         swapped = _output(fn, name, argnames, shape, _nd(y), _nd(yhat))
         hint = (" with its arguments swapped: it takes the probabilities first, cross_entropy(yhat,"
@@ -408,17 +405,15 @@ def explain_not_finite(yhat, y_one_hot, loss, logits=None, name="softmax"):
     loss = np.atleast_1d(_host(loss))
     rows = np.flatnonzero(~np.isfinite(loss.reshape(len(loss), -1)).all(axis=1))
     if len(loss) != len(yhat) or not rows.size:
-        return "%s returned a loss that is not one finite value per example." % "cross_entropy"
+        return "cross_entropy returned a loss that is not one finite value per example."
     row = int(rows[0])
-    z = None if logits is None else _host(logits)
-    label = int(np.argmax(y[row]))
+    z, p, label = None if logits is None else _host(logits), yhat[row], int(np.argmax(y[row]))
     if z is not None and not np.isfinite(z[row]).all():
         return ("the logits X W + b of row %d were already inf or NaN: the parameters blew up in an "
                 "earlier step (a learning rate too large, or an SGD that does not step by "
                 "-lr * grad)." % row)
-    p = yhat[row]
     if np.isnan(p).any():
-        return "%s returned NaN for row %d%s." % (name, row, _nan_cause(z, row))
+        return "%s returned NaN for row %d%s." % (name, row, "" if z is None else _nan_cause(z, row))
     if np.isinf(p).any():
         return ("%s returned inf for row %d%s: a probability is at most 1, so exp must not "
                 "overflow and each row is divided by its sum." % (
@@ -427,20 +422,24 @@ def explain_not_finite(yhat, y_one_hot, loss, logits=None, name="softmax"):
     if (p < 0).any():
         return ("%s returned a negative value (%.4g) for row %d; log of a negative number is NaN."
                 % (name, p.min(), row))
-    if p[label] == 0:
+    zero = label if p[label] == 0 else int(np.argmax(p == 0)) if (p == 0).any() else None
+    if zero is None:
+        return ("cross_entropy returned %s for row %d although %s's probabilities there are "
+                "finite and above 0: run check_cross_entropy on it." % (loss[row], row, name))
+    cause = "" if z is None else (
+        " (its logit %.4g is %.4g below the batch's largest and %.4g below its row's: exp of a "
+        "number that negative underflows to 0 in float32; a softmax shifted by each row's own "
+        "max, or a cross-entropy computed from the logits by log-sum-exp, avoids it)"
+        % (z[row, zero], z.max() - z[row, zero], z[row].max() - z[row, zero]))
+    if zero == label:
         return ("%s returned 0 for the true class of row %d (label %d); log(0) = -inf%s."
-                % (name, row, label, _underflow_cause(z, row, label)))
-    if (p == 0).any():
-        k = int(np.argmax(p == 0))
-        return ("%s returned 0 for class %d of row %d; log(0) = -inf, and the one-hot label's 0 "
-                "times -inf is NaN%s." % (name, k, row, _underflow_cause(z, row, k)))
-    return ("cross_entropy returned %s for row %d although %s's probabilities there are finite and "
-            "above 0: run check_cross_entropy on it." % (loss[row], row, name))
+                % (name, row, label, cause))
+    return ("%s returned 0 for class %d of row %d; log(0) = -inf, and the one-hot label's 0 times "
+            "-inf is NaN%s." % (name, zero, row, cause))
 
 
 def _nan_cause(z, row):
-    if z is None:
-        return ""
+    """Why softmax gave NaN for ``row`` of the logits ``z``: overflow, or the batch's max shift."""
     if z[row].max() > FLOAT32_EXP_LIMIT:
         return (", whose logits reach %.4g: exp overflowed to inf (float32 ends at exp(%.1f)), and "
                 "inf / inf = NaN; shift by the max before exp" % (z[row].max(), FLOAT32_EXP_LIMIT))
@@ -450,15 +449,6 @@ def _nan_cause(z, row):
                 "batch's max every exp of the row underflows to 0 and 0 / 0 = NaN; shift each row by "
                 "its own max" % gap)
     return ", although its logits are between %.4g and %.4g" % (z[row].min(), z[row].max())
-
-
-def _underflow_cause(z, row, k):
-    if z is None:
-        return ""
-    return (" (its logit %.4g is %.4g below the batch's largest and %.4g below its row's: exp of "
-            "a number that negative underflows to 0 in float32; a softmax shifted by each row's "
-            "own max, or a cross-entropy computed from the logits by log-sum-exp, avoids it)"
-            % (z[row, k], z.max() - z[row, k], z[row].max() - z[row, k]))
 
 
 def _host(a):
@@ -590,7 +580,7 @@ def exercise_cross_entropy_from_logits(fn):
     name, argnames = "cross_entropy_from_logits", ("y_linear", "y")
     z, labels = _logits(), _labels()
     y = _one_hot(labels)
-    expected = _log_sum_exp(z) - z[np.arange(len(labels)), labels]
+    expected = _cross_entropy(z, labels)
     loss = _output(fn, name, argnames, labels.shape, _nd(z), _nd(y), batch=z.shape)
     if not np.allclose(loss, expected, rtol=1e-4, atol=1e-4):
         if np.allclose(loss, expected - z.max(axis=1), rtol=1e-4, atol=1e-4):
@@ -601,7 +591,7 @@ def exercise_cross_entropy_from_logits(fn):
                        % (name, loss[0], labels[0]))
     for (probe, label), hint in _log_space_probes():
         big = _output(fn, name, argnames, label.shape, _nd(probe), _nd(_one_hot(label)))
-        want = _log_sum_exp(probe) - probe[np.arange(len(label)), label]
+        want = _cross_entropy(probe, label)
         if not np.allclose(big, want, rtol=1e-4):
             raise _Refused("log space", "%s returned %s where the loss is %s: %s" % (
                 name, np.array2string(big, precision=4), np.array2string(want, precision=4), hint))
@@ -655,16 +645,12 @@ def exercise_largest_learning_rate(learning_rate, why, splits, ctx):
     result = one_epoch(splits, ctx, learning_rate=learning_rate)
     if not isinstance(result, float):
         return _failed("too large", "at learning rate %g %s: a smaller one." % (learning_rate, result))
-    index = LEARNING_RATES.index(learning_rate)
-    if index + 1 < len(LEARNING_RATES):
-        larger = LEARNING_RATES[index + 1]
-        if isinstance(one_epoch(splits, ctx, learning_rate=larger), float):
-            return _failed("too small", "%g trains (test accuracy %.4g), and so does %g: try larger "
-                           "ones." % (learning_rate, result, larger))
-        solved = ("%g is the largest that trains (test accuracy %.4g after one epoch); at %g the "
-                  "loss becomes NaN." % (learning_rate, result, larger))
-    else:
-        solved = "%g trains (test accuracy %.4g)." % (learning_rate, result)
+    larger = LEARNING_RATES[LEARNING_RATES.index(learning_rate) + 1:][:1]
+    if larger and isinstance(one_epoch(splits, ctx, learning_rate=larger[0]), float):
+        return _failed("too small", "%g trains (test accuracy %.4g), and so does %g: try larger "
+                       "ones." % (learning_rate, result, larger[0]))
+    solved = "%g is the largest that trains (test accuracy %.4g after one epoch)%s." % (
+        learning_rate, result, "; at %g the loss becomes NaN" % larger[0] if larger else "")
     return QUESTIONS["learning_rate"].verdict(why, "why_learning_rate", solved)
 
 
