@@ -127,14 +127,14 @@ def train(splits, ctx, epochs, seed=DEFAULTS.seed, softmax=None, net=None, cross
 
 def _blamed(functions, err):
     """:class:`InvalidInput` naming the learner's function that raised ``err`` mid-training (the
-    innermost in its traceback, else those given) and the first sentence of what it raised; None
-    for our own errors."""
-    if isinstance(err, MxSoftmaxError):
-        return None
+    innermost in its traceback, else for an MXNetError those given) and the first sentence of what
+    it raised; None for our own errors and those of nobody's function (a callback's)."""
     given = [name for name, fn in functions.items() if fn is not None]
     codes = {getattr(functions[name], "__code__", None): name for name in given}
     names = [codes[frame.f_code] for frame, _ in traceback.walk_tb(err.__traceback__)
-             if frame.f_code in codes][-1:] or given
+             if frame.f_code in codes][-1:] or (given if isinstance(err, mx.MXNetError) else [])
+    if isinstance(err, MxSoftmaxError) or not names:
+        return None
     who = " or ".join(names)
     said = re.split(r"(?<=\.)\s", reason(err).removeprefix(type(err).__name__ + ": "))[0]
     return InvalidInput("training with your %s stopped on %s (%s): run %s on it and fix what it "

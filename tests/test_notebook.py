@@ -297,3 +297,10 @@ def test_an_error_mid_training_is_one_sentence_naming_the_function(small, mine, 
     assert caught.value.param == who and message.startswith("training with your %s stopped on "
                                                             % who)
     assert "\n" not in message and "check_%s" % who in message and "Traceback" not in message
+
+
+def test_a_callback_that_raises_is_not_blamed_on_the_learners_functions(small):
+    def callback(row):
+        raise KeyError("the callback's own")
+    with pytest.raises(KeyError, match="the callback's own"):
+        notebook.train(small, mx.cpu(), 1, softmax=softmax, callback=callback)
