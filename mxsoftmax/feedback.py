@@ -163,10 +163,6 @@ def _labels(rows=4):
     return np.arange(rows) * 3 % 10
 
 
-def _one_hot(labels, classes=10):
-    return np.eye(classes)[labels]
-
-
 def _log_softmax(z):
     """log softmax of each row of ``z`` in float64, the reference: z - log(sum(exp(z)))."""
     shifted = np.asarray(z, dtype=np.float64) - np.max(z, axis=1, keepdims=True)
@@ -299,7 +295,7 @@ def check_cross_entropy(fn, name="cross_entropy"):
     """Check a learner's ``cross_entropy(yhat, y)``: one value per example, minus the log of the
     probability given to the label, and a gradient that matches finite differences."""
     yhat, labels = _softmax(_logits() / 3), _labels()  # every probability well above 0
-    y, shape, argnames = _one_hot(labels), labels.shape, ("yhat", "y")
+    y, shape, argnames = np.eye(10)[labels], labels.shape, ("yhat", "y")
     loss = _output(fn, name, argnames, shape, _nd(yhat), _nd(y), batch=yhat.shape)
     expected = _cross_entropy(np.log(yhat), labels)
     if not np.isfinite(loss).all():
@@ -312,7 +308,7 @@ def check_cross_entropy(fn, name="cross_entropy"):
         raise _Refused("finite", "%s returned inf or NaN for probabilities between 0 and 1%s."
                        % (name, hint))
     if not np.allclose(loss, expected, rtol=1e-4, atol=1e-5):
-        raise _Refused("value", _loss_value_hint(name, loss, expected, yhat, y, labels))
+        raise _Refused("value", _loss_value_hint(name, loss, expected, yhat, labels))
     _check_gradient(lambda p: fn(p, _nd(y, grad=False)), name, argnames[:1], yhat, 1e-4,
                     "the loss depends on the label's probability", shape)
     return Verdict(True, "%s: correct. One value per example, minus the log of the probability "
@@ -334,22 +330,26 @@ def _loss_shape_hint(name, shape, batch_shape):
     return "%s returned shape %s: the loss has one value per example, shape (%d,)." % (name, shape, n)
 
 
-def _loss_value_hint(name, loss, expected, yhat, y, labels):
-    if np.allclose(loss, -expected, rtol=1e-4):
-        return ("%s returned negative losses: log of a probability is <= 0, and the cross-entropy "
-                "is minus that: a minus sign is missing." % name)
-    if np.allclose(loss, expected / y.shape[1], rtol=1e-4):
-        return ("%s returned a tenth of the cross-entropy: you averaged over the %d classes; add "
-                "them up instead." % (name, y.shape[1]))
-    if np.allclose(loss, -np.log(yhat).sum(axis=1), rtol=1e-4):
-        return ("%s added -log of every class's probability: multiply by the one-hot y first, so "
-                "that only the label's probability counts." % name)
+def _like(values, candidates, otherwise, **tolerance):
+    """The message of the first ``(candidate, message)`` that ``values`` are close to, else
+    ``otherwise``: which usual mistake gives what the learner's function returned."""
+    return next((message for candidate, message in candidates
+                 if np.allclose(values, candidate, **tolerance)), otherwise)
+
+
+def _loss_value_hint(name, loss, expected, yhat, labels):
     i = int(np.argmax(np.abs(loss - expected)))
-    return ("for example %d (label %d, which gets probability %.4g) %s returned %.4g: the "
-            "cross-entropy of one example is minus the log of the probability given to its label."
-            % (i, labels[i], yhat[i, labels[i]], name, loss[i]))
-
-
+    return _like(loss, [
+        (-expected, "%s returned negative losses: log of a probability is <= 0, and the "
+                    "cross-entropy is minus that: a minus sign is missing." % name),
+        (expected / 10, "%s returned a tenth of the cross-entropy: you averaged over the 10 "
+                        "classes; add them up instead." % name),
+        (-np.log(yhat).sum(axis=1), "%s added -log of every class's probability: multiply by the "
+                                    "one-hot y first, so that only the label's probability counts."
+                                    % name)],
+        "for example %d (label %d, which gets probability %.4g) %s returned %.4g: the cross-entropy "
+        "of one example is minus the log of the probability given to its label."
+        % (i, labels[i], yhat[i, labels[i]], name, loss[i]), rtol=1e-4)
 
 
 # --- SGD -----------------------------------------------------------------------------------------
@@ -579,18 +579,19 @@ def exercise_cross_entropy_from_logits(fn):
     the true class gets a probability below float32's smallest, and the gradient."""
     name, argnames = "cross_entropy_from_logits", ("y_linear", "y")
     z, labels = _logits(), _labels()
-    y = _one_hot(labels)
+    y = np.eye(10)[labels]
     expected = _cross_entropy(z, labels)
     loss = _output(fn, name, argnames, labels.shape, _nd(z), _nd(y), batch=z.shape)
     if not np.allclose(loss, expected, rtol=1e-4, atol=1e-4):
-        if np.allclose(loss, expected - z.max(axis=1), rtol=1e-4, atol=1e-4):
-            raise _Refused("value", "%s's values are off by each row's largest logit: what you "
-                           "subtract inside the exp must come back outside the log." % name)
-        raise _Refused("value", "%s returned %.4g for example 0 (label %d): the cross-entropy is "
-                       "minus the log of the label's probability, -log softmax(z)[label]."
-                       % (name, loss[0], labels[0]))
+        raise _Refused("value", _like(loss, [(expected - z.max(axis=1), "%s's values are off by "
+                                              "each row's largest logit: what you subtract inside "
+                                              "the exp must come back outside the log." % name)],
+                                      "%s returned %.4g for example 0 (label %d): the "
+                                      "cross-entropy is minus the log of the label's probability, "
+                                      "-log softmax(z)[label]." % (name, loss[0], labels[0]),
+                                      rtol=1e-4, atol=1e-4))
     for (probe, label), hint in _log_space_probes():
-        big = _output(fn, name, argnames, label.shape, _nd(probe), _nd(_one_hot(label)))
+        big = _output(fn, name, argnames, label.shape, _nd(probe), _nd(np.eye(10)[label]))
         want = _cross_entropy(probe, label)
         if not np.allclose(big, want, rtol=1e-4):
             raise _Refused("log space", "%s returned %s where the loss is %s: %s" % (
@@ -703,18 +704,16 @@ def exercise_temperature(fn, why):
     name, z = "softmax_T", _logits()
     for T in (1., 3., .5):
         p = _output(fn, name, ("y_linear", "T"), z.shape, _nd(z), T)
-        if np.allclose(p, _softmax(z, T), atol=1e-5):
-            continue
-        if np.allclose(p, _softmax(z, 1 / T), atol=1e-5):
-            raise _Refused("temperature", "with T = %g your probabilities %s (largest %.3g, "
-                           "against %.3g at T = 1): the temperature divides the logits." % (
-                               T, "sharpened" if T > 1 else "flattened", p[0].max(),
-                               _softmax(z)[0].max()))
-        if np.allclose(p.sum(axis=1), 1 / T, rtol=1e-4):
-            raise _Refused("temperature", "with T = %g the rows of %s sum to %.3g: divide the "
-                           "logits by T before softmax, not the probabilities." % (T, name, 1 / T))
-        raise _Refused("temperature", "with T = %g %s differs from softmax(y_linear / T) by up to "
-                       "%.3g%s." % (T, name, np.abs(p - _softmax(z, T)).max(),
-                                    "" if T != 1 else ": at T = 1 it must be softmax itself"))
+        if not np.allclose(p, _softmax(z, T), atol=1e-5):
+            raise _Refused("temperature", _like(p, [
+                (_softmax(z, 1 / T), "with T = %g your probabilities %s (largest %.3g, against "
+                                     "%.3g at T = 1): the temperature divides the logits." % (
+                                         T, "sharpened" if T > 1 else "flattened", p[0].max(),
+                                         _softmax(z)[0].max())),
+                (_softmax(z) / T, "with T = %g the rows of %s sum to %.3g: divide the logits by T "
+                                  "before softmax, not the probabilities." % (T, name, 1 / T))],
+                "with T = %g %s differs from softmax(y_linear / T) by up to %.3g%s." % (
+                    T, name, np.abs(p - _softmax(z, T)).max(),
+                    "" if T != 1 else ": at T = 1 it must be softmax itself"), atol=1e-5))
     return QUESTIONS["temperature"].verdict(why, "why_temperature",
                                             "softmax_T is right for T = 0.5, 1 and 3.")
