@@ -14,6 +14,7 @@ import functools
 import html
 import inspect
 import numbers
+import warnings
 
 import mxnet as mx
 import numpy as np
@@ -669,7 +670,9 @@ def exercise_border_pixels(mask, why, splits):
         return _failed("not done", "never_moved: %s (it is None)." % NOT_DONE)
     shape_hint = ("never_moved must hold one True or False per pixel, 784 of them (a (28, 28) or "
                   "(784,) array), not %s")
-    with translated(Exception, lambda err: _Refused("shape", shape_hint % type(mask).__name__)):
+    with translated((Exception, Warning), lambda err: _Refused(
+            "shape", shape_hint % type(mask).__name__)), warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy < 1.24 only warns about a ragged list
         mask = mask.asnumpy() if isinstance(mask, nd.NDArray) else np.asarray(mask)
     if mask.dtype.kind not in "biuf" or mask.size != 784 or not np.isin(mask, (0, 1)).all():
         raise _Refused("shape", shape_hint % ("%s of shape %s" % (mask.dtype, mask.shape)))

@@ -90,7 +90,8 @@ def train(splits, ctx, epochs, seed=DEFAULTS.seed, softmax=None, net=None, cross
     y)`` and ``SGD(params, lr)``. Each one given is checked first (:mod:`mxsoftmax.feedback`)
     and the verdict printed; a failed check stops before training unless ``check=False``. Given
     the tutorial's own functions, the lines are the compiled path's, bit for bit. A loss that
-    becomes inf or NaN is :class:`Diverged`, its ``finding`` what your function returned there.
+    becomes inf or NaN is :class:`Diverged`, its ``finding`` what your function returned there;
+    an error your function raises mid-training is :class:`InvalidInput` naming it (``param``).
 
     ``mx.random`` is seeded with ``seed`` before ``W`` and ``b`` are drawn. ``callback`` (such as
     a :class:`LiveCurve`) and ``every`` go to :func:`loop.fit`. Returns a :data:`Trained`.
