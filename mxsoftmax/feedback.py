@@ -203,14 +203,12 @@ def _check_gradient(fn, name, argnames, x, eps, what, shape):
             "nd.array(...) or a Python number?)." % name)):
         total.backward()
         grad = x_nd.grad.asnumpy().astype(np.float64)
-    x32 = np.asarray(x, dtype=np.float32)
-    numeric = np.zeros_like(grad)
+    x32, numeric = np.float32(x), np.zeros_like(grad)
     for index in np.ndindex(*x32.shape):
         step = np.zeros_like(x32)
         step[index] = eps
-        up, down = (np.sum(_output(fn, name, argnames, shape, _nd(x32 + s)) * weights)
-                    for s in (step, -step))
-        numeric[index] = (up - down) / (2 * eps)
+        numeric[index] = sum(sign * np.sum(_output(fn, name, argnames, shape, _nd(x32 + sign * step))
+                                           * weights) for sign in (1, -1)) / (2 * eps)
     gaps = np.abs(grad - numeric) / (1e-2 + np.abs(numeric))
     where = np.unravel_index(np.argmax(gaps), gaps.shape)
     if gaps[where] > 2e-2:
@@ -317,18 +315,14 @@ def check_cross_entropy(fn, name="cross_entropy"):
 
 
 def _loss_shape_hint(name, shape, batch_shape):
+    """What a loss of ``shape`` for a batch of ``batch_shape`` (examples, classes) got wrong."""
     n, classes = batch_shape
-    if shape == (classes,):
-        return ("%s returned one value per class, shape %s: you summed over the batch axis (axis 0)."
-                " The loss has one value per example, shape (%d,): sum over each example's classes."
-                % (name, shape, n))
-    if shape in ((), (1,)):
-        return ("%s returned a single number: the loss has one value per example, shape (%d,) "
-                "(training takes their mean itself)." % (name, n))
-    if shape == batch_shape:
-        return ("%s returned one value per probability, shape %s: add up each example's row to "
-                "get one value per example, shape (%d,)." % (name, shape, n))
-    return "%s returned shape %s: the loss has one value per example, shape (%d,)." % (name, shape, n)
+    said = {(classes,): "one value per class: you summed over the batch axis (axis 0), not over "
+                        "each example's classes",
+            (): "a single number (training takes the mean itself)",
+            batch_shape: "one value per probability: add up each example's row"}
+    return "%s returned %s; the loss has one value per example, shape (%d,)." % (
+        name, said.get(() if shape == (1,) else shape, "shape %s" % (shape,)), n)
 
 
 def _like(values, candidates, otherwise, **tolerance):
