@@ -4,20 +4,24 @@ and the checks of ``notebooks/exercises.ipynb``.
 Each ``check_*`` and ``exercise_*`` runs the learner's function on small crafted inputs and returns
 a :class:`Verdict`: ``.ok``, ``.message`` (which property failed and a hint, never the answer) and
 ``.failed`` (a short name of that property, for programs). Notebooks show a verdict as a coloured
-line. The functions are called exactly as the tutorial calls them: ``softmax(y_linear)``,
-``cross_entropy(yhat, y)``, ``SGD(params, lr)``, on NDArrays, written with ``nd`` and ordinary
-``-``, ``/`` and ``*``.
+line. The functions are called exactly as training calls them: ``softmax(y_linear)``,
+``cross_entropy(yhat, y)`` and ``net(X, params)`` under ``autograd.record()``, ``SGD(params, lr)``
+after it, on float32 NDArrays. Whatever the learner's code does or returns becomes a verdict: only
+our own usage errors (:class:`InvalidValue`) leave a check.
 """
 import contextlib
 import functools
 import html
 import inspect
+import numbers
+import warnings
 
 import mxnet as mx
 import numpy as np
 from mxnet import autograd, nd
 
 from .errors import Diverged, reason, translated
+from .validation import CONSTRAINTS as C, Options, validate_params
 
 NOT_DONE = "not done yet"
 FLOAT32_EXP_LIMIT = 88.7  # exp(88.7) is about the largest float32, 3.4e38
@@ -38,91 +42,16 @@ class Verdict:
         return '<div style="color:%s;font-weight:bold">%s</div>' % (colour, html.escape(repr(self)))
 
 
-def _passed(message):
-    return Verdict(True, message)
-
-
 def _failed(failed, message):
     return Verdict(False, message, failed)
 
 
-# --- calling the learner's function -------------------------------------------------------------
-
 class _Refused(Exception):
-    """Carries the verdict for a learner's function that could not be called or raised."""
+    """The failing verdict (``failed``, ``message``) of a check, raised wherever it is found."""
 
-    def __init__(self, verdict):
-        super().__init__(verdict.message)
-        self.verdict = verdict
-
-
-def _call(fn, name, call, *args):
-    """``fn(*args)``; a :class:`_Refused` verdict if ``fn`` is blank, takes other arguments, or raises.
-
-    ``call`` is how the tutorial calls it (``"softmax(y_linear)"``), for the sentence about arity.
-    """
-    if fn is None:
-        raise _Refused(_failed("not done", "%s: %s (it is None)." % (name, NOT_DONE)))
-    if not callable(fn):
-        raise _Refused(_failed("type", "%s must be a function, not %s." % (name, type(fn).__name__)))
-    # a builtin without a signature (ValueError): let the call decide
-    with contextlib.suppress(ValueError), translated(TypeError, lambda err: _Refused(_failed(
-            "arity", "%s%s cannot be called as %s: it must take exactly %d argument%s without a "
-            "default (an extra F=nd is fine)." % (name, _signature(fn), call, len(args),
-                                                   "" if len(args) == 1 else "s")))):
-        inspect.signature(fn).bind(*args)
-    # the learner's code may raise anything: say what and where
-    with translated(Exception, lambda err: _Refused(_raised(name, args, err))):
-        result = fn(*args)
-    if result is NotImplemented:
-        raise _Refused(_failed("not done", "%s: %s (it returns NotImplemented)." % (name, NOT_DONE)))
-    return result
-
-
-def _raised(name, args, err):
-    """The verdict on the learner's function ``name`` that raised ``err`` when called with
-    ``args``: not done yet, a Symbol where an NDArray belongs, shapes MXNet refused, or else
-    what it raised."""
-    if isinstance(err, NotImplementedError):
-        return _failed("not done", "%s: %s (it raises NotImplementedError)." % (name, NOT_DONE))
-    if isinstance(err, AssertionError):
-        return _failed("symbol", "%s raised AssertionError, which MXNet raises when an operation "
-                       "gets a Symbol where it takes an NDArray (or the reverse): write it with nd "
-                       "operations on the NDArrays it is given, as the tutorial does (mx.sym and "
-                       "F=sym are for compiled graphs)." % name)
-    if isinstance(err, mx.MXNetError):
-        return _failed("mxnet", "MXNet refused an operation in %s for inputs of shape %s (%s): "
-                       "most often two shapes that do not broadcast, such as an (N, 10) array and "
-                       "a sum of shape (N,); keep the summed axis (keepdims=True or "
-                       ".reshape((-1, 1)))." % (name, " and ".join(str(_shape(a)) for a in args),
-                                                reason(err)))
-    return _failed("raised", "%s raised %s: %s" % (name, type(err).__name__, reason(err)))
-
-
-def _signature(fn):
-    try:
-        return str(inspect.signature(fn))
-    except (TypeError, ValueError):
-        return ""
-
-
-def _shape(a):
-    return tuple(a.shape) if hasattr(a, "shape") else type(a).__name__
-
-
-def _ndarray(result, name, shape):
-    """``result`` as a float64 numpy array if it is an NDArray of ``shape``, else a _Refused verdict."""
-    if result is None:
-        raise _Refused(_failed("type", "%s returned None: a return statement is missing." % name))
-    if isinstance(result, np.ndarray):
-        raise _Refused(_failed("type", "%s returned a numpy array: autograd follows only NDArrays, "
-                               "so keep nd operations to the end (no .asnumpy())." % name))
-    if not isinstance(result, nd.NDArray):
-        raise _Refused(_failed("type", "%s returned %s, not an NDArray." % (name, type(result).__name__)))
-    if result.shape != shape:
-        raise _Refused(_failed("shape", "%s returned shape %s where shape %s is expected."
-                               % (name, result.shape, shape)))
-    return result.asnumpy().astype(np.float64)
+    def __init__(self, failed, message):
+        super().__init__(message)
+        self.verdict = _failed(failed, message)
 
 
 def _verdict(check):
@@ -134,6 +63,85 @@ def _verdict(check):
         except _Refused as refused:
             return refused.verdict
     return run
+
+
+# --- calling the learner's function: the only places its code and its results are touched --------
+
+def _call(fn, name, argnames, *args, recorded=True):
+    """``fn(*args)``, under ``autograd.record()`` when ``recorded`` (as training calls it); a
+    _Refused verdict if ``fn`` is blank, takes other arguments or raises. ``argnames`` are the
+    tutorial's names of ``args`` (``("y_linear",)``), for the sentences."""
+    call = "%s(%s)" % (name, ", ".join(argnames))
+    if fn is None:
+        raise _Refused("not done", "%s: %s (it is None)." % (name, NOT_DONE))
+    if not callable(fn):
+        raise _Refused("type", "%s must be a function, not %s." % (name, type(fn).__name__))
+    signature = ""  # a builtin without one (ValueError): let the call decide
+    with contextlib.suppress(ValueError), translated(TypeError, lambda err: _Refused(
+            "arity", "%s%s cannot be called as %s: it must take exactly %d argument%s without a "
+            "default (an extra F=nd is fine)." % (name, signature, call, len(args),
+                                                   "" if len(args) == 1 else "s"))):
+        signature = inspect.signature(fn)
+        signature.bind(*args)
+    # the learner's code may raise anything, MXNet's errors may surface only when read
+    with translated(Exception, lambda err: _Refused(*_raised(name, args, err))):
+        with autograd.record() if recorded else contextlib.nullcontext():
+            result = fn(*args)
+    if result is NotImplemented:
+        raise _Refused("not done", "%s: %s (it returns NotImplemented)." % (name, NOT_DONE))
+    return result
+
+
+def _raised(name, args, err):
+    """``(failed, message)`` for the learner's function ``name`` that raised ``err`` when called
+    with ``args``: not done yet, a Symbol where an NDArray belongs, an in-place operation that
+    autograd refuses, shapes MXNet refused, or else what it raised."""
+    if isinstance(err, NotImplementedError):
+        return "not done", "%s: %s (it raises NotImplementedError)." % (name, NOT_DONE)
+    if isinstance(err, AssertionError):
+        return "symbol", ("%s raised AssertionError, which MXNet raises when an operation gets a "
+                          "Symbol where it takes an NDArray (or the reverse): write it with nd "
+                          "operations on the NDArrays it is given, as the tutorial does (mx.sym and "
+                          "F=sym are for compiled graphs)." % name)
+    if isinstance(err, mx.MXNetError) and "inplace operations" in str(err).lower():
+        return "in place", ("%s writes into an array in place (such as e /= ..., l *= -1, or "
+                            "W[:] = ... into what it is given), which MXNet refuses while autograd "
+                            "records, as in training: make a new array instead (e = e / ...)."
+                            % name)
+    if isinstance(err, mx.MXNetError):
+        return "mxnet", ("MXNet refused an operation in %s for inputs of shape %s (%s): most often "
+                         "two shapes that do not broadcast, such as an (N, 10) array and a sum of "
+                         "shape (N,); keep the summed axis (keepdims=True or .reshape((-1, 1)))."
+                         % (name, " and ".join(str(getattr(a, "shape", type(a).__name__))
+                                               for a in args), reason(err)))
+    return "raised", "%s raised %s: %s" % (name, type(err).__name__, reason(err))
+
+
+def _values(result, name, shape, batch=None):
+    """``result`` as a float64 numpy array if it is a float32 NDArray of ``shape``, else a _Refused
+    verdict; ``batch`` is the batch's shape when ``result`` is a loss (one value per example)."""
+    if result is None:
+        raise _Refused("type", "%s returned None: a return statement is missing." % name)
+    if isinstance(result, np.ndarray):
+        raise _Refused("type", "%s returned a numpy array: autograd follows only NDArrays, so keep "
+                       "nd operations to the end (no .asnumpy())." % name)
+    if not isinstance(result, nd.NDArray):
+        raise _Refused("type", "%s returned %s, not an NDArray." % (name, type(result).__name__))
+    if result.shape != shape:
+        raise _Refused("shape", _loss_shape_hint(name, result.shape, batch) if batch else
+                       "%s returned shape %s where shape %s is expected."
+                       % (name, result.shape, shape))
+    if result.dtype != np.float32:
+        raise _Refused("dtype", "%s returned %s values: training mixes them with float32 arrays, "
+                       "which MXNet refuses; keep the float32 of its input (no .astype, no "
+                       "dtype=)." % (name, np.dtype(result.dtype).name))
+    with translated(Exception, lambda err: _Refused(*_raised(name, (), err))):
+        return result.asnumpy().astype(np.float64)
+
+
+def _output(fn, name, argnames, shape, *args, batch=None):
+    """What ``fn(*args)`` returns, checked by :func:`_values`."""
+    return _values(_call(fn, name, argnames, *args), name, shape, batch)
 
 
 # --- crafted inputs ------------------------------------------------------------------------------
@@ -156,94 +164,91 @@ def _labels(rows=4):
     return np.arange(rows) * 3 % 10
 
 
-def _one_hot(labels, classes=10):
-    return np.eye(classes)[labels]
+def _log_softmax(z):
+    """log softmax of each row of ``z`` in float64, the reference: z - log(sum(exp(z)))."""
+    shifted = np.asarray(z, dtype=np.float64) - np.max(z, axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def _softmax(z, T=1.):
-    """Softmax of each row in float64, the reference."""
-    z = np.asarray(z, dtype=np.float64) / T
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    return np.exp(_log_softmax(np.asarray(z) / T))
 
 
-def _nd(a):
-    return nd.array(a, dtype=np.float32)
+def _cross_entropy(z, labels):
+    """-log softmax(z)[label] for each row: the reference loss, from the logits ``z``."""
+    return -_log_softmax(z)[np.arange(len(labels)), labels]
 
 
-def _gradient_error(fn, name, x, eps):
-    """Largest gap between autograd's gradient of ``sum(w * fn(x))`` (fixed random weights ``w``)
-    and central finite differences, and where: ``(gap, index, autograd's, finite difference's)``."""
+def _nd(a, grad=True):
+    """``a`` as a float32 NDArray, with a gradient unless not ``grad``: under autograd.record()
+    every operation on it is recorded, as on everything that descends from W and b in training."""
+    x = nd.array(a, dtype=np.float32)
+    if grad:
+        x.attach_grad()
+    return x
+
+
+def _check_gradient(fn, name, argnames, x, eps, what, shape):
+    """A _Refused verdict if autograd's gradient of ``sum(w * fn(x))`` (fixed random weights ``w``,
+    ``fn(x)`` of ``shape``) is not the one of central finite differences."""
     x_nd = _nd(x)
-    x_nd.attach_grad()
+    weights = np.random.RandomState(1).uniform(.5, 1.5, size=shape)
     with autograd.record():
-        out = fn(x_nd)
-        weights = np.random.RandomState(1).uniform(.5, 1.5, size=out.shape)
-        total = nd.sum(out * _nd(weights))
-    with translated(mx.MXNetError, lambda err: _Refused(_failed(
+        out = _call(fn, name, argnames, x_nd)
+        _values(out, name, shape)
+        total = nd.sum(out * _nd(weights, grad=False))
+    with translated(Exception, lambda err: _Refused(
             "gradient", "autograd cannot differentiate %s: its output is not computed from its "
             "input by nd operations under autograd.record() (did it go through .asnumpy(), "
-            "nd.array(...) or a Python number?)." % name))):
+            "nd.array(...) or a Python number?)." % name)):
         total.backward()
-    grad = x_nd.grad.asnumpy().astype(np.float64)
-    x32 = np.asarray(x, dtype=np.float32)
-    numeric = np.zeros_like(grad)
+        grad = x_nd.grad.asnumpy().astype(np.float64)
+    x32, numeric = np.float32(x), np.zeros_like(grad)
     for index in np.ndindex(*x32.shape):
         step = np.zeros_like(x32)
         step[index] = eps
-        up, down = (np.sum(fn(_nd(x32 + s)).asnumpy().astype(np.float64) * weights)
-                    for s in (step, -step))
-        numeric[index] = (up - down) / (2 * eps)
+        numeric[index] = sum(sign * np.sum(_output(fn, name, argnames, shape, _nd(x32 + sign * step))
+                                           * weights) for sign in (1, -1)) / (2 * eps)
     gaps = np.abs(grad - numeric) / (1e-2 + np.abs(numeric))
     where = np.unravel_index(np.argmax(gaps), gaps.shape)
-    return gaps[where], where, grad[where], numeric[where]
+    if gaps[where] > 2e-2:
+        raise _Refused("gradient", "the gradient of %s does not match finite differences (at %s, "
+                       "autograd says %.4g, finite differences %.4g): part of it is hidden from "
+                       "autograd (.detach(), nd.stop_gradient, .asnumpy() or nd.array(...)), so "
+                       "backward() misses how %s." % (name, tuple(int(i) for i in where),
+                                                       grad[where], numeric[where], what))
 
 
-def _check_gradient(fn, name, x, eps, what):
-    """A _Refused verdict if autograd's gradient through ``fn`` at ``x`` is not the numeric one."""
-    gap, where, autograd_value, numeric = _gradient_error(fn, name, x, eps)
-    if gap > 2e-2:
-        raise _Refused(_failed("gradient", "the gradient of %s does not match finite differences "
-                               "(at %s, autograd says %.4g, finite differences %.4g): part of it "
-                               "is hidden from autograd (.detach(), nd.stop_gradient, .asnumpy() "
-                               "or nd.array(...)), so backward() misses how %s."
-                               % (name, tuple(int(i) for i in where), autograd_value, numeric,
-                                  what)))
-
-
-# --- softmax -------------------------------------------------------------------------------------
+# --- softmax and net -----------------------------------------------------------------------------
 
 @_verdict
 def check_softmax(fn, name="softmax"):
     """Check a learner's ``softmax(y_linear)``: shape, no negative values, rows that sum to 1 (and
     which axis was summed otherwise), the order of the logits, finite values for logits of +-100,
     and a gradient that matches finite differences."""
-    z = _logits()
-    p = _ndarray(_call(fn, name, "%s(y_linear)" % name, _nd(z)), name, z.shape)
-    _softmax_values(p, z, name)
-    big = _big_logits()
-    p_big = _ndarray(_call(fn, name, "%s(y_linear)" % name, _nd(big)), name, big.shape)
+    z, big = _logits(), _big_logits()
+    _softmax_values(_output(fn, name, ("y_linear",), z.shape, _nd(z)), z, name)
+    p_big = _output(fn, name, ("y_linear",), big.shape, _nd(big))
     if not np.isfinite(p_big).all():
-        raise _Refused(_failed("overflow", "%s returned inf or NaN for logits of +-100: exp(100) "
-                               "is 2.7e43, beyond float32's largest (3.4e38 = exp(88.7)). "
-                               "softmax(z) = softmax(z - c) for any constant c: shift the logits "
-                               "by their max before exp." % name))
+        raise _Refused("overflow", "%s returned inf or NaN for logits of +-100: exp(100) is 2.7e43, "
+                       "beyond float32's largest (3.4e38 = exp(88.7)). softmax(z) = softmax(z - c) "
+                       "for any constant c: shift the logits by their max before exp." % name)
     _softmax_values(p_big, big, name, order=False)
-    _check_gradient(fn, name, z, 1e-2, "each probability depends on every logit of its row")
-    return _passed("%s: correct. Rows sum to 1, no negative values, the shape of the input, the "
-                   "order of the logits, finite for logits of +-100, and a gradient that matches "
-                   "finite differences." % name)
+    _check_gradient(fn, name, ("y_linear",), z, 1e-2,
+                    "each probability depends on every logit of its row", z.shape)
+    return Verdict(True, "%s: correct. Rows sum to 1, no negative values, the shape of the input, "
+                   "the order of the logits, finite for logits of +-100, and a gradient that "
+                   "matches finite differences." % name)
 
 
 def _softmax_values(p, z, name, order=True):
     """The properties of softmax's values ``p`` for logits ``z`` (numpy), as _Refused verdicts."""
     if not np.isfinite(p).all():
-        raise _Refused(_failed("finite", "%s returned inf or NaN for logits between -3 and 3: look "
-                               "for a division by something that can be 0, or a log." % name))
+        raise _Refused("finite", "%s returned inf or NaN for logits between -3 and 3: look for a "
+                       "division by something that can be 0, or a log." % name)
     if (p < 0).any():
-        raise _Refused(_failed("negative", "%s returned negative values (as low as %.3g): "
-                               "probabilities are never negative, and exp of any logit is "
-                               "positive." % (name, p.min())))
+        raise _Refused("negative", "%s returned negative values (as low as %.3g): probabilities "
+                       "are never negative, and exp of any logit is positive." % (name, p.min()))
     rows, columns, total = p.sum(axis=1), p.sum(axis=0), p.sum()
     if not np.allclose(rows, 1, atol=1e-4):
         if np.allclose(columns, 1, atol=1e-4):
@@ -255,33 +260,31 @@ def _softmax_values(p, z, name, order=True):
         else:
             hint = ("they sum to %s: divide each row by the sum of its exps"
                     % ", ".join("%.4g" % s for s in rows[:3]))
-        raise _Refused(_failed("rows", "the rows of %s's output must each sum to 1, and %s."
-                               % (name, hint)))
+        raise _Refused("rows", "the rows of %s's output must each sum to 1, and %s." % (name, hint))
     if order and not (np.argsort(p, axis=1) == np.argsort(z, axis=1)).all():
         reversed_ = (np.argsort(p, axis=1) == np.argsort(-z, axis=1)).all()
-        raise _Refused(_failed("order", "%s must keep the order of the logits (the largest logit "
-                               "gets the largest probability)%s." % (name, (
-                                   ", and it reverses it: check the sign inside exp" if reversed_
-                                   else ", and it does not: exp is increasing, keep it so"))))
+        raise _Refused("order", "%s must keep the order of the logits (the largest logit gets the "
+                       "largest probability)%s." % (name, (
+                           ", and it reverses it: check the sign inside exp" if reversed_
+                           else ", and it does not: exp is increasing, keep it so")))
 
 
 @_verdict
 def check_net(fn, name="net"):
     """Check a learner's ``net(X, params)``: probabilities for each row of a small batch, which
-    depend on ``params`` (``W, b = params``), not on the notebook's global ``W`` and ``b``."""
+    depend on ``params`` (``W, b = params``), not on the notebook's global ``W`` and ``b``, and
+    leave them as they were."""
     rng = np.random.RandomState(4)
-    X = _nd(rng.uniform(0, 1, size=(4, 784)))
-    params = [_nd(rng.normal(0, .05, size=(784, 10))), _nd(rng.normal(0, .05, size=10))]
-    p = _ndarray(_call(fn, name, "%s(X, params)" % name, X, params), name, (4, 10))
-    if not np.allclose(p.sum(axis=1), 1, atol=1e-4) or (p < 0).any():
-        return _failed("rows", "%s must return probabilities, each row summing to 1: softmax of "
-                       "the logits X W + b." % name)
-    logits = X.asnumpy().astype(np.float64) @ params[0].asnumpy() + params[1].asnumpy()
+    X, W, b = (np.float32(a) for a in (rng.uniform(0, 1, size=(4, 784)),
+                                       rng.normal(0, .05, size=(784, 10)), rng.normal(0, .05, 10)))
+    logits = X.astype(np.float64) @ W + b
+    p = _output(fn, name, ("X", "params"), (4, 10), _nd(X), [_nd(W), _nd(b)])
+    _softmax_values(p, logits, name, order=False)
     if not np.allclose(p, _softmax(logits), atol=1e-4):
-        return _failed("params", "%s's probabilities are not softmax(X W + b) for the W and b in "
+        raise _Refused("params", "%s's probabilities are not softmax(X W + b) for the W and b in "
                        "params: take them from its argument (W, b = params), not from the "
                        "notebook's globals." % name)
-    return _passed("%s: correct. softmax(X W + b) with the W and b it is given." % name)
+    return Verdict(True, "%s: correct. softmax(X W + b) with the W and b it is given." % name)
 
 
 # --- cross-entropy -------------------------------------------------------------------------------
@@ -291,99 +294,98 @@ def check_cross_entropy(fn, name="cross_entropy"):
     """Check a learner's ``cross_entropy(yhat, y)``: one value per example, minus the log of the
     probability given to the label, and a gradient that matches finite differences."""
     yhat, labels = _softmax(_logits() / 3), _labels()  # every probability well above 0
-    y = _one_hot(labels)
-    shape = (len(labels),)
-    call = "%s(yhat, y)" % name
-    result = _call(fn, name, call, _nd(yhat), _nd(y))
-    if isinstance(result, nd.NDArray) and result.shape != shape:
-        raise _Refused(_failed("shape", _loss_shape_hint(name, result.shape, yhat.shape)))
-    loss = _ndarray(result, name, shape)
-    expected = -np.log(yhat[np.arange(len(labels)), labels])
+    y, shape, argnames = np.eye(10)[labels], labels.shape, ("yhat", "y")
+    loss = _output(fn, name, argnames, shape, _nd(yhat), _nd(y), batch=yhat.shape)
+    expected = _cross_entropy(np.log(yhat), labels)
     if not np.isfinite(loss).all():
-        swapped = _ndarray(_call(fn, name, call, _nd(y), _nd(yhat)), name, shape)
+        swapped = _output(fn, name, argnames, shape, _nd(y), _nd(yhat))
         hint = (" with its arguments swapped: it takes the probabilities first, cross_entropy(yhat,"
                 " y), and log of the one-hot label's zeros is -inf" if np.allclose(
                     swapped, expected, rtol=1e-4) else
                 ": only the label's probability should enter a log, and here every probability is "
                 "between 0 and 1")
-        raise _Refused(_failed("finite", "%s returned inf or NaN for probabilities between 0 and "
-                               "1%s." % (name, hint)))
+        raise _Refused("finite", "%s returned inf or NaN for probabilities between 0 and 1%s."
+                       % (name, hint))
     if not np.allclose(loss, expected, rtol=1e-4, atol=1e-5):
-        raise _Refused(_failed("value", _loss_value_hint(name, loss, expected, yhat, y, labels)))
-    _check_gradient(lambda p: fn(p, _nd(y)), name, yhat, 1e-4,
-                    "the loss depends on the label's probability")
-    return _passed("%s: correct. One value per example, minus the log of the probability given to "
-                   "the label, and a gradient that matches finite differences." % name)
+        raise _Refused("value", _loss_value_hint(name, loss, expected, yhat, labels))
+    _check_gradient(lambda p: fn(p, _nd(y, grad=False)), name, argnames[:1], yhat, 1e-4,
+                    "the loss depends on the label's probability", shape)
+    return Verdict(True, "%s: correct. One value per example, minus the log of the probability "
+                   "given to the label, and a gradient that matches finite differences." % name)
 
 
 def _loss_shape_hint(name, shape, batch_shape):
+    """What a loss of ``shape`` for a batch of ``batch_shape`` (examples, classes) got wrong."""
     n, classes = batch_shape
-    if shape == (classes,):
-        return ("%s returned one value per class, shape %s: you summed over the batch axis (axis 0)."
-                " The loss has one value per example, shape (%d,): sum over each example's classes."
-                % (name, shape, n))
-    if shape in ((), (1,)):
-        return ("%s returned a single number: the loss has one value per example, shape (%d,) "
-                "(training takes their mean itself)." % (name, n))
-    if shape == batch_shape:
-        return ("%s returned one value per probability, shape %s: add up each example's row to "
-                "get one value per example, shape (%d,)." % (name, shape, n))
-    return "%s returned shape %s: the loss has one value per example, shape (%d,)." % (name, shape, n)
+    said = {(classes,): "one value per class: you summed over the batch axis (axis 0), not over "
+                        "each example's classes",
+            (): "a single number (training takes the mean itself)",
+            batch_shape: "one value per probability: add up each example's row"}
+    return "%s returned %s; the loss has one value per example, shape (%d,)." % (
+        name, said.get(() if shape == (1,) else shape, "shape %s" % (shape,)), n)
 
 
-def _loss_value_hint(name, loss, expected, yhat, y, labels):
-    if np.allclose(loss, -expected, rtol=1e-4):
-        return ("%s returned negative losses: log of a probability is <= 0, and the cross-entropy "
-                "is minus that: a minus sign is missing." % name)
-    if np.allclose(loss, expected / y.shape[1], rtol=1e-4):
-        return ("%s returned a tenth of the cross-entropy: you averaged over the %d classes; add "
-                "them up instead." % (name, y.shape[1]))
-    if np.allclose(loss, -np.log(yhat).sum(axis=1), rtol=1e-4):
-        return ("%s added -log of every class's probability: multiply by the one-hot y first, so "
-                "that only the label's probability counts." % name)
+def _like(values, candidates, otherwise, **tolerance):
+    """The message of the first ``(candidate, message)`` that ``values`` are close to, else
+    ``otherwise``: which usual mistake gives what the learner's function returned."""
+    return next((message for candidate, message in candidates
+                 if np.allclose(values, candidate, **tolerance)), otherwise)
+
+
+def _loss_value_hint(name, loss, expected, yhat, labels):
     i = int(np.argmax(np.abs(loss - expected)))
-    return ("for example %d (label %d, which gets probability %.4g) %s returned %.4g: the "
-            "cross-entropy of one example is minus the log of the probability given to its label."
-            % (i, labels[i], yhat[i, labels[i]], name, loss[i]))
+    return _like(loss, [
+        (-expected, "%s returned negative losses: log of a probability is <= 0, and the "
+                    "cross-entropy is minus that: a minus sign is missing." % name),
+        (expected / 10, "%s returned a tenth of the cross-entropy: you averaged over the 10 "
+                        "classes; add them up instead." % name),
+        (-np.log(yhat).sum(axis=1), "%s added -log of every class's probability: multiply by the "
+                                    "one-hot y first, so that only the label's probability counts."
+                                    % name)],
+        "for example %d (label %d, which gets probability %.4g) %s returned %.4g: the cross-entropy "
+        "of one example is minus the log of the probability given to its label."
+        % (i, labels[i], yhat[i, labels[i]], name, loss[i]), rtol=1e-4)
 
 
 # --- SGD -----------------------------------------------------------------------------------------
 
 @_verdict
 def check_SGD(fn, name="SGD"):
-    """Check a learner's ``SGD(params, lr)``: each parameter changed in place by ``-lr * grad``."""
+    """Check a learner's ``SGD(params, lr)``: each parameter changed in place by ``-lr * grad``,
+    in the arrays that ``params`` holds (training keeps those)."""
     rng = np.random.RandomState(2)
     start = [rng.normal(size=(3, 2)), rng.normal(size=2)]
     grads = [rng.normal(size=(3, 2)), rng.normal(size=2)]
     params = [_nd(p) for p in start]
     for param, grad in zip(params, grads):
-        param.attach_grad()
-        param.grad[:] = _nd(grad)
-    lr = 0.1
-    _call(fn, name, "%s(params, lr)" % name, params, lr)
-    after = [p.asnumpy().astype(np.float64) for p in params]
-    steps = [a - s for a, s in zip(after, start)]
+        param.grad[:] = grad
+    given, lr = list(params), 0.1
+    _call(fn, name, ("params", "lr"), params, lr, recorded=False)
+    if len(params) != len(given) or any(p is not g for p, g in zip(params, given)):
+        raise _Refused("in place", "%s put new arrays into params (params[i] = ...) instead of "
+                       "writing into the ones it holds: training keeps its own arrays, which then "
+                       "never move; write into each array itself (param[:] = ...)." % name)
+    steps = [_values(p, name, p.shape) - s for p, s in zip(given, start)]
     moved = [not np.allclose(step, 0, atol=1e-7) for step in steps]
     if not any(moved):
-        return _failed("in place", "%s left the parameters unchanged: assigning to the loop's name "
+        raise _Refused("in place", "%s left the parameters unchanged: assigning to the loop's name "
                        "(param = ...) makes a new array and leaves the one in params as it was; "
                        "write into the array itself." % name)
     if not all(moved):
-        return _failed("every parameter", "%s changed only %s: every parameter in params needs its "
+        raise _Refused("every parameter", "%s changed only %s: every parameter in params needs its "
                        "step (is a return inside the loop?)." % (name, " and ".join(
                            n for n, m in zip(("W", "b"), moved) if m)))
-    ratios = [step / -grad for step, grad in zip(steps, grads)]
-    ratio = np.concatenate([r.ravel() for r in ratios])
-    if np.allclose(ratio, lr, rtol=1e-4):
-        return _passed("%s: correct. Each parameter moved by -lr * grad, in place." % name)
+    ratio = np.concatenate([(step / -grad).ravel() for step, grad in zip(steps, grads)])
     if np.allclose(ratio, -lr, rtol=1e-4):
-        return _failed("direction", "%s moved the parameters up the gradient, which increases the "
+        raise _Refused("direction", "%s moved the parameters up the gradient, which increases the "
                        "loss: gradient descent steps against it." % name)
-    if np.allclose(ratio, ratio[0], rtol=1e-4):
-        return _failed("size", "%s stepped by %.4g times -grad with lr = %g: the step is the "
+    if np.allclose(ratio, ratio[0], rtol=1e-4) and not np.isclose(ratio[0], lr, rtol=1e-4):
+        raise _Refused("size", "%s stepped by %.4g times -grad with lr = %g: the step is the "
                        "learning rate times the gradient." % (name, ratio[0], lr))
-    return _failed("step", "%s moved the parameters, but not along -lr * grad: each parameter's "
-                   "step comes from its own .grad." % name)
+    if not np.allclose(ratio, lr, rtol=1e-4):
+        raise _Refused("step", "%s moved the parameters, but not along -lr * grad: each "
+                       "parameter's step comes from its own .grad." % name)
+    return Verdict(True, "%s: correct. Each parameter moved by -lr * grad, in place." % name)
 
 
 # --- when training breaks ------------------------------------------------------------------------
@@ -398,17 +400,15 @@ def explain_not_finite(yhat, y_one_hot, loss, logits=None, name="softmax"):
     loss = np.atleast_1d(_host(loss))
     rows = np.flatnonzero(~np.isfinite(loss.reshape(len(loss), -1)).all(axis=1))
     if len(loss) != len(yhat) or not rows.size:
-        return "%s returned a loss that is not one finite value per example." % "cross_entropy"
+        return "cross_entropy returned a loss that is not one finite value per example."
     row = int(rows[0])
-    z = None if logits is None else _host(logits)
-    label = int(np.argmax(y[row]))
+    z, p, label = None if logits is None else _host(logits), yhat[row], int(np.argmax(y[row]))
     if z is not None and not np.isfinite(z[row]).all():
         return ("the logits X W + b of row %d were already inf or NaN: the parameters blew up in an "
                 "earlier step (a learning rate too large, or an SGD that does not step by "
                 "-lr * grad)." % row)
-    p = yhat[row]
     if np.isnan(p).any():
-        return "%s returned NaN for row %d%s." % (name, row, _nan_cause(z, row))
+        return "%s returned NaN for row %d%s." % (name, row, "" if z is None else _nan_cause(z, row))
     if np.isinf(p).any():
         return ("%s returned inf for row %d%s: a probability is at most 1, so exp must not "
                 "overflow and each row is divided by its sum." % (
@@ -417,20 +417,24 @@ def explain_not_finite(yhat, y_one_hot, loss, logits=None, name="softmax"):
     if (p < 0).any():
         return ("%s returned a negative value (%.4g) for row %d; log of a negative number is NaN."
                 % (name, p.min(), row))
-    if p[label] == 0:
+    zero = label if p[label] == 0 else int(np.argmax(p == 0)) if (p == 0).any() else None
+    if zero is None:
+        return ("cross_entropy returned %s for row %d although %s's probabilities there are "
+                "finite and above 0: run check_cross_entropy on it." % (loss[row], row, name))
+    cause = "" if z is None else (
+        " (its logit %.4g is %.4g below the batch's largest and %.4g below its row's: exp of a "
+        "number that negative underflows to 0 in float32; a softmax shifted by each row's own "
+        "max, or a cross-entropy computed from the logits by log-sum-exp, avoids it)"
+        % (z[row, zero], z.max() - z[row, zero], z[row].max() - z[row, zero]))
+    if zero == label:
         return ("%s returned 0 for the true class of row %d (label %d); log(0) = -inf%s."
-                % (name, row, label, _underflow_cause(z, row, label)))
-    if (p == 0).any():
-        k = int(np.argmax(p == 0))
-        return ("%s returned 0 for class %d of row %d; log(0) = -inf, and the one-hot label's 0 "
-                "times -inf is NaN%s." % (name, k, row, _underflow_cause(z, row, k)))
-    return ("cross_entropy returned %s for row %d although %s's probabilities there are finite and "
-            "above 0: run check_cross_entropy on it." % (loss[row], row, name))
+                % (name, row, label, cause))
+    return ("%s returned 0 for class %d of row %d; log(0) = -inf, and the one-hot label's 0 times "
+            "-inf is NaN%s." % (name, zero, row, cause))
 
 
 def _nan_cause(z, row):
-    if z is None:
-        return ""
+    """Why softmax gave NaN for ``row`` of the logits ``z``: overflow, or the batch's max shift."""
     if z[row].max() > FLOAT32_EXP_LIMIT:
         return (", whose logits reach %.4g: exp overflowed to inf (float32 ends at exp(%.1f)), and "
                 "inf / inf = NaN; shift by the max before exp" % (z[row].max(), FLOAT32_EXP_LIMIT))
@@ -440,15 +444,6 @@ def _nan_cause(z, row):
                 "batch's max every exp of the row underflows to 0 and 0 / 0 = NaN; shift each row by "
                 "its own max" % gap)
     return ", although its logits are between %.4g and %.4g" % (z[row].min(), z[row].max())
-
-
-def _underflow_cause(z, row, k):
-    if z is None:
-        return ""
-    return (" (its logit %.4g is %.4g below the batch's largest and %.4g below its row's: exp of "
-            "a number that negative underflows to 0 in float32; a softmax shifted by each row's "
-            "own max, or a cross-entropy computed from the logits by log-sum-exp, avoids it)"
-            % (z[row, k], z.max() - z[row, k], z[row].max() - z[row, k]))
 
 
 def _host(a):
@@ -482,18 +477,18 @@ class Question:
 
     def verdict(self, letter, name, solved=""):
         """The verdict on ``letter`` once the rest of the exercise (``solved``, a sentence) is right."""
-        before = solved + " " if solved else ""
+        before, options = solved + " " if solved else "", ", ".join(map(repr, self.options))
         if letter is None:
             return _failed("not done", "%s%s %s (set %s to one of %s)." % (
-                before, self.text, NOT_DONE, name, ", ".join(map(repr, self.options))))
-        letter = str(letter).strip().lower()
-        if letter not in self.options:
-            return _failed("choice", "%s is %r: answer with one of %s."
-                           % (name, letter, ", ".join(map(repr, self.options))))
+                before, self.text, NOT_DONE, name, options))
+        letter = letter.strip().lower() if isinstance(letter, str) else letter
+        if not isinstance(letter, str) or letter not in self.options:
+            return _failed("choice", "%s is %s: answer with one of %s." % (
+                name, repr(letter)[:40], options))
         if letter != self.answer:
             return _failed("why", "%s%s = %r is not why: %s" % (before, name, letter,
                                                                self.hints[letter]))
-        return _passed("correct. %s%r is why." % (before, letter))
+        return Verdict(True, "correct. %s%r is why." % (before, letter))
 
 
 QUESTIONS = dict(
@@ -542,7 +537,7 @@ QUESTIONS = dict(
 
 def ask(name):
     """The question ``name`` of :data:`QUESTIONS`, shown as its options in a notebook."""
-    return QUESTIONS[name]
+    return QUESTIONS[Options(QUESTIONS).check("name", name)]
 
 
 @_verdict
@@ -555,60 +550,51 @@ def exercise_stable_softmax(fn):
         return basic
     rng = np.random.RandomState(3)
     z = np.linspace(-100, 100, 10000)[:, None] + rng.normal(0, 5, size=(10000, 10))
-    p = _ndarray(_call(fn, name, "%s(y_linear)" % name, _nd(z)), name, z.shape)
+    p = _output(fn, name, ("y_linear",), z.shape, _nd(z))
     bad = np.flatnonzero(~np.isfinite(p).all(axis=1))
     if bad.size:
         row = int(bad[0])
-        return _failed("batch", "%s returned NaN for %d of 10,000 rows, such as row %d, whose "
+        raise _Refused("batch", "%s returned NaN for %d of 10,000 rows, such as row %d, whose "
                        "largest logit is %.4g below the batch's largest: shifted by one max for "
                        "the whole batch, every exp of that row underflows to 0, and 0 / 0 = NaN. "
                        "The shift need not be the same for every row." % (
                            name, bad.size, row, z.max() - z[row].max()))
     gap = np.abs(p - _softmax(z)).max()
     if gap > 1e-5:
-        return _failed("batch", "%s is finite for the batch of 10,000 but differs from softmax by "
+        raise _Refused("batch", "%s is finite for the batch of 10,000 but differs from softmax by "
                        "up to %.3g there: every row must still sum to 1 over its own classes."
                        % (name, gap))
-    return _passed("correct: %s stays finite and exact for a batch of 10,000 rows with logits "
-                   "from -100 to 100, and passes every check of check_softmax." % name)
+    return Verdict(True, "correct: %s stays finite and exact for a batch of 10,000 rows with "
+                   "logits from -100 to 100, and passes every check of check_softmax." % name)
 
 
 @_verdict
 def exercise_cross_entropy_from_logits(fn):
     """Cross-entropy ``fn(y_linear, y)`` from the logits: values, finite for logits of +-100 where
     the true class gets a probability below float32's smallest, and the gradient."""
-    name = "cross_entropy_from_logits"
-    call = "%s(y_linear, y)" % name
+    name, argnames = "cross_entropy_from_logits", ("y_linear", "y")
     z, labels = _logits(), _labels()
-    y = _one_hot(labels)
-    expected = _log_sum_exp(z) - z[np.arange(len(labels)), labels]
-    result = _call(fn, name, call, _nd(z), _nd(y))
-    if isinstance(result, nd.NDArray) and result.shape != labels.shape:
-        return _failed("shape", _loss_shape_hint(name, result.shape, z.shape))
-    loss = _ndarray(result, name, labels.shape)
+    y = np.eye(10)[labels]
+    expected = _cross_entropy(z, labels)
+    loss = _output(fn, name, argnames, labels.shape, _nd(z), _nd(y), batch=z.shape)
     if not np.allclose(loss, expected, rtol=1e-4, atol=1e-4):
-        row_max = z.max(axis=1)
-        if np.allclose(loss, expected - row_max, rtol=1e-4, atol=1e-4):
-            return _failed("value", "%s's values are off by each row's largest logit: what you "
-                           "subtract inside the exp must come back outside the log." % name)
-        return _failed("value", "%s returned %.4g for example 0 (label %d): the cross-entropy is "
-                       "minus the log of the label's probability, -log softmax(z)[label]."
-                       % (name, loss[0], labels[0]))
-    for probe, hint in _log_space_probes():
-        big = _ndarray(_call(fn, name, call, _nd(probe[0]), _nd(_one_hot(probe[1]))), name,
-                       probe[1].shape)
-        want = _log_sum_exp(probe[0]) - probe[0][np.arange(len(probe[1])), probe[1]]
+        raise _Refused("value", _like(loss, [(expected - z.max(axis=1), "%s's values are off by "
+                                              "each row's largest logit: what you subtract inside "
+                                              "the exp must come back outside the log." % name)],
+                                      "%s returned %.4g for example 0 (label %d): the "
+                                      "cross-entropy is minus the log of the label's probability, "
+                                      "-log softmax(z)[label]." % (name, loss[0], labels[0]),
+                                      rtol=1e-4, atol=1e-4))
+    for (probe, label), hint in _log_space_probes():
+        big = _output(fn, name, argnames, label.shape, _nd(probe), _nd(np.eye(10)[label]))
+        want = _cross_entropy(probe, label)
         if not np.allclose(big, want, rtol=1e-4):
-            return _failed("log space", "%s returned %s where the loss is %s: %s" % (
+            raise _Refused("log space", "%s returned %s where the loss is %s: %s" % (
                 name, np.array2string(big, precision=4), np.array2string(want, precision=4), hint))
-    _check_gradient(lambda x: fn(x, _nd(y)), name, z, 1e-2, "the loss depends on each logit")
-    return _passed("correct: %s matches -log softmax, stays exact for logits of +-100 and its "
-                   "gradient matches finite differences." % name)
-
-
-def _log_sum_exp(z):
-    m = z.max(axis=1)
-    return m + np.log(np.exp(z - m[:, None]).sum(axis=1))
+    _check_gradient(lambda x: fn(x, _nd(y, grad=False)), name, argnames[:1], z, 1e-2,
+                    "the loss depends on each logit", labels.shape)
+    return Verdict(True, "correct: %s matches -log softmax, stays exact for logits of +-100 and "
+                   "its gradient matches finite differences." % name)
 
 
 def _log_space_probes():
@@ -624,83 +610,76 @@ def _log_space_probes():
              "z - log(sum(exp(z))), instead of taking the log of softmax's output.")]
 
 
-def _one_epoch(splits, ctx, learning_rate, batch_size=64, seed=0):
-    """Test accuracy after one epoch of the tutorial's model from the N(0, 1) start of ``seed``,
-    or the :class:`loop.Diverged` that stopped it."""
-    from .loop import Diverged, compiled, fit
+def one_epoch(splits, ctx, batch_size=64, learning_rate=0.001):
+    """Test accuracy after one epoch of the tutorial's model from the N(0, 1) start of seed 0,
+    or 'diverged (...)' with the sentence of the :class:`Diverged` that stopped it."""
+    from .loop import compiled, fit
     from .model import init_params
-    mx.random.seed(seed)
+    mx.random.seed(0)
     params = init_params(ctx)
     try:
-        (row,) = fit(params, compiled(splits, ctx, batch_size, seed), 1, learning_rate)
+        (row,) = fit(params, compiled(splits, ctx, batch_size, 0), 1, learning_rate)
     except Diverged as err:
-        return err
+        return "diverged (%s)" % err
     return row["test_acc"]
-
-
-def one_epoch(splits, ctx, batch_size=64, learning_rate=0.001):
-    """One epoch of the tutorial's model from seed 0's start: its test accuracy, or 'diverged'."""
-    result = _one_epoch(splits, ctx, learning_rate, batch_size)
-    return result if isinstance(result, float) else "diverged (%s)" % result
 
 
 LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.)
 
 
 @_verdict
+@validate_params({"splits": C["splits"], "ctx": C["ctx"]})
 def exercise_largest_learning_rate(learning_rate, why, splits, ctx):
     """The largest of :data:`LEARNING_RATES` at which one epoch from seed 0's start keeps a finite
     loss, checked by training at it and at the next one; then why the next one fails."""
     if learning_rate is None:
         return _failed("not done", "largest_learning_rate: %s (it is None)." % NOT_DONE)
-    if isinstance(learning_rate, (bool, np.bool_)) or learning_rate not in LEARNING_RATES:
-        return _failed("choice", "largest_learning_rate is %r: pick one of %s."
-                       % (learning_rate, ", ".join(map(str, LEARNING_RATES))))
-    result = _one_epoch(splits, ctx, learning_rate)
+    if (not isinstance(learning_rate, numbers.Real) or isinstance(learning_rate, (bool, np.bool_))
+            or learning_rate not in LEARNING_RATES):
+        return _failed("choice", "largest_learning_rate is %s: pick one of %s." % (
+            repr(learning_rate)[:40], ", ".join(map(str, LEARNING_RATES))))
+    result = one_epoch(splits, ctx, learning_rate=learning_rate)
     if not isinstance(result, float):
         return _failed("too large", "at learning rate %g %s: a smaller one." % (learning_rate, result))
-    index = LEARNING_RATES.index(learning_rate)
-    if index + 1 < len(LEARNING_RATES):
-        larger = LEARNING_RATES[index + 1]
-        if isinstance(_one_epoch(splits, ctx, larger), float):
-            return _failed("too small", "%g trains (test accuracy %.4g), and so does %g: try larger "
-                           "ones." % (learning_rate, result, larger))
-        solved = ("%g is the largest that trains (test accuracy %.4g after one epoch); at %g the "
-                  "loss becomes NaN." % (learning_rate, result, larger))
-    else:
-        solved = "%g trains (test accuracy %.4g)." % (learning_rate, result)
+    larger = LEARNING_RATES[LEARNING_RATES.index(learning_rate) + 1:][:1]
+    if larger and isinstance(one_epoch(splits, ctx, learning_rate=larger[0]), float):
+        return _failed("too small", "%g trains (test accuracy %.4g), and so does %g: try larger "
+                       "ones." % (learning_rate, result, larger[0]))
+    solved = "%g is the largest that trains (test accuracy %.4g after one epoch)%s." % (
+        learning_rate, result, "; at %g the loss becomes NaN" % larger[0] if larger else "")
     return QUESTIONS["learning_rate"].verdict(why, "why_learning_rate", solved)
 
 
-@_verdict
 def exercise_batch_size(why):
     """The multiple-choice question on batch size against accuracy after one epoch."""
     return QUESTIONS["batch_size"].verdict(why, "why_batch_size")
 
 
 @_verdict
+@validate_params({"splits": C["splits"]})
 def exercise_border_pixels(mask, why, splits):
     """A mask of the pixels whose weights never move, against the pixels that are 0 in every
     training image of ``splits``; then why they never move."""
     if mask is None:
         return _failed("not done", "never_moved: %s (it is None)." % NOT_DONE)
-    mask = mask.asnumpy() if isinstance(mask, nd.NDArray) else np.asarray(mask)
+    shape_hint = ("never_moved must hold one True or False per pixel, 784 of them (a (28, 28) or "
+                  "(784,) array), not %s")
+    with translated((Exception, Warning), lambda err: _Refused(
+            "shape", shape_hint % type(mask).__name__)), warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy < 1.24 only warns about a ragged list
+        mask = mask.asnumpy() if isinstance(mask, nd.NDArray) else np.asarray(mask)
     if mask.dtype.kind not in "biuf" or mask.size != 784 or not np.isin(mask, (0, 1)).all():
-        return _failed("shape", "never_moved must hold one True or False per pixel, 784 of them "
-                       "(a (28, 28) or (784,) array), not %s of shape %s."
-                       % (mask.dtype, mask.shape))
+        raise _Refused("shape", shape_hint % ("%s of shape %s" % (mask.dtype, mask.shape)))
     mask = mask.reshape(28, 28).astype(bool)
     inked = _inked(splits.train[0])
-    blank = ~inked
-    extra, missing = mask & inked, blank & ~mask
-    if extra.any():
-        r, c = np.argwhere(extra)[0]
-        return _failed("mask", "never_moved marks %d pixels that some training image inks, such "
-                       "as row %d, column %d: their weights do move." % (extra.sum(), r, c))
-    if missing.any():
-        r, c = np.argwhere(missing)[0]
-        return _failed("mask", "never_moved misses %d pixels that no training image inks, such as "
-                       "row %d, column %d: their weights never move." % (missing.sum(), r, c))
+    for wrong, what, moves in ((mask & inked, "marks %d pixels that some training image inks",
+                                "do move"),
+                               (~inked & ~mask, "misses %d pixels that no training image inks",
+                                "never move")):
+        if wrong.any():
+            r, c = np.argwhere(wrong)[0]
+            raise _Refused("mask", "never_moved %s, such as row %d, column %d: their weights %s."
+                           % (what % wrong.sum(), r, c, moves))
     return QUESTIONS["border"].verdict(why, "why_never_moved", "never_moved is right: %d pixels."
                                        % mask.sum())
 
@@ -719,22 +698,19 @@ def _inked(images):
 def exercise_temperature(fn, why):
     """``fn(y_linear, T)``, softmax of the logits divided by T, for T = 0.5, 1 and 3; then what
     T > 1 does."""
-    name = "softmax_T"
-    z = _logits()
+    name, z = "softmax_T", _logits()
     for T in (1., 3., .5):
-        p = _ndarray(_call(fn, name, "%s(y_linear, T)" % name, _nd(z), T), name, z.shape)
-        if np.allclose(p, _softmax(z, T), atol=1e-5):
-            continue
-        if np.allclose(p, _softmax(z, 1 / T), atol=1e-5):
-            return _failed("temperature", "with T = %g your probabilities %s (largest %.3g, "
-                           "against %.3g at T = 1): the temperature divides the logits." % (
-                               T, "sharpened" if T > 1 else "flattened", p[0].max(),
-                               _softmax(z)[0].max()))
-        if np.allclose(p.sum(axis=1), 1 / T, rtol=1e-4):
-            return _failed("temperature", "with T = %g the rows of %s sum to %.3g: divide the "
-                           "logits by T before softmax, not the probabilities." % (T, name, 1 / T))
-        return _failed("temperature", "with T = %g %s differs from softmax(y_linear / T) by up to "
-                       "%.3g%s." % (T, name, np.abs(p - _softmax(z, T)).max(),
-                                    "" if T != 1 else ": at T = 1 it must be softmax itself"))
+        p = _output(fn, name, ("y_linear", "T"), z.shape, _nd(z), T)
+        if not np.allclose(p, _softmax(z, T), atol=1e-5):
+            raise _Refused("temperature", _like(p, [
+                (_softmax(z, 1 / T), "with T = %g your probabilities %s (largest %.3g, against "
+                                     "%.3g at T = 1): the temperature divides the logits." % (
+                                         T, "sharpened" if T > 1 else "flattened", p[0].max(),
+                                         _softmax(z)[0].max())),
+                (_softmax(z) / T, "with T = %g the rows of %s sum to %.3g: divide the logits by T "
+                                  "before softmax, not the probabilities." % (T, name, 1 / T))],
+                "with T = %g %s differs from softmax(y_linear / T) by up to %.3g%s." % (
+                    T, name, np.abs(p - _softmax(z, T)).max(),
+                    "" if T != 1 else ": at T = 1 it must be softmax itself"), atol=1e-5))
     return QUESTIONS["temperature"].verdict(why, "why_temperature",
                                             "softmax_T is right for T = 0.5, 1 and 3.")

@@ -9,15 +9,18 @@ import functools
 import io
 import numbers
 import os
+import re
 import sys
 import threading
+import traceback
 
 import mxnet as mx
 from mxnet import nd
 
 from . import catalog, feedback, sources
 from .batches import SplitArrays
-from .errors import CheckFailed, Diverged, NoData
+from .errors import (CheckFailed, Diverged, InvalidInput, MxSoftmaxError, NoData, reason,
+                     translated)
 from .loop import Training, compiled, fit, train_step
 from .loss import cross_entropy as tutorial_cross_entropy
 from .model import init_params, params_on, softmax as tutorial_softmax
@@ -87,7 +90,8 @@ def train(splits, ctx, epochs, seed=DEFAULTS.seed, softmax=None, net=None, cross
     y)`` and ``SGD(params, lr)``. Each one given is checked first (:mod:`mxsoftmax.feedback`)
     and the verdict printed; a failed check stops before training unless ``check=False``. Given
     the tutorial's own functions, the lines are the compiled path's, bit for bit. A loss that
-    becomes inf or NaN is :class:`Diverged`, its ``finding`` what your function returned there.
+    becomes inf or NaN is :class:`Diverged`, its ``finding`` what your function returned there;
+    an error your function raises mid-training is :class:`InvalidInput` naming it (``param``).
 
     ``mx.random`` is seeded with ``seed`` before ``W`` and ``b`` are drawn. ``callback`` (such as
     a :class:`LiveCurve`) and ``every`` go to :func:`loop.fit`. Returns a :data:`Trained`.
@@ -109,16 +113,34 @@ def train(splits, ctx, epochs, seed=DEFAULTS.seed, softmax=None, net=None, cross
             start[0] = [param.copy() for param in params]
         if callback is not None:
             callback(row)
-    try:
-        for row in fit(params, training, epochs, DEFAULTS.learning_rate, callback=keep,
-                       every=every):
-            print(row.pop("line"))
-            history.append(row)
-    except Diverged as err:
-        if not learning or err.batch is None:
-            raise
-        raise _replay(training, math, start[0], err) from None
+    with translated(Exception, functools.partial(_blamed, mine) if learning else lambda err: None):
+        try:
+            for row in fit(params, training, epochs, DEFAULTS.learning_rate, callback=keep,
+                           every=every):
+                print(row.pop("line"))
+                history.append(row)
+        except Diverged as err:
+            if not learning or err.batch is None:
+                raise
+            raise _replay(training, math, start[0], err) from None
     return Trained(params, init, history)
+
+
+def _blamed(functions, err):
+    """:class:`InvalidInput` naming the learner's function that raised ``err`` mid-training (the
+    innermost in its traceback, else for an MXNetError those given) and the first sentence of what
+    it raised; None for our own errors and those of nobody's function (a callback's)."""
+    given = [name for name, fn in functions.items() if fn is not None]
+    codes = {getattr(functions[name], "__code__", None): name for name in given}
+    names = [codes[frame.f_code] for frame, _ in traceback.walk_tb(err.__traceback__)
+             if frame.f_code in codes][-1:] or (given if isinstance(err, mx.MXNetError) else [])
+    if isinstance(err, MxSoftmaxError) or not names:
+        return None
+    who = " or ".join(names)
+    said = re.split(r"(?<=\.)\s", reason(err).removeprefix(type(err).__name__ + ": "))[0]
+    return InvalidInput("training with your %s stopped on %s (%s): run %s on it and fix what it "
+                        "says." % (who, type(err).__name__, said.rstrip("."), " and ".join(
+                            "feedback.check_" + name for name in names)), param=who)
 
 
 CHECKS = dict(softmax=feedback.check_softmax, net=feedback.check_net,

@@ -92,6 +92,23 @@ def softmax_blank(y_linear):
     raise NotImplementedError("your code here")
 
 
+def softmax_in_place(y_linear):
+    exp = nd.exp(y_linear - nd.max(y_linear, axis=1, keepdims=True))
+    exp /= nd.sum(exp, axis=1, keepdims=True)
+    return exp
+
+
+def softmax_float64(y_linear):
+    exp = nd.exp(y_linear - nd.max(y_linear, axis=1, keepdims=True)).astype("float64")
+    return exp / nd.sum(exp, axis=1, keepdims=True)
+
+
+def softmax_writing_its_input(y_linear):
+    y_linear[:] = y_linear - nd.max(y_linear, axis=1, keepdims=True)
+    exp = nd.exp(y_linear)
+    return exp / nd.sum(exp, axis=1, keepdims=True)
+
+
 SOFTMAX_VERDICTS = [
     (softmax, None, "correct"),
     (softmax_F_nd, None, "correct"),
@@ -111,6 +128,9 @@ SOFTMAX_VERDICTS = [
     (softmax_wrong_shape, "shape", "returned shape (4,) where shape (4, 10)"),
     (softmax_blank, "not done", "not done yet"),
     (None, "not done", "not done yet"),
+    (softmax_in_place, "in place", "writes into an array in place"),
+    (softmax_float64, "dtype", "returned float64 values"),
+    (softmax_writing_its_input, "in place", "writes into an array in place"),
 ]
 
 
@@ -165,6 +185,12 @@ def ce_detached(yhat, y):
     return - nd.sum(y * nd.log(yhat.detach()), axis=1)
 
 
+def ce_in_place(yhat, y):
+    loss = nd.sum(y * nd.log(yhat), axis=1)
+    loss *= -1
+    return loss
+
+
 CE_VERDICTS = [
     (cross_entropy, None, "correct"),
     (ce_batch_axis, "shape", "batch axis (axis 0)"),
@@ -175,6 +201,7 @@ CE_VERDICTS = [
     (ce_one_number, "shape", "a single number"),
     (ce_per_probability, "shape", "one value per probability"),
     (ce_detached, "gradient", "autograd cannot differentiate"),
+    (ce_in_place, "in place", "writes into an array in place"),
 ]
 
 
@@ -217,6 +244,11 @@ def sgd_one_argument(params):
     pass
 
 
+def sgd_rebinding_the_list(params, lr):
+    for i in range(len(params)):
+        params[i] = params[i] - lr * params[i].grad
+
+
 SGD_VERDICTS = [
     (SGD, None, "correct"),
     (sgd_in_place_operator, None, "correct"),
@@ -225,6 +257,7 @@ SGD_VERDICTS = [
     (sgd_without_lr, "size", "stepped by 1 times -grad with lr = 0.1"),
     (sgd_first_only, "every parameter", "changed only W"),
     (sgd_one_argument, "arity", "cannot be called as SGD(params, lr)"),
+    (sgd_rebinding_the_list, "in place", "put new arrays into params"),
 ]
 
 
@@ -233,6 +266,16 @@ def test_check_SGD(fn, failed, words):
     verdict = check_SGD(fn)
     assert (verdict.ok, verdict.failed) == (failed is None, failed), verdict.message
     assert words in verdict.message
+
+
+def test_check_net_refuses_a_net_writing_into_its_parameters():
+    def net_zeroing_W(X, params):
+        W, b = params
+        W[:] = 0
+        return softmax(nd.dot(X, W) + b)
+    verdict = feedback.check_net(net_zeroing_W)
+    assert verdict.failed == "in place" and "W[:] = ... into what it is given" in verdict.message
+    assert feedback.check_net(model.net).ok
 
 
 # --- when the loss is not finite ----------------------------------------------------------------
@@ -281,6 +324,7 @@ def stable_softmax(y_linear):  # reference
     (softmax_not_shifted, "overflow", "shift the logits by their max"),
     (softmax_batch_axis, "rows", "batch axis"),
     (softmax_blank, "not done", "not done yet"),
+    (softmax_in_place, "in place", "writes into an array in place"),
 ])
 def test_exercise_stable_softmax(fn, failed, words):
     verdict = exercise_stable_softmax(fn)
@@ -318,6 +362,7 @@ def ce_blank(y_linear, y):
     (ce_unshifted, "log space", "overflows float32: take each row's largest logit out"),
     (ce_max_not_added_back, "value", "must come back outside the log"),
     (ce_blank, "not done", "not done yet"),
+    (lambda y_linear, y: ce_in_place(stable_softmax(y_linear), y), "in place", "in place"),
 ])
 def test_exercise_cross_entropy_from_logits(fn, failed, words):
     verdict = exercise_cross_entropy_from_logits(fn)
@@ -353,6 +398,9 @@ def softmax_T_after(y_linear, T):
     (softmax_T_times, "a", "temperature", "the temperature divides the logits"),
     (softmax_T_after, "a", "temperature", "not the probabilities"),
     (None, None, "not done", "not done yet"),
+    (lambda y_linear, T: softmax_float64(y_linear / T), "a", "dtype", "returned float64"),
+    (lambda y_linear, T: 3, "a", "type", "returned int, not an NDArray"),
+    (softmax_T, ["a"], "choice", "answer with one of 'a', 'b', 'c'"),
 ])
 def test_exercise_temperature(fn, why, failed, words):
     verdict = exercise_temperature(fn, why)
@@ -444,3 +492,23 @@ def test_exercise_border_pixels(framed, never_moved):
     assert check(never_moved, "c").failed == "why"
     assert check(None).failed == "not done" and check(np.zeros(10)).failed == "shape"
     assert check(never_moved, None).failed == "not done"
+
+
+def test_exercises_given_odd_values_answer_with_a_verdict(framed):
+    for mask in ([[1, 0], [1]], "abc", {1: 2}, np.full(784, np.nan), object()):
+        verdict = exercise_border_pixels(mask, "a", framed)
+        assert verdict.failed == "shape" and "784 of them" in verdict.message
+    for rate in (np.array([0.1, 0.3]), nd.array([0.1]), "0.1", [0.1], True):
+        verdict = exercise_largest_learning_rate(rate, "b", framed, mx.cpu())
+        assert verdict.failed == "choice" and "pick one of 0.001" in verdict.message
+    with pytest.raises(errors.InvalidValue, match="^splits must be splits"):
+        exercise_border_pixels(np.zeros(784), "a", "not splits")
+
+
+@pytest.mark.parametrize("name", ["x", None, 1, ["border"]])
+def test_ask_names_the_questions_for_an_unknown_one(name):
+    with pytest.raises(errors.InvalidValue) as caught:
+        feedback.ask(name)
+    assert caught.value.param == "name" and str(caught.value).startswith(
+        "name must be one of learning_rate, batch_size, border, temperature, not ")
+    assert feedback.ask("border") is feedback.QUESTIONS["border"]

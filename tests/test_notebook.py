@@ -263,3 +263,44 @@ def test_6_the_tutorials_loop_written_out_stops_with_a_sentence(fashion_subset):
             SGD(params, .001)
             feedback.check_batch(0, i, output, label_one_hot, loss)
     assert caught.value.batch == i and "softmax returned inf for row" in caught.value.finding
+
+
+# What the checks refuse, trained with check=False: one sentence naming the function, no traceback.
+
+def sgd_rebinding(params, lr):
+    params[0] = params[0] - lr * params[0].grad
+    params[1] = params[1] - lr * params[1].grad
+
+
+def net_zeroing_W(X, params):
+    W, b = params
+    W[:] = 0
+    return softmax(nd.dot(X, W) + b)
+
+
+def softmax_in_place(y_linear):
+    exp = nd.exp(y_linear - nd.max(y_linear, axis=1, keepdims=True))
+    exp /= nd.sum(exp, axis=1, keepdims=True)
+    return exp
+
+
+@pytest.mark.parametrize("mine, who", [(dict(SGD=sgd_rebinding), "SGD"),
+                                       (dict(net=net_zeroing_W), "net"),
+                                       (dict(softmax=softmax_in_place, SGD=SGD), "softmax")],
+                         ids=["rebinding SGD", "net writing W", "in-place softmax"])
+def test_an_error_mid_training_is_one_sentence_naming_the_function(small, mine, who, capsys):
+    with pytest.raises(errors.CheckFailed):
+        notebook.train(small, mx.cpu(), 1, **mine)
+    with pytest.raises(InvalidInput) as caught:
+        notebook.train(small, mx.cpu(), 1, check=False, **mine)
+    message = str(caught.value)
+    assert caught.value.param == who and message.startswith("training with your %s stopped on "
+                                                            % who)
+    assert "\n" not in message and "check_%s" % who in message and "Traceback" not in message
+
+
+def test_a_callback_that_raises_is_not_blamed_on_the_learners_functions(small):
+    def callback(row):
+        raise KeyError("the callback's own")
+    with pytest.raises(KeyError, match="the callback's own"):
+        notebook.train(small, mx.cpu(), 1, softmax=softmax, callback=callback)
