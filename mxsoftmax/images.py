@@ -55,8 +55,7 @@ PAPER_NOISE = 4.5            # standard deviations of the paper's noise that are
 MAX_SCANS = 100              # most scans decoded in a JPEG (an ordinary progressive one has ~10)
 SCAN_WORK = 1200 * 10 ** 6   # most scans x pixels decoded in a JPEG: 30 scans at 40 megapixels
 MAX_DECODE = 200 * 2 ** 20   # most memory one decode may take (a 40-megapixel RGBA PNG: 160 MiB)
-DECODE_BYTES = {"jpeg": 3, "webp": 12}  # a decoder's own bytes a pixel beyond the picture (measured:
-                             # a progressive JPEG's coefficients; libwebp's RGBA buffer and its copy)
+MAX_READS = 100000          # most reads of a picture's bytes (a 20 MiB JPEG takes a few hundred)
 ORIENTATION = 0x0112         # the EXIF tag ImageOps.exif_transpose follows
 SLOW_BYTES = 2 * 2 ** 20     # largest picture of a kind Pillow decodes in Python (plain PPM, ...)
 BAND_PIXELS = 2 ** 18        # pixels converted at a time when shrinking a decoded picture
@@ -92,8 +91,10 @@ def read_gray(source, name=None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
         raise ImageError("%s is larger than %s MiB." % (name, _mib(max_bytes)), path=name)
     if not data:
         raise ImageError("%s is empty." % name, path=name)
+    _check_profiles(data, name)
+    _check_strips(data, name)
     with translated(UNDECODABLE, lambda err: _undecodable(err, name)), \
-            Image.open(io.BytesIO(data), formats=FORMATS) as im:
+            Image.open(_Budgeted(data, name), formats=FORMATS) as im:
         width, height = im.size
         if width * height > max_pixels:
             raise ImageError("%s has %dx%d pixels; at most %d megapixels are accepted."
@@ -105,6 +106,62 @@ def read_gray(source, name=None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
         small = _shrunk(im, name)
         small.getexif()[ORIENTATION] = im.getexif().get(ORIENTATION, 1)
     return _to_gray(ImageOps.exif_transpose(small))  # the full-size picture is freed by now
+
+
+class _Budgeted(io.BytesIO):
+    """The picture's bytes, read at most :data:`MAX_READS` times. Pillow walks a file's structure
+    in Python, a read for each JPEG segment, PNG chunk, TIFF strip or PPM header byte, while its
+    decoders read 64 KiB at a time: millions of tiny segments are refused after MAX_READS steps,
+    in a fraction of a second, whatever the format."""
+
+    def __init__(self, data, name):
+        super().__init__(data)
+        self.left, self.name = MAX_READS, name
+
+    def read(self, *size):
+        self.left -= 1
+        if self.left < 0:
+            raise ImageError("%s is made of more than %d pieces (segments, chunks or strips): save "
+                             "it again as an ordinary PNG or JPEG." % (self.name, MAX_READS),
+                             path=self.name)
+        return super().read(*size)
+
+
+def _check_profiles(data, name):
+    """Refuse a PNG of more than one colour profile (iCCP chunk): Pillow inflates each, up to
+    1 MB, and the PNG standard allows one. Walks the chunks' headers only, at most MAX_READS."""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return
+    i, profiles = 8, 0
+    for _ in range(MAX_READS):
+        if i + 8 > len(data):
+            break
+        profiles += data[i + 4:i + 8] == b"iCCP"
+        i += 12 + int.from_bytes(data[i:i + 4], "big")
+    if profiles > 1:
+        raise ImageError("%s is a PNG of %d colour profiles (iCCP chunks; the standard allows "
+                         "one): save it again." % (name, profiles), path=name)
+
+
+def _check_strips(data, name):
+    """Refuse a TIFF whose first directory declares more than MAX_READS strips or tiles: Pillow
+    makes a Python object of each while it opens the file (5 million: 16 s and 1.5 GiB). Reads
+    the directory's entries only (TIFF or BigTIFF, either byte order)."""
+    order = {b"II": "little", b"MM": "big"}.get(data[:2])
+    if order is None or data[2:4] not in (b"*\0", b"\0*", b"+\0", b"\0+"):
+        return
+    big = data[2:4] in (b"+\0", b"\0+")
+    size, entry = (8, 20) if big else (2, 12)  # bytes of the entry count, of one entry
+
+    def number(at, length):
+        return int.from_bytes(data[at:at + length], order)
+    directory = number(8, 8) if big else number(4, 4)
+    for k in range(min(number(directory, size), 4096)):
+        at = directory + size + k * entry
+        if number(at, 2) in (273, 324) and number(at + 4, 8 if big else 4) > MAX_READS:
+            raise ImageError("%s is made of more than %d pieces (segments, chunks or strips): "
+                             "save it again as an ordinary PNG or JPEG." % (name, MAX_READS),
+                             path=name)
 
 
 def _decoder(im):
@@ -131,8 +188,9 @@ def _check_cost(im, data, name, size):
     """Refuse a picture whose decoding would cost far more time or memory than its size says.
 
     Decided by the decoder that will run (:func:`_decoder`), whatever the format is called:
-    the memory it allocates (:data:`DECODE_BYTES` a pixel of ``size``, the picture's own, plus the
-    decoded picture, ``im.size`` after a draft) must fit :data:`MAX_DECODE`; a JPEG decoder passes
+    the memory it allocates (its own buffers, :func:`_decoder_bytes` a pixel of ``size``, the
+    picture's own, and :func:`_tile_bytes`, plus the decoded picture, ``im.size`` after a draft)
+    must fit :data:`MAX_DECODE`; a JPEG decoder passes
     over every block once per scan, so more scans than :data:`MAX_SCANS`, or than
     :data:`SCAN_WORK` scan-pixels allow at its size, are refused (an ordinary progressive JPEG
     has about 10; every SOS marker in the bytes counts, so none can hide); the decoders Pillow
@@ -140,7 +198,8 @@ def _check_cost(im, data, name, size):
     take at most :data:`SLOW_BYTES`.
     """
     decoder, pixels = _decoder(im), size[0] * size[1]
-    memory = pixels * DECODE_BYTES.get(decoder, 0) + im.size[0] * im.size[1] * _pixel_bytes(im)
+    memory = pixels * _decoder_bytes(im, decoder) + im.size[0] * im.size[1] * _pixel_bytes(im) \
+        + _tile_bytes(im)
     if memory > MAX_DECODE:
         raise ImageError("%s would take %s MiB to decode (%dx%d pixels, %s), more than %s MiB: "
                          "save it smaller or as a PNG." % (name, _mib(memory), size[0], size[1],
@@ -155,6 +214,28 @@ def _check_cost(im, data, name, size):
         raise ImageError("%s is a %s picture of a kind Pillow decodes slowly (%s), and larger "
                          "than %s MiB: save it as a PNG." % (name, im.format, decoder,
                                                             _mib(SLOW_BYTES)), path=name)
+
+
+def _decoder_bytes(im, decoder):
+    """The bytes a pixel that ``decoder`` allocates beyond the picture: a JPEG's coefficients (2
+    bytes each, per component at its sampling), libwebp's RGBA buffer and Pillow's copy of it."""
+    if decoder == "jpeg":
+        most = max(h * v for _, h, v, _ in im.layer) or 1
+        return 2 * sum(h * v for _, h, v, _ in im.layer) / most
+    return 12 if decoder == "webp" else 0
+
+
+def _tile_bytes(im):
+    """The buffer libtiff fills for one TIFF tile or strip, which a file may declare far larger
+    than its picture (TileWidth x TileLength, or RowsPerStrip rows, times the bits a pixel)."""
+    tags = getattr(im, "tag_v2", None)
+    if tags is None:
+        return 0
+    bits = tags.get(258, (8,))  # BitsPerSample: one for each sample, or one for all
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    width = tags.get(322) or im.size[0]
+    rows = tags.get(323) or min(tags.get(278) or im.size[1], im.size[1])
+    return width * rows * math.ceil(max(sum(bits), bits[0] * tags.get(277, 1)) / 8)
 
 
 def _pixel_bytes(im):

@@ -8,6 +8,7 @@ import io
 import struct
 import sys
 import time
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -61,6 +62,70 @@ def lossless_webp(side=6000):
     buf = io.BytesIO()
     Image.new("L", (side, side), 0).save(buf, "WEBP", lossless=True)
     return buf.getvalue()
+
+
+def zstd_zeros(n):
+    """A zstd frame of ``n`` zero bytes made of RLE blocks: 4 bytes per 128 KiB."""
+    out, block = bytearray(struct.pack("<I", 0xFD2FB528) + bytes([0x00, 7 << 3])), 128 * 1024
+    while n > 0:
+        size = min(block, n)
+        n -= size
+        out += struct.pack("<I", (size << 3) | (1 << 1) | (n == 0))[:3] + b"\0"
+    return bytes(out)
+
+
+def tiff(tags, blob):
+    """A little-endian one-directory TIFF: ``tags`` {tag: (type 3 or 4, values)}, the value "@"
+    standing for the offset of ``blob``, placed after the header."""
+    at = 8 + len(blob) + len(blob) % 2
+    entries, extra = [], b""
+    extra_at = at + 2 + 12 * len(tags) + 4
+    for tag, (kind, values) in sorted(tags.items()):
+        raw = struct.pack("<%d%s" % (len(values), "H" if kind == 3 else "I"),
+                          *[8 if v == "@" else v for v in values])
+        field = raw.ljust(4, b"\0") if len(raw) <= 4 else struct.pack("<I", extra_at + len(extra))
+        extra += b"" if len(raw) <= 4 else raw
+        entries.append(struct.pack("<HHI", tag, kind, len(values)) + field)
+    return (b"II*\0" + struct.pack("<I", at) + blob + b"\0" * (len(blob) % 2)
+            + struct.pack("<H", len(tags)) + b"".join(entries) + b"\0\0\0\0" + extra)
+
+
+def tile_bomb_tiff(side=64, tile=32768):
+    """A gray ``side`` x ``side`` TIFF whose one zstd tile is declared ``tile`` x ``tile``: a few
+    tens of KB on disk; libtiff fills the whole tile's buffer (1 GiB) to decode it."""
+    blob = zstd_zeros(tile * tile)
+    return tiff({256: (4, [side]), 257: (4, [side]), 258: (3, [8]), 259: (3, [50000]),
+                 262: (3, [1]), 277: (3, [1]), 322: (4, [tile]), 323: (4, [tile]),
+                 324: (4, ["@"]), 325: (4, [len(blob)])}, blob)
+
+
+def many_pieces(kind, n=150000):
+    """A small picture whose structure Pillow walks in Python has ``n`` pieces: empty JPEG APP5
+    segments, unknown PNG chunks, one-row TIFF strips, or a PGM comment of ``n`` bytes."""
+    buf = io.BytesIO()
+    picture = Image.new("L", (32, 32), 0)
+    if kind == "tiff":
+        return tiff({256: (4, [1]), 257: (4, [n]), 258: (3, [8]), 259: (3, [1]), 262: (3, [1]),
+                     277: (3, [1]), 273: (4, [8] * n), 278: (3, [1]), 279: (4, [1] * n)}, b"\0\0")
+    picture.save(buf, {"jpeg": "JPEG", "png": "PNG", "pgm": "PPM"}[kind])
+    data = buf.getvalue()
+    if kind == "jpeg":
+        return data[:2] + b"\xff\xe5\x00\x02" * n + data[2:]
+    if kind == "png":
+        chunk = struct.pack(">I", 0) + b"zzZz" + struct.pack(">I", zlib.crc32(b"zzZz"))
+        return data[:33] + chunk * n + data[33:]
+    return data[:2] + b"\n#" + b"x" * n + b"\n" + data[3:]
+
+
+def png_profiles(count):
+    """A small PNG with ``count`` iCCP chunks (the standard allows one), each inflating to 1 MB."""
+    buf = io.BytesIO()
+    Image.new("L", (32, 32), 0).save(buf, "PNG")
+    body = b"icc\0\0" + zlib.compress(bytes(10 ** 6), 9)
+    chunk = struct.pack(">I", len(body)) + b"iCCP" + body + struct.pack(
+        ">I", zlib.crc32(b"iCCP" + body))
+    data = buf.getvalue()
+    return data[:33] + chunk * count + data[33:]
 
 
 def float_tiff(side=8000):

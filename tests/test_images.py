@@ -393,6 +393,40 @@ def test_a_picture_whose_decoder_needs_too_much_memory_is_refused_before_decodin
     assert images.read_gray(png.getvalue()).shape == (1000, 1000)
 
 
+def test_a_tiff_tile_larger_than_its_picture_counts_in_the_decode_budget():
+    """A 64x64 TIFF of a few KB whose one tile is declared 32768x32768: libtiff would fill a
+    1 GiB buffer for it; the tile's size counts, and it is refused before decoding."""
+    bomb = images_bombs.tile_bomb_tiff(64, 32768)
+    assert len(bomb) < 100000
+    with Image.open(io.BytesIO(bomb)) as im:
+        assert im.size == (64, 64) and im.format == "TIFF"
+    with pytest.raises(images.ImageError, match=r"^the image would take 1024 MiB to decode "
+                       r"\(64x64 pixels, TIFF\), more than 200 MiB"):
+        images.read_gray(bomb)
+    small = images_bombs.tile_bomb_tiff(64, 64)  # the same file with a tile of its own size
+    assert images.read_gray(small).shape == (64, 64)
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "png", "tiff", "pgm"])
+def test_a_picture_of_many_tiny_pieces_is_refused_after_so_many_reads(kind):
+    """Pillow walks each JPEG segment, PNG chunk, TIFF strip or PGM header byte in Python, one
+    read each (5 million: 12-16 s of CPU): 150,000 pieces around a 32x32 picture are refused in
+    one sentence; the picture without them decodes (shown blank)."""
+    with pytest.raises(images.ImageError, match=r"^the image is made of more than 100000 pieces "
+                       r"\(segments, chunks or strips\)"):
+        images.read_gray(images_bombs.many_pieces(kind))
+    few = images_bombs.many_pieces(kind, 100)
+    assert images.read_gray(few).shape in ((32, 32), (100, 1))
+
+
+def test_a_png_of_many_colour_profiles_is_refused():
+    """Pillow inflates every iCCP chunk (1 MB each, 2.7 s for a thousand in 1 MiB); the PNG
+    standard allows one: two or more are refused, one is read."""
+    with pytest.raises(images.ImageError, match=r"^the image is a PNG of 1000 colour profiles"):
+        images.read_gray(images_bombs.png_profiles(1000))
+    assert images.read_gray(images_bombs.png_profiles(1)).shape == (32, 32)
+
+
 def test_pictures_pillow_decodes_in_python_are_bounded_in_bytes():
     """Plain-text PPM (and 16-bit PPM, RLE BMP) are decoded by a Python loop: small ones are read,
     ones over 2 MiB refused in one sentence (20 MB of plain PPM would cost seconds)."""

@@ -314,12 +314,14 @@ def test_a_slow_picture_does_not_stall_the_others(app, port, monkeypatch):
 
 
 def test_four_hostile_pictures_at_once_leave_a_drawing_answered(port):
-    """Two many-scan JPEGs dressed as MPOs (minutes of CPU between them once decoded) and two
-    1.4 KB WebPs of 36 megapixels (550 MiB each once decoded) posted at once, as many as there are
-    decoders: each is refused in one sentence before it decodes, and a drawing posted meanwhile is
-    answered."""
-    hostile = [images_bombs.as_mpo(images_bombs.many_scan_jpeg(4000, 5000))] * 2 + \
-        [images_bombs.lossless_webp(6000)] * 2
+    """Four bodies that are small and costly to decode posted at once, as many as there are
+    decoders: a many-scan JPEG dressed as an MPO (minutes of CPU), a 1.4 KB WebP of 36 megapixels
+    (550 MiB), a TIFF whose tile is declared 32768x32768 (1 GiB) and a JPEG of 150,000 empty
+    segments: each is refused in one sentence before it decodes, and a drawing posted meanwhile
+    is answered."""
+    hostile = [images_bombs.as_mpo(images_bombs.many_scan_jpeg(4000, 5000)),
+               images_bombs.lossless_webp(6000), images_bombs.tile_bomb_tiff(64, 32768),
+               images_bombs.many_pieces("jpeg")]
     assert len(hostile) == server.DECODERS and all(len(body) < server.MAX_BODY for body in hostile)
     answers = [None] * len(hostile)
 
@@ -336,8 +338,8 @@ def test_four_hostile_pictures_at_once_leave_a_drawing_answered(port):
     assert status == 200 and json.loads(answer)["label"] in range(10)
     assert [a[0] for a in answers] == [400] * 4, answers
     errors = [json.loads(a[2])["error"] for a in answers]
-    assert all(re.search(r"more than \d+ scans|would take \d+(\.\d)? MiB to decode", error)
-               for error in errors), errors
+    assert all(re.search(r"more than \d+ (scans|pieces)|would take \d+(\.\d)? MiB to decode",
+                         error) for error in errors), errors
 
 
 def test_slow_clients_do_not_starve_a_normal_one(run_dir):
