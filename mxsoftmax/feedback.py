@@ -1,12 +1,9 @@
 """Feedback on a learner's own functions: checks before training, one sentence when training breaks,
 and the checks of ``notebooks/exercises.ipynb``.
 
-Each ``check_*`` and ``exercise_*`` calls the learner's function as training calls it
-(``softmax(y_linear)``, ``cross_entropy(yhat, y)`` and ``net(X, params)`` under
-``autograd.record()``, ``SGD(params, lr)`` after it, on float32 NDArrays) with small crafted
-inputs, and returns a :class:`Verdict`: ``.ok``, ``.message`` (which property failed and a hint,
-never the answer) and ``.failed`` (that property's short name). Whatever the learner's code does
-becomes a verdict: only our own usage errors (:class:`InvalidValue`) leave a check.
+A check calls the learner's function as training does, on small crafted inputs, and returns a
+:class:`Verdict`: which property ``failed`` and a ``message`` with a hint, never the answer.
+Whatever the learner's code does becomes a verdict; only our own usage errors leave a check.
 """
 import contextlib
 import functools
@@ -22,7 +19,6 @@ from mxnet import autograd, nd
 from .errors import Diverged, reason, translated
 from .validation import CONSTRAINTS as C, Options, validate_params
 
-NOT_DONE = "not done yet"
 FLOAT32_EXP_LIMIT = 88.7  # exp(88.7) is about the largest float32, 3.4e38
 
 
@@ -56,111 +52,134 @@ def _verdict(check):
     return run
 
 
-def _require(*properties):
-    """Refuse with the first ``(failed, holds, message)`` that does not hold."""
-    for failed, holds, message in properties:
-        if not holds:
-            raise _Refused(failed, message)
+def _require(holds, failed, message, **facts):
+    """Refuse with ``message``, filled from ``facts``, unless ``holds``."""
+    if not holds:
+        raise _Refused(failed, message.format(**facts))
 
 
 def _which(mistakes, otherwise):
-    """The message of the first ``(found, message)`` found, else ``otherwise``: which usual
-    mistake gives what the learner's function returned."""
+    """The first message of ``(found, message)`` found, else ``otherwise``: which usual mistake
+    gives what the learner's function returned."""
     return next((message for found, message in mistakes if found), otherwise)
 
 
-def _given(value, name):
-    """``value``, or the "not done" refusal while the learner's cell still holds None."""
-    if value is None:
-        raise _Refused("not done", "%s: %s (it is None)." % (name, NOT_DONE))
-    return value
+class _Learner:
+    """The learner's function ``fn``, called ``name(*argnames)`` as training calls it: the only
+    place its code runs and its results are read."""
 
+    def __init__(self, fn, name, *argnames):
+        self.fn, self.name, self.argnames = fn, name, argnames
 
-# --- calling the learner's function: the only places its code and its results are touched --------
+    def require(self, holds, failed, message, **facts):
+        """Refuse with ``message`` unless ``holds``; ``{name}`` in it is the function's."""
+        _require(holds, failed, message, name=self.name, **facts)
 
-def _call(fn, name, argnames, *args, recorded=True):
-    """``fn(*args)``, under ``autograd.record()`` when ``recorded`` (as training calls it), refused
-    if ``fn`` is blank, takes other arguments or raises. ``argnames`` name ``args`` as the
-    tutorial does (``("y_linear",)``), for the sentences."""
-    if not callable(_given(fn, name)):
-        raise _Refused("type", "%s must be a function, not %s." % (name, type(fn).__name__))
-    signature = ""  # a builtin without one (ValueError): let the call decide
-    with contextlib.suppress(ValueError), translated(TypeError, lambda err: _Refused(
-            "arity", "%s%s cannot be called as %s(%s): it must take exactly %d argument%s without a "
-            "default (an extra F=nd is fine)." % (name, signature, name, ", ".join(argnames),
-                                                   len(args), "" if len(args) == 1 else "s"))):
-        signature = inspect.signature(fn)
-        signature.bind(*args)
-    # the learner's code may raise anything, MXNet's errors may surface only when read
-    with translated(Exception, lambda err: _raised(name, args, err)):
-        with autograd.record() if recorded else contextlib.nullcontext():
-            result = fn(*args)
-    if result is NotImplemented:
-        raise _Refused("not done", "%s: %s (it returns NotImplemented)." % (name, NOT_DONE))
-    return result
+    def __call__(self, *args, recorded=True):
+        """``fn(*args)`` under ``autograd.record()`` when ``recorded``; refused if the function is
+        blank, takes other arguments or raises."""
+        self.require(self.fn is not None, "not done", "{name}: not done yet (it is None).")
+        self.require(callable(self.fn), "type", "{name} must be a function, not {kind}.",
+                     kind=type(self.fn).__name__)
+        signature = ""  # a builtin without one (ValueError): let the call decide
+        with contextlib.suppress(ValueError), translated(TypeError, lambda err: _Refused(
+                "arity", "%s%s cannot be called as %s(%s): it must take exactly %d argument%s "
+                "without a default (an extra F=nd is fine)." % (
+                    self.name, signature, self.name, ", ".join(self.argnames), len(args),
+                    "" if len(args) == 1 else "s"))):
+            signature = inspect.signature(self.fn)
+            signature.bind(*args)
+        with translated(Exception, functools.partial(self._raised, args)):
+            with autograd.record() if recorded else contextlib.nullcontext():
+                result = self.fn(*args)
+        self.require(result is not NotImplemented, "not done",
+                     "{name}: not done yet (it returns NotImplemented).")
+        return result
 
+    def _raised(self, args, err):
+        """The refusal for ``err``, raised by the function or by MXNet when its result is read."""
+        mxnet, name = isinstance(err, mx.MXNetError), self.name
+        if isinstance(err, NotImplementedError):
+            return _Refused("not done", "%s: not done yet (it raises NotImplementedError)." % name)
+        if isinstance(err, AssertionError):
+            return _Refused("symbol", "%s raised AssertionError: MXNet got a Symbol where it takes "
+                            "an NDArray; use nd operations, as the tutorial does." % name)
+        if mxnet and "inplace operations" in str(err).lower():
+            return _Refused("in place", "%s writes into an array in place (e /= ..., l *= -1, or "
+                            "W[:] = ... into what it is given), which MXNet refuses while autograd "
+                            "records, as in training: make a new array (e = e / ...)." % name)
+        if mxnet:
+            return _Refused("mxnet", "MXNet refused an operation in %s for inputs of shape %s "
+                            "(%s): most often shapes that do not broadcast, such as (N, 10) and a "
+                            "sum of shape (N,); keep the summed axis (keepdims=True)." % (
+                                name, " and ".join(str(getattr(a, "shape", type(a).__name__))
+                                                   for a in args), reason(err)))
+        return _Refused("raised", "%s raised %s: %s" % (name, type(err).__name__, reason(err)))
 
-def _raised(name, args, err):
-    """The refusal of ``name`` that raised ``err`` when called with ``args``: not done yet, a
-    Symbol where an NDArray belongs, an in-place operation autograd refuses, shapes MXNet refused,
-    or else what it raised."""
-    if isinstance(err, NotImplementedError):
-        return _Refused("not done", "%s: %s (it raises NotImplementedError)." % (name, NOT_DONE))
-    if isinstance(err, AssertionError):
-        return _Refused("symbol", "%s raised AssertionError, which MXNet raises when an operation "
-                        "gets a Symbol where it takes an NDArray (or the reverse): write it with nd "
-                        "operations on the NDArrays it is given, as the tutorial does (mx.sym and "
-                        "F=sym are for compiled graphs)." % name)
-    if isinstance(err, mx.MXNetError) and "inplace operations" in str(err).lower():
-        return _Refused("in place", "%s writes into an array in place (such as e /= ..., l *= -1, "
-                        "or W[:] = ... into what it is given), which MXNet refuses while autograd "
-                        "records, as in training: make a new array instead (e = e / ...)." % name)
-    if isinstance(err, mx.MXNetError):
-        return _Refused("mxnet", "MXNet refused an operation in %s for inputs of shape %s (%s): "
-                        "most often two shapes that do not broadcast, such as an (N, 10) array and "
-                        "a sum of shape (N,); keep the summed axis (keepdims=True or "
-                        ".reshape((-1, 1)))." % (name, " and ".join(
-                            str(getattr(a, "shape", type(a).__name__)) for a in args), reason(err)))
-    return _Refused("raised", "%s raised %s: %s" % (name, type(err).__name__, reason(err)))
+    def values(self, shape, *args, batch=None):
+        """What the function returns for ``args``, as float64 numpy, refused unless it is a
+        float32 NDArray of ``shape``; ``batch`` is the (examples, classes) a loss is of."""
+        return self.read(self(*args), shape, batch)
 
+    def read(self, result, shape, batch=None):
+        self.require(result is not None, "type", "{name} returned None: a return statement is "
+                     "missing.")
+        self.require(not isinstance(result, np.ndarray), "type", "{name} returned a numpy array: "
+                     "autograd follows only NDArrays (no .asnumpy()).")
+        self.require(isinstance(result, nd.NDArray), "type", "{name} returned {kind}, not an "
+                     "NDArray.", kind=type(result).__name__)
+        got = result.shape
+        said = {(): "a single number", (1,): "a single number", batch: "one value per probability:"
+                " add up each example's row", batch[1:]: "one value per class: you summed over the "
+                "batch axis (axis 0), not over each example's classes"} if batch else {}
+        self.require(got == shape, "shape", "{name} returned {said}; the loss has one value per "
+                     "example, shape {shape}." if batch else "{name} returned shape {got} where "
+                     "shape {shape} is expected.", got=got, shape=shape,
+                     said=said.get(got, "shape %s" % (got,)))
+        self.require(result.dtype == np.float32, "dtype", "{name} returned {dtype} values: keep "
+                     "the float32 of its input (no .astype, no dtype=), as training's arrays are.",
+                     dtype=np.dtype(result.dtype).name)
+        with translated(Exception, functools.partial(self._raised, ())):
+            return result.asnumpy().astype(np.float64)
 
-def _values(result, name, shape, batch=None):
-    """``result`` as float64 numpy if it is a float32 NDArray of ``shape``, else refused;
-    ``batch`` is the batch's (examples, classes) when ``result`` is a loss, one value per example."""
-    _require(("type", result is not None, "%s returned None: a return statement is missing." % name),
-             ("type", not isinstance(result, np.ndarray), "%s returned a numpy array: autograd "
-              "follows only NDArrays, so keep nd operations to the end (no .asnumpy())." % name),
-             ("type", isinstance(result, nd.NDArray), "%s returned %s, not an NDArray."
-              % (name, type(result).__name__)))
-    if result.shape != shape:
-        said = {(): "a single number (training takes the mean itself)", batch: "one value per "
-                "probability: add up each example's row", batch[1:]: "one value per class: you "
-                "summed over the batch axis (axis 0), not over each example's classes"} if batch else {}
-        raise _Refused("shape", "%s returned %s; the loss has one value per example, shape %s." % (
-            name, said.get(() if result.shape == (1,) else result.shape, "shape %s" % (result.shape,)),
-            shape) if batch else "%s returned shape %s where shape %s is expected."
-                       % (name, result.shape, shape))
-    _require(("dtype", result.dtype == np.float32, "%s returned %s values: training mixes them "
-              "with float32 arrays, which MXNet refuses; keep the float32 of its input (no .astype, "
-              "no dtype=)." % (name, np.dtype(result.dtype).name)))
-    with translated(Exception, lambda err: _raised(name, (), err)):
-        return result.asnumpy().astype(np.float64)
-
-
-def _output(fn, name, argnames, shape, *args, batch=None):
-    """What ``fn(*args)`` returns, as :func:`_values` reads it."""
-    return _values(_call(fn, name, argnames, *args), name, shape, batch)
+    def gradient(self, x, eps, shape, what):
+        """Refused unless autograd's gradient of ``sum(w * fn(x))`` (fixed random weights ``w``,
+        ``fn(x)`` of ``shape``) is the one of central finite differences."""
+        weights = np.random.RandomState(1).uniform(.5, 1.5, size=shape)
+        x_nd = _nd(x)
+        with autograd.record():
+            out = self(x_nd)
+            self.read(out, shape)
+            total = nd.sum(out * _nd(weights, grad=False))
+        with translated(Exception, lambda err: _Refused(
+                "gradient", "autograd cannot differentiate %s: its output is not computed from its "
+                "input by nd operations (no .asnumpy(), nd.array(...) or Python numbers)."
+                % self.name)):
+            total.backward()
+            grad = x_nd.grad.asnumpy().astype(np.float64)
+        x, numeric = np.float32(x), np.zeros_like(grad)
+        for index in np.ndindex(*x.shape):
+            step = np.zeros_like(x)
+            step[index] = eps
+            numeric[index] = sum(sign * np.sum(self.values(shape, _nd(x + sign * step)) * weights)
+                                 for sign in (1, -1)) / (2 * eps)
+        gaps = np.abs(grad - numeric) / (1e-2 + np.abs(numeric))
+        at = np.unravel_index(np.argmax(gaps), gaps.shape)
+        self.require(gaps[at] <= 2e-2, "gradient", "the gradient of {name} does not match finite "
+                     "differences (at {at}: autograd {grad:.4g}, finite differences {numeric:.4g}): "
+                     "part of it is hidden from autograd (.detach(), nd.stop_gradient, .asnumpy(), "
+                     "nd.array(...)), which misses how {what}.", at=tuple(map(int, at)),
+                     grad=grad[at], numeric=numeric[at], what=what)
 
 
 def _same_arrays(params, given):
-    """Whether ``params`` still holds the very arrays it was ``given``."""
     return len(params) == len(given) and all(p is g for p, g in zip(params, given))
 
 
 # --- crafted inputs and their references, in float64 ---------------------------------------------
 
 def _logits(rows=4, seed=0):
-    """Logits from -3 to 3, a permutation of steps 0.6 apart in each row: no ties blur the order."""
+    """Logits from -3 to 3, each row a permutation of steps 0.6 apart: no ties blur the order."""
     rng = np.random.RandomState(seed)
     return rng.rand(rows, 10).argsort(axis=1) * .6 - 3 + rng.uniform(0, .3, size=(rows, 1))
 
@@ -197,35 +216,6 @@ def _nd(a, grad=True):
     return x
 
 
-def _check_gradient(fn, name, argname, x, eps, what, shape):
-    """Refused unless autograd's gradient of ``sum(w * fn(x))`` (fixed random weights ``w``,
-    ``fn(x)`` of ``shape``) is the one of central finite differences."""
-    weights = np.random.RandomState(1).uniform(.5, 1.5, size=shape)
-    x_nd = _nd(x)
-    with autograd.record():
-        out = _call(fn, name, (argname,), x_nd)
-        _values(out, name, shape)
-        total = nd.sum(out * _nd(weights, grad=False))
-    with translated(Exception, lambda err: _Refused(
-            "gradient", "autograd cannot differentiate %s: its output is not computed from its "
-            "input by nd operations under autograd.record() (did it go through .asnumpy(), "
-            "nd.array(...) or a Python number?)." % name)):
-        total.backward()
-        grad = x_nd.grad.asnumpy().astype(np.float64)
-    x, numeric = np.float32(x), np.zeros_like(grad)
-    for index in np.ndindex(*x.shape):
-        step = np.zeros_like(x)
-        step[index] = eps
-        numeric[index] = sum(sign * np.sum(_output(fn, name, (argname,), shape, _nd(x + sign * step))
-                                           * weights) for sign in (1, -1)) / (2 * eps)
-    gaps = np.abs(grad - numeric) / (1e-2 + np.abs(numeric))
-    at = np.unravel_index(np.argmax(gaps), gaps.shape)
-    _require(("gradient", gaps[at] <= 2e-2, "the gradient of %s does not match finite differences "
-              "(at %s, autograd says %.4g, finite differences %.4g): part of it is hidden from "
-              "autograd (.detach(), nd.stop_gradient, .asnumpy() or nd.array(...)), so backward() "
-              "misses how %s." % (name, tuple(map(int, at)), grad[at], numeric[at], what)))
-
-
 # --- the checks of the tutorial's functions -------------------------------------------------------
 
 @_verdict
@@ -233,42 +223,39 @@ def check_softmax(fn, name="softmax"):
     """Check a learner's ``softmax(y_linear)``: shape, no negative values, rows that sum to 1 (and
     which axis was summed otherwise), the order of the logits, finite values for logits of +-100,
     and a gradient that matches finite differences."""
-    z, big = _logits(), _big_logits()
-    _softmax_values(_output(fn, name, ("y_linear",), z.shape, _nd(z)), z, name)
-    p = _output(fn, name, ("y_linear",), big.shape, _nd(big))
-    _require(("overflow", np.isfinite(p).all(), "%s returned inf or NaN for logits of +-100: "
-              "exp(100) is 2.7e43, beyond float32's largest (3.4e38 = exp(88.7)). softmax(z) = "
-              "softmax(z - c) for any constant c: shift the logits by their max before exp." % name))
-    _softmax_values(p, big, name, order=False)
-    _check_gradient(fn, name, "y_linear", z, 1e-2, "each probability depends on every logit of its "
-                    "row", z.shape)
-    return Verdict(True, "%s: correct. Rows sum to 1, no negative values, the shape of the input, "
-                   "the order of the logits, finite for logits of +-100, and a gradient that "
-                   "matches finite differences." % name)
+    softmax, z, big = _Learner(fn, name, "y_linear"), _logits(), _big_logits()
+    _softmax_values(softmax, softmax.values(z.shape, _nd(z)), z)
+    p = softmax.values(big.shape, _nd(big))
+    softmax.require(np.isfinite(p).all(), "overflow", "{name} returned inf or NaN for logits of "
+                    "+-100: exp(100) overflows float32; softmax(z) = softmax(z - c) for any c, so "
+                    "shift the logits by their max before exp.")
+    _softmax_values(softmax, p, big, order=False)
+    softmax.gradient(z, 1e-2, z.shape, "each probability depends on every logit of its row")
+    return Verdict(True, "%s: correct. Rows sum to 1, no negative values, the input's shape, the "
+                   "logits' order, finite for logits of +-100, and a gradient that matches finite "
+                   "differences." % name)
 
 
-def _softmax_values(p, z, name, order=True):
+def _softmax_values(softmax, p, z, order=True):
     """Refused unless ``p`` has the properties of softmax's values for the logits ``z``."""
+    softmax.require(np.isfinite(p).all(), "finite", "{name} returned inf or NaN for logits between "
+                    "-3 and 3: look for a division by something that can be 0, or a log.")
+    softmax.require((p >= 0).all(), "negative", "{name} returned negative values ({low:.3g}): "
+                    "probabilities are never negative.", low=p.min())
     rows = p.sum(axis=1)
-    summed = _which([
-        (np.allclose(p.sum(axis=0), 1, atol=1e-4), "its columns do: you normalised over the batch "
-         "axis (axis 0). Each row (one example) must sum to 1, divided by the sum over its own "
-         "classes (axis 1)"),
-        (np.isclose(p.sum(), 1, atol=1e-4), "the whole batch does: you divided by the sum over "
-         "every example and class. Divide each row by its own sum")],
-        "they sum to %s: divide each row by the sum of its exps" % ", ".join(
-            "%.4g" % s for s in rows[:3]))
-    reversed_ = (np.argsort(p, axis=1) == np.argsort(-z, axis=1)).all()
-    _require(("finite", np.isfinite(p).all(), "%s returned inf or NaN for logits between -3 and "
-              "3: look for a division by something that can be 0, or a log." % name),
-             ("negative", (p >= 0).all(), "%s returned negative values (as low as %.3g): "
-              "probabilities are never negative, and exp of any logit is positive." % (name, p.min())),
-             ("rows", np.allclose(rows, 1, atol=1e-4), "the rows of %s's output must each sum to 1, "
-              "and %s." % (name, summed)),
-             ("order", not order or (np.argsort(p, axis=1) == np.argsort(z, axis=1)).all(),
-              "%s must keep the order of the logits (the largest logit gets the largest "
-              "probability), and it %s." % (name, "reverses it: check the sign inside exp"
-                                            if reversed_ else "does not: exp is increasing, keep it so")))
+    softmax.require(np.allclose(rows, 1, atol=1e-4), "rows", "the rows of {name}'s output must "
+                    "each sum to 1, and " + _which([
+                        (np.allclose(p.sum(axis=0), 1, atol=1e-4), "its columns do: you "
+                         "normalised over the batch axis (axis 0), not each row over its classes."),
+                        (np.isclose(p.sum(), 1, atol=1e-4), "the whole batch does: divide each row "
+                         "by its own sum.")],
+                        "they sum to {sums}: divide each row by the sum of its exps."),
+                    sums=", ".join("%.4g" % s for s in rows[:3]))
+    ranks = np.argsort(p, axis=1)
+    softmax.require(not order or (ranks == np.argsort(z, axis=1)).all(), "order", "{name} must "
+                    "keep the order of the logits, and it " + (
+                        "reverses it: check the sign inside exp." if (ranks == np.argsort(
+                            -z, axis=1)).all() else "does not: exp is increasing."))
 
 
 @_verdict
@@ -276,21 +263,20 @@ def check_net(fn, name="net"):
     """Check a learner's ``net(X, params)``: probabilities for each row of a small batch, which
     depend on ``params`` (``W, b = params``), not on the notebook's global ``W`` and ``b``, and
     leave them as they were."""
-    rng = np.random.RandomState(4)
+    rng, net = np.random.RandomState(4), _Learner(fn, name, "X", "params")
     X, W, b = (np.float32(a) for a in (rng.uniform(0, 1, size=(4, 784)),
                                        rng.normal(0, .05, size=(784, 10)), rng.normal(0, .05, 10)))
-    logits = X.astype(np.float64) @ W + b
     params = [_nd(W), _nd(b)]
     given = list(params)
-    p = _output(fn, name, ("X", "params"), (4, 10), _nd(X), params)
-    _require(("in place", _same_arrays(params, given) and np.array_equal(given[0].asnumpy(), W)
-              and np.array_equal(given[1].asnumpy(), b), "%s changed its parameters (params[i] = "
-              "... or W[:] = ...): training owns them and only SGD steps them; read them (W, b = "
-              "params) and make new arrays." % name))
-    _softmax_values(p, logits, name, order=False)
-    _require(("params", np.allclose(p, _softmax(logits), atol=1e-4), "%s's probabilities are not "
-              "softmax(X W + b) for the W and b in params: take them from its argument (W, b = "
-              "params), not from the notebook's globals." % name))
+    p = net.values((4, 10), _nd(X), params)
+    net.require(_same_arrays(params, given) and np.array_equal(given[0].asnumpy(), W) and
+                np.array_equal(given[1].asnumpy(), b), "in place", "{name} changed its parameters "
+                "(params[i] = ... or W[:] = ...): in training only SGD does.")
+    logits = X.astype(np.float64) @ W + b
+    _softmax_values(net, p, logits, order=False)
+    net.require(np.allclose(p, _softmax(logits), atol=1e-4), "params", "{name}'s probabilities "
+                "are not softmax(X W + b) for the W and b in params: take them from its argument "
+                "(W, b = params), not the notebook's globals.")
     return Verdict(True, "%s: correct. softmax(X W + b) with the W and b it is given." % name)
 
 
@@ -298,65 +284,61 @@ def check_net(fn, name="net"):
 def check_cross_entropy(fn, name="cross_entropy"):
     """Check a learner's ``cross_entropy(yhat, y)``: one value per example, minus the log of the
     probability given to the label, and a gradient that matches finite differences."""
+    ce = _Learner(fn, name, "yhat", "y")
     (labels, y), yhat = _labels(), _softmax(_logits() / 3)  # every probability well above 0
-    loss = _output(fn, name, ("yhat", "y"), labels.shape, _nd(yhat), _nd(y), batch=yhat.shape)
+    loss = ce.values(labels.shape, _nd(yhat), _nd(y), batch=yhat.shape)
     expected = -np.log(yhat[np.arange(4), labels])
     if not np.isfinite(loss).all():
-        swapped = _output(fn, name, ("yhat", "y"), labels.shape, _nd(y), _nd(yhat))
-        raise _Refused("finite", "%s returned inf or NaN for probabilities between 0 and 1%s." % (
-            name, " with its arguments swapped: it takes the probabilities first, cross_entropy("
-            "yhat, y), and log of the one-hot label's zeros is -inf" if np.allclose(
-                swapped, expected, rtol=1e-4) else ": only the label's probability should enter "
-            "a log, and here every probability is between 0 and 1"))
+        swapped = np.allclose(ce.values(labels.shape, _nd(y), _nd(yhat)), expected, rtol=1e-4)
+        ce.require(False, "finite", "{name} returned inf or NaN for probabilities between 0 and 1"
+                   + (" with its arguments swapped: it takes the probabilities first, "
+                      "cross_entropy(yhat, y)." if swapped else
+                      ": only the label's probability should enter a log."))
     i = int(np.argmax(np.abs(loss - expected)))
-    _require(("value", np.allclose(loss, expected, rtol=1e-4, atol=1e-5), _which([
-        (np.allclose(loss, -expected, rtol=1e-4), "%s returned negative losses: log of a "
-         "probability is <= 0, and the cross-entropy is minus that: a minus sign is missing." % name),
-        (np.allclose(loss, expected / 10, rtol=1e-4), "%s returned a tenth of the cross-entropy: "
-         "you averaged over the 10 classes; add them up instead." % name),
-        (np.allclose(loss, -np.log(yhat).sum(axis=1), rtol=1e-4), "%s added -log of every "
-         "class's probability: multiply by the one-hot y first, so that only the label's "
-         "probability counts." % name)],
-        "for example %d (label %d, which gets probability %.4g) %s returned %.4g: the "
-        "cross-entropy of one example is minus the log of the probability given to its label."
-        % (i, labels[i], yhat[i, labels[i]], name, loss[i]))))
-    _check_gradient(lambda p: fn(p, _nd(y, grad=False)), name, "yhat", yhat, 1e-4,
-                    "the loss depends on the label's probability", labels.shape)
-    return Verdict(True, "%s: correct. One value per example, minus the log of the probability "
-                   "given to the label, and a gradient that matches finite differences." % name)
+    ce.require(np.allclose(loss, expected, rtol=1e-4, atol=1e-5), "value", _which([
+        (np.allclose(loss, -expected, rtol=1e-4), "{name} returned negative losses: a minus sign "
+         "is missing (the log of a probability is <= 0)."),
+        (np.allclose(loss, expected / 10, rtol=1e-4), "{name} returned a tenth of the "
+         "cross-entropy: you averaged over the 10 classes; add them up."),
+        (np.allclose(loss, -np.log(yhat).sum(axis=1), rtol=1e-4), "{name} added -log of every "
+         "class's probability: multiply by the one-hot y first.")],
+        "for example {i} (label {label}, probability {p:.4g}) {name} returned {got:.4g}, not minus "
+        "the log of the label's probability."), i=i, label=labels[i], p=yhat[i, labels[i]],
+        got=loss[i])
+    _Learner(lambda p: fn(p, _nd(y, grad=False)), name, "yhat").gradient(
+        yhat, 1e-4, labels.shape, "the loss depends on the label's probability")
+    return Verdict(True, "%s: correct. One value per example, minus the log of the label's "
+                   "probability, and a gradient that matches finite differences." % name)
 
 
 @_verdict
 def check_SGD(fn, name="SGD"):
     """Check a learner's ``SGD(params, lr)``: each parameter changed in place by ``-lr * grad``,
     in the arrays that ``params`` holds (training keeps those)."""
-    rng = np.random.RandomState(2)
+    rng, sgd = np.random.RandomState(2), _Learner(fn, name, "params", "lr")
     start, grads = [[rng.normal(size=(3, 2)), rng.normal(size=2)] for _ in range(2)]
     params, lr = [_nd(p) for p in start], 0.1
     for param, grad in zip(params, grads):
         param.grad[:] = grad
     given = list(params)
-    _call(fn, name, ("params", "lr"), params, lr, recorded=False)
-    _require(("in place", _same_arrays(params, given), "%s put new arrays into params (params[i] = "
-              "...) instead of writing into the ones it holds: training keeps its own arrays, which "
-              "then never move; write into each array itself (param[:] = ...)." % name))
-    steps = [_values(p, name, p.shape) - s for p, s in zip(given, start)]
+    sgd(params, lr, recorded=False)
+    sgd.require(_same_arrays(params, given), "in place", "{name} put new arrays into params "
+                "(params[i] = ...): training keeps its own, so write into each (param[:] = ...).")
+    steps = [sgd.read(p, p.shape) - s for p, s in zip(given, start)]
     moved = [not np.allclose(step, 0, atol=1e-7) for step in steps]
+    sgd.require(any(moved), "in place", "{name} left the parameters unchanged: param = ... makes a "
+                "new array and leaves the one in params as it was; write into it (param[:] = ...).")
+    sgd.require(all(moved), "every parameter", "{name} changed only {moved}: every parameter needs "
+                "its step (is a return inside the loop?).", moved=" and ".join(
+                    n for n, m in zip(("W", "b"), moved) if m))
     ratio = np.concatenate([(step / -grad).ravel() for step, grad in zip(steps, grads)])
-    _require(("in place", any(moved), "%s left the parameters unchanged: assigning to the loop's "
-              "name (param = ...) makes a new array and leaves the one in params as it was; write "
-              "into the array itself." % name),
-             ("every parameter", all(moved), "%s changed only %s: every parameter in params needs "
-              "its step (is a return inside the loop?)." % (
-                  name, " and ".join(n for n, m in zip(("W", "b"), moved) if m))),
-             ("direction", not np.allclose(ratio, -lr, rtol=1e-4), "%s moved the parameters up the "
-              "gradient, which increases the loss: gradient descent steps against it." % name),
-             ("size", not np.allclose(ratio, ratio[0], rtol=1e-4) or np.isclose(ratio[0], lr,
-                                                                                rtol=1e-4),
-              "%s stepped by %.4g times -grad with lr = %g: the step is the learning rate times "
-              "the gradient." % (name, ratio[0], lr)),
-             ("step", np.allclose(ratio, lr, rtol=1e-4), "%s moved the parameters, but not along "
-              "-lr * grad: each parameter's step comes from its own .grad." % name))
+    sgd.require(not np.allclose(ratio, -lr, rtol=1e-4), "direction", "{name} moved the parameters "
+                "up the gradient: descent steps against it.")
+    sgd.require(not np.allclose(ratio, ratio[0], rtol=1e-4) or np.isclose(ratio[0], lr, rtol=1e-4),
+                "size", "{name} stepped by {ratio:.4g} times -grad with lr = {lr:g}: the step is "
+                "lr times the gradient.", ratio=ratio[0], lr=lr)
+    sgd.require(np.allclose(ratio, lr, rtol=1e-4), "step", "{name} moved the parameters, but not "
+                "along -lr * grad: each parameter's step comes from its own .grad.")
     return Verdict(True, "%s: correct. Each parameter moved by -lr * grad, in place." % name)
 
 
@@ -365,49 +347,45 @@ def check_SGD(fn, name="SGD"):
 def explain_not_finite(yhat, y_one_hot, loss, logits=None, name="softmax"):
     """One sentence on why ``loss`` (per example) is inf or NaN: what ``name`` (the softmax or
     net) returned for the batch, ``yhat``, and from which logits ``X W + b``, when known."""
-    yhat, y = np.atleast_2d(_host(yhat)), np.atleast_2d(_host(y_one_hot))
-    loss = np.atleast_1d(_host(loss))
+    yhat, y, loss = np.atleast_2d(_host(yhat)), np.atleast_2d(_host(y_one_hot)), _host(loss)
+    loss = np.atleast_1d(loss)
     rows = np.flatnonzero(~np.isfinite(loss.reshape(len(loss), -1)).all(axis=1))
     if len(loss) != len(yhat) or not rows.size:
         return "cross_entropy returned a loss that is not one finite value per example."
-    row = int(rows[0])
-    p, label, z = yhat[row], int(np.argmax(y[row])), None if logits is None else _host(logits)
+    row, z = int(rows[0]), None if logits is None else _host(logits)
+    p, label = yhat[row], int(np.argmax(y[row]))
     if z is not None and not np.isfinite(z[row]).all():
-        return ("the logits X W + b of row %d were already inf or NaN: the parameters blew up in an "
-                "earlier step (a learning rate too large, or an SGD that does not step by "
+        return ("the logits X W + b of row %d were already inf or NaN: the parameters blew up in "
+                "an earlier step (a learning rate too large, or an SGD that does not step by "
                 "-lr * grad)." % row)
-    top, below = (0, 0) if z is None else (z[row].max(), z.max() - z[row].max())
-    if np.isnan(p).any():
-        return "%s returned NaN for row %d%s." % (name, row, "" if z is None else _which([
-            (top > FLOAT32_EXP_LIMIT, ", whose logits reach %.4g: exp overflowed to inf (float32 "
-             "ends at exp(%.1f)), and inf / inf = NaN; shift by the max before exp"
-             % (top, FLOAT32_EXP_LIMIT)),
-            (below > FLOAT32_EXP_LIMIT, ": its largest logit is %.4g below the batch's largest, so "
-             "after shifting by the batch's max every exp of the row underflows to 0 and 0 / 0 = "
-             "NaN; shift each row by its own max" % below)],
-            ", although its logits are between %.4g and %.4g" % (z[row].min(), top)))
-    if np.isinf(p).any():
-        return ("%s returned inf for row %d%s: a probability is at most 1, so exp must not overflow "
-                "and each row is divided by its sum." % (name, row, "" if z is None else
-                                                         ", whose logits reach %.4g (exp overflows "
-                                                         "float32 above %.1f)" % (top, FLOAT32_EXP_LIMIT)))
-    if (p < 0).any():
-        return ("%s returned a negative value (%.4g) for row %d; log of a negative number is NaN."
-                % (name, p.min(), row))
-    if not (p == 0).any():
-        return ("cross_entropy returned %s for row %d although %s's probabilities there are finite "
-                "and above 0: run check_cross_entropy on it." % (loss[row], row, name))
+    known = z is not None
+    top, below = (z[row].max(), z.max() - z[row].max()) if known else (0, 0)
     zero = label if p[label] == 0 else int(np.argmax(p == 0))
-    cause = "" if z is None else (
-        " (its logit %.4g is %.4g below the batch's largest and %.4g below its row's: exp of a "
-        "number that negative underflows to 0 in float32; a softmax shifted by each row's own "
-        "max, or a cross-entropy computed from the logits by log-sum-exp, avoids it)"
-        % (z[row, zero], z.max() - z[row, zero], top - z[row, zero]))
-    if zero == label:
-        return ("%s returned 0 for the true class of row %d (label %d); log(0) = -inf%s."
-                % (name, row, label, cause))
-    return ("%s returned 0 for class %d of row %d; log(0) = -inf, and the one-hot label's 0 times "
-            "-inf is NaN%s." % (name, zero, row, cause))
+    return _which([
+        (np.isnan(p).any(), "{name} returned NaN for row {row}" + ("." if not known else _which([
+            (top > FLOAT32_EXP_LIMIT, ", whose logits reach {top:.4g}: exp overflowed to inf, and "
+             "inf / inf = NaN; shift by the max before exp."),
+            (below > FLOAT32_EXP_LIMIT, ": its largest logit is {below:.4g} below the batch's, so "
+             "shifted by the batch's max its every exp underflows to 0, and 0 / 0 = NaN; shift "
+             "each row by its own max.")],
+            ", although its logits are between {low_z:.4g} and {top:.4g}."))),
+        (np.isinf(p).any(), "{name} returned inf for row {row}" + (
+            ", whose logits reach {top:.4g} (exp overflows float32 above 88.7)" if known else "")
+         + ": a probability is at most 1."),
+        ((p < 0).any(), "{name} returned a negative value ({low:.4g}) for row {row}; log of a "
+         "negative number is NaN."),
+        (not (p == 0).any(), "cross_entropy returned {loss} for row {row} although {name}'s "
+         "probabilities there are finite and above 0: run check_cross_entropy on it."),
+        (zero == label, "{name} returned 0 for the true class of row {row} (label {label}); log(0) "
+         "= -inf{cause}.")],
+        "{name} returned 0 for class {zero} of row {row}; log(0) = -inf, and the one-hot label's 0 "
+        "times -inf is NaN{cause}.").format(
+            name=name, row=row, top=top, below=below, low=p.min(), loss=loss[row], label=label,
+            zero=zero, low_z=z[row].min() if known else 0, cause=" (its logit %.4g is %.4g below "
+            "the batch's largest and %.4g below its row's: its exp underflows to 0 in float32; a "
+            "softmax shifted by each row's own max, or a cross-entropy from the logits by "
+            "log-sum-exp, avoids it)" % (z[row, zero], z.max() - z[row, zero], top - z[row, zero])
+            if known else "")
 
 
 def _host(a):
@@ -440,18 +418,18 @@ class Question:
         return self.text + "\n" + "\n".join("  %s) %s" % item for item in self.options.items())
 
     def verdict(self, letter, name, solved=""):
-        """The verdict on ``letter`` once the rest of the exercise (``solved``, a sentence) is
-        right; refused (inside a check) otherwise."""
-        before, options = solved + " " if solved else "", ", ".join(map(repr, self.options))
-        if letter is None:
-            raise _Refused("not done", "%s%s %s (set %s to one of %s)." % (
-                before, self.text, NOT_DONE, name, options))
+        """Inside a check: the verdict on ``letter`` once the rest of the exercise is right
+        (``solved``, a sentence)."""
+        facts = dict(name=name, solved=solved + " " if solved else "", text=self.text,
+                     options=", ".join(map(repr, self.options)))
+        _require(letter is not None, "not done", "{solved}{text} not done yet (set {name} to one of "
+                 "{options}).", **facts)
         letter = letter.strip().lower() if isinstance(letter, str) else letter
-        _require(("choice", isinstance(letter, str) and letter in self.options,
-                  "%s is %s: answer with one of %s." % (name, repr(letter)[:40], options)))
-        _require(("why", letter == self.answer, "%s%s = %r is not why: %s" % (
-            before, name, letter, self.hints.get(letter))))
-        return Verdict(True, "correct. %s%r is why." % (before, letter))
+        _require(isinstance(letter, str) and letter in self.options, "choice", "{name} is {value}: "
+                 "answer with one of {options}.", value=repr(letter)[:40], **facts)
+        _require(letter == self.answer, "why", "{solved}{name} = {letter!r} is not why: {hint}",
+                 letter=letter, hint=self.hints.get(letter), **facts)
+        return Verdict(True, "correct. %s%r is why." % (facts["solved"], letter))
 
 
 QUESTIONS = dict(
@@ -507,55 +485,55 @@ def ask(name):
 def exercise_stable_softmax(fn):
     """A softmax that is correct and stays finite for a batch of 10,000 rows whose logits lie from
     -100 to 100 (each row far from the others), not only for a row holding +-100."""
-    name = "stable_softmax"
-    basic = check_softmax(fn, name)
+    softmax = _Learner(fn, "stable_softmax", "y_linear")
+    basic = check_softmax(fn, softmax.name)
     if not basic.ok:
         return basic
     z = np.linspace(-100, 100, 10000)[:, None] + np.random.RandomState(3).normal(0, 5, (10000, 10))
-    p = _output(fn, name, ("y_linear",), z.shape, _nd(z))
+    p = softmax.values(z.shape, _nd(z))
     bad = np.flatnonzero(~np.isfinite(p).all(axis=1))
     row = int(bad[0]) if bad.size else 0
+    softmax.require(not bad.size, "batch", "{name} returned NaN for {count} of 10,000 rows, such "
+                    "as row {row}, whose largest logit is {below:.4g} below the batch's: shifted "
+                    "by one max for the whole batch, its every exp underflows to 0, and 0 / 0 = "
+                    "NaN. The shift need not be the same for every row.", count=bad.size, row=row,
+                    below=z.max() - z[row].max())
     gap = np.abs(p - _softmax(z)).max()
-    _require(("batch", not bad.size, "%s returned NaN for %d of 10,000 rows, such as row %d, whose "
-              "largest logit is %.4g below the batch's largest: shifted by one max for the whole "
-              "batch, every exp of that row underflows to 0, and 0 / 0 = NaN. The shift need not "
-              "be the same for every row." % (name, bad.size, row, z.max() - z[row].max())),
-             ("batch", gap <= 1e-5, "%s is finite for the batch of 10,000 but differs from softmax "
-              "by up to %.3g there: every row must still sum to 1 over its own classes." % (name, gap)))
-    return Verdict(True, "correct: %s stays finite and exact for a batch of 10,000 rows with "
-                   "logits from -100 to 100, and passes every check of check_softmax." % name)
+    softmax.require(gap <= 1e-5, "batch", "{name} is finite for the batch of 10,000 but differs "
+                    "from softmax by up to {gap:.3g} there.", gap=gap)
+    return Verdict(True, "correct: stable_softmax stays finite and exact for a batch of 10,000 "
+                   "rows with logits from -100 to 100, and passes every check of check_softmax.")
 
 
 @_verdict
 def exercise_cross_entropy_from_logits(fn):
     """Cross-entropy ``fn(y_linear, y)`` from the logits: values, finite for logits of +-100 where
     the true class gets a probability below float32's smallest, and the gradient."""
-    name, argnames = "cross_entropy_from_logits", ("y_linear", "y")
+    ce = _Learner(fn, "cross_entropy_from_logits", "y_linear", "y")
     (labels, y), z = _labels(), _logits()
-    loss = _output(fn, name, argnames, labels.shape, _nd(z), _nd(y), batch=z.shape)
+    loss = ce.values(labels.shape, _nd(z), _nd(y), batch=z.shape)
     expected = -_log_softmax(z)[np.arange(4), labels]
-    _require(("value", np.allclose(loss, expected, rtol=1e-4, atol=1e-4), _which([
-        (np.allclose(loss, expected - z.max(axis=1), rtol=1e-4, atol=1e-4), "%s's values are off "
-         "by each row's largest logit: what you subtract inside the exp must come back outside the "
-         "log." % name)],
-        "%s returned %.4g for example 0 (label %d): the cross-entropy is minus the log of the "
-        "label's probability, -log softmax(z)[label]." % (name, loss[0], labels[0]))))
-    over, under = _logits(3) * 1.5 + 90.5, _big_logits()  # exp overflows; the label's underflows
+    ce.require(np.allclose(loss, expected, rtol=1e-4, atol=1e-4), "value", _which([(
+        np.allclose(loss, expected - z.max(axis=1), rtol=1e-4, atol=1e-4), "{name}'s values are "
+        "off by each row's largest logit: what you subtract inside the exp must come back outside "
+        "the log.")], "{name} returned {got:.4g} for example 0 (label {label}), not -log "
+        "softmax(z)[label]."), got=loss[0], label=labels[0])
+    over, under = _logits(3) * 1.5 + 90.5, _big_logits()
     for probe, label, hint in (
-            (over, _labels(3)[0], "exp(%d) overflows float32: take each row's largest logit out of "
-             "the sum before exp; it comes back outside the log." % over.max()),
+            (over, _labels(3)[0], "exp({top:.0f}) overflows float32: take each row's largest "
+             "logit out of the sum before exp; it comes back outside the log."),
             (under, under.argmin(axis=1), "the label's probability, exp(-200) relative to the "
-             "largest, underflows to 0 and log(0) = -inf: stay in log space, log softmax(z) = "
-             "z - log(sum(exp(z))), instead of taking the log of softmax's output.")):
-        got = _output(fn, name, argnames, label.shape, _nd(probe), _nd(np.eye(10)[label]))
+             "largest, underflows to 0 and log(0) = -inf: stay in log space, log softmax(z) = z - "
+             "log(sum(exp(z))), instead of taking the log of softmax's output.")):
+        got = ce.values(label.shape, _nd(probe), _nd(np.eye(10)[label]))
         want = -_log_softmax(probe)[np.arange(3), label]
-        _require(("log space", np.allclose(got, want, rtol=1e-4), "%s returned %s where the loss "
-                  "is %s: %s" % (name, np.array2string(got, precision=4),
-                                 np.array2string(want, precision=4), hint)))
-    _check_gradient(lambda x: fn(x, _nd(y, grad=False)), name, "y_linear", z, 1e-2,
-                    "the loss depends on each logit", labels.shape)
-    return Verdict(True, "correct: %s matches -log softmax, stays exact for logits of +-100 and "
-                   "its gradient matches finite differences." % name)
+        ce.require(np.allclose(got, want, rtol=1e-4), "log space", "{name} returned {got} where "
+                   "the loss is {want}: " + hint, top=probe.max(), got=np.array2string(
+                       got, precision=4), want=np.array2string(want, precision=4))
+    _Learner(lambda x: fn(x, _nd(y, grad=False)), ce.name, "y_linear").gradient(
+        z, 1e-2, labels.shape, "the loss depends on each logit")
+    return Verdict(True, "correct: cross_entropy_from_logits matches -log softmax, stays exact "
+                   "for logits of +-100 and its gradient matches finite differences.")
 
 
 def one_epoch(splits, ctx, batch_size=64, learning_rate=0.001):
@@ -580,13 +558,14 @@ LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.)
 def exercise_largest_learning_rate(learning_rate, why, splits, ctx):
     """The largest of :data:`LEARNING_RATES` at which one epoch from seed 0's start keeps a finite
     loss, checked by training at it and at the next one; then why the next one fails."""
-    rate = _given(learning_rate, "largest_learning_rate")
-    _require(("choice", isinstance(rate, numbers.Real) and not isinstance(rate, (bool, np.bool_))
-              and rate in LEARNING_RATES, "largest_learning_rate is %s: pick one of %s." % (
-                  repr(rate)[:40], ", ".join(map(str, LEARNING_RATES)))))
+    rate = learning_rate
+    _require(rate is not None, "not done", "largest_learning_rate: not done yet (it is None).")
+    _require(isinstance(rate, numbers.Real) and not isinstance(rate, (bool, np.bool_)) and
+             rate in LEARNING_RATES, "choice", "largest_learning_rate is {value}: pick one of "
+             "{rates}.", value=repr(rate)[:40], rates=", ".join(map(str, LEARNING_RATES)))
     result = one_epoch(splits, ctx, learning_rate=rate)
-    _require(("too large", isinstance(result, float), "at learning rate %g %s: a smaller one."
-              % (rate, result)))
+    _require(isinstance(result, float), "too large", "at learning rate {rate:g} {result}: a smaller "
+             "one.", rate=rate, result=result)
     larger = LEARNING_RATES[LEARNING_RATES.index(rate) + 1:][:1]
     if larger and isinstance(one_epoch(splits, ctx, learning_rate=larger[0]), float):
         raise _Refused("too small", "%g trains (test accuracy %.4g), and so does %g: try larger "
@@ -608,25 +587,23 @@ def exercise_batch_size(why):
 def exercise_border_pixels(mask, why, splits):
     """A mask of the pixels whose weights never move, against the pixels that are 0 in every
     training image of ``splits``; then why they never move."""
+    _require(mask is not None, "not done", "never_moved: not done yet (it is None).")
     said = ("never_moved must hold one True or False per pixel, 784 of them (a (28, 28) or (784,) "
-            "array), not %s")
-    _given(mask, "never_moved")
-    with translated((Exception, Warning), lambda err: _Refused("shape", said % type(mask).__name__)), \
-            warnings.catch_warnings():
+            "array), not {kind}")
+    with translated((Exception, Warning), lambda err: _Refused(
+            "shape", said.format(kind=type(mask).__name__))), warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy < 1.24 only warns about a ragged list
         mask = mask.asnumpy() if isinstance(mask, nd.NDArray) else np.asarray(mask)
-    _require(("shape", mask.dtype.kind in "biuf" and mask.size == 784 and np.isin(mask, (0, 1)).all(),
-              said % ("%s of shape %s" % (mask.dtype, mask.shape))))
+    _require(mask.dtype.kind in "biuf" and mask.size == 784 and np.isin(mask, (0, 1)).all(),
+             "shape", said, kind="%s of shape %s" % (mask.dtype, mask.shape))
     mask = mask.reshape(28, 28).astype(bool)
     inked = np.asarray(splits.train[0]).reshape(-1, 28, 28).max(axis=0) > 0
-    for wrong, what, moves in ((mask & inked, "marks %d pixels that some training image inks",
-                                "do move"),
-                               (~inked & ~mask, "misses %d pixels that no training image inks",
-                                "never move")):
-        if wrong.any():
-            r, c = np.argwhere(wrong)[0]
-            raise _Refused("mask", "never_moved %s, such as row %d, column %d: their weights %s."
-                           % (what % wrong.sum(), r, c, moves))
+    for wrong, what in ((mask & inked, "marks {count} pixels that some training image inks, such "
+                         "as row {r}, column {c}: their weights do move."),
+                        (~inked & ~mask, "misses {count} pixels that no training image inks, such "
+                         "as row {r}, column {c}: their weights never move.")):
+        r, c = np.argwhere(wrong)[0] if wrong.any() else (0, 0)
+        _require(not wrong.any(), "mask", "never_moved " + what, count=wrong.sum(), r=r, c=c)
     return QUESTIONS["border"].verdict(why, "why_never_moved", "never_moved is right: %d pixels."
                                        % mask.sum())
 
@@ -635,17 +612,17 @@ def exercise_border_pixels(mask, why, splits):
 def exercise_temperature(fn, why):
     """``fn(y_linear, T)``, softmax of the logits divided by T, for T = 0.5, 1 and 3; then what
     T > 1 does."""
-    name, z = "softmax_T", _logits()
+    softmax_T, z = _Learner(fn, "softmax_T", "y_linear", "T"), _logits()
     for T in (1., 3., .5):
-        p, want = _output(fn, name, ("y_linear", "T"), z.shape, _nd(z), T), _softmax(z, T)
-        _require(("temperature", np.allclose(p, want, atol=1e-5), _which([
-            (np.allclose(p, _softmax(z, 1 / T), atol=1e-5), "with T = %g your probabilities %s "
-             "(largest %.3g, against %.3g at T = 1): the temperature divides the logits." % (
-                 T, "sharpened" if T > 1 else "flattened", p[0].max(), _softmax(z)[0].max())),
-            (np.allclose(p, _softmax(z) / T, atol=1e-5), "with T = %g the rows of %s sum to %.3g: "
-             "divide the logits by T before softmax, not the probabilities." % (T, name, 1 / T))],
-            "with T = %g %s differs from softmax(y_linear / T) by up to %.3g%s." % (
-                T, name, np.abs(p - want).max(), "" if T != 1 else ": at T = 1 it must be softmax "
-                "itself"))))
+        p, want = softmax_T.values(z.shape, _nd(z), T), _softmax(z, T)
+        softmax_T.require(np.allclose(p, want, atol=1e-5), "temperature", "with T = {T:g} " + _which([
+            (np.allclose(p, _softmax(z, 1 / T), atol=1e-5), "your probabilities {went} (largest "
+             "{top:.3g}, against {top1:.3g} at T = 1): the temperature divides the logits."),
+            (np.allclose(p, _softmax(z) / T, atol=1e-5), "the rows of {name} sum to {sum:.3g}: "
+             "divide the logits by T before softmax, not the probabilities.")],
+            "{name} differs from softmax(y_linear / T) by up to {gap:.3g}" + (
+                ": at T = 1 it must be softmax itself." if T == 1 else ".")),
+            T=T, went="sharpened" if T > 1 else "flattened", top=p[0].max(),
+            top1=_softmax(z)[0].max(), sum=1 / T, gap=np.abs(p - want).max())
     return QUESTIONS["temperature"].verdict(why, "why_temperature",
                                             "softmax_T is right for T = 0.5, 1 and 3.")
