@@ -5,6 +5,7 @@ A check calls the learner's function as training does, on small crafted inputs, 
 :class:`Verdict`: which property ``failed`` and a ``message`` with a hint, never the answer.
 Whatever the learner's code does becomes a verdict; only our own usage errors leave a check.
 """
+import collections
 import contextlib
 import functools
 import html
@@ -17,6 +18,8 @@ import numpy as np
 from mxnet import autograd, nd
 
 from .errors import Diverged, reason, translated
+from .loop import compiled, fit
+from .model import init_params
 from .validation import CONSTRAINTS as C, Options, validate_params
 
 FLOAT32_EXP_LIMIT = 88.7  # exp(88.7) is about the largest float32, 3.4e38
@@ -59,7 +62,7 @@ def _require(holds, failed, message, **facts):
 
 
 def _which(mistakes, otherwise):
-    """The first message of ``(found, message)`` found, else ``otherwise``: which usual mistake
+    """The message of the first ``(found, message)`` found, else ``otherwise``: which usual mistake
     gives what the learner's function returned."""
     return next((message for found, message in mistakes if found), otherwise)
 
@@ -72,11 +75,11 @@ class _Learner:
         self.fn, self.name, self.argnames = fn, name, argnames
 
     def require(self, holds, failed, message, **facts):
-        """Refuse with ``message`` unless ``holds``; ``{name}`` in it is the function's."""
+        """Refuse with ``message`` unless ``holds``; ``{name}`` in it is the function's name."""
         _require(holds, failed, message, name=self.name, **facts)
 
     def __call__(self, *args, recorded=True):
-        """``fn(*args)`` under ``autograd.record()`` when ``recorded``; refused if the function is
+        """``fn(*args)``, under ``autograd.record()`` when ``recorded``; refused if the function is
         blank, takes other arguments or raises."""
         self.require(self.fn is not None, "not done", "{name}: not done yet (it is None).")
         self.require(callable(self.fn), "type", "{name} must be a function, not {kind}.",
@@ -117,11 +120,12 @@ class _Learner:
         return _Refused("raised", "%s raised %s: %s" % (name, type(err).__name__, reason(err)))
 
     def values(self, shape, *args, batch=None):
-        """What the function returns for ``args``, as float64 numpy, refused unless it is a
-        float32 NDArray of ``shape``; ``batch`` is the (examples, classes) a loss is of."""
+        """What the function returns for ``args``, read by :meth:`read`."""
         return self.read(self(*args), shape, batch)
 
     def read(self, result, shape, batch=None):
+        """``result`` as float64 numpy, refused unless a float32 NDArray of ``shape``; ``batch``
+        is the (examples, classes) a loss is of."""
         self.require(result is not None, "type", "{name} returned None: a return statement is "
                      "missing.")
         self.require(not isinstance(result, np.ndarray), "type", "{name} returned a numpy array: "
@@ -145,8 +149,7 @@ class _Learner:
     def gradient(self, x, eps, shape, what):
         """Refused unless autograd's gradient of ``sum(w * fn(x))`` (fixed random weights ``w``,
         ``fn(x)`` of ``shape``) is the one of central finite differences."""
-        weights = np.random.RandomState(1).uniform(.5, 1.5, size=shape)
-        x_nd = _nd(x)
+        weights, x_nd = np.random.RandomState(1).uniform(.5, 1.5, size=shape), _nd(x)
         with autograd.record():
             out = self(x_nd)
             self.read(out, shape)
@@ -208,8 +211,8 @@ def _labels(rows=4):
 
 
 def _nd(a, grad=True):
-    """``a`` as a float32 NDArray, with a gradient unless not ``grad``: under autograd.record()
-    every operation on it is recorded, as on everything that descends from W and b in training."""
+    """``a`` as a float32 NDArray, with a gradient unless not ``grad``: autograd records every
+    operation on it, as on everything that descends from W and b in training."""
     x = nd.array(a, dtype=np.float32)
     if grad:
         x.attach_grad()
@@ -347,19 +350,18 @@ def check_SGD(fn, name="SGD"):
 def explain_not_finite(yhat, y_one_hot, loss, logits=None, name="softmax"):
     """One sentence on why ``loss`` (per example) is inf or NaN: what ``name`` (the softmax or
     net) returned for the batch, ``yhat``, and from which logits ``X W + b``, when known."""
-    yhat, y, loss = np.atleast_2d(_host(yhat)), np.atleast_2d(_host(y_one_hot)), _host(loss)
-    loss = np.atleast_1d(loss)
+    yhat, y = np.atleast_2d(_host(yhat)), np.atleast_2d(_host(y_one_hot))
+    loss = np.atleast_1d(_host(loss))
     rows = np.flatnonzero(~np.isfinite(loss.reshape(len(loss), -1)).all(axis=1))
     if len(loss) != len(yhat) or not rows.size:
         return "cross_entropy returned a loss that is not one finite value per example."
-    row, z = int(rows[0]), None if logits is None else _host(logits)
-    p, label = yhat[row], int(np.argmax(y[row]))
-    if z is not None and not np.isfinite(z[row]).all():
+    row, known = int(rows[0]), logits is not None
+    p, label, z = yhat[row], int(np.argmax(y[row])), _host(logits) if known else np.zeros_like(yhat)
+    if not np.isfinite(z[row]).all():
         return ("the logits X W + b of row %d were already inf or NaN: the parameters blew up in "
                 "an earlier step (a learning rate too large, or an SGD that does not step by "
                 "-lr * grad)." % row)
-    known = z is not None
-    top, below = (z[row].max(), z.max() - z[row].max()) if known else (0, 0)
+    top, below = z[row].max(), z.max() - z[row].max()
     zero = label if p[label] == 0 else int(np.argmax(p == 0))
     return _which([
         (np.isnan(p).any(), "{name} returned NaN for row {row}" + ("." if not known else _which([
@@ -368,7 +370,7 @@ def explain_not_finite(yhat, y_one_hot, loss, logits=None, name="softmax"):
             (below > FLOAT32_EXP_LIMIT, ": its largest logit is {below:.4g} below the batch's, so "
              "shifted by the batch's max its every exp underflows to 0, and 0 / 0 = NaN; shift "
              "each row by its own max.")],
-            ", although its logits are between {low_z:.4g} and {top:.4g}."))),
+            ", although its logits are between {bottom:.4g} and {top:.4g}."))),
         (np.isinf(p).any(), "{name} returned inf for row {row}" + (
             ", whose logits reach {top:.4g} (exp overflows float32 above 88.7)" if known else "")
          + ": a probability is at most 1."),
@@ -380,9 +382,9 @@ def explain_not_finite(yhat, y_one_hot, loss, logits=None, name="softmax"):
          "= -inf{cause}.")],
         "{name} returned 0 for class {zero} of row {row}; log(0) = -inf, and the one-hot label's 0 "
         "times -inf is NaN{cause}.").format(
-            name=name, row=row, top=top, below=below, low=p.min(), loss=loss[row], label=label,
-            zero=zero, low_z=z[row].min() if known else 0, cause=" (its logit %.4g is %.4g below "
-            "the batch's largest and %.4g below its row's: its exp underflows to 0 in float32; a "
+            name=name, row=row, top=top, below=below, bottom=z[row].min(), low=p.min(),
+            loss=loss[row], label=label, zero=zero, cause=" (its logit %.4g is %.4g below the "
+            "batch's largest and %.4g below its row's: its exp underflows to 0 in float32; a "
             "softmax shifted by each row's own max, or a cross-entropy from the logits by "
             "log-sum-exp, avoids it)" % (z[row, zero], z.max() - z[row, zero], top - z[row, zero])
             if known else "")
@@ -392,34 +394,29 @@ def _host(a):
     return (a.asnumpy() if isinstance(a, nd.NDArray) else np.asarray(a)).astype(np.float64)
 
 
-def check_batch(epoch, batch, output, label_one_hot, loss, logits=None, name="softmax"):
+def check_batch(epoch, batch, output, label_one_hot, loss):
     """For the tutorial's loop written out: raise :class:`Diverged` with a sentence if this
     batch's loss is inf or NaN, else nothing (it costs one copy of the batch's losses)."""
     values = _host(loss)
     if not np.isfinite(values).all():
         raise Diverged(epoch, batch, np.float32(values.mean()),
-                       explain_not_finite(output, label_one_hot, loss, logits, name))
+                       explain_not_finite(output, label_one_hot, loss))
 
 
 # --- the exercises of notebooks/exercises.ipynb --------------------------------------------------
 
-class Question:
+class Question(collections.namedtuple("Question", "text options answer hints")):
     """A multiple-choice question: ``options`` {letter: text}, the ``answer`` letter, and for each
-    wrong letter a ``hint`` that says where to look, not what to answer."""
-
-    def __init__(self, text, options, answer, hints):
-        self.text, self.options, self.answer, self.hints = text, options, answer, hints
+    wrong letter a hint that says where to look, not what to answer."""
 
     def _repr_markdown_(self):
-        return "**%s**\n\n" % self.text + "\n".join(
-            "- `%s`: %s" % item for item in self.options.items())
+        return "**%s**\n\n" % self.text + "\n".join("- `%s`: %s" % o for o in self.options.items())
 
     def __repr__(self):
-        return self.text + "\n" + "\n".join("  %s) %s" % item for item in self.options.items())
+        return self.text + "\n" + "\n".join("  %s) %s" % o for o in self.options.items())
 
     def verdict(self, letter, name, solved=""):
-        """Inside a check: the verdict on ``letter`` once the rest of the exercise is right
-        (``solved``, a sentence)."""
+        """Inside a check: the verdict on ``letter``, once the rest (``solved``, said) is right."""
         facts = dict(name=name, solved=solved + " " if solved else "", text=self.text,
                      options=", ".join(map(repr, self.options)))
         _require(letter is not None, "not done", "{solved}{text} not done yet (set {name} to one of "
@@ -436,14 +433,12 @@ QUESTIONS = dict(
     learning_rate=Question(
         "Why does a larger learning rate fail?",
         dict(a="The steps overshoot the minimum, so the loss goes up and down but stays finite.",
-             b="One step of lr times the batch's summed gradient changes W so much that the next "
+             b="One step of lr times the batch's summed gradient moves W so far that the next "
                "batch's logits spread over hundreds; the tutorial's softmax then gives "
                "probabilities of exactly 0, log(0) = -inf and 0 * log(0) = NaN.",
              c="float32 cannot hold learning rates above 0.01."),
-        "b", dict(a="print the loss of the first few batches at the rate above yours: does it "
-                    "stay finite?",
-                  c="float32 holds numbers up to 3.4e38; look at what the logits X W + b become "
-                    "after one step instead.")),
+        "b", dict(a="print the loss of the first batches at the rate above yours: is it finite?",
+                  c="float32 holds numbers up to 3.4e38; look at the logits X W + b after one step.")),
     batch_size=Question(
         "After one epoch at learning rate 0.001, how does the test accuracy depend on the batch size?",
         dict(a="Smaller batches are clearly better: they take more steps per epoch.",
@@ -451,10 +446,10 @@ QUESTIONS = dict(
                "gradients, so a step grows with the batch, and one epoch moves W about as far in "
                "fewer, larger steps (until a step is so large that the loss becomes NaN).",
              c="Larger batches are clearly better: their gradients are less noisy."),
-        "b", dict(a="compare your numbers for 16 and 256: 16 takes 16 times as many steps. How "
-                    "large is each step? Look at what loss.backward() does with a vector of losses.",
-                  c="compare your numbers for 64 and 1024, and how large a step at 1024 is "
-                    "against one at 64 with the same learning rate.")),
+        "b", dict(a="16 takes 16 times as many steps as 256: how large is each step? Look at what "
+                    "loss.backward() does with a vector of losses.",
+                  c="compare how large a step at 1024 is against one at 64 with the same learning "
+                    "rate.")),
     border=Question(
         "Why do these weights never move from W_init?",
         dict(a="Their gradient is exactly 0: the gradient of W[j, k] adds up x_j * (yhat_k - y_k) "
@@ -462,8 +457,8 @@ QUESTIONS = dict(
              b="The learning rate is too small for them to move visibly.",
              c="softmax ignores the pixels at the border."),
         "a", dict(b="they do not move at all, not even in the last bit: compare W and W_init with ==.",
-                  c="softmax sees only the 10 logits; look at how a pixel enters the logits, "
-                    "X W + b, and so the gradient of W.")),
+                  c="softmax sees only the 10 logits; look at how a pixel enters X W + b, and so "
+                    "the gradient of W.")),
     temperature=Question(
         "What does a temperature T > 1 do to the probabilities softmax(z / T)?",
         dict(a="It flattens them towards 1/10 each and keeps their order: the model is less sure.",
@@ -483,8 +478,8 @@ def ask(name):
 
 @_verdict
 def exercise_stable_softmax(fn):
-    """A softmax that is correct and stays finite for a batch of 10,000 rows whose logits lie from
-    -100 to 100 (each row far from the others), not only for a row holding +-100."""
+    """A softmax that passes :func:`check_softmax` and stays finite for a batch of 10,000 rows
+    whose logits lie from -100 to 100 (each row far from the others)."""
     softmax = _Learner(fn, "stable_softmax", "y_linear")
     basic = check_softmax(fn, softmax.name)
     if not basic.ok:
@@ -537,10 +532,7 @@ def exercise_cross_entropy_from_logits(fn):
 
 
 def one_epoch(splits, ctx, batch_size=64, learning_rate=0.001):
-    """Test accuracy after one epoch of the tutorial's model from the N(0, 1) start of seed 0,
-    or 'diverged (...)' with the sentence of the :class:`Diverged` that stopped it."""
-    from .loop import compiled, fit
-    from .model import init_params
+    """Test accuracy after one epoch from seed 0's N(0, 1) start, or 'diverged (...)' and why."""
     mx.random.seed(0)
     params = init_params(ctx)
     try:

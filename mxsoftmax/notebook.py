@@ -73,17 +73,12 @@ def train(splits, ctx, epochs, seed=DEFAULTS.seed, softmax=None, net=None, cross
           SGD=None, callback=None, every=0, check=True):
     """Train the tutorial's model with its defaults, printing each epoch's line; a :data:`Trained`.
 
-    Without ``softmax``, ``net``, ``cross_entropy`` and ``SGD`` it trains on
-    :func:`loop.compiled`, like ``python -m mxsoftmax.train``. Those given are yours, written as
-    the tutorial writes them and called as ``softmax(y_linear)``, ``net(X, params)`` (``W, b =
-    params``), ``cross_entropy(yhat, y)`` and ``SGD(params, lr)``: each is checked first
-    (:mod:`mxsoftmax.feedback`, the verdict printed; a failure is :class:`CheckFailed` unless
-    ``check=False``), then trained imperatively on the same batches (:func:`learner`); the
-    tutorial's own give the same lines bit for bit. A loss that becomes inf or NaN is
-    :class:`Diverged`, its ``finding`` what your function returned there; an error your function
-    raises is :class:`InvalidInput` naming it (``param``). ``mx.random`` is seeded with ``seed``
-    before ``W`` and ``b`` are drawn; ``callback`` (a :class:`LiveCurve`) and ``every`` go to
-    :func:`loop.fit`.
+    Alone it trains on :func:`loop.compiled`, as ``python -m mxsoftmax.train`` does. Your own
+    ``softmax(y_linear)``, ``net(X, params)``, ``cross_entropy(yhat, y)`` or ``SGD(params, lr)``
+    are checked first (:mod:`mxsoftmax.feedback`; a failure is :class:`CheckFailed` unless
+    ``check=False``), then trained with on the same batches (:func:`learner`): the tutorial's own
+    give the same lines bit for bit. A loss that becomes inf or NaN is :class:`Diverged` whose
+    ``finding`` says what yours returned; an error yours raise is :class:`InvalidInput` naming it.
     """
     mine = {name: fn for name, fn in dict(softmax=softmax, net=net, cross_entropy=cross_entropy,
                                           SGD=SGD).items() if fn is not None}
