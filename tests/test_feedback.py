@@ -268,14 +268,33 @@ def test_check_SGD(fn, failed, words):
     assert words in verdict.message
 
 
-def test_check_net_refuses_a_net_writing_into_its_parameters():
-    def net_zeroing_W(X, params):
-        W, b = params
+def net_zeroing_W(X, params):
+    W, b = params
+    W[:] = 0
+    return softmax(nd.dot(X, W) + b)
+
+
+def net_zeroing_W_unrecorded(X, params):
+    W, b = params
+    with mx.autograd.pause():
         W[:] = 0
-        return softmax(nd.dot(X, W) + b)
-    verdict = feedback.check_net(net_zeroing_W)
-    assert verdict.failed == "in place" and "W[:] = ... into what it is given" in verdict.message
-    assert feedback.check_net(model.net).ok
+    return softmax(nd.dot(X, W) + b)
+
+
+def net_rebinding_params(X, params):
+    params[0] = params[0] * 1
+    return softmax(nd.dot(X, params[0]) + params[1])
+
+
+@pytest.mark.parametrize("fn, words", [
+    (model.net, "correct"),
+    (net_zeroing_W, "W[:] = ... into what it is given"),  # refused by MXNet while recording
+    (net_zeroing_W_unrecorded, "changed its parameters"),
+    (net_rebinding_params, "changed its parameters")])
+def test_check_net_refuses_a_net_that_changes_its_parameters(fn, words):
+    verdict = feedback.check_net(fn)
+    assert verdict.ok == (fn is model.net) and words in verdict.message
+    assert verdict.failed == (None if verdict.ok else "in place")
 
 
 # --- when the loss is not finite ----------------------------------------------------------------
