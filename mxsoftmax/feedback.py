@@ -272,9 +272,10 @@ def check_net(fn, name="net"):
     params = [_nd(W), _nd(b)]
     given = list(params)
     p = net.values((4, 10), _nd(X), params)
-    net.require(_same_arrays(params, given) and np.array_equal(given[0].asnumpy(), W) and
-                np.array_equal(given[1].asnumpy(), b), "in place", "{name} changed its parameters "
-                "(params[i] = ... or W[:] = ...): in training only SGD does.")
+    net.require(_same_arrays(params, given) and all(np.array_equal(net.read(g, w.shape), w) for
+                                                    g, w in zip(given, (W, b))), "in place",
+                "{name} changed its parameters (params[i] = ... or W[:] = ...): in training only "
+                "SGD does.")
     logits = X.astype(np.float64) @ W + b
     _softmax_values(net, p, logits, order=False)
     net.require(np.allclose(p, _softmax(logits), atol=1e-4), "params", "{name}'s probabilities "
