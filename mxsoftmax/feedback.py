@@ -1,14 +1,11 @@
 """Feedback on a learner's own functions: checks before training, one sentence when training breaks,
 and the checks of ``notebooks/exercises.ipynb``.
 
-Each ``check_*`` and ``exercise_*`` runs the learner's function on small crafted inputs and returns
-a :class:`Verdict`: ``.ok``, ``.message`` (which property failed and a hint, never the answer) and
-``.failed`` (a short name of that property, for programs). Notebooks show a verdict as a coloured
-line. The functions are called exactly as training calls them: ``softmax(y_linear)``,
-``cross_entropy(yhat, y)`` and ``net(X, params)`` under ``autograd.record()``, ``SGD(params, lr)``
-after it, on float32 NDArrays. Whatever the learner's code does or returns becomes a verdict: only
-our own usage errors (:class:`InvalidValue`) leave a check.
+A check calls the learner's function as training does, on small crafted inputs, and returns a
+:class:`Verdict`: which property ``failed`` and a ``message`` with a hint, never the answer.
+Whatever the learner's code does becomes a verdict; only our own usage errors leave a check.
 """
+import collections
 import contextlib
 import functools
 import html
@@ -21,9 +18,10 @@ import numpy as np
 from mxnet import autograd, nd
 
 from .errors import Diverged, reason, translated
+from .loop import compiled, fit
+from .model import init_params
 from .validation import CONSTRAINTS as C, Options, validate_params
 
-NOT_DONE = "not done yet"
 FLOAT32_EXP_LIMIT = 88.7  # exp(88.7) is about the largest float32, 3.4e38
 
 
@@ -38,235 +36,229 @@ class Verdict:
         return mark + " " + self.message
 
     def _repr_html_(self):
-        colour = "#1a7f37" if self.ok else ("#9a6700" if self.failed == "not done" else "#cf222e")
+        colour = "#1a7f37" if self.ok else "#9a6700" if self.failed == "not done" else "#cf222e"
         return '<div style="color:%s;font-weight:bold">%s</div>' % (colour, html.escape(repr(self)))
 
 
-def _failed(failed, message):
-    return Verdict(False, message, failed)
-
-
 class _Refused(Exception):
-    """The failing verdict (``failed``, ``message``) of a check, raised wherever it is found."""
-
-    def __init__(self, failed, message):
-        super().__init__(message)
-        self.verdict = _failed(failed, message)
+    """``_Refused(failed, message)``: a property that fails, raised wherever a check finds it."""
 
 
 def _verdict(check):
-    """Decorate a check so that a _Refused raised anywhere inside becomes its verdict."""
+    """Decorate a check: whatever :class:`_Refused` is raised inside becomes its verdict."""
     @functools.wraps(check)
     def run(*args, **kwargs):
         try:
             return check(*args, **kwargs)
         except _Refused as refused:
-            return refused.verdict
+            return Verdict(False, refused.args[1], refused.args[0])
     return run
 
 
-# --- calling the learner's function: the only places its code and its results are touched --------
-
-def _call(fn, name, argnames, *args, recorded=True):
-    """``fn(*args)``, under ``autograd.record()`` when ``recorded`` (as training calls it); a
-    _Refused verdict if ``fn`` is blank, takes other arguments or raises. ``argnames`` are the
-    tutorial's names of ``args`` (``("y_linear",)``), for the sentences."""
-    call = "%s(%s)" % (name, ", ".join(argnames))
-    if fn is None:
-        raise _Refused("not done", "%s: %s (it is None)." % (name, NOT_DONE))
-    if not callable(fn):
-        raise _Refused("type", "%s must be a function, not %s." % (name, type(fn).__name__))
-    signature = ""  # a builtin without one (ValueError): let the call decide
-    with contextlib.suppress(ValueError), translated(TypeError, lambda err: _Refused(
-            "arity", "%s%s cannot be called as %s: it must take exactly %d argument%s without a "
-            "default (an extra F=nd is fine)." % (name, signature, call, len(args),
-                                                   "" if len(args) == 1 else "s"))):
-        signature = inspect.signature(fn)
-        signature.bind(*args)
-    # the learner's code may raise anything, MXNet's errors may surface only when read
-    with translated(Exception, lambda err: _Refused(*_raised(name, args, err))):
-        with autograd.record() if recorded else contextlib.nullcontext():
-            result = fn(*args)
-    if result is NotImplemented:
-        raise _Refused("not done", "%s: %s (it returns NotImplemented)." % (name, NOT_DONE))
-    return result
+def _require(holds, failed, message, **facts):
+    """Refuse with ``message``, filled from ``facts``, unless ``holds``."""
+    if not holds:
+        raise _Refused(failed, message.format(**facts))
 
 
-def _raised(name, args, err):
-    """``(failed, message)`` for the learner's function ``name`` that raised ``err`` when called
-    with ``args``: not done yet, a Symbol where an NDArray belongs, an in-place operation that
-    autograd refuses, shapes MXNet refused, or else what it raised."""
-    if isinstance(err, NotImplementedError):
-        return "not done", "%s: %s (it raises NotImplementedError)." % (name, NOT_DONE)
-    if isinstance(err, AssertionError):
-        return "symbol", ("%s raised AssertionError, which MXNet raises when an operation gets a "
-                          "Symbol where it takes an NDArray (or the reverse): write it with nd "
-                          "operations on the NDArrays it is given, as the tutorial does (mx.sym and "
-                          "F=sym are for compiled graphs)." % name)
-    if isinstance(err, mx.MXNetError) and "inplace operations" in str(err).lower():
-        return "in place", ("%s writes into an array in place (such as e /= ..., l *= -1, or "
+def _which(mistakes, otherwise):
+    """The message of the first ``(found, message)`` found, else ``otherwise``: which usual mistake
+    gives what the learner's function returned."""
+    return next((message for found, message in mistakes if found), otherwise)
+
+
+class _Learner:
+    """The learner's function ``fn``, called ``name(*argnames)`` as training calls it: the only
+    place its code runs and its results are read."""
+
+    def __init__(self, fn, name, *argnames):
+        self.fn, self.name, self.argnames = fn, name, argnames
+
+    def require(self, holds, failed, message, **facts):
+        """Refuse with ``message`` unless ``holds``; ``{name}`` in it is the function's name."""
+        _require(holds, failed, message, name=self.name, **facts)
+
+    def __call__(self, *args, recorded=True):
+        """``fn(*args)``, under ``autograd.record()`` when ``recorded``; refused if the function is
+        blank, takes other arguments or raises."""
+        self.require(self.fn is not None, "not done", "{name}: not done yet (it is None).")
+        self.require(callable(self.fn), "type", "{name} must be a function, not {kind}.",
+                     kind=type(self.fn).__name__)
+        signature = ""  # a builtin without one (ValueError): let the call decide
+        with contextlib.suppress(ValueError), translated(TypeError, lambda err: _Refused(
+                "arity", "%s%s cannot be called as %s(%s): it must take exactly %d argument%s "
+                "without a default (an extra F=nd is fine)." % (
+                    self.name, signature, self.name, ", ".join(self.argnames), len(args),
+                    "" if len(args) == 1 else "s"))):
+            signature = inspect.signature(self.fn)
+            signature.bind(*args)
+        with translated(Exception, functools.partial(self._raised, args)):
+            with autograd.record() if recorded else contextlib.nullcontext():
+                result = self.fn(*args)
+        self.require(result is not NotImplemented, "not done",
+                     "{name}: not done yet (it returns NotImplemented).")
+        return result
+
+    def _raised(self, args, err):
+        """The refusal for ``err``, raised by the function or by MXNet when its result is read."""
+        mxnet, name = isinstance(err, mx.MXNetError), self.name
+        if isinstance(err, NotImplementedError):
+            return _Refused("not done", "%s: not done yet (it raises NotImplementedError)." % name)
+        if isinstance(err, AssertionError):
+            return _Refused("symbol", "%s raised AssertionError: MXNet got a Symbol where it takes "
+                            "an NDArray; use nd operations, as the tutorial does." % name)
+        if mxnet and "inplace operations" in str(err).lower():
+            return _Refused("in place", "%s writes into an array in place (e /= ..., l *= -1, or "
                             "W[:] = ... into what it is given), which MXNet refuses while autograd "
-                            "records, as in training: make a new array instead (e = e / ...)."
-                            % name)
-    if isinstance(err, mx.MXNetError):
-        return "mxnet", ("MXNet refused an operation in %s for inputs of shape %s (%s): most often "
-                         "two shapes that do not broadcast, such as an (N, 10) array and a sum of "
-                         "shape (N,); keep the summed axis (keepdims=True or .reshape((-1, 1)))."
-                         % (name, " and ".join(str(getattr(a, "shape", type(a).__name__))
-                                               for a in args), reason(err)))
-    return "raised", "%s raised %s: %s" % (name, type(err).__name__, reason(err))
+                            "records, as in training: make a new array (e = e / ...)." % name)
+        if mxnet:
+            return _Refused("mxnet", "MXNet refused an operation in %s for inputs of shape %s "
+                            "(%s): most often shapes that do not broadcast, such as (N, 10) and a "
+                            "sum of shape (N,); keep the summed axis (keepdims=True)." % (
+                                name, " and ".join(str(getattr(a, "shape", type(a).__name__))
+                                                   for a in args), reason(err)))
+        return _Refused("raised", "%s raised %s: %s" % (name, type(err).__name__, reason(err)))
+
+    def values(self, shape, *args, batch=None):
+        """What the function returns for ``args``, read by :meth:`read`."""
+        return self.read(self(*args), shape, batch)
+
+    def read(self, result, shape, batch=None):
+        """``result`` as float64 numpy, refused unless a float32 NDArray of ``shape``; ``batch``
+        is the (examples, classes) a loss is of."""
+        self.require(result is not None, "type", "{name} returned None: a return statement is "
+                     "missing.")
+        self.require(not isinstance(result, np.ndarray), "type", "{name} returned a numpy array: "
+                     "autograd follows only NDArrays (no .asnumpy()).")
+        self.require(isinstance(result, nd.NDArray), "type", "{name} returned {kind}, not an "
+                     "NDArray.", kind=type(result).__name__)
+        got = result.shape
+        said = {(): "a single number", (1,): "a single number", batch: "one value per probability:"
+                " add up each example's row", batch[1:]: "one value per class: you summed over the "
+                "batch axis (axis 0), not over each example's classes"} if batch else {}
+        self.require(got == shape, "shape", "{name} returned {said}; the loss has one value per "
+                     "example, shape {shape}." if batch else "{name} returned shape {got} where "
+                     "shape {shape} is expected.", got=got, shape=shape,
+                     said=said.get(got, "shape %s" % (got,)))
+        self.require(result.dtype == np.float32, "dtype", "{name} returned {dtype} values: keep "
+                     "the float32 of its input (no .astype, no dtype=), as training's arrays are.",
+                     dtype=np.dtype(result.dtype).name)
+        with translated(Exception, functools.partial(self._raised, ())):
+            return result.asnumpy().astype(np.float64)
+
+    def gradient(self, x, eps, shape, what):
+        """Refused unless autograd's gradient of ``sum(w * fn(x))`` (fixed random weights ``w``,
+        ``fn(x)`` of ``shape``) is the one of central finite differences."""
+        weights, x_nd = np.random.RandomState(1).uniform(.5, 1.5, size=shape), _nd(x)
+        with autograd.record():
+            out = self(x_nd)
+            self.read(out, shape)
+            total = nd.sum(out * _nd(weights, grad=False))
+        with translated(Exception, lambda err: _Refused(
+                "gradient", "autograd cannot differentiate %s: its output is not computed from its "
+                "input by nd operations (no .asnumpy(), nd.array(...) or Python numbers)."
+                % self.name)):
+            total.backward()
+            grad = x_nd.grad.asnumpy().astype(np.float64)
+        x, numeric = np.float32(x), np.zeros_like(grad)
+        for index in np.ndindex(*x.shape):
+            step = np.zeros_like(x)
+            step[index] = eps
+            numeric[index] = sum(sign * np.sum(self.values(shape, _nd(x + sign * step)) * weights)
+                                 for sign in (1, -1)) / (2 * eps)
+        gaps = np.abs(grad - numeric) / (1e-2 + np.abs(numeric))
+        at = np.unravel_index(np.argmax(gaps), gaps.shape)
+        self.require(gaps[at] <= 2e-2, "gradient", "the gradient of {name} does not match finite "
+                     "differences (at {at}: autograd {grad:.4g}, finite differences {numeric:.4g}): "
+                     "part of it is hidden from autograd (.detach(), nd.stop_gradient, .asnumpy(), "
+                     "nd.array(...)), which misses how {what}.", at=tuple(map(int, at)),
+                     grad=grad[at], numeric=numeric[at], what=what)
 
 
-def _values(result, name, shape, batch=None):
-    """``result`` as a float64 numpy array if it is a float32 NDArray of ``shape``, else a _Refused
-    verdict; ``batch`` is the batch's shape when ``result`` is a loss (one value per example)."""
-    if result is None:
-        raise _Refused("type", "%s returned None: a return statement is missing." % name)
-    if isinstance(result, np.ndarray):
-        raise _Refused("type", "%s returned a numpy array: autograd follows only NDArrays, so keep "
-                       "nd operations to the end (no .asnumpy())." % name)
-    if not isinstance(result, nd.NDArray):
-        raise _Refused("type", "%s returned %s, not an NDArray." % (name, type(result).__name__))
-    if result.shape != shape:
-        raise _Refused("shape", _loss_shape_hint(name, result.shape, batch) if batch else
-                       "%s returned shape %s where shape %s is expected."
-                       % (name, result.shape, shape))
-    if result.dtype != np.float32:
-        raise _Refused("dtype", "%s returned %s values: training mixes them with float32 arrays, "
-                       "which MXNet refuses; keep the float32 of its input (no .astype, no "
-                       "dtype=)." % (name, np.dtype(result.dtype).name))
-    with translated(Exception, lambda err: _Refused(*_raised(name, (), err))):
-        return result.asnumpy().astype(np.float64)
+def _same_arrays(params, given):
+    return len(params) == len(given) and all(p is g for p, g in zip(params, given))
 
 
-def _output(fn, name, argnames, shape, *args, batch=None):
-    """What ``fn(*args)`` returns, checked by :func:`_values`."""
-    return _values(_call(fn, name, argnames, *args), name, shape, batch)
+# --- crafted inputs and their references, in float64 ---------------------------------------------
 
-
-# --- crafted inputs ------------------------------------------------------------------------------
-
-def _logits(rows=4, classes=10, seed=0):
-    """Distinct logits in [-3, 3), at least 0.15 apart in each row: no ties to blur the order."""
+def _logits(rows=4, seed=0):
+    """Logits from -3 to 3, each row a permutation of steps 0.6 apart: no ties blur the order."""
     rng = np.random.RandomState(seed)
-    return np.stack([rng.permutation(classes) * 0.6 - 3 + rng.uniform(0, .3) for _ in range(rows)])
+    return rng.rand(rows, 10).argsort(axis=1) * .6 - 3 + rng.uniform(0, .3, size=(rows, 1))
 
 
 def _big_logits():
     """Rows that each hold +100 and -100: exp(100) overflows float32, exp(-200) underflows."""
     z = _logits(3)
-    z[:, 0], z[:, 1] = 100, -100
-    z[1] = z[1][::-1]
+    z[:, :2] = 100, -100
+    z[1] = z[1, ::-1]
     return z
 
 
-def _labels(rows=4):
-    return np.arange(rows) * 3 % 10
-
-
 def _log_softmax(z):
-    """log softmax of each row of ``z`` in float64, the reference: z - log(sum(exp(z)))."""
-    shifted = np.asarray(z, dtype=np.float64) - np.max(z, axis=1, keepdims=True)
+    shifted = z - z.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def _softmax(z, T=1.):
-    return np.exp(_log_softmax(np.asarray(z) / T))
+    return np.exp(_log_softmax(z / T))
 
 
-def _cross_entropy(z, labels):
-    """-log softmax(z)[label] for each row: the reference loss, from the logits ``z``."""
-    return -_log_softmax(z)[np.arange(len(labels)), labels]
+def _labels(rows=4):
+    """Labels and their one-hot rows."""
+    labels = np.arange(rows) * 3 % 10
+    return labels, np.eye(10)[labels]
 
 
 def _nd(a, grad=True):
-    """``a`` as a float32 NDArray, with a gradient unless not ``grad``: under autograd.record()
-    every operation on it is recorded, as on everything that descends from W and b in training."""
+    """``a`` as a float32 NDArray, with a gradient unless not ``grad``: autograd records every
+    operation on it, as on everything that descends from W and b in training."""
     x = nd.array(a, dtype=np.float32)
     if grad:
         x.attach_grad()
     return x
 
 
-def _check_gradient(fn, name, argnames, x, eps, what, shape):
-    """A _Refused verdict if autograd's gradient of ``sum(w * fn(x))`` (fixed random weights ``w``,
-    ``fn(x)`` of ``shape``) is not the one of central finite differences."""
-    x_nd = _nd(x)
-    weights = np.random.RandomState(1).uniform(.5, 1.5, size=shape)
-    with autograd.record():
-        out = _call(fn, name, argnames, x_nd)
-        _values(out, name, shape)
-        total = nd.sum(out * _nd(weights, grad=False))
-    with translated(Exception, lambda err: _Refused(
-            "gradient", "autograd cannot differentiate %s: its output is not computed from its "
-            "input by nd operations under autograd.record() (did it go through .asnumpy(), "
-            "nd.array(...) or a Python number?)." % name)):
-        total.backward()
-        grad = x_nd.grad.asnumpy().astype(np.float64)
-    x32, numeric = np.float32(x), np.zeros_like(grad)
-    for index in np.ndindex(*x32.shape):
-        step = np.zeros_like(x32)
-        step[index] = eps
-        numeric[index] = sum(sign * np.sum(_output(fn, name, argnames, shape, _nd(x32 + sign * step))
-                                           * weights) for sign in (1, -1)) / (2 * eps)
-    gaps = np.abs(grad - numeric) / (1e-2 + np.abs(numeric))
-    where = np.unravel_index(np.argmax(gaps), gaps.shape)
-    if gaps[where] > 2e-2:
-        raise _Refused("gradient", "the gradient of %s does not match finite differences (at %s, "
-                       "autograd says %.4g, finite differences %.4g): part of it is hidden from "
-                       "autograd (.detach(), nd.stop_gradient, .asnumpy() or nd.array(...)), so "
-                       "backward() misses how %s." % (name, tuple(int(i) for i in where),
-                                                       grad[where], numeric[where], what))
-
-
-# --- softmax and net -----------------------------------------------------------------------------
+# --- the checks of the tutorial's functions -------------------------------------------------------
 
 @_verdict
 def check_softmax(fn, name="softmax"):
     """Check a learner's ``softmax(y_linear)``: shape, no negative values, rows that sum to 1 (and
     which axis was summed otherwise), the order of the logits, finite values for logits of +-100,
     and a gradient that matches finite differences."""
-    z, big = _logits(), _big_logits()
-    _softmax_values(_output(fn, name, ("y_linear",), z.shape, _nd(z)), z, name)
-    p_big = _output(fn, name, ("y_linear",), big.shape, _nd(big))
-    if not np.isfinite(p_big).all():
-        raise _Refused("overflow", "%s returned inf or NaN for logits of +-100: exp(100) is 2.7e43, "
-                       "beyond float32's largest (3.4e38 = exp(88.7)). softmax(z) = softmax(z - c) "
-                       "for any constant c: shift the logits by their max before exp." % name)
-    _softmax_values(p_big, big, name, order=False)
-    _check_gradient(fn, name, ("y_linear",), z, 1e-2,
-                    "each probability depends on every logit of its row", z.shape)
-    return Verdict(True, "%s: correct. Rows sum to 1, no negative values, the shape of the input, "
-                   "the order of the logits, finite for logits of +-100, and a gradient that "
-                   "matches finite differences." % name)
+    softmax, z, big = _Learner(fn, name, "y_linear"), _logits(), _big_logits()
+    _softmax_values(softmax, softmax.values(z.shape, _nd(z)), z)
+    p = softmax.values(big.shape, _nd(big))
+    softmax.require(np.isfinite(p).all(), "overflow", "{name} returned inf or NaN for logits of "
+                    "+-100: exp(100) overflows float32; softmax(z) = softmax(z - c) for any c, so "
+                    "shift the logits by their max before exp.")
+    _softmax_values(softmax, p, big, order=False)
+    softmax.gradient(z, 1e-2, z.shape, "each probability depends on every logit of its row")
+    return Verdict(True, "%s: correct. Rows sum to 1, no negative values, the input's shape, the "
+                   "logits' order, finite for logits of +-100, and a gradient that matches finite "
+                   "differences." % name)
 
 
-def _softmax_values(p, z, name, order=True):
-    """The properties of softmax's values ``p`` for logits ``z`` (numpy), as _Refused verdicts."""
-    if not np.isfinite(p).all():
-        raise _Refused("finite", "%s returned inf or NaN for logits between -3 and 3: look for a "
-                       "division by something that can be 0, or a log." % name)
-    if (p < 0).any():
-        raise _Refused("negative", "%s returned negative values (as low as %.3g): probabilities "
-                       "are never negative, and exp of any logit is positive." % (name, p.min()))
-    rows, columns, total = p.sum(axis=1), p.sum(axis=0), p.sum()
-    if not np.allclose(rows, 1, atol=1e-4):
-        if np.allclose(columns, 1, atol=1e-4):
-            hint = ("its columns do: you normalised over the batch axis (axis 0). Each row (one "
-                    "example) must sum to 1, divided by the sum over its own classes (axis 1)")
-        elif np.isclose(total, 1, atol=1e-4):
-            hint = ("the whole batch does: you divided by the sum over every example and class. "
-                    "Divide each row by its own sum")
-        else:
-            hint = ("they sum to %s: divide each row by the sum of its exps"
-                    % ", ".join("%.4g" % s for s in rows[:3]))
-        raise _Refused("rows", "the rows of %s's output must each sum to 1, and %s." % (name, hint))
-    if order and not (np.argsort(p, axis=1) == np.argsort(z, axis=1)).all():
-        reversed_ = (np.argsort(p, axis=1) == np.argsort(-z, axis=1)).all()
-        raise _Refused("order", "%s must keep the order of the logits (the largest logit gets the "
-                       "largest probability)%s." % (name, (
-                           ", and it reverses it: check the sign inside exp" if reversed_
-                           else ", and it does not: exp is increasing, keep it so")))
+def _softmax_values(softmax, p, z, order=True):
+    """Refused unless ``p`` has the properties of softmax's values for the logits ``z``."""
+    softmax.require(np.isfinite(p).all(), "finite", "{name} returned inf or NaN for logits between "
+                    "-3 and 3: look for a division by something that can be 0, or a log.")
+    softmax.require((p >= 0).all(), "negative", "{name} returned negative values ({low:.3g}): "
+                    "probabilities are never negative.", low=p.min())
+    rows = p.sum(axis=1)
+    softmax.require(np.allclose(rows, 1, atol=1e-4), "rows", "the rows of {name}'s output must "
+                    "each sum to 1, and " + _which([
+                        (np.allclose(p.sum(axis=0), 1, atol=1e-4), "its columns do: you "
+                         "normalised over the batch axis (axis 0), not each row over its classes."),
+                        (np.isclose(p.sum(), 1, atol=1e-4), "the whole batch does: divide each row "
+                         "by its own sum.")],
+                        "they sum to {sums}: divide each row by the sum of its exps."),
+                    sums=", ".join("%.4g" % s for s in rows[:3]))
+    ranks = np.argsort(p, axis=1)
+    softmax.require(not order or (ranks == np.argsort(z, axis=1)).all(), "order", "{name} must "
+                    "keep the order of the logits, and it " + (
+                        "reverses it: check the sign inside exp." if (ranks == np.argsort(
+                            -z, axis=1)).all() else "does not: exp is increasing."))
 
 
 @_verdict
@@ -274,235 +266,180 @@ def check_net(fn, name="net"):
     """Check a learner's ``net(X, params)``: probabilities for each row of a small batch, which
     depend on ``params`` (``W, b = params``), not on the notebook's global ``W`` and ``b``, and
     leave them as they were."""
-    rng = np.random.RandomState(4)
+    rng, net = np.random.RandomState(4), _Learner(fn, name, "X", "params")
     X, W, b = (np.float32(a) for a in (rng.uniform(0, 1, size=(4, 784)),
                                        rng.normal(0, .05, size=(784, 10)), rng.normal(0, .05, 10)))
+    params = [_nd(W), _nd(b)]
+    given = list(params)
+    p = net.values((4, 10), _nd(X), params)
+    net.require(_same_arrays(params, given) and all(np.array_equal(net.read(g, w.shape), w) for
+                                                    g, w in zip(given, (W, b))), "in place",
+                "{name} changed its parameters (params[i] = ... or W[:] = ...): in training only "
+                "SGD does.")
     logits = X.astype(np.float64) @ W + b
-    p = _output(fn, name, ("X", "params"), (4, 10), _nd(X), [_nd(W), _nd(b)])
-    _softmax_values(p, logits, name, order=False)
-    if not np.allclose(p, _softmax(logits), atol=1e-4):
-        raise _Refused("params", "%s's probabilities are not softmax(X W + b) for the W and b in "
-                       "params: take them from its argument (W, b = params), not from the "
-                       "notebook's globals." % name)
+    _softmax_values(net, p, logits, order=False)
+    net.require(np.allclose(p, _softmax(logits), atol=1e-4), "params", "{name}'s probabilities "
+                "are not softmax(X W + b) for the W and b in params: take them from its argument "
+                "(W, b = params), not the notebook's globals.")
     return Verdict(True, "%s: correct. softmax(X W + b) with the W and b it is given." % name)
 
-
-# --- cross-entropy -------------------------------------------------------------------------------
 
 @_verdict
 def check_cross_entropy(fn, name="cross_entropy"):
     """Check a learner's ``cross_entropy(yhat, y)``: one value per example, minus the log of the
     probability given to the label, and a gradient that matches finite differences."""
-    yhat, labels = _softmax(_logits() / 3), _labels()  # every probability well above 0
-    y, shape, argnames = np.eye(10)[labels], labels.shape, ("yhat", "y")
-    loss = _output(fn, name, argnames, shape, _nd(yhat), _nd(y), batch=yhat.shape)
-    expected = _cross_entropy(np.log(yhat), labels)
+    ce = _Learner(fn, name, "yhat", "y")
+    (labels, y), yhat = _labels(), _softmax(_logits() / 3)  # every probability well above 0
+    loss = ce.values(labels.shape, _nd(yhat), _nd(y), batch=yhat.shape)
+    expected = -np.log(yhat[np.arange(4), labels])
     if not np.isfinite(loss).all():
-        swapped = _output(fn, name, argnames, shape, _nd(y), _nd(yhat))
-        hint = (" with its arguments swapped: it takes the probabilities first, cross_entropy(yhat,"
-                " y), and log of the one-hot label's zeros is -inf" if np.allclose(
-                    swapped, expected, rtol=1e-4) else
-                ": only the label's probability should enter a log, and here every probability is "
-                "between 0 and 1")
-        raise _Refused("finite", "%s returned inf or NaN for probabilities between 0 and 1%s."
-                       % (name, hint))
-    if not np.allclose(loss, expected, rtol=1e-4, atol=1e-5):
-        raise _Refused("value", _loss_value_hint(name, loss, expected, yhat, labels))
-    _check_gradient(lambda p: fn(p, _nd(y, grad=False)), name, argnames[:1], yhat, 1e-4,
-                    "the loss depends on the label's probability", shape)
-    return Verdict(True, "%s: correct. One value per example, minus the log of the probability "
-                   "given to the label, and a gradient that matches finite differences." % name)
-
-
-def _loss_shape_hint(name, shape, batch_shape):
-    """What a loss of ``shape`` for a batch of ``batch_shape`` (examples, classes) got wrong."""
-    n, classes = batch_shape
-    said = {(classes,): "one value per class: you summed over the batch axis (axis 0), not over "
-                        "each example's classes",
-            (): "a single number (training takes the mean itself)",
-            batch_shape: "one value per probability: add up each example's row"}
-    return "%s returned %s; the loss has one value per example, shape (%d,)." % (
-        name, said.get(() if shape == (1,) else shape, "shape %s" % (shape,)), n)
-
-
-def _like(values, candidates, otherwise, **tolerance):
-    """The message of the first ``(candidate, message)`` that ``values`` are close to, else
-    ``otherwise``: which usual mistake gives what the learner's function returned."""
-    return next((message for candidate, message in candidates
-                 if np.allclose(values, candidate, **tolerance)), otherwise)
-
-
-def _loss_value_hint(name, loss, expected, yhat, labels):
+        swapped = np.allclose(ce.values(labels.shape, _nd(y), _nd(yhat)), expected, rtol=1e-4)
+        ce.require(False, "finite", "{name} returned inf or NaN for probabilities between 0 and 1"
+                   + (" with its arguments swapped: it takes the probabilities first, "
+                      "cross_entropy(yhat, y)." if swapped else
+                      ": only the label's probability should enter a log."))
     i = int(np.argmax(np.abs(loss - expected)))
-    return _like(loss, [
-        (-expected, "%s returned negative losses: log of a probability is <= 0, and the "
-                    "cross-entropy is minus that: a minus sign is missing." % name),
-        (expected / 10, "%s returned a tenth of the cross-entropy: you averaged over the 10 "
-                        "classes; add them up instead." % name),
-        (-np.log(yhat).sum(axis=1), "%s added -log of every class's probability: multiply by the "
-                                    "one-hot y first, so that only the label's probability counts."
-                                    % name)],
-        "for example %d (label %d, which gets probability %.4g) %s returned %.4g: the cross-entropy "
-        "of one example is minus the log of the probability given to its label."
-        % (i, labels[i], yhat[i, labels[i]], name, loss[i]), rtol=1e-4)
+    ce.require(np.allclose(loss, expected, rtol=1e-4, atol=1e-5), "value", _which([
+        (np.allclose(loss, -expected, rtol=1e-4), "{name} returned negative losses: a minus sign "
+         "is missing (the log of a probability is <= 0)."),
+        (np.allclose(loss, expected / 10, rtol=1e-4), "{name} returned a tenth of the "
+         "cross-entropy: you averaged over the 10 classes; add them up."),
+        (np.allclose(loss, -np.log(yhat).sum(axis=1), rtol=1e-4), "{name} added -log of every "
+         "class's probability: multiply by the one-hot y first.")],
+        "for example {i} (label {label}, probability {p:.4g}) {name} returned {got:.4g}, not minus "
+        "the log of the label's probability."), i=i, label=labels[i], p=yhat[i, labels[i]],
+        got=loss[i])
+    _Learner(lambda p: fn(p, _nd(y, grad=False)), name, "yhat").gradient(
+        yhat, 1e-4, labels.shape, "the loss depends on the label's probability")
+    return Verdict(True, "%s: correct. One value per example, minus the log of the label's "
+                   "probability, and a gradient that matches finite differences." % name)
 
-
-# --- SGD -----------------------------------------------------------------------------------------
 
 @_verdict
 def check_SGD(fn, name="SGD"):
     """Check a learner's ``SGD(params, lr)``: each parameter changed in place by ``-lr * grad``,
     in the arrays that ``params`` holds (training keeps those)."""
-    rng = np.random.RandomState(2)
-    start = [rng.normal(size=(3, 2)), rng.normal(size=2)]
-    grads = [rng.normal(size=(3, 2)), rng.normal(size=2)]
-    params = [_nd(p) for p in start]
+    rng, sgd = np.random.RandomState(2), _Learner(fn, name, "params", "lr")
+    start, grads = [[rng.normal(size=(3, 2)), rng.normal(size=2)] for _ in range(2)]
+    params, lr = [_nd(p) for p in start], 0.1
     for param, grad in zip(params, grads):
         param.grad[:] = grad
-    given, lr = list(params), 0.1
-    _call(fn, name, ("params", "lr"), params, lr, recorded=False)
-    if len(params) != len(given) or any(p is not g for p, g in zip(params, given)):
-        raise _Refused("in place", "%s put new arrays into params (params[i] = ...) instead of "
-                       "writing into the ones it holds: training keeps its own arrays, which then "
-                       "never move; write into each array itself (param[:] = ...)." % name)
-    steps = [_values(p, name, p.shape) - s for p, s in zip(given, start)]
+    given = list(params)
+    sgd(params, lr, recorded=False)
+    sgd.require(_same_arrays(params, given), "in place", "{name} put new arrays into params "
+                "(params[i] = ...): training keeps its own, so write into each (param[:] = ...).")
+    steps = [sgd.read(p, p.shape) - s for p, s in zip(given, start)]
     moved = [not np.allclose(step, 0, atol=1e-7) for step in steps]
-    if not any(moved):
-        raise _Refused("in place", "%s left the parameters unchanged: assigning to the loop's name "
-                       "(param = ...) makes a new array and leaves the one in params as it was; "
-                       "write into the array itself." % name)
-    if not all(moved):
-        raise _Refused("every parameter", "%s changed only %s: every parameter in params needs its "
-                       "step (is a return inside the loop?)." % (name, " and ".join(
-                           n for n, m in zip(("W", "b"), moved) if m)))
+    sgd.require(any(moved), "in place", "{name} left the parameters unchanged: param = ... makes a "
+                "new array and leaves the one in params as it was; write into it (param[:] = ...).")
+    sgd.require(all(moved), "every parameter", "{name} changed only {moved}: every parameter needs "
+                "its step (is a return inside the loop?).", moved=" and ".join(
+                    n for n, m in zip(("W", "b"), moved) if m))
     ratio = np.concatenate([(step / -grad).ravel() for step, grad in zip(steps, grads)])
-    if np.allclose(ratio, -lr, rtol=1e-4):
-        raise _Refused("direction", "%s moved the parameters up the gradient, which increases the "
-                       "loss: gradient descent steps against it." % name)
-    if np.allclose(ratio, ratio[0], rtol=1e-4) and not np.isclose(ratio[0], lr, rtol=1e-4):
-        raise _Refused("size", "%s stepped by %.4g times -grad with lr = %g: the step is the "
-                       "learning rate times the gradient." % (name, ratio[0], lr))
-    if not np.allclose(ratio, lr, rtol=1e-4):
-        raise _Refused("step", "%s moved the parameters, but not along -lr * grad: each "
-                       "parameter's step comes from its own .grad." % name)
+    sgd.require(not np.allclose(ratio, -lr, rtol=1e-4), "direction", "{name} moved the parameters "
+                "up the gradient: descent steps against it.")
+    sgd.require(not np.allclose(ratio, ratio[0], rtol=1e-4) or np.isclose(ratio[0], lr, rtol=1e-4),
+                "size", "{name} stepped by {ratio:.4g} times -grad with lr = {lr:g}: the step is "
+                "lr times the gradient.", ratio=ratio[0], lr=lr)
+    sgd.require(np.allclose(ratio, lr, rtol=1e-4), "step", "{name} moved the parameters, but not "
+                "along -lr * grad: each parameter's step comes from its own .grad.")
     return Verdict(True, "%s: correct. Each parameter moved by -lr * grad, in place." % name)
 
 
 # --- when training breaks ------------------------------------------------------------------------
 
 def explain_not_finite(yhat, y_one_hot, loss, logits=None, name="softmax"):
-    """One sentence on why ``loss`` (per example) is inf or NaN, from what ``name`` returned.
-
-    ``yhat`` is what ``name`` (the softmax or net) returned for the batch, ``logits`` the
-    ``X W + b`` it was given, when known. All are NDArrays or arrays of one batch.
-    """
+    """One sentence on why ``loss`` (per example) is inf or NaN: what ``name`` (the softmax or
+    net) returned for the batch, ``yhat``, and from which logits ``X W + b``, when known."""
     yhat, y = np.atleast_2d(_host(yhat)), np.atleast_2d(_host(y_one_hot))
     loss = np.atleast_1d(_host(loss))
     rows = np.flatnonzero(~np.isfinite(loss.reshape(len(loss), -1)).all(axis=1))
     if len(loss) != len(yhat) or not rows.size:
         return "cross_entropy returned a loss that is not one finite value per example."
-    row = int(rows[0])
-    z, p, label = None if logits is None else _host(logits), yhat[row], int(np.argmax(y[row]))
-    if z is not None and not np.isfinite(z[row]).all():
-        return ("the logits X W + b of row %d were already inf or NaN: the parameters blew up in an "
-                "earlier step (a learning rate too large, or an SGD that does not step by "
+    row, known = int(rows[0]), logits is not None
+    p, label, z = yhat[row], int(np.argmax(y[row])), _host(logits) if known else np.zeros_like(yhat)
+    if not np.isfinite(z[row]).all():
+        return ("the logits X W + b of row %d were already inf or NaN: the parameters blew up in "
+                "an earlier step (a learning rate too large, or an SGD that does not step by "
                 "-lr * grad)." % row)
-    if np.isnan(p).any():
-        return "%s returned NaN for row %d%s." % (name, row, "" if z is None else _nan_cause(z, row))
-    if np.isinf(p).any():
-        return ("%s returned inf for row %d%s: a probability is at most 1, so exp must not "
-                "overflow and each row is divided by its sum." % (
-                    name, row, "" if z is None else ", whose logits reach %.4g (exp overflows "
-                    "float32 above %.1f)" % (z[row].max(), FLOAT32_EXP_LIMIT)))
-    if (p < 0).any():
-        return ("%s returned a negative value (%.4g) for row %d; log of a negative number is NaN."
-                % (name, p.min(), row))
-    zero = label if p[label] == 0 else int(np.argmax(p == 0)) if (p == 0).any() else None
-    if zero is None:
-        return ("cross_entropy returned %s for row %d although %s's probabilities there are "
-                "finite and above 0: run check_cross_entropy on it." % (loss[row], row, name))
-    cause = "" if z is None else (
-        " (its logit %.4g is %.4g below the batch's largest and %.4g below its row's: exp of a "
-        "number that negative underflows to 0 in float32; a softmax shifted by each row's own "
-        "max, or a cross-entropy computed from the logits by log-sum-exp, avoids it)"
-        % (z[row, zero], z.max() - z[row, zero], z[row].max() - z[row, zero]))
-    if zero == label:
-        return ("%s returned 0 for the true class of row %d (label %d); log(0) = -inf%s."
-                % (name, row, label, cause))
-    return ("%s returned 0 for class %d of row %d; log(0) = -inf, and the one-hot label's 0 times "
-            "-inf is NaN%s." % (name, zero, row, cause))
-
-
-def _nan_cause(z, row):
-    """Why softmax gave NaN for ``row`` of the logits ``z``: overflow, or the batch's max shift."""
-    if z[row].max() > FLOAT32_EXP_LIMIT:
-        return (", whose logits reach %.4g: exp overflowed to inf (float32 ends at exp(%.1f)), and "
-                "inf / inf = NaN; shift by the max before exp" % (z[row].max(), FLOAT32_EXP_LIMIT))
-    gap = z.max() - z[row].max()
-    if gap > FLOAT32_EXP_LIMIT:
-        return (": its largest logit is %.4g below the batch's largest, so after shifting by the "
-                "batch's max every exp of the row underflows to 0 and 0 / 0 = NaN; shift each row by "
-                "its own max" % gap)
-    return ", although its logits are between %.4g and %.4g" % (z[row].min(), z[row].max())
+    top, below = z[row].max(), z.max() - z[row].max()
+    zero = label if p[label] == 0 else int(np.argmax(p == 0))
+    return _which([
+        (np.isnan(p).any(), "{name} returned NaN for row {row}" + ("." if not known else _which([
+            (top > FLOAT32_EXP_LIMIT, ", whose logits reach {top:.4g}: exp overflowed to inf, and "
+             "inf / inf = NaN; shift by the max before exp."),
+            (below > FLOAT32_EXP_LIMIT, ": its largest logit is {below:.4g} below the batch's, so "
+             "shifted by the batch's max its every exp underflows to 0, and 0 / 0 = NaN; shift "
+             "each row by its own max.")],
+            ", although its logits are between {bottom:.4g} and {top:.4g}."))),
+        (np.isinf(p).any(), "{name} returned inf for row {row}" + (
+            ", whose logits reach {top:.4g} (exp overflows float32 above 88.7)" if known else "")
+         + ": a probability is at most 1."),
+        ((p < 0).any(), "{name} returned a negative value ({low:.4g}) for row {row}; log of a "
+         "negative number is NaN."),
+        (not (p == 0).any(), "cross_entropy returned {loss} for row {row} although {name}'s "
+         "probabilities there are finite and above 0: run check_cross_entropy on it."),
+        (zero == label, "{name} returned 0 for the true class of row {row} (label {label}); log(0) "
+         "= -inf{cause}.")],
+        "{name} returned 0 for class {zero} of row {row}; log(0) = -inf, and the one-hot label's 0 "
+        "times -inf is NaN{cause}.").format(
+            name=name, row=row, top=top, below=below, bottom=z[row].min(), low=p.min(),
+            loss=loss[row], label=label, zero=zero, cause=" (its logit %.4g is %.4g below the "
+            "batch's largest and %.4g below its row's: its exp underflows to 0 in float32; a "
+            "softmax shifted by each row's own max, or a cross-entropy from the logits by "
+            "log-sum-exp, avoids it)" % (z[row, zero], z.max() - z[row, zero], top - z[row, zero])
+            if known else "")
 
 
 def _host(a):
     return (a.asnumpy() if isinstance(a, nd.NDArray) else np.asarray(a)).astype(np.float64)
 
 
-def check_batch(epoch, batch, output, label_one_hot, loss, logits=None, name="softmax"):
+def check_batch(epoch, batch, output, label_one_hot, loss):
     """For the tutorial's loop written out: raise :class:`Diverged` with a sentence if this
     batch's loss is inf or NaN, else nothing (it costs one copy of the batch's losses)."""
     values = _host(loss)
     if not np.isfinite(values).all():
         raise Diverged(epoch, batch, np.float32(values.mean()),
-                            explain_not_finite(output, label_one_hot, loss, logits, name))
+                       explain_not_finite(output, label_one_hot, loss))
 
 
 # --- the exercises of notebooks/exercises.ipynb --------------------------------------------------
 
-class Question:
+class Question(collections.namedtuple("Question", "text options answer hints")):
     """A multiple-choice question: ``options`` {letter: text}, the ``answer`` letter, and for each
-    wrong letter a ``hint`` that says where to look, not what to answer."""
-
-    def __init__(self, text, options, answer, hints):
-        self.text, self.options, self.answer, self.hints = text, options, answer, hints
+    wrong letter a hint that says where to look, not what to answer."""
 
     def _repr_markdown_(self):
-        return "**%s**\n\n" % self.text + "\n".join(
-            "- `%s`: %s" % item for item in self.options.items())
+        return "**%s**\n\n" % self.text + "\n".join("- `%s`: %s" % o for o in self.options.items())
 
     def __repr__(self):
-        return self.text + "\n" + "\n".join("  %s) %s" % item for item in self.options.items())
+        return self.text + "\n" + "\n".join("  %s) %s" % o for o in self.options.items())
 
     def verdict(self, letter, name, solved=""):
-        """The verdict on ``letter`` once the rest of the exercise (``solved``, a sentence) is right."""
-        before, options = solved + " " if solved else "", ", ".join(map(repr, self.options))
-        if letter is None:
-            return _failed("not done", "%s%s %s (set %s to one of %s)." % (
-                before, self.text, NOT_DONE, name, options))
+        """Inside a check: the verdict on ``letter``, once the rest (``solved``, said) is right."""
+        facts = dict(name=name, solved=solved + " " if solved else "", text=self.text,
+                     options=", ".join(map(repr, self.options)))
+        _require(letter is not None, "not done", "{solved}{text} not done yet (set {name} to one of "
+                 "{options}).", **facts)
         letter = letter.strip().lower() if isinstance(letter, str) else letter
-        if not isinstance(letter, str) or letter not in self.options:
-            return _failed("choice", "%s is %s: answer with one of %s." % (
-                name, repr(letter)[:40], options))
-        if letter != self.answer:
-            return _failed("why", "%s%s = %r is not why: %s" % (before, name, letter,
-                                                               self.hints[letter]))
-        return Verdict(True, "correct. %s%r is why." % (before, letter))
+        _require(isinstance(letter, str) and letter in self.options, "choice", "{name} is {value}: "
+                 "answer with one of {options}.", value=repr(letter)[:40], **facts)
+        _require(letter == self.answer, "why", "{solved}{name} = {letter!r} is not why: {hint}",
+                 letter=letter, hint=self.hints.get(letter), **facts)
+        return Verdict(True, "correct. %s%r is why." % (facts["solved"], letter))
 
 
 QUESTIONS = dict(
     learning_rate=Question(
         "Why does a larger learning rate fail?",
         dict(a="The steps overshoot the minimum, so the loss goes up and down but stays finite.",
-             b="One step of lr times the batch's summed gradient changes W so much that the next "
+             b="One step of lr times the batch's summed gradient moves W so far that the next "
                "batch's logits spread over hundreds; the tutorial's softmax then gives "
                "probabilities of exactly 0, log(0) = -inf and 0 * log(0) = NaN.",
              c="float32 cannot hold learning rates above 0.01."),
-        "b", dict(a="print the loss of the first few batches at the rate above yours: does it "
-                    "stay finite?",
-                  c="float32 holds numbers up to 3.4e38; look at what the logits X W + b become "
-                    "after one step instead.")),
+        "b", dict(a="print the loss of the first batches at the rate above yours: is it finite?",
+                  c="float32 holds numbers up to 3.4e38; look at the logits X W + b after one step.")),
     batch_size=Question(
         "After one epoch at learning rate 0.001, how does the test accuracy depend on the batch size?",
         dict(a="Smaller batches are clearly better: they take more steps per epoch.",
@@ -510,10 +447,10 @@ QUESTIONS = dict(
                "gradients, so a step grows with the batch, and one epoch moves W about as far in "
                "fewer, larger steps (until a step is so large that the loss becomes NaN).",
              c="Larger batches are clearly better: their gradients are less noisy."),
-        "b", dict(a="compare your numbers for 16 and 256: 16 takes 16 times as many steps. How "
-                    "large is each step? Look at what loss.backward() does with a vector of losses.",
-                  c="compare your numbers for 64 and 1024, and how large a step at 1024 is "
-                    "against one at 64 with the same learning rate.")),
+        "b", dict(a="16 takes 16 times as many steps as 256: how large is each step? Look at what "
+                    "loss.backward() does with a vector of losses.",
+                  c="compare how large a step at 1024 is against one at 64 with the same learning "
+                    "rate.")),
     border=Question(
         "Why do these weights never move from W_init?",
         dict(a="Their gradient is exactly 0: the gradient of W[j, k] adds up x_j * (yhat_k - y_k) "
@@ -521,8 +458,8 @@ QUESTIONS = dict(
              b="The learning rate is too small for them to move visibly.",
              c="softmax ignores the pixels at the border."),
         "a", dict(b="they do not move at all, not even in the last bit: compare W and W_init with ==.",
-                  c="softmax sees only the 10 logits; look at how a pixel enters the logits, "
-                    "X W + b, and so the gradient of W.")),
+                  c="softmax sees only the 10 logits; look at how a pixel enters X W + b, and so "
+                    "the gradient of W.")),
     temperature=Question(
         "What does a temperature T > 1 do to the probabilities softmax(z / T)?",
         dict(a="It flattens them towards 1/10 each and keeps their order: the model is less sure.",
@@ -542,79 +479,61 @@ def ask(name):
 
 @_verdict
 def exercise_stable_softmax(fn):
-    """A softmax that is correct and stays finite for a batch of 10,000 rows whose logits lie from
-    -100 to 100 (each row far from the others), not only for a row holding +-100."""
-    name = "stable_softmax"
-    basic = check_softmax(fn, name)
+    """A softmax that passes :func:`check_softmax` and stays finite for a batch of 10,000 rows
+    whose logits lie from -100 to 100 (each row far from the others)."""
+    softmax = _Learner(fn, "stable_softmax", "y_linear")
+    basic = check_softmax(fn, softmax.name)
     if not basic.ok:
         return basic
-    rng = np.random.RandomState(3)
-    z = np.linspace(-100, 100, 10000)[:, None] + rng.normal(0, 5, size=(10000, 10))
-    p = _output(fn, name, ("y_linear",), z.shape, _nd(z))
+    z = np.linspace(-100, 100, 10000)[:, None] + np.random.RandomState(3).normal(0, 5, (10000, 10))
+    p = softmax.values(z.shape, _nd(z))
     bad = np.flatnonzero(~np.isfinite(p).all(axis=1))
-    if bad.size:
-        row = int(bad[0])
-        raise _Refused("batch", "%s returned NaN for %d of 10,000 rows, such as row %d, whose "
-                       "largest logit is %.4g below the batch's largest: shifted by one max for "
-                       "the whole batch, every exp of that row underflows to 0, and 0 / 0 = NaN. "
-                       "The shift need not be the same for every row." % (
-                           name, bad.size, row, z.max() - z[row].max()))
+    row = int(bad[0]) if bad.size else 0
+    softmax.require(not bad.size, "batch", "{name} returned NaN for {count} of 10,000 rows, such "
+                    "as row {row}, whose largest logit is {below:.4g} below the batch's: shifted "
+                    "by one max for the whole batch, its every exp underflows to 0, and 0 / 0 = "
+                    "NaN. The shift need not be the same for every row.", count=bad.size, row=row,
+                    below=z.max() - z[row].max())
     gap = np.abs(p - _softmax(z)).max()
-    if gap > 1e-5:
-        raise _Refused("batch", "%s is finite for the batch of 10,000 but differs from softmax by "
-                       "up to %.3g there: every row must still sum to 1 over its own classes."
-                       % (name, gap))
-    return Verdict(True, "correct: %s stays finite and exact for a batch of 10,000 rows with "
-                   "logits from -100 to 100, and passes every check of check_softmax." % name)
+    softmax.require(gap <= 1e-5, "batch", "{name} is finite for the batch of 10,000 but differs "
+                    "from softmax by up to {gap:.3g} there.", gap=gap)
+    return Verdict(True, "correct: stable_softmax stays finite and exact for a batch of 10,000 "
+                   "rows with logits from -100 to 100, and passes every check of check_softmax.")
 
 
 @_verdict
 def exercise_cross_entropy_from_logits(fn):
     """Cross-entropy ``fn(y_linear, y)`` from the logits: values, finite for logits of +-100 where
     the true class gets a probability below float32's smallest, and the gradient."""
-    name, argnames = "cross_entropy_from_logits", ("y_linear", "y")
-    z, labels = _logits(), _labels()
-    y = np.eye(10)[labels]
-    expected = _cross_entropy(z, labels)
-    loss = _output(fn, name, argnames, labels.shape, _nd(z), _nd(y), batch=z.shape)
-    if not np.allclose(loss, expected, rtol=1e-4, atol=1e-4):
-        raise _Refused("value", _like(loss, [(expected - z.max(axis=1), "%s's values are off by "
-                                              "each row's largest logit: what you subtract inside "
-                                              "the exp must come back outside the log." % name)],
-                                      "%s returned %.4g for example 0 (label %d): the "
-                                      "cross-entropy is minus the log of the label's probability, "
-                                      "-log softmax(z)[label]." % (name, loss[0], labels[0]),
-                                      rtol=1e-4, atol=1e-4))
-    for (probe, label), hint in _log_space_probes():
-        big = _output(fn, name, argnames, label.shape, _nd(probe), _nd(np.eye(10)[label]))
-        want = _cross_entropy(probe, label)
-        if not np.allclose(big, want, rtol=1e-4):
-            raise _Refused("log space", "%s returned %s where the loss is %s: %s" % (
-                name, np.array2string(big, precision=4), np.array2string(want, precision=4), hint))
-    _check_gradient(lambda x: fn(x, _nd(y, grad=False)), name, argnames[:1], z, 1e-2,
-                    "the loss depends on each logit", labels.shape)
-    return Verdict(True, "correct: %s matches -log softmax, stays exact for logits of +-100 and "
-                   "its gradient matches finite differences." % name)
-
-
-def _log_space_probes():
-    """(logits, labels) that break the two usual shortcuts, each with its hint: logits from 86 to 95
-    (exp overflows, yet every probability is above exp(-10)), then rows holding +-100 whose label
-    sits at -100 (its probability, exp(-200) relative to the largest, underflows to 0)."""
-    over = _logits(3) * 1.5 + 90.5
-    under = _big_logits()
-    return [((over, _labels(3)), "exp(%d) overflows float32: take each row's largest logit out of "
-             "the sum before exp; it comes back outside the log." % over.max()),
-            ((under, np.argmin(under, axis=1)), "the label's probability, exp(-200) relative to the "
-             "largest, underflows to 0 and log(0) = -inf: stay in log space, log softmax(z) = "
-             "z - log(sum(exp(z))), instead of taking the log of softmax's output.")]
+    ce = _Learner(fn, "cross_entropy_from_logits", "y_linear", "y")
+    (labels, y), z = _labels(), _logits()
+    loss = ce.values(labels.shape, _nd(z), _nd(y), batch=z.shape)
+    expected = -_log_softmax(z)[np.arange(4), labels]
+    ce.require(np.allclose(loss, expected, rtol=1e-4, atol=1e-4), "value", _which([(
+        np.allclose(loss, expected - z.max(axis=1), rtol=1e-4, atol=1e-4), "{name}'s values are "
+        "off by each row's largest logit: what you subtract inside the exp must come back outside "
+        "the log.")], "{name} returned {got:.4g} for example 0 (label {label}), not -log "
+        "softmax(z)[label]."), got=loss[0], label=labels[0])
+    over, under = _logits(3) * 1.5 + 90.5, _big_logits()
+    for probe, label, hint in (
+            (over, _labels(3)[0], "exp({top:.0f}) overflows float32: take each row's largest "
+             "logit out of the sum before exp; it comes back outside the log."),
+            (under, under.argmin(axis=1), "the label's probability, exp(-200) relative to the "
+             "largest, underflows to 0 and log(0) = -inf: stay in log space, log softmax(z) = z - "
+             "log(sum(exp(z))), instead of taking the log of softmax's output.")):
+        got = ce.values(label.shape, _nd(probe), _nd(np.eye(10)[label]))
+        want = -_log_softmax(probe)[np.arange(3), label]
+        ce.require(np.allclose(got, want, rtol=1e-4), "log space", "{name} returned {got} where "
+                   "the loss is {want}: " + hint, top=probe.max(), got=np.array2string(
+                       got, precision=4), want=np.array2string(want, precision=4))
+    _Learner(lambda x: fn(x, _nd(y, grad=False)), ce.name, "y_linear").gradient(
+        z, 1e-2, labels.shape, "the loss depends on each logit")
+    return Verdict(True, "correct: cross_entropy_from_logits matches -log softmax, stays exact "
+                   "for logits of +-100 and its gradient matches finite differences.")
 
 
 def one_epoch(splits, ctx, batch_size=64, learning_rate=0.001):
-    """Test accuracy after one epoch of the tutorial's model from the N(0, 1) start of seed 0,
-    or 'diverged (...)' with the sentence of the :class:`Diverged` that stopped it."""
-    from .loop import compiled, fit
-    from .model import init_params
+    """Test accuracy after one epoch from seed 0's N(0, 1) start, or 'diverged (...)' and why."""
     mx.random.seed(0)
     params = init_params(ctx)
     try:
@@ -632,24 +551,25 @@ LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.)
 def exercise_largest_learning_rate(learning_rate, why, splits, ctx):
     """The largest of :data:`LEARNING_RATES` at which one epoch from seed 0's start keeps a finite
     loss, checked by training at it and at the next one; then why the next one fails."""
-    if learning_rate is None:
-        return _failed("not done", "largest_learning_rate: %s (it is None)." % NOT_DONE)
-    if (not isinstance(learning_rate, numbers.Real) or isinstance(learning_rate, (bool, np.bool_))
-            or learning_rate not in LEARNING_RATES):
-        return _failed("choice", "largest_learning_rate is %s: pick one of %s." % (
-            repr(learning_rate)[:40], ", ".join(map(str, LEARNING_RATES))))
-    result = one_epoch(splits, ctx, learning_rate=learning_rate)
-    if not isinstance(result, float):
-        return _failed("too large", "at learning rate %g %s: a smaller one." % (learning_rate, result))
-    larger = LEARNING_RATES[LEARNING_RATES.index(learning_rate) + 1:][:1]
+    rate = learning_rate
+    _require(rate is not None, "not done", "largest_learning_rate: not done yet (it is None).")
+    _require(isinstance(rate, numbers.Real) and not isinstance(rate, (bool, np.bool_)) and
+             rate in LEARNING_RATES, "choice", "largest_learning_rate is {value}: pick one of "
+             "{rates}.", value=repr(rate)[:40], rates=", ".join(map(str, LEARNING_RATES)))
+    result = one_epoch(splits, ctx, learning_rate=rate)
+    _require(isinstance(result, float), "too large", "at learning rate {rate:g} {result}: a smaller "
+             "one.", rate=rate, result=result)
+    larger = LEARNING_RATES[LEARNING_RATES.index(rate) + 1:][:1]
     if larger and isinstance(one_epoch(splits, ctx, learning_rate=larger[0]), float):
-        return _failed("too small", "%g trains (test accuracy %.4g), and so does %g: try larger "
-                       "ones." % (learning_rate, result, larger[0]))
-    solved = "%g is the largest that trains (test accuracy %.4g after one epoch)%s." % (
-        learning_rate, result, "; at %g the loss becomes NaN" % larger[0] if larger else "")
-    return QUESTIONS["learning_rate"].verdict(why, "why_learning_rate", solved)
+        raise _Refused("too small", "%g trains (test accuracy %.4g), and so does %g: try larger "
+                       "ones." % (rate, result, larger[0]))
+    return QUESTIONS["learning_rate"].verdict(why, "why_learning_rate", "%g is the largest that "
+                                              "trains (test accuracy %.4g after one epoch)%s." % (
+                                                  rate, result, "; at %g the loss becomes NaN"
+                                                  % larger[0] if larger else ""))
 
 
+@_verdict
 def exercise_batch_size(why):
     """The multiple-choice question on batch size against accuracy after one epoch."""
     return QUESTIONS["batch_size"].verdict(why, "why_batch_size")
@@ -660,57 +580,42 @@ def exercise_batch_size(why):
 def exercise_border_pixels(mask, why, splits):
     """A mask of the pixels whose weights never move, against the pixels that are 0 in every
     training image of ``splits``; then why they never move."""
-    if mask is None:
-        return _failed("not done", "never_moved: %s (it is None)." % NOT_DONE)
-    shape_hint = ("never_moved must hold one True or False per pixel, 784 of them (a (28, 28) or "
-                  "(784,) array), not %s")
+    _require(mask is not None, "not done", "never_moved: not done yet (it is None).")
+    said = ("never_moved must hold one True or False per pixel, 784 of them (a (28, 28) or (784,) "
+            "array), not {kind}")
     with translated((Exception, Warning), lambda err: _Refused(
-            "shape", shape_hint % type(mask).__name__)), warnings.catch_warnings():
+            "shape", said.format(kind=type(mask).__name__))), warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy < 1.24 only warns about a ragged list
         mask = mask.asnumpy() if isinstance(mask, nd.NDArray) else np.asarray(mask)
-    if mask.dtype.kind not in "biuf" or mask.size != 784 or not np.isin(mask, (0, 1)).all():
-        raise _Refused("shape", shape_hint % ("%s of shape %s" % (mask.dtype, mask.shape)))
+    _require(mask.dtype.kind in "biuf" and mask.size == 784 and np.isin(mask, (0, 1)).all(),
+             "shape", said, kind="%s of shape %s" % (mask.dtype, mask.shape))
     mask = mask.reshape(28, 28).astype(bool)
-    inked = _inked(splits.train[0])
-    for wrong, what, moves in ((mask & inked, "marks %d pixels that some training image inks",
-                                "do move"),
-                               (~inked & ~mask, "misses %d pixels that no training image inks",
-                                "never move")):
-        if wrong.any():
-            r, c = np.argwhere(wrong)[0]
-            raise _Refused("mask", "never_moved %s, such as row %d, column %d: their weights %s."
-                           % (what % wrong.sum(), r, c, moves))
+    inked = np.asarray(splits.train[0]).reshape(-1, 28, 28).max(axis=0) > 0
+    for wrong, what in ((mask & inked, "marks {count} pixels that some training image inks, such "
+                         "as row {r}, column {c}: their weights do move."),
+                        (~inked & ~mask, "misses {count} pixels that no training image inks, such "
+                         "as row {r}, column {c}: their weights never move.")):
+        r, c = np.argwhere(wrong)[0] if wrong.any() else (0, 0)
+        _require(not wrong.any(), "mask", "never_moved " + what, count=wrong.sum(), r=r, c=c)
     return QUESTIONS["border"].verdict(why, "why_never_moved", "never_moved is right: %d pixels."
                                        % mask.sum())
-
-
-def _inked(images):
-    """(28, 28) bools: which pixels are above 0 in at least one image (streamed files included)."""
-    from .idx import IdxImages
-    chunks = images.chunks(4096) if isinstance(images, IdxImages) else (images,)
-    inked = np.zeros((28, 28), dtype=bool)
-    for part in chunks:
-        inked |= (np.asarray(part).reshape(-1, 28, 28) > 0).any(axis=0)
-    return inked
 
 
 @_verdict
 def exercise_temperature(fn, why):
     """``fn(y_linear, T)``, softmax of the logits divided by T, for T = 0.5, 1 and 3; then what
     T > 1 does."""
-    name, z = "softmax_T", _logits()
+    softmax_T, z = _Learner(fn, "softmax_T", "y_linear", "T"), _logits()
     for T in (1., 3., .5):
-        p = _output(fn, name, ("y_linear", "T"), z.shape, _nd(z), T)
-        if not np.allclose(p, _softmax(z, T), atol=1e-5):
-            raise _Refused("temperature", _like(p, [
-                (_softmax(z, 1 / T), "with T = %g your probabilities %s (largest %.3g, against "
-                                     "%.3g at T = 1): the temperature divides the logits." % (
-                                         T, "sharpened" if T > 1 else "flattened", p[0].max(),
-                                         _softmax(z)[0].max())),
-                (_softmax(z) / T, "with T = %g the rows of %s sum to %.3g: divide the logits by T "
-                                  "before softmax, not the probabilities." % (T, name, 1 / T))],
-                "with T = %g %s differs from softmax(y_linear / T) by up to %.3g%s." % (
-                    T, name, np.abs(p - _softmax(z, T)).max(),
-                    "" if T != 1 else ": at T = 1 it must be softmax itself"), atol=1e-5))
+        p, want = softmax_T.values(z.shape, _nd(z), T), _softmax(z, T)
+        softmax_T.require(np.allclose(p, want, atol=1e-5), "temperature", "with T = {T:g} " + _which([
+            (np.allclose(p, _softmax(z, 1 / T), atol=1e-5), "your probabilities {went} (largest "
+             "{top:.3g}, against {top1:.3g} at T = 1): the temperature divides the logits."),
+            (np.allclose(p, _softmax(z) / T, atol=1e-5), "the rows of {name} sum to {sum:.3g}: "
+             "divide the logits by T before softmax, not the probabilities.")],
+            "{name} differs from softmax(y_linear / T) by up to {gap:.3g}" + (
+                ": at T = 1 it must be softmax itself." if T == 1 else ".")),
+            T=T, went="sharpened" if T > 1 else "flattened", top=p[0].max(),
+            top1=_softmax(z)[0].max(), sum=1 / T, gap=np.abs(p - want).max())
     return QUESTIONS["temperature"].verdict(why, "why_temperature",
                                             "softmax_T is right for T = 0.5, 1 and 3.")

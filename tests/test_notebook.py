@@ -13,6 +13,8 @@ from mxsoftmax import errors, feedback, loop, model, notebook
 from mxsoftmax.batches import SplitArrays
 from mxsoftmax.errors import InvalidInput
 
+from test_feedback import (net_zeroing_W, softmax_batch_axis, softmax_F_required,
+                           softmax_in_place)
 from tutorial_cells import SGD, cross_entropy, net, softmax  # the tutorial's, as printed
 
 
@@ -81,14 +83,11 @@ def test_the_learners_path_batches_in_the_compiled_paths_order(small):
 
 
 def test_a_failed_check_stops_before_training_unless_asked(small, capsys):
-    def batch_axis(y_linear):
-        exp = nd.exp(y_linear - nd.max(y_linear))
-        return exp / nd.sum(exp, axis=0, keepdims=True)
     with pytest.raises(errors.CheckFailed) as caught:
-        notebook.train(small, mx.cpu(), 1, softmax=batch_axis)
+        notebook.train(small, mx.cpu(), 1, softmax=softmax_batch_axis)
     assert caught.value.verdict.failed == "rows" and "check=False" in str(caught.value)
     assert epoch_lines(capsys.readouterr().out) == []
-    run = notebook.train(small, mx.cpu(), 1, softmax=batch_axis, check=False)
+    run = notebook.train(small, mx.cpu(), 1, softmax=softmax_batch_axis, check=False)
     printed = capsys.readouterr().out
     assert printed.startswith("\u2718 ") and len(epoch_lines(printed)) == 1 and run.history
 
@@ -209,15 +208,6 @@ def softmax_with_nd(y_linear):
     return nd.broadcast_div(exp, nd.sum(exp, axis=1, keepdims=True))
 
 
-def softmax_needing_F(y_linear, F):
-    return softmax(y_linear)
-
-
-def softmax_over_the_batch(y_linear):
-    exp = nd.exp(y_linear - nd.max(y_linear))
-    return exp / nd.sum(exp, axis=0, keepdims=True)
-
-
 def test_1_and_2_a_correct_softmax_with_operators_or_nd_trains_with_the_default_lines(
         small, default_run, capsys):
     for mine in (softmax, softmax_with_nd):
@@ -228,14 +218,14 @@ def test_1_and_2_a_correct_softmax_with_operators_or_nd_trains_with_the_default_
 
 def test_3_the_F_argument_is_not_needed_and_a_required_one_is_named(small):
     with pytest.raises(errors.CheckFailed) as caught:
-        notebook.train(small, mx.cpu(), 1, softmax=softmax_needing_F)
+        notebook.train(small, mx.cpu(), 1, softmax=softmax_F_required)
     assert str(caught.value).startswith("softmax(y_linear, F) cannot be called as "
                                         "softmax(y_linear): it must take exactly 1 argument")
 
 
 def test_4_summing_over_the_batch_axis_is_named(small):
     with pytest.raises(errors.CheckFailed, match=r"you normalised over the batch axis \(axis 0\)"):
-        notebook.train(small, mx.cpu(), 1, softmax=softmax_over_the_batch)
+        notebook.train(small, mx.cpu(), 1, softmax=softmax_batch_axis)
 
 
 def test_5_forgetting_to_normalise_is_named_before_and_during_training(fashion_subset):
@@ -272,18 +262,6 @@ def sgd_rebinding(params, lr):
     params[1] = params[1] - lr * params[1].grad
 
 
-def net_zeroing_W(X, params):
-    W, b = params
-    W[:] = 0
-    return softmax(nd.dot(X, W) + b)
-
-
-def softmax_in_place(y_linear):
-    exp = nd.exp(y_linear - nd.max(y_linear, axis=1, keepdims=True))
-    exp /= nd.sum(exp, axis=1, keepdims=True)
-    return exp
-
-
 @pytest.mark.parametrize("mine, who", [(dict(SGD=sgd_rebinding), "SGD"),
                                        (dict(net=net_zeroing_W), "net"),
                                        (dict(softmax=softmax_in_place, SGD=SGD), "softmax")],
@@ -304,3 +282,24 @@ def test_a_callback_that_raises_is_not_blamed_on_the_learners_functions(small):
         raise KeyError("the callback's own")
     with pytest.raises(KeyError, match="the callback's own"):
         notebook.train(small, mx.cpu(), 1, softmax=softmax, callback=callback)
+
+
+def test_a_learners_run_takes_its_batch_order_from_the_seed_too(small, capsys):
+    notebook.train(small, mx.cpu(), 1, seed=1)
+    compiled = epoch_lines(capsys.readouterr().out)
+    notebook.train(small, mx.cpu(), 1, seed=1, softmax=softmax)
+    assert epoch_lines(capsys.readouterr().out) == compiled and len(compiled) == 1
+
+
+def test_the_notebooks_settings_come_from_the_environment_and_are_checked():
+    assert notebook.settings_from_env({}) == dict(dataset=None, data_dir=None, epochs=10)
+    assert notebook.settings_from_env(dict(
+        MXSOFTMAX_DATASET="fashion-mnist", MXSOFTMAX_DATA_DIR="/d", MXSOFTMAX_EPOCHS="2")) == dict(
+        dataset="fashion-mnist", data_dir="/d", epochs=2)
+    for variable, value, expected in (("MXSOFTMAX_EPOCHS", "abc", "a whole number from 1 to 1000"),
+                                      ("MXSOFTMAX_EPOCHS", "0", "a whole number from 1 to 1000"),
+                                      ("MXSOFTMAX_DATASET", "digits", "one of mnist, fashion-mnist")):
+        with pytest.raises(errors.InvalidValue) as caught:
+            notebook.settings_from_env({variable: value})
+        assert caught.value.param == variable and str(caught.value) == "%s must be %s, not %r" % (
+            variable, expected, value)
