@@ -29,13 +29,15 @@ from .errors import DatasetMismatch, FetchError, InvalidInput, InvalidType, NoDa
 from .files import CannotWrite, FolderLock, atomic_write, read_regular
 from .validation import CONSTRAINTS, validate_params
 
-CONNECT, READ, POLL = 5, 30, 0.5  # seconds: to connect, without a byte, between two checks
+CONNECT, POLL = 5, 0.5  # seconds: to connect; between two checks of a transfer without a byte
 DEADLINE = (30, 50000)  # a whole transfer: 30 s, plus one for every 50 KB the file may take
 MIN_RATE, RATE_WINDOW = 20000, 15  # bytes/s over the last 15 s, after the first 15 s
 REDIRECTS = 5
 VARIABLES = {"MXSOFTMAX_MIRRORS": "comma-separated http(s)://host/path/ URLs",
              "MXNET_GLUON_REPO": "the http(s)://host/path/ of a repository laid out as gluon's"}
 # What a request may raise, most particular first: (kind, the cause in words, whether the source is dead)
+CONNECT_FAILURES = ((ssl.SSLError, "TLS failed (%s)", True), (socket.gaierror, "cannot find the host (%s)", True),
+                    (TimeoutError, "timed out (connect %gs)" % CONNECT, True), (OSError, "cannot connect (%s)", True))
 FAILURES = ((http.client.LineTooLong, "oversized header: a line of its answer is longer than the %d bytes "
              "http.client reads" % http.client._MAXLINE, True),
             (http.client.RemoteDisconnected, "it closed the connection without answering", True),
@@ -45,8 +47,6 @@ FAILURES = ((http.client.LineTooLong, "oversized header: a line of its answer is
              "http.client reads" % http.client._MAXHEADERS, True),
             (OSError, "truncated: the connection broke (%s)", False),
             (ValueError, "its answer cannot be read (%s)", False))
-CONNECT_FAILURES = ((ssl.SSLError, "TLS failed (%s)"), (socket.gaierror, "cannot find the host (%s)"),
-                    (TimeoutError, "timed out (connect %gs)" % CONNECT), (OSError, "cannot connect (%s)"))
 HTML = ("text/html", "application/xhtml+xml")
 DATASET = {"dataset": CONSTRAINTS["dataset"]}
 
@@ -61,8 +61,7 @@ def fingerprint(data):
     for images, labels in (data.train, data.test):
         if isinstance(images, idx.IdxImages) and images.digest is None:
             np.asarray(images)  # one pass, which records the digest
-        parts += [images.digest if isinstance(images, idx.IdxImages) else idx.digest_of(images[..., 0], "images"),
-                  idx.digest_of(labels, "labels")]
+        parts += [getattr(images, "digest", None) or idx.digest_of(images, "images"), idx.digest_of(labels, "labels")]
     return hashlib.sha256(" ".join(parts).encode("ascii")).hexdigest()
 
 
@@ -88,8 +87,7 @@ def shipped_ready(dataset, log):
     same idx bytes), else None, said in one line to ``log``: the data then comes from elsewhere."""
     folder, entry = shipped_dir(dataset), catalog.DATASETS[dataset]
     for key, (digest, size) in (entry["shipped"]["files"].items() if folder else ()):
-        path = os.path.join(folder, idx.standard_name(*key))
-        same = False
+        path, same = os.path.join(folder, idx.standard_name(*key)), False
         with contextlib.suppress(OSError, idx.IdxError):
             same = hashlib.sha256(read_regular(path, size) or b"").hexdigest() == digest \
                 or idx.file_digest(path, key[1], entry["files"][key][1]) == entry["files"][key][0]
@@ -99,6 +97,8 @@ def shipped_ready(dataset, log):
             return None
     return folder
 
+
+# ---------------------------------------------------------------------------- URLs and passwords
 
 def sources(dataset, mirrors=()):
     """Base URLs to try in order: ``mirrors``, ``MXSOFTMAX_MIRRORS``, MXNet's host (which honours
@@ -170,54 +170,53 @@ def _shown(text, most=None):
     return text if not most or len(text) <= most else text[:most - 3] + "..."
 
 
-class _Watch:
-    """The one deadline of a transfer, checked after each read and each :data:`POLL` without
-    one: FetchError (the source is dead) when no byte came for :data:`READ` seconds, the whole
-    transfer passed :data:`DEADLINE`, or it averaged under :data:`MIN_RATE` over the last
-    :data:`RATE_WINDOW` seconds after its first."""
-
-    def __init__(self, limit):
-        self.start = self.last = time.monotonic()
-        self.seconds, self.got = DEADLINE[0] + limit / DEADLINE[1], 0
-        self.samples = collections.deque([(self.start, 0)])
-
-    def check(self, n):
-        now = time.monotonic()
-        self.got, self.last = self.got + n, now if n else self.last
-        self.samples.append((now, self.got))
-        while self.samples[1][0] <= now - RATE_WINDOW:
-            self.samples.popleft()
-        then, before = self.samples[0]
-        if now - self.last > READ:
-            raise FetchError("timed out (no byte for %gs)" % READ, dead=True)
-        if now - self.start > self.seconds:
-            raise FetchError("too slow: not done after %.3g s, the most this file may take" % self.seconds, dead=True)
-        if now - self.start >= RATE_WINDOW and self.got - before < MIN_RATE * (now - then):
-            raise FetchError("too slow: under %d KB/s for %g s" % (MIN_RATE // 1000, RATE_WINDOW), dead=True)
-
+# ---------------------------------------------------------------------------- downloads
 
 class _Watched(io.RawIOBase):
-    """A connected socket as http.client uses it, every read of it going through a :class:`_Watch`
-    (so that a header sent byte by byte is bounded as a body is)."""
+    """The socket of a transfer as http.client reads it (headers too), under the transfer's one
+    deadline, checked after each read and each :data:`POLL` without one: FetchError (the source
+    is dead) when it passes :data:`DEADLINE` in all, or averages under :data:`MIN_RATE` over the
+    last :data:`RATE_WINDOW` seconds after its first (timed out, when no byte came)."""
 
-    def __init__(self, sock, watch):
-        self.sock, self.watch, self.sendall = sock, watch, sock.sendall
-
-    def makefile(self, _mode):
-        return io.BufferedReader(self, 1 << 16)
+    def __init__(self, limit):
+        self.start, self.got, self.sock = time.monotonic(), 0, None
+        self.seconds = DEADLINE[0] + limit / DEADLINE[1]
+        self.samples = collections.deque([(self.start, 0)])  # (time, bytes so far): the last window
 
     def readable(self):
         return True
 
     def readinto(self, buffer):
         while True:
-            self.sock.settimeout(POLL)
-            n = None
             with contextlib.suppress(TimeoutError):
                 n = self.sock.recv_into(buffer)
-            self.watch.check(n or 0)
-            if n is not None:
+                self.check(n)
                 return n
+            self.check(0)
+
+    def check(self, n):
+        now = time.monotonic()
+        self.got += n
+        self.samples.append((now, self.got))
+        while self.samples[1][0] <= now - RATE_WINDOW:
+            self.samples.popleft()
+        then, before = self.samples[0]
+        if now - self.start > self.seconds:
+            raise FetchError("too slow: not done after %.3g s, the most this file may take" % self.seconds, dead=True)
+        if now - self.start >= RATE_WINDOW and self.got - before < MIN_RATE * (now - then):
+            raise FetchError("timed out (no byte for %g s)" % RATE_WINDOW if self.got == before else
+                             "too slow: under %d KB/s for %g s" % (MIN_RATE // 1000, RATE_WINDOW), dead=True)
+
+    def watch(self, conn):
+        """Put ``conn``'s socket under this watch."""
+        self.sock, conn.sock = conn.sock, self
+        self.sock.settimeout(POLL)
+
+    def makefile(self, _mode):
+        return io.BufferedReader(self, 1 << 16)
+
+    def sendall(self, data):
+        self.sock.sendall(data)
 
     def close(self):
         """Nothing: http.client closes its connection while its answer is read; :func:`_stream`
@@ -226,22 +225,21 @@ class _Watched(io.RawIOBase):
 
 def _stream(url, limit, progress):
     """Yield the body of ``url`` as sent (no content decoding) in chunks, at most ``limit`` bytes,
-    following redirects; FetchError naming the cause of a failure (a failure to write the chunks
-    is the caller's)."""
-    watch = _Watch(limit)
+    following redirects; FetchError naming the cause of a failure."""
+    watched = _Watched(limit)
     for _ in range(REDIRECTS + 1):
         parts = urlsplit(url)
         conn = (http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection)(
             parts.hostname, parts.port, timeout=CONNECT)
-        headers, watched = {"Accept-Encoding": "identity"}, None
+        headers = {"Accept-Encoding": "identity"}
         if parts.username is not None:
             user = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
             headers["Authorization"] = "Basic " + base64.b64encode(user.encode()).decode()
         try:
-            with translated(tuple(kind for kind, *_ in FAILURES), _failure):
-                with translated(OSError, _connect_failure):
+            with translated(tuple(kind for kind, *_ in FAILURES), lambda err: _failure(err, FAILURES)):
+                with translated(OSError, lambda err: _failure(err, CONNECT_FAILURES)):
                     conn.connect()
-                conn.sock = watched = _Watched(conn.sock, watch)
+                watched.watch(conn)
                 conn.request("GET", (parts.path or "/") + ("?" + parts.query if parts.query else ""), headers=headers)
                 answer = conn.getresponse()
                 url = urljoin(url, answer.getheader("Location") or "") if answer.status in (301, 302, 303, 307, 308) else None
@@ -251,7 +249,7 @@ def _stream(url, limit, progress):
                     return (yield from _body(answer, limit, progress))
         finally:
             conn.close()
-            if watched:
+            if watched.sock:
                 watched.sock.close()
     raise FetchError("too many redirects", dead=True)
 
@@ -280,17 +278,11 @@ def _body(answer, limit, progress):
         raise FetchError("truncated: got %d of %d bytes" % (got, total))
 
 
-def _connect_failure(err):
-    """The FetchError for ``err``, an OSError while connecting: the source is dead."""
-    words = next(words for kind, words in CONNECT_FAILURES if isinstance(err, kind))
+def _failure(err, table):
+    """The FetchError for ``err``, named by its kind in ``table``."""
+    words, dead = next((words, dead) for kind, words, dead in table if isinstance(err, kind))
     why = getattr(err, "verify_message", None) or getattr(err, "reason", None) or reason(err)
-    return FetchError(words % _shown(why, 120) if "%s" in words else words, dead=True)
-
-
-def _failure(err):
-    """The FetchError for ``err``, one of :data:`FAILURES`, named by its kind."""
-    words, dead = next((words, dead) for kind, words, dead in FAILURES if isinstance(err, kind))
-    return FetchError(words % reason(err) if "%s" in words else words, dead=dead)
+    return FetchError(words % _shown(why, 120) if "%s" in words else words, dead=dead)
 
 
 def fetch(url, folder, key, expected, progress=False):
@@ -371,6 +363,8 @@ def _missing(folder, files, managed):
             missing.append(key)
     return missing
 
+
+# ---------------------------------------------------------------------------- reading
 
 @validate_params(DATASET)
 def read_verified(folder, dataset, stream=False):

@@ -191,11 +191,11 @@ def test_a_mirror_that_sends_content_encoding_gzip_works(files, tmp_path):
 
 
 def test_server_that_never_answers_times_out_and_is_not_asked_again(files, tmp_path, monkeypatch):
-    monkeypatch.setattr(sources, "READ", 1)
+    monkeypatch.setattr(sources, "RATE_WINDOW", 1)
     with silent_server() as silent, serve(routes_for(files, "/good")) as url:
         _, log = download([silent, url + "/good"], tmp_path / "cache")
     silent_lines = [line for line in log if silent in line]
-    assert len(silent_lines) == 1 and "timed out" in silent_lines[0]
+    assert len(silent_lines) == 1 and "timed out (no byte for 1 s)" in silent_lines[0], log
 
 
 def test_a_verified_cache_is_used_without_any_network(files, tmp_path):
