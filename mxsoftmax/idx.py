@@ -46,8 +46,9 @@ def find_files(folder):
         paths, what = [os.path.join(folder, name) for name in candidate_names(*key)], "-".join(key)
         files, odd = [p for p in paths if os.path.isfile(p)], [p for p in paths if os.path.lexists(p)]
         if not odd:
-            raise IdxError(folder, "has no %s file (looked for %s)" % (what, " or ".join(
-                name + "[.gz]" for name in candidate_names(*key)[2:])), "put the four MNIST-format idx files there")
+            looked = " or ".join(name + "[.gz]" for name in candidate_names(*key)[2:])
+            raise IdxError(folder, "has no %s file (looked for %s)" % (what, looked),
+                           "put the four MNIST-format idx files there")
         if not files:
             raise IdxError(odd[0], "is " + ("a folder" if os.path.isdir(odd[0]) else "not a regular file"
                                             if os.path.exists(odd[0]) else "a link to nothing"),
@@ -99,7 +100,8 @@ class _Pass:
             raise IdxError(self.path, "has magic number %d, not %d as idx %s files do" % (
                 found, magic, self.kind), "check that it is the %s file and not damaged" % self.kind)
         if len(header) < 4 + 4 * ndim:
-            raise IdxError(self.path, "is too short to be an idx %s file (%d bytes)" % (self.kind, len(header)))
+            raise IdxError(self.path, "is too short to be an idx %s file (%d bytes)" % (self.kind,
+                                                                                          len(header)))
         self.dims = struct.unpack(">%dI" % ndim, header[4:])
         if self.kind == "images" and self.dims[1:] != (28, 28):
             raise IdxError(self.path, "holds %dx%d images, not 28x28" % self.dims[1:],
@@ -205,8 +207,8 @@ def read_split(images_path, labels_path, expected=None, stream=False, differ=Non
     labels = read_idx(labels_path, "labels", label_size, label_digest)
     images = IdxImages(images_path, size, image_digest, differ)
     if len(images) != len(labels):
-        raise IdxError(images_path, "has %d images but %s has %d labels" % (len(images), labels_path, len(labels)),
-                       "the two files must come from the same split")
+        raise IdxError(images_path, "has %d images but %s has %d labels" % (
+            len(images), labels_path, len(labels)), "the two files must come from the same split")
     return images if stream else np.asarray(images), labels.astype(np.int32)
 
 

@@ -239,6 +239,8 @@ def test_passwords_are_never_printed_and_bad_urls_are_refused(files, capsys):
     for url, problem in [("http://exa mple.com/", "spaces or control characters"),
                          ("http://u:pa/ss@host/", "the port is not a number"),
                          ("ftp://host/", "the scheme must be http or https"),
+                         ("http://[::1/", "its host is not a valid [IPv6] address"),  # once a traceback
+                         ("http://u:pa[ss@host/", "its host is not a valid [IPv6] address"),
                          ("http://%s.example/" % ("x" * 300),
                           "a part of the host name is empty or longer than 63 characters")]:
         code = main(train_cli, ["--quiet", "--mirror", url])
