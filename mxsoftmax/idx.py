@@ -191,6 +191,7 @@ def file_digest(path, kind, max_bytes=None):
 
 
 def _read(path, kind, max_bytes=None, expected=None):
+    """(array, SHA-256 of its idx bytes) of one file, with every check; labels must be 0-9."""
     one = IdxImages(path, max_bytes, expected, kind=kind)
     array = np.asarray(one).reshape(one.shape[:MAGIC[kind][1]])
     if kind == "labels" and array.max() > 9:

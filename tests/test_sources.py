@@ -61,18 +61,6 @@ def serve(routes):
         server.server_close()
 
 
-@contextlib.contextmanager
-def silent_server():
-    """A socket that accepts connections and never answers."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    try:
-        yield "http://127.0.0.1:%d" % sock.getsockname()[1]
-    finally:
-        sock.close()
-
-
 def closed_port_url():
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -192,7 +180,8 @@ def test_a_mirror_that_sends_content_encoding_gzip_works(files, tmp_path):
 
 def test_server_that_never_answers_times_out_and_is_not_asked_again(files, tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "RATE_WINDOW", 1)
-    with silent_server() as silent, serve(routes_for(files, "/good")) as url:
+    never = raw_server(lambda send, done: done.wait())  # reads the request, never answers
+    with never as silent, serve(routes_for(files, "/good")) as url:
         _, log = download([silent, url + "/good"], tmp_path / "cache")
     silent_lines = [line for line in log if silent in line]
     assert len(silent_lines) == 1 and "timed out (no byte for 1 s)" in silent_lines[0], log
