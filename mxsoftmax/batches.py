@@ -1,11 +1,9 @@
-"""From arrays to batches: the tutorial's ``transform``, gluon datasets, and the two ways to batch.
+"""From arrays to batches: the tutorial's ``transform`` and ``DataLoader``, or whole-split arrays.
 
-Items look exactly like ``mx.gluon.data.vision.MNIST`` items -- a (28, 28, 1) uint8 image NDArray
-and an int32 label -- so the tutorial's ``transform`` and ``DataLoader`` apply unchanged
-(:class:`LiteralBatches`). :class:`SplitArrays` applies the same ``transform`` to a whole split
-once and gathers each batch from one NDArray. Both visit the training examples of an epoch in
-:func:`epoch_order`, a function of (seed, epoch) alone, and yield batches on ``ctx``, flattened to
-(batch, 784).
+Items look exactly like ``mx.gluon.data.vision.MNIST`` items, so the tutorial's ``transform`` and
+``DataLoader`` apply unchanged (:class:`LiteralBatches`); :class:`SplitArrays` transforms each
+split once and gathers every batch from it. Both visit an epoch's training examples in
+:func:`epoch_order`, a function of (seed, epoch) alone, and yield (batch, 784) batches on ``ctx``.
 """
 import numpy as np
 from mxnet import gluon, nd
@@ -28,20 +26,14 @@ def dataset(images, labels, transform_fn=transform):
 
 
 def to_ndarrays(images, labels, ctx, chunk=256):
-    """Apply the tutorial's ``transform`` to a whole split: (N, 784) float32 data, (N,) labels on ctx.
-
-    The split goes through ``transform`` ``chunk`` images at a time into one preallocated array,
-    so no full-size temporary is made beside the float32 result; images streamed from their
-    file (:class:`mxsoftmax.idx.IdxImages`) are never held whole as uint8 either.
-    """
-    data = nd.empty((len(images), NUM_INPUTS), ctx=ctx, dtype=np.float32)
-    chunks = (images.chunks(chunk) if isinstance(images, IdxImages) else
-              (images[start:start + chunk] for start in range(0, len(images), chunk)))
-    start, no_labels = 0, np.empty(0)
+    """A whole split through ``transform``, ``chunk`` images at a time into one (N, 784) float32
+    NDArray on ``ctx`` (no full-size temporary; a streamed file never held whole), labels (N,)."""
+    data, start = nd.empty((len(images), NUM_INPUTS), ctx=ctx, dtype=np.float32), 0
+    chunks = images.chunks(chunk) if isinstance(images, IdxImages) else \
+        (images[i:i + chunk] for i in range(0, len(images), chunk))
     for part in chunks:  # to the end: a streamed file is verified after its last chunk
-        part, _ = transform(part, no_labels)  # on numpy: the same float32 division, no MXNet op
-        # data[a:b] is a view of those rows: copy straight into it, no temporary NDArray
-        data[start:start + len(part)]._sync_copyfrom(part.reshape((-1, NUM_INPUTS)))
+        rows = transform(part, np.empty(0))[0].reshape((-1, NUM_INPUTS))  # in numpy: the same division
+        data[start:start + len(part)]._sync_copyfrom(rows)  # straight into the view of those rows
         start += len(part)
     return data, nd.array(labels, ctx=ctx, dtype=np.float32)
 
@@ -51,85 +43,67 @@ def epoch_order(seed, epoch, n):
     return np.random.RandomState([seed, epoch]).permutation(n)
 
 
-class LiteralBatches:
-    """The tutorial's batches: ``DataLoader`` over MNIST-like items with the per-item ``transform``.
-
-    The training order is handed to the ``DataLoader`` as its sampler, so no global random state
-    is touched.
-    """
-
+class _Batches:
     def __init__(self, splits, ctx, batch_size, seed):
         self.ctx, self.batch_size, self.seed = ctx, batch_size, seed
-        self.mnist_train = dataset(*splits.train)
-        self.mnist_test = dataset(*splits.test)
-        self.num_train = len(self.mnist_train)
-        self.test_data = gluon.data.DataLoader(self.mnist_test, batch_size, shuffle=False)
-        self.train_eval_data = gluon.data.DataLoader(self.mnist_train, batch_size, shuffle=False)
+        self.num_train = len(splits.train[1])
 
     def num_batches(self):
         """Training batches per epoch."""
         return -(-self.num_train // self.batch_size)
+
+
+class LiteralBatches(_Batches):
+    """The tutorial's batches: ``DataLoader`` over MNIST-like items with the per-item ``transform``,
+    the epoch's order given as its sampler (no global random state is touched)."""
+
+    def __init__(self, splits, ctx, batch_size, seed):
+        super().__init__(splits, ctx, batch_size, seed)
+        self.mnist_train, self.mnist_test = dataset(*splits.train), dataset(*splits.test)
 
     def train(self, epoch):
         """Training batches of ``epoch`` in :func:`epoch_order`."""
-        order = epoch_order(self.seed, epoch, self.num_train).tolist()
-        return self._on_ctx(gluon.data.DataLoader(self.mnist_train, self.batch_size, sampler=order))
+        return self._on_ctx(self.mnist_train, epoch_order(self.seed, epoch, self.num_train).tolist())
 
     def test(self):
         """Test batches in file order."""
-        return self._on_ctx(self.test_data)
+        return self._on_ctx(self.mnist_test)
 
     def train_eval(self):
         """Training batches in file order, for measuring training accuracy."""
-        return self._on_ctx(self.train_eval_data)
+        return self._on_ctx(self.mnist_train)
 
-    def _on_ctx(self, loader):
-        for data, label in loader:
+    def _on_ctx(self, items, order=None):
+        for data, label in gluon.data.DataLoader(items, self.batch_size, sampler=order):
             yield data.as_in_context(self.ctx).reshape((-1, NUM_INPUTS)), label.as_in_context(self.ctx)
 
 
-class SplitArrays:
-    """Each split transformed once into NDArrays on ``ctx``; batches gathered with ``take``.
-
-    ``train(epoch)`` gathers each shuffled batch from the unshuffled arrays, so no shuffled copy
-    of the split is made; evaluation reads :data:`EVAL_BATCH_SIZE` rows at a time.
-    """
+class SplitArrays(_Batches):
+    """Each split transformed once into NDArrays on ``ctx``; each training batch gathered from the
+    unshuffled arrays with ``take``, evaluation :data:`EVAL_BATCH_SIZE` rows at a time."""
 
     def __init__(self, splits, ctx, batch_size, seed):
-        self.ctx, self.batch_size, self.seed = ctx, batch_size, seed
-        self.train_arrays = to_ndarrays(*splits.train, ctx)
-        self.test_arrays = to_ndarrays(*splits.test, ctx)
-        self.num_train = self.train_arrays[0].shape[0]
-
-    def num_batches(self):
-        """Training batches per epoch."""
-        return -(-self.num_train // self.batch_size)
-
-    def order(self, epoch):
-        """The row indices of ``epoch``'s training order, as an int64 NDArray on ``ctx``."""
-        return nd.array(epoch_order(self.seed, epoch, self.num_train), ctx=self.ctx, dtype=np.int64)
+        super().__init__(splits, ctx, batch_size, seed)
+        self.train_arrays, self.test_arrays = to_ndarrays(*splits.train, ctx), to_ndarrays(*splits.test, ctx)
 
     def batch_rows(self, epoch):
         """The row indices of each of ``epoch``'s training batches (int64 NDArrays on ``ctx``)."""
-        index = self.order(epoch)
-        for start in range(0, self.num_train, self.batch_size):
-            yield index[start:start + self.batch_size]
+        index = nd.array(epoch_order(self.seed, epoch, self.num_train), ctx=self.ctx, dtype=np.int64)
+        return (index[start:start + self.batch_size] for start in range(0, self.num_train, self.batch_size))
 
     def train(self, epoch):
         """Training batches of ``epoch`` in :func:`epoch_order`."""
         data, label = self.train_arrays
-        for rows in self.batch_rows(epoch):
-            yield data.take(rows), label.take(rows)
+        return ((data.take(rows), label.take(rows)) for rows in self.batch_rows(epoch))
 
     def test(self):
         """Test batches in file order."""
-        return _slices(*self.test_arrays, EVAL_BATCH_SIZE)
+        return _slices(*self.test_arrays)
 
     def train_eval(self):
         """Training batches in file order, for measuring training accuracy."""
-        return _slices(*self.train_arrays, EVAL_BATCH_SIZE)
+        return _slices(*self.train_arrays)
 
 
-def _slices(data, label, size):
-    for start in range(0, data.shape[0], size):
-        yield data[start:start + size], label[start:start + size]
+def _slices(data, label, size=EVAL_BATCH_SIZE):
+    return ((data[i:i + size], label[i:i + size]) for i in range(0, data.shape[0], size))

@@ -1,6 +1,4 @@
 """``python -m mxsoftmax.data download``: fetch and verify a data set ahead of time."""
-import sys
-
 from .compat import loading
 
 with loading("data"):  # MXNet loads here: its variables checked first, a signal one line
@@ -11,10 +9,9 @@ PROG = "python -m mxsoftmax.data"
 
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.data``."""
-    parser = cli.Parser(prog=PROG,
-                           description="Download and verify MNIST or Fashion-MNIST.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    get = commands.add_parser("download", help="fetch the four files (default: into gluon's cache)")
+    parser = cli.Parser(prog=PROG, description="Download and verify MNIST or Fashion-MNIST.")
+    get = parser.add_subparsers(dest="command", required=True).add_parser(
+        "download", help="fetch the four files (default: into gluon's cache)")
     get.add_argument("--dataset", choices=catalog.NAMES, default="mnist")
     cli.add_mirror_argument(get)
     get.add_argument("--dir", metavar="DIR", type=cli.path,
@@ -23,22 +20,15 @@ def build_parser():
 
 
 def main(argv=None):
-    """Entry point; exit codes as in :mod:`mxsoftmax.cli`."""
+    """Fetch what is missing and say where the verified files are; exit codes as in :mod:`mxsoftmax.cli`."""
     parser = build_parser()
     args = parser.parse_args(argv)
     words = {sources.NoData: lambda err: err.explain(
-        "connect to the internet and run again, or give --mirror URL of a server holding the four "
-        "files")}
+        "connect to the internet and run again, or give --mirror URL of a server holding the four files")}
     with cli.handle_errors(PROG, parser, args, words) as outcome, cli.Signals():
-        download(args)
+        folder = sources.download(args.dataset, args.mirror, folder=args.dir)
+        cli.out("%s: the four verified %s files are in %s" % (PROG, args.dataset, folder))
     return outcome.code
-
-
-def download(args):
-    """Fetch what is missing and say where the verified files are."""
-    folder = sources.download(args.dataset, args.mirror, folder=args.dir,
-                              progress=sys.stderr.isatty())
-    cli.out("%s: the four verified %s files are in %s" % (PROG, args.dataset, folder))
 
 
 def script():

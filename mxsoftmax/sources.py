@@ -1,10 +1,6 @@
 """Where the data comes from: your folder, the copy shipped with mxsoftmax, Debian's package,
-gluon's cache, verified downloads.
-
-What is shipped, in Debian's package, cached or downloaded is used only when the SHA-256 of its
-idx bytes matches the catalogue. A folder you name is recognised by the same digests (its label
-files make it that data set); images that differ from the published ones are used as given.
-"""
+gluon's cache, downloads. All but your folder are used only when the SHA-256 of their idx bytes
+matches the catalogue; your folder is recognised by the same digests (its label files)."""
 import base64
 import collections
 import contextlib
@@ -29,13 +25,16 @@ from .errors import DatasetMismatch, FetchError, InvalidInput, InvalidType, NoDa
 from .files import CannotWrite, FolderLock, atomic_write, read_regular
 from .validation import CONSTRAINTS, validate_params
 
-CONNECT, READ, POLL = 5, 30, 0.5  # seconds: to connect, without a byte, between two checks
+CONNECT, POLL = 5, 0.5  # seconds: to connect; between two checks of a transfer without a byte
 DEADLINE = (30, 50000)  # a whole transfer: 30 s, plus one for every 50 KB the file may take
 MIN_RATE, RATE_WINDOW = 20000, 15  # bytes/s over the last 15 s, after the first 15 s
 REDIRECTS = 5
 VARIABLES = {"MXSOFTMAX_MIRRORS": "comma-separated http(s)://host/path/ URLs",
              "MXNET_GLUON_REPO": "the http(s)://host/path/ of a repository laid out as gluon's"}
 # What a request may raise, most particular first: (kind, the cause in words, whether the source is dead)
+CONNECT_FAILURES = (
+    (ssl.SSLError, "TLS failed (%s)", True), (socket.gaierror, "cannot find the host (%s)", True),
+    (TimeoutError, "timed out (connect %gs)" % CONNECT, True), (OSError, "cannot connect (%s)", True))
 FAILURES = ((http.client.LineTooLong, "oversized header: a line of its answer is longer than the %d bytes "
              "http.client reads" % http.client._MAXLINE, True),
             (http.client.RemoteDisconnected, "it closed the connection without answering", True),
@@ -45,23 +44,22 @@ FAILURES = ((http.client.LineTooLong, "oversized header: a line of its answer is
              "http.client reads" % http.client._MAXHEADERS, True),
             (OSError, "truncated: the connection broke (%s)", False),
             (ValueError, "its answer cannot be read (%s)", False))
-CONNECT_FAILURES = ((ssl.SSLError, "TLS failed (%s)"), (socket.gaierror, "cannot find the host (%s)"),
-                    (TimeoutError, "timed out (connect %gs)" % CONNECT), (OSError, "cannot connect (%s)"))
 HTML = ("text/html", "application/xhtml+xml")
 DATASET = {"dataset": CONSTRAINTS["dataset"]}
 
 Data = collections.namedtuple("Data", "train test dataset origin")
-Data.__doc__ = """Both splits as numpy arrays (images (N, 28, 28, 1) uint8, labels (N,) int32),
-the data set's name and where the files were read."""
+Data.__doc__ = """Both splits (images (N, 28, 28, 1) uint8, labels (N,) int32), the data set's name
+and where the files were read."""
 
 
 def fingerprint(data):
     """One SHA-256 of the four files' idx bytes: two runs that have it trained on the same data."""
     parts = []
     for images, labels in (data.train, data.test):
-        if isinstance(images, idx.IdxImages) and images.digest is None:
+        streamed = isinstance(images, idx.IdxImages)
+        if streamed and images.digest is None:
             np.asarray(images)  # one pass, which records the digest
-        parts += [images.digest if isinstance(images, idx.IdxImages) else idx.digest_of(images[..., 0], "images"),
+        parts += [images.digest if streamed else idx.digest_of(images, "images"),
                   idx.digest_of(labels, "labels")]
     return hashlib.sha256(" ".join(parts).encode("ascii")).hexdigest()
 
@@ -84,12 +82,11 @@ def shipped_dir(dataset):
 
 
 def shipped_ready(dataset, log):
-    """:func:`shipped_dir` when its four files are the shipped ``.gz`` bytes (or other gzips of the
-    same idx bytes), else None, said in one line to ``log``: the data then comes from elsewhere."""
+    """:func:`shipped_dir` when its files are the shipped ``.gz`` bytes (or other gzips of the same
+    idx bytes), else None, said in one line to ``log``: the data then comes from elsewhere."""
     folder, entry = shipped_dir(dataset), catalog.DATASETS[dataset]
     for key, (digest, size) in (entry["shipped"]["files"].items() if folder else ()):
-        path = os.path.join(folder, idx.standard_name(*key))
-        same = False
+        path, same = os.path.join(folder, idx.standard_name(*key)), False
         with contextlib.suppress(OSError, idx.IdxError):
             same = hashlib.sha256(read_regular(path, size) or b"").hexdigest() == digest \
                 or idx.file_digest(path, key[1], entry["files"][key][1]) == entry["files"][key][0]
@@ -99,6 +96,8 @@ def shipped_ready(dataset, log):
             return None
     return folder
 
+
+# ---------------------------------------------------------------------------- URLs and passwords
 
 def sources(dataset, mirrors=()):
     """Base URLs to try in order: ``mirrors``, ``MXSOFTMAX_MIRRORS``, MXNet's host (which honours
@@ -122,25 +121,29 @@ def check_url(url, variable=None):
     if problem and not variable:
         raise InvalidInput("%s is not a usable URL (%s): give http(s)://host/path/." % (_shown(url), problem))
     if problem:
-        raise InvalidInput("%s %s: give %s, or unset it." % (variable, "holds an empty URL" if not url else
-                           "holds %s, which is not a usable URL (%s)" % (_shown(url), problem), VARIABLES[variable]))
+        holds = "holds %s, which is not a usable URL (%s)" % (_shown(url), problem) if url \
+            else "holds an empty URL"
+        raise InvalidInput("%s %s: give %s, or unset it." % (variable, holds, VARIABLES[variable]))
     return url
 
 
 def _url_problem(url):
     """Why ``url`` cannot be fetched, in words that never quote its password, or None."""
+    if not url or re.search(r"[\s\x00-\x1f\x7f]", url):
+        return "it holds spaces or control characters" if url else "it is empty"
     try:
         parts = urlsplit(url)
+    except ValueError:
+        return "its host is not a valid [IPv6] address (or a password holds '[' or ']')"
+    try:
         (parts.hostname or "").encode("idna")
-        port_ok = parts.port or True  # raises ValueError for a bad port
+        parts.port  # noqa: B018 (raises ValueError when it is not a number)
     except UnicodeError:
         return "a part of the host name is empty or longer than 63 characters"
     except ValueError:
-        port_ok = False
-    return ("it is empty" if not url else "it holds spaces or control characters"
-            if re.search(r"[\s\x00-\x1f\x7f]", url) else "the scheme must be http or https"
-            if parts.scheme not in ("http", "https") else "no host name" if not parts.hostname else None
-            if port_ok else "the port is not a number from 0 to 65535 (or a password holds '/', '?' or '#')")
+        return "the port is not a number from 0 to 65535 (or a password holds '/', '?' or '#')"
+    return ("the scheme must be http or https" if parts.scheme not in ("http", "https")
+            else None if parts.hostname else "no host name")
 
 
 def redact(url):
@@ -170,38 +173,23 @@ def _shown(text, most=None):
     return text if not most or len(text) <= most else text[:most - 3] + "..."
 
 
-class _Watch:
-    """The one deadline of a transfer, checked after each read and each :data:`POLL` without
-    one: FetchError (the source is dead) when no byte came for :data:`READ` seconds, the whole
-    transfer passed :data:`DEADLINE`, or it averaged under :data:`MIN_RATE` over the last
-    :data:`RATE_WINDOW` seconds after its first."""
-
-    def __init__(self, limit):
-        self.start = self.last = time.monotonic()
-        self.seconds, self.got = DEADLINE[0] + limit / DEADLINE[1], 0
-        self.samples = collections.deque([(self.start, 0)])
-
-    def check(self, n):
-        now = time.monotonic()
-        self.got, self.last = self.got + n, now if n else self.last
-        self.samples.append((now, self.got))
-        while self.samples[1][0] <= now - RATE_WINDOW:
-            self.samples.popleft()
-        then, before = self.samples[0]
-        if now - self.last > READ:
-            raise FetchError("timed out (no byte for %gs)" % READ, dead=True)
-        if now - self.start > self.seconds:
-            raise FetchError("too slow: not done after %.3g s, the most this file may take" % self.seconds, dead=True)
-        if now - self.start >= RATE_WINDOW and self.got - before < MIN_RATE * (now - then):
-            raise FetchError("too slow: under %d KB/s for %g s" % (MIN_RATE // 1000, RATE_WINDOW), dead=True)
-
+# ---------------------------------------------------------------------------- downloads
 
 class _Watched(io.RawIOBase):
-    """A connected socket as http.client uses it, every read of it going through a :class:`_Watch`
-    (so that a header sent byte by byte is bounded as a body is)."""
+    """A transfer's socket as http.client reads it, headers too, under the transfer's one deadline,
+    checked after each read and each :data:`POLL` without one: the source is dead (FetchError) when
+    the transfer passes :data:`DEADLINE` or averages under :data:`MIN_RATE` over the last
+    :data:`RATE_WINDOW` seconds after its first (timed out when no byte came)."""
 
-    def __init__(self, sock, watch):
-        self.sock, self.watch, self.sendall = sock, watch, sock.sendall
+    def __init__(self, limit):
+        self.start, self.got, self.sock = time.monotonic(), 0, None
+        self.seconds = DEADLINE[0] + limit / DEADLINE[1]
+        self.samples = collections.deque([(self.start, 0)])  # (time, bytes so far) over the last window
+
+    def watch(self, conn):
+        """Read the answer on ``conn`` (its request sent) through this watch."""
+        self.sock, conn.sock = conn.sock, self
+        self.sock.settimeout(POLL)
 
     def makefile(self, _mode):
         return io.BufferedReader(self, 1 << 16)
@@ -211,47 +199,60 @@ class _Watched(io.RawIOBase):
 
     def readinto(self, buffer):
         while True:
-            self.sock.settimeout(POLL)
-            n = None
             with contextlib.suppress(TimeoutError):
                 n = self.sock.recv_into(buffer)
-            self.watch.check(n or 0)
-            if n is not None:
+                self.check(n)
                 return n
+            self.check(0)
+
+    def check(self, n):
+        now = time.monotonic()
+        self.got += n
+        self.samples.append((now, self.got))
+        while self.samples[1][0] <= now - RATE_WINDOW:
+            self.samples.popleft()
+        then, before = self.samples[0]
+        if now - self.start > self.seconds:
+            raise FetchError("too slow: not done after %.3g s, the most this file may take" % self.seconds,
+                             dead=True)
+        if now - self.start >= RATE_WINDOW and self.got - before < MIN_RATE * (now - then):
+            raise FetchError("timed out (no byte for %g s)" % RATE_WINDOW if self.got == before else
+                             "too slow: under %d KB/s for %g s" % (MIN_RATE // 1000, RATE_WINDOW), dead=True)
 
     def close(self):
-        """Nothing: http.client closes its connection while its answer is read; :func:`_stream`
-        closes the socket when the transfer ends."""
+        """Nothing: http.client closes its connection while it reads the answer; :func:`_stream`
+        closes the socket."""
 
 
 def _stream(url, limit, progress):
     """Yield the body of ``url`` as sent (no content decoding) in chunks, at most ``limit`` bytes,
-    following redirects; FetchError naming the cause of a failure (a failure to write the chunks
-    is the caller's)."""
-    watch = _Watch(limit)
+    following redirects; FetchError naming the cause of a failure."""
+    watched = _Watched(limit)
     for _ in range(REDIRECTS + 1):
         parts = urlsplit(url)
         conn = (http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection)(
             parts.hostname, parts.port, timeout=CONNECT)
-        headers, watched = {"Accept-Encoding": "identity"}, None
+        headers = {"Accept-Encoding": "identity"}
         if parts.username is not None:
             user = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
             headers["Authorization"] = "Basic " + base64.b64encode(user.encode()).decode()
         try:
-            with translated(tuple(kind for kind, *_ in FAILURES), _failure):
-                with translated(OSError, _connect_failure):
+            with translated(tuple(kind for kind, *_ in FAILURES), lambda err: _failure(err, FAILURES)):
+                with translated(OSError, lambda err: _failure(err, CONNECT_FAILURES)):
                     conn.connect()
-                conn.sock = watched = _Watched(conn.sock, watch)
-                conn.request("GET", (parts.path or "/") + ("?" + parts.query if parts.query else ""), headers=headers)
+                conn.request("GET", (parts.path or "/") + ("?" + parts.query if parts.query else ""),
+                             headers=headers)
+                watched.watch(conn)
                 answer = conn.getresponse()
-                url = urljoin(url, answer.getheader("Location") or "") if answer.status in (301, 302, 303, 307, 308) else None
+                redirect = answer.status in (301, 302, 303, 307, 308)
+                url = redirect and urljoin(url, answer.getheader("Location") or "")
                 if url and _url_problem(url):
                     raise FetchError("it redirects to %s, which cannot be fetched" % _shown(url, 120))
                 if not url:
                     return (yield from _body(answer, limit, progress))
         finally:
             conn.close()
-            if watched:
+            if watched.sock:
                 watched.sock.close()
     raise FetchError("too many redirects", dead=True)
 
@@ -259,14 +260,14 @@ def _stream(url, limit, progress):
 def _body(answer, limit, progress):
     """Yield the body of ``answer`` in chunks, after checking that it can be the file."""
     kind = (answer.getheader("Content-Type") or "").partition(";")[0].strip().lower()
-    total = answer.length
+    total, got = answer.length, 0
     if answer.status != 200 or kind in HTML or (total or 0) > limit:
-        raise FetchError("HTTP %d %s" % (answer.status, _shown(answer.reason or "", 120)) if answer.status != 200
-                         else "it sent an HTML page (Content-Type %s) instead of the file: is this the folder "
-                         "holding the files?" % kind if kind in HTML else
+        raise FetchError("HTTP %d %s" % (answer.status, _shown(answer.reason or "", 120))
+                         if answer.status != 200 else "it sent an HTML page (Content-Type %s) instead of the "
+                         "file: is this the folder holding the files?" % kind if kind in HTML else
                          "it announces %d bytes, more than the %d this file can take" % (total, limit))
-    got = 0
-    with tqdm(total=total, unit="B", unit_scale=True, leave=False, disable=not progress, file=sys.stderr) as bar:
+    with tqdm(total=total, unit="B", unit_scale=True, leave=False, disable=not progress,
+              file=sys.stderr) as bar:
         while chunk := answer.read1(1 << 16):
             if not got and chunk.lstrip()[:1] == b"<":
                 raise FetchError("it sent a web page (text starting with '<') instead of the file: is this "
@@ -280,17 +281,11 @@ def _body(answer, limit, progress):
         raise FetchError("truncated: got %d of %d bytes" % (got, total))
 
 
-def _connect_failure(err):
-    """The FetchError for ``err``, an OSError while connecting: the source is dead."""
-    words = next(words for kind, words in CONNECT_FAILURES if isinstance(err, kind))
+def _failure(err, table):
+    """The FetchError for ``err``, named by its kind in ``table``."""
+    words, dead = next((words, dead) for kind, words, dead in table if isinstance(err, kind))
     why = getattr(err, "verify_message", None) or getattr(err, "reason", None) or reason(err)
-    return FetchError(words % _shown(why, 120) if "%s" in words else words, dead=True)
-
-
-def _failure(err):
-    """The FetchError for ``err``, one of :data:`FAILURES`, named by its kind."""
-    words, dead = next((words, dead) for kind, words, dead in FAILURES if isinstance(err, kind))
-    return FetchError(words % reason(err) if "%s" in words else words, dead=dead)
+    return FetchError(words % _shown(why, 120) if "%s" in words else words, dead=dead)
 
 
 def fetch(url, folder, key, expected, progress=False):
@@ -307,38 +302,37 @@ def fetch(url, folder, key, expected, progress=False):
         with translated(idx.IdxError, lambda err: FetchError("the file it sent %s" % err.problem)):
             found = idx.file_digest(tmp, key[1], size)
         if found != digest:
-            raise FetchError("checksum mismatch: expected SHA-256 %s of the idx bytes, got %s" % (digest, found))
+            raise FetchError("checksum mismatch: expected SHA-256 %s of the idx bytes, got %s"
+                             % (digest, found))
     atomic_write(os.path.join(folder, idx.standard_name(*key)), write)
 
 
 @validate_params(DATASET)
 def download(dataset, mirrors=(), folder=None, log=None, progress=None):
-    """Make sure ``folder`` (default gluon's cache) holds the four verified files of ``dataset``.
-
-    Nothing is written when all are there (in a folder of yours under any accepted name). Each
-    missing file comes from the first of :func:`sources` that delivers it, each failure said in
-    one line to ``log``; a dead source is not asked again. Inside the folder's lock; folders
-    made for nothing go again. Returns the folder; NoData naming what was tried.
-    """
+    """Make sure ``folder`` (default gluon's cache) holds the four verified files of ``dataset``
+    (in yours under any accepted name), and return it. Each missing file comes from the first of
+    :func:`sources` that delivers it, inside the folder's lock, each failure said in one line to
+    ``log``; a dead source is not asked again. NoData names what was tried."""
     files, managed = catalog.DATASETS[dataset]["files"], not folder
     folder = str(folder or cache_dir(dataset))
     if not _missing(folder, files, managed):
         return folder
     log, bases, dead = log or _stderr, sources(dataset, mirrors), set()
+    progress = sys.stderr.isatty() if progress is None else progress
     lock = FolderLock(folder, advice="set MXNET_HOME to a folder you can write to (gluon's cache "
                       "is $MXNET_HOME/datasets)" if managed else "choose a folder you can write to")
     try:
         lock.acquire()
         lock.sweep({idx.standard_name(*key) for key in files}.__contains__)
         for key in _missing(folder, files, managed):  # again, under the lock
+            name = idx.standard_name(*key)
             for base_url in [b for b in bases if b not in dead]:
                 try:
-                    fetch(base_url + idx.standard_name(*key), folder, key, files[key],
-                          sys.stderr.isatty() if progress is None else progress)
-                    log("downloaded %s from %s" % (idx.standard_name(*key), redact(base_url)))
+                    fetch(base_url + name, folder, key, files[key], progress)
+                    log("downloaded %s from %s" % (name, redact(base_url)))
                     break
                 except FetchError as err:
-                    log("could not use %s%s: %s" % (redact(base_url), idx.standard_name(*key), err.reason))
+                    log("could not use %s%s: %s" % (redact(base_url), name, err.reason))
                     dead.update([base_url] if err.dead else [])
             else:
                 raise NoData(dataset, folder, [redact(b) for b in bases])
@@ -353,24 +347,24 @@ def _missing(folder, files, managed):
     anything else there refused (CannotWrite), as is complete idx data of another kind in either."""
     missing = []
     for key, (digest, _size) in files.items():
-        found = None
         for name in [idx.standard_name(*key)] if managed else idx.candidate_names(*key):
-            path = os.path.join(folder, name)
-            found = None
+            path, found = os.path.join(folder, name), None
             with contextlib.suppress(idx.IdxError):
                 found = os.path.lexists(path) and idx.file_digest(path, key[1])
-            if found != digest and (found or not managed and os.path.lexists(path)):
-                owner = found and catalog.identify(*key, found)
-                raise CannotWrite("%s already holds %s (%s): move it away or choose another folder, so that "
-                                  "it is not replaced." % (folder, name, "%s's data" % owner if owner else
-                                                           "other idx data" if found else "not the expected file"),
-                                  path=folder)
             if found == digest:
                 break
+            if found or not managed and os.path.lexists(path):
+                owner = found and catalog.identify(*key, found)
+                what = "%s's data" % owner if owner else "other idx data" if found \
+                    else "not the expected file"
+                raise CannotWrite("%s already holds %s (%s): move it away or choose another folder, so that "
+                                  "it is not replaced." % (folder, name, what), path=folder)
         else:
             missing.append(key)
     return missing
 
+
+# ---------------------------------------------------------------------------- reading
 
 @validate_params(DATASET)
 def read_verified(folder, dataset, stream=False):
@@ -378,9 +372,6 @@ def read_verified(folder, dataset, stream=False):
     with ``stream``, the training images are read (and verified) when used."""
     files = catalog.DATASETS[dataset]["files"]
     paths = {key: os.path.join(folder, idx.standard_name(*key)) for key in files}
-    for path in paths.values():
-        if not os.path.isfile(path):
-            raise idx.IdxError(path, "is missing")
     return _read(paths, files, stream, dataset, folder)
 
 
@@ -412,10 +403,10 @@ def read_dir(data_dir, dataset=None, stream=False, log=None):
 
 def _read(paths, expected, stream, dataset, origin, differ=None):
     """The :class:`Data` of the four ``paths``, checked against ``expected`` (see :func:`idx.read_split`)."""
-    splits = {split: idx.read_split(paths[(split, "images")], paths[(split, "labels")],
-                                    {kind: expected.get((split, kind)) for kind in ("images", "labels")},
-                                    stream=stream and split == "train", differ=differ) for split in idx.SPLITS}
-    return Data(splits["train"], splits["test"], dataset, origin)
+    train, test = [idx.read_split(paths[(split, "images")], paths[(split, "labels")],
+                                  {kind: expected.get((split, kind)) for kind in ("images", "labels")},
+                                  stream and split == "train", differ) for split in idx.SPLITS]
+    return Data(train, test, dataset, origin)
 
 
 @validate_params({"dataset": CONSTRAINTS["dataset_or_none"]})

@@ -61,18 +61,6 @@ def serve(routes):
         server.server_close()
 
 
-@contextlib.contextmanager
-def silent_server():
-    """A socket that accepts connections and never answers."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    try:
-        yield "http://127.0.0.1:%d" % sock.getsockname()[1]
-    finally:
-        sock.close()
-
-
 def closed_port_url():
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -191,11 +179,12 @@ def test_a_mirror_that_sends_content_encoding_gzip_works(files, tmp_path):
 
 
 def test_server_that_never_answers_times_out_and_is_not_asked_again(files, tmp_path, monkeypatch):
-    monkeypatch.setattr(sources, "READ", 1)
-    with silent_server() as silent, serve(routes_for(files, "/good")) as url:
+    monkeypatch.setattr(sources, "RATE_WINDOW", 1)
+    never = raw_server(lambda send, done: done.wait())  # reads the request, never answers
+    with never as silent, serve(routes_for(files, "/good")) as url:
         _, log = download([silent, url + "/good"], tmp_path / "cache")
     silent_lines = [line for line in log if silent in line]
-    assert len(silent_lines) == 1 and "timed out" in silent_lines[0]
+    assert len(silent_lines) == 1 and "timed out (no byte for 1 s)" in silent_lines[0], log
 
 
 def test_a_verified_cache_is_used_without_any_network(files, tmp_path):
@@ -239,6 +228,8 @@ def test_passwords_are_never_printed_and_bad_urls_are_refused(files, capsys):
     for url, problem in [("http://exa mple.com/", "spaces or control characters"),
                          ("http://u:pa/ss@host/", "the port is not a number"),
                          ("ftp://host/", "the scheme must be http or https"),
+                         ("http://[::1/", "its host is not a valid [IPv6] address"),  # once a traceback
+                         ("http://u:pa[ss@host/", "its host is not a valid [IPv6] address"),
                          ("http://%s.example/" % ("x" * 300),
                           "a part of the host name is empty or longer than 63 characters")]:
         code = main(train_cli, ["--quiet", "--mirror", url])
