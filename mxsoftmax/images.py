@@ -37,6 +37,8 @@ PAPER_WINDOW = 1 / 6         # the paper's brightness is taken over this share o
 PAPER_SIDE = 80              # ... on a copy averaged down to at most this many pixels a side
 PAPER_NOISE = 4.5            # robust standard deviations of the paper's noise that are not ink
 INVERT = Options(("auto", "yes", "no"))
+PIECES = ("is made of more than %d pieces (segments, chunks or strips): save it again as an "
+          "ordinary PNG or JPEG." % MAX_READS)
 
 # Pillow warns about the picture being decoded (corrupt EXIF or TIFF metadata, palette
 # transparency): it is decoded as far as it goes or refused in one sentence, so these warnings
@@ -52,13 +54,13 @@ def read_gray(source, name=None):
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif isinstance(source, (str, os.PathLike)):
-        with translated(OSError, lambda err: _unreadable(err, name)):
+        with translated(OSError, lambda err: _undecodable(err, name)):
             data = read_regular(source, MAX_BYTES)
     else:
         raise InvalidType("an image is read from a path or from bytes, not from %s."
                           % type(source).__name__)
     if data is None or len(data) > MAX_BYTES:
-        raise _refused(name, "is larger than %s MiB." % _mib(MAX_BYTES))
+        raise _refused(name, "is larger than %d MiB." % (MAX_BYTES // 2 ** 20))
     if not data:
         raise _refused(name, "is empty.")
     _check_structure(data, name)
@@ -84,7 +86,7 @@ class _Budgeted(io.BytesIO):
     def read(self, *size):
         self.left -= 1
         if self.left < 0:
-            raise _too_many_pieces(self.name)
+            raise _refused(self.name, PIECES)
         return super().read(*size)
 
 
@@ -112,7 +114,7 @@ def _check_structure(data, name):
         for k in range(min(number(directory, count), 4096)):
             at = directory + count + k * entry
             if number(at, 2) in (273, 324) and number(at + 4, 8 if big else 4) > MAX_READS:
-                raise _too_many_pieces(name)  # StripOffsets, TileOffsets
+                raise _refused(name, PIECES)  # StripOffsets, TileOffsets
 
 
 def _decoder(im):
@@ -128,13 +130,15 @@ def _check_cost(im, size, data, name):
     if pixels > MAX_PIXELS:
         raise _refused(name, "has %dx%d pixels; at most %d megapixels are accepted."
                              % (size + (MAX_PIXELS // 10 ** 6,)))
-    per_pixel = _coefficient_bytes(im) if decoder == "jpeg" else 12 if decoder == "webp" else 0
+    sampling = [h * v for _, h, v, _ in getattr(im, "layer", ())]  # a JPEG's components
+    per_pixel = 2 * sum(sampling) / (max(sampling) or 1) if decoder == "jpeg" else \
+        12 if decoder == "webp" else 0  # 2 bytes a coefficient; libwebp's RGBA and Pillow's copy
     mode_bytes = 1 if im.mode in ("1", "L", "P") else 2 if im.mode.startswith("I;16") else 4
     memory = pixels * per_pixel + im.size[0] * im.size[1] * mode_bytes + _tile_bytes(im)
     if memory > MAX_DECODE:
-        raise _refused(name, "would take %s MiB to decode (%dx%d pixels, %s), more than %s MiB: "
-                             "save it smaller or as a PNG." % (_mib(memory), size[0], size[1],
-                                                              im.format, _mib(MAX_DECODE)))
+        raise _refused(name, "would take %.4g MiB to decode (%dx%d pixels, %s), more than %d MiB: "
+                             "save it smaller or as a PNG." % (memory / 2 ** 20, size[0], size[1],
+                                                              im.format, MAX_DECODE // 2 ** 20))
     scans = max(1, min(MAX_SCANS, SCAN_WORK // max(pixels, 1)))
     if decoder == "jpeg" and data.count(b"\xff\xda") > scans:
         raise _refused(name, "is a JPEG of more than %d scans, the most decoded at %dx%d pixels "
@@ -142,15 +146,8 @@ def _check_cost(im, size, data, name):
                              "or a PNG." % (scans, size[0], size[1]))
     if decoder in Image.DECODERS and len(data) > SLOW_BYTES:
         raise _refused(name, "is a %s picture of a kind Pillow decodes slowly (%s), and larger "
-                             "than %s MiB: save it as a PNG." % (im.format, decoder,
-                                                                _mib(SLOW_BYTES)))
-
-
-def _coefficient_bytes(im):
-    """A JPEG decoder's buffer a pixel: 2 bytes a coefficient, per component at its sampling
-    (libwebp's RGBA buffer and Pillow's copy of it take 12)."""
-    sampling = [h * v for _, h, v, _ in im.layer]
-    return 2 * sum(sampling) / (max(sampling) or 1)
+                             "than %d MiB: save it as a PNG." % (im.format, decoder,
+                                                                SLOW_BYTES // 2 ** 20))
 
 
 def _tile_bytes(im):
@@ -290,28 +287,16 @@ def _refused(name, why):
     return ImageError("%s %s" % (name, why), path=name)
 
 
-def _too_many_pieces(name):
-    return _refused(name, "is made of more than %d pieces (segments, chunks or strips): save it "
-                          "again as an ordinary PNG or JPEG." % MAX_READS)
-
-
-def _unreadable(err, name):
-    """The ImageError for the OSError ``err`` of reading the file ``name``."""
-    if isinstance(err, NotRegular):
-        return _refused(name, "is not a regular file: give an image file.")
-    return _refused(name, "cannot be read (%s)." % reason(err))
-
-
 def _undecodable(err, name):
-    """The ImageError for ``err``, raised while decoding the picture ``name``; None for ours."""
+    """The ImageError for ``err``, raised while reading or decoding the picture ``name``."""
     if isinstance(err, ImageError):
         return None
+    if isinstance(err, NotRegular):
+        return _refused(name, "is not a regular file: give an image file.")
     if isinstance(err, Image.DecompressionBombError):
         return _refused(name, "declares too many pixels for its size (a decompression bomb).")
     if isinstance(err, Image.UnidentifiedImageError):
         return _refused(name, "is not an image Pillow can read (%s)." % ", ".join(FORMATS))
+    if getattr(err, "errno", None):  # the file system's (Pillow's own carry none)
+        return _refused(name, "cannot be read (%s)." % reason(err))
     return _refused(name, "is truncated or corrupt (%s)." % reason(err))
-
-
-def _mib(n):
-    return "%g" % round(n / 2 ** 20, 1)
