@@ -149,6 +149,7 @@ class DrawServer(ThreadingHTTPServer):
             return True
 
     def process_request_thread(self, request, client_address):
+        """Serve, then give the thread's place back."""
         try:
             super().process_request_thread(request, client_address)
         finally:
@@ -209,14 +210,14 @@ class Handler(BaseHTTPRequestHandler):
         """One of :data:`STATIC`, by exact path."""
         path = urlsplit(self.path).path
         if path == "/predict":
-            return self.send_json(405, {"error": "/predict takes the drawing as a POST."},
-                                  {"Allow": "POST"})
+            return self.send(405, {"error": "/predict takes the drawing as a POST."},
+                             headers={"Allow": "POST"})
         if path not in self.server.files:
             return self.send_error(404, "%s is not here: this server has only %s and POST "
                                         "/predict." % (path, ", ".join(STATIC)))
-        self.send_body(200, *self.server.files[path])
+        self.send(200, *self.server.files[path])
 
-    do_HEAD = do_GET  # the same status and headers; send_body leaves the body out
+    do_HEAD = do_GET  # the same status and headers; send leaves the body out
 
     def do_POST(self):
         """``/predict``: the answer for the picture in the body, or the reason it is refused."""
@@ -242,7 +243,7 @@ class Handler(BaseHTTPRequestHandler):
                                         % type(err).__name__)
         finally:
             self.server.since(self.connection, time.monotonic())
-        self.send_json(200, result)
+        self.send(200, result)
 
     def refusal(self):
         """(status, sentence) for a POST refused before its body is read, or None."""
@@ -297,16 +298,14 @@ class Handler(BaseHTTPRequestHandler):
         """Every refusal, http.server's own included, as JSON; none to a connection cut."""
         self.close_connection = True
         if self.server.serves(self.connection):
-            self.send_json(code, {"error": message or HTTPStatus(code).phrase})
+            self.send(code, {"error": message or HTTPStatus(code).phrase})
 
-    def send_json(self, code, obj, headers=None):
-        """Answer ``obj`` as JSON; after an error, close (a refused body may be unread)."""
+    def send(self, code, body, content_type="application/json; charset=utf-8", headers=None):
+        """The status line, :data:`HEADERS` and ``headers``, and the body (a dict as JSON) unless
+        for HEAD; after an error, close the connection (a refused body may be unread)."""
+        if isinstance(body, dict):
+            body = json.dumps(body, allow_nan=False).encode("utf-8")
         self.close_connection = self.close_connection or code >= 400
-        self.send_body(code, json.dumps(obj, allow_nan=False).encode("utf-8"),
-                       "application/json; charset=utf-8", headers)
-
-    def send_body(self, code, body, content_type, headers=None):
-        """The status line, :data:`HEADERS` and ``headers``, and the body unless for HEAD."""
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
