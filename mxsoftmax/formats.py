@@ -64,19 +64,13 @@ def check_target(path, force=False):
         why = ("%s is a file, not a folder; choose another place" % folder if os.path.exists(folder)
                else "its folder %s does not exist; create it, or choose another place" % folder)
         raise InvalidInput("%s cannot be written: %s." % (path, why), path=path)
-    if extension == ".onnx":
-        _import_onnx(path)
-    return FORMATS[extension]
-
-
-def _import_onnx(what):
-    """The ``onnx`` package; InvalidInput saying how to install it when it is not there."""
     try:
-        import onnx
+        if extension == ".onnx":
+            import onnx  # noqa: F401 (to_onnx uses it)
     except ImportError:
         raise InvalidInput("%s needs the onnx package, which is not installed: %s."
-                           % (what, ONNX_INSTALL), path=what) from None
-    return onnx
+                           % (path, ONNX_INSTALL), path=path) from None
+    return FORMATS[extension]
 
 
 def _write(path, data, replace):
@@ -131,22 +125,21 @@ def recipe(dataset):
         "steps": [
             "gray = (299 R + 587 G + 114 B) / 1000; transparent pixels over white when the opaque "
             "ones are mostly dark, else over black",
-            "invert (255 - gray) when the mean of the border pixels is above 127.5: dark ink on "
-            "light paper" + (
-                "; before inverting, divide out the paper's uneven light: its brightness is a "
-                "closing (max then min filter, window 2 ceil(paper_window x shorter side / 2) + 1) "
-                "of a copy averaged down to at most paper_side pixels a side, its edges mirrored "
-                "through their values (2 edge - value), enlarged bilinearly; shade = paper - gray "
-                "less its median and paper_noise x 1.4826 x its median absolute deviation, clipped "
-                "at 0; gray = 255 - 255 shade / max(paper, 1)" if flatten else ""),
-            "subtract the median of the border pixels, clip at 0, and scale so that the brightest "
-            "ink is 255 (a picture whose brightest ink is below %d is blank)" % images.MIN_CONTRAST,
-            "crop to the rows and columns holding ink of at least %g x 255" % images.INK_THRESHOLD,
-            "resize with a Lanczos (3-lobe) filter so that the longest side is %d pixels, keeping "
-            "the aspect ratio" % side,
-            "placed so that its centre of mass is at pixel (14, 14) of a black 28x28"
-            if centring == "mass" else
-            "its bounding box centred in a black 28x28 (an odd spare pixel before it)",
+            "when the mean of the border pixels is above 127.5 (dark ink on light paper): " + (
+                "divide out the paper's uneven light (flatten_paper): paper = a closing (max then "
+                "min filter, window 2 ceil(paper_window x shorter side / 2) + 1) of a copy "
+                "averaged down to at most paper_side pixels a side, its edges mirrored through "
+                "their values (2 edge - value), enlarged bilinearly; shade = paper - gray less its "
+                "median and paper_noise x 1.4826 x its median absolute deviation, clipped at 0; "
+                "gray = 255 - 255 shade / max(paper, 1); then " if flatten else "")
+            + "invert: gray = 255 - gray",
+            "subtract the median of the border pixels, clip at 0, and scale the brightest ink to "
+            "255 (a picture whose brightest ink is below min_contrast is blank)",
+            "crop to the rows and columns holding ink of at least ink_threshold x 255",
+            "resize with a Lanczos (3-lobe) filter so that the longest side is side pixels, "
+            "keeping the aspect ratio",
+            "place its centre of mass at pixel (14, 14) of a black 28x28" if centring == "mass"
+            else "centre its bounding box in a black 28x28 (an odd spare pixel before it)",
             "round to whole numbers 0-255; x = pixel / 255",
         ],
     }
@@ -170,7 +163,7 @@ def to_npz(run):
 def to_onnx(run):
     """An ONNX graph ``x`` float32 [N, 784] -> MatMul W -> Add b -> Softmax(axis 1) ->
     ``probabilities`` [N, 10]; the card (without the arrays) in ``metadata_props``."""
-    onnx = _import_onnx("writing ONNX")
+    import onnx
     from onnx import TensorProto, helper, numpy_helper
     W, b = (p.asnumpy() for p in run.params)
     graph = helper.make_graph(
