@@ -174,6 +174,8 @@ def _shrunk(im):
     out = Image.new(mode, (math.ceil(width / factor), math.ceil(height / factor)))
     for top in range(0, height, rows):
         band = im.crop((0, top, width, min(height, top + rows)))
+        if im.mode == "LAB":  # its lightness is the gray (Pillow converts LAB to nothing else)
+            band = band.getchannel("L")
         band = band.convert("RGBA").convert("LA") if mode == "LA" else band.convert(mode)
         out.paste(band.reduce(factor), (0, top // factor))
     return out
@@ -269,6 +271,7 @@ def _gray_array(gray, name):
     return gray
 
 
+@validate_params({"dataset": CONSTRAINTS["dataset"]})
 def load_image(source, invert="auto", dataset="mnist", name=None):
     """:func:`read_gray` then :func:`to_model_input`: a path or bytes to a (28, 28) uint8 input."""
     name = _name(source, name)
