@@ -74,9 +74,8 @@ def check_target(path, force=False):
 
 
 def _write(path, data, replace):
-    """The one atomic write. Without ``replace`` the file is published by ``os.link``, which
-    fails if ``path`` appeared since it was checked; the rename onto the link then changes
-    nothing and the temporary name goes."""
+    """The one atomic write; without ``replace`` published by ``os.link``, which fails if ``path``
+    appeared since it was checked (the rename onto the link then changes nothing)."""
     def write(tmp):
         with open(tmp, "wb") as f:
             f.write(data)
@@ -186,10 +185,8 @@ def to_onnx(run):
 
 
 def to_html(run):
-    """The draw page with the model, the recipe in JavaScript and no server: it works from
-    ``file://``. The model is JSON no class name can break out of (``<``, ``>`` and ``&`` as
-    ``\\uXXXX``); the inline script and style are pinned by their SHA-256 in a
-    Content-Security-Policy that allows nothing else: no network, no other script."""
+    """The draw page with the model as JSON no class name can break out of, working from
+    ``file://``: its inline script and style pinned by SHA-256, the only ones its CSP allows."""
     script = "\n".join(map(static, ("canvas.js", "export.js")))
     style = "\n".join(map(static, ("draw.css", "export.css")))
     csp = "default-src 'none'; script-src %s; style-src %s; img-src data: blob:; base-uri " \
@@ -220,9 +217,8 @@ def text(name):
 
 
 def fill(template, **values):
-    """``static/<template>`` as UTF-8 with each ``{{name}}`` replaced by ``values[name]`` and
-    ``{{views}}`` by ``views.html`` (what both pages show). One pass: a value holding ``{{...}}``
-    is never filled in again."""
+    """``static/<template>`` as UTF-8, each ``{{name}}`` replaced by ``values[name]`` (``views``:
+    what both pages show) in one pass: a value holding ``{{...}}`` is never filled in again."""
     values["views"] = static("views.html").rstrip("\n")
     return re.sub(r"\{\{(\w+)\}\}", lambda m: values[m.group(1)], static(template)).encode("utf-8")
 

@@ -231,11 +231,9 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
 
 
 def flattened(gray):
-    """A dark-on-light picture as if under flat light: the paper 255, the ink as dark relative to
-    the paper around it as it was. The paper is a closing (max then min filter) that fills strokes
-    and keeps wider changes of light, on a copy averaged down with its edges mirrored through
-    their values (a linear gradient stays exact); the shade beyond the paper's noise is divided
-    by the paper's brightness (light multiplies)."""
+    """A dark-on-light picture as if under flat light: the ink as dark relative to the paper around
+    it, found by a closing (max then min filter) that fills strokes and keeps wider changes of
+    light; edges mirrored through their values keep a linear gradient exact."""
     h, w = gray.shape
     small = np.asarray(Image.fromarray(gray, "F").reduce(math.ceil(max(h, w) / PAPER_SIDE)))
     window = 2 * math.ceil(PAPER_WINDOW * min(small.shape) / 2) + 1
