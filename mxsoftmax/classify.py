@@ -33,9 +33,8 @@ def classify(image28, params, class_names, ctx):
     """The answer for one (28, 28) uint8 image, ready for ``json.dumps``: the ``label``,
     ``name``, ``probability`` and ``score`` of the most probable class, the same for the
     ``top3``, and all ten ``probabilities`` and ``scores``; ties keep the lower label first."""
-    X = _batch([image28], ctx)
-    probs = stable_net(X, params).asnumpy()[0].astype(np.float64)
-    scores = linear(X, params).asnumpy()[0].astype(np.float64)
+    probs = predict_proba([image28], params, ctx)[0].astype(np.float64)
+    scores = linear(_batch([image28], ctx), params).asnumpy()[0].astype(np.float64)
     if not (np.isfinite(probs).all() and np.isfinite(scores).all()):
         raise InvalidInput("the model's probabilities are not finite: its parameters are too large "
                            "or hold inf or NaN.")
