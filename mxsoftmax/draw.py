@@ -27,7 +27,7 @@ PROG = "python -m mxsoftmax.draw"
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.draw``."""
     p = cli.Parser(prog=PROG, description="Draw digits (or clothes) and watch a mxsoftmax run "
-                                             "classify them.")
+                                          "classify them.")
     p.add_argument("--params", required=True, metavar="RUN", type=cli.path,
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.npz file")
     p.add_argument("--host", default="127.0.0.1", type=cli.host,
@@ -47,8 +47,8 @@ def is_loopback(host):
 
 
 def open_browser(url):
-    """Open ``url`` in a browser without blocking, where a graphical one can be expected: without
-    a display, ``webbrowser`` would start a text browser in this terminal and wait for it."""
+    """Open ``url`` without waiting, where a graphical browser can be expected: without a display,
+    ``webbrowser`` would start a text browser in this terminal and wait for it."""
     if any(map(os.environ.get, ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"))) \
             or sys.platform in ("darwin", "win32"):
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
@@ -78,7 +78,7 @@ def serve(args):
                            % (args.host, args.port, err.strerror or err), param="host") from None
     if not is_loopback(args.host):
         cli.say(PROG, "warning: --host %s lets other machines reach this server, which has no "
-                         "authentication; use 127.0.0.1 to keep it to this machine." % args.host)
+                      "authentication; use 127.0.0.1 to keep it to this machine." % args.host)
     address, port = server.server_address[:2]
     if args.host in ("", "0.0.0.0", "::"):  # a wildcard is reached through the loopback
         address = "::1" if ":" in address else "127.0.0.1"

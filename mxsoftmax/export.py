@@ -1,7 +1,6 @@
 """``python -m mxsoftmax.export --params RUN --to FILE``: a trained run as ONNX, a self-contained
 HTML page, NPZ or JSON (:mod:`mxsoftmax.formats`); exit 2, with nothing written, on a bad flag,
 run or place."""
-
 from .compat import loading
 
 with loading("export"):  # MXNet loads here: its variables checked first, a signal one line
@@ -9,11 +8,6 @@ with loading("export"):  # MXNet loads here: its variables checked first, a sign
     from .runs import load_run
 
 PROG = "python -m mxsoftmax.export"
-WHAT = {"ONNX": "ONNX opset %d: input x float32 [N, 784] (pixels / 255), output probabilities "
-                "[N, 10]" % formats.ONNX_OPSET,
-        "HTML": "a page to draw on; open it in a browser, no server needed",
-        "NPZ": "arrays W, b, class_names and card, the rest as JSON: load it with numpy.load",
-        "JSON": "W, b, the class names and the recipe"}
 
 
 def build_parser():
@@ -35,9 +29,9 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     with cli.handle_errors(PROG, parser, args) as outcome, cli.Signals():
-        formats.check_target(args.to, args.force)  # refused before the run is read
-        kind = formats.export(load_run(args.params), args.to, force=args.force)
-        cli.out("Wrote %s (%s)." % (args.to, WHAT[kind]))
+        _, _, what = formats.check_target(args.to, args.force)  # refused before the run is read
+        formats.export(load_run(args.params), args.to, force=args.force)
+        cli.out("Wrote %s (%s)." % (args.to, what))
     return outcome.code
 
 

@@ -1,9 +1,8 @@
 """A trained run outside MXNet: ONNX, a self-contained HTML page, NPZ or JSON (README's "Exporting").
 
 Every format carries :func:`model_card`: ``W``, ``b``, the class names and the recipe that makes
-the 784 inputs of a picture, for ``probabilities = softmax(x @ W + b)`` in any language. One
-function per format makes its bytes, :func:`export` writes them atomically. The pages' helpers
-(:func:`static`, :func:`text`, :func:`fill`) make the draw server's page too.
+a picture's 784 inputs, for ``probabilities = softmax(x @ W + b)`` in any language. The pages'
+helpers (:func:`static`, :func:`text`, :func:`fill`) make the draw server's page too.
 """
 import base64
 import hashlib
@@ -30,25 +29,25 @@ STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
 @validate_params({"run": CONSTRAINTS["run"]})
 def export(run, path, force=False):
-    """Write the trained ``run`` (a :class:`runs.Run`) to ``path`` in the format its extension
-    names (:data:`FORMATS`); returns the format's name. Errors: InvalidInput and CannotWrite,
-    CannotWrite (a place that cannot take the file), WriteFailed (a full disk)."""
+    """Write the trained ``run`` (a :class:`runs.Run`) to ``path``, atomically, in the format its
+    extension names (:data:`FORMATS`); returns the format's name. InvalidInput or CannotWrite
+    when it cannot, WriteFailed on a full disk."""
     if not all(np.isfinite(p.asnumpy()).all() for p in run.params):
         raise InvalidInput("the model's W or b holds inf or NaN: export a checkpoint of a run that "
-                          "trained without diverging.", path=run.path)
+                           "trained without diverging.", path=run.path)
     path = os.fspath(path)
-    kind, write = check_target(path, force)
+    kind, write, _ = check_target(path, force)
     folder = run.path if os.path.isdir(run.path) else os.path.dirname(os.path.abspath(run.path))
     if os.path.realpath(os.path.dirname(os.path.abspath(path))) == os.path.realpath(folder) \
             and is_own_file(os.path.basename(path)):
         raise InvalidInput("%s is a file of the run being exported: give a name the run does not "
-                          "use." % path, path=path)
+                           "use." % path, path=path)
     _write(path, write(run), replace=force)
     return kind
 
 
 def check_target(path, force=False):
-    """The format's (name, writer) if :func:`export` can write ``path``: a known extension, not
+    """The format's ``FORMATS`` entry if :func:`export` can write ``path``: a known extension, not
     a folder, not an existing file unless ``force``, in a folder, with the package it needs."""
     path = os.fspath(path)
     extension, folder = os.path.splitext(path)[1].lower(), os.path.dirname(os.path.abspath(path))
@@ -58,33 +57,25 @@ def check_target(path, force=False):
             path=path)
     if os.path.isdir(path):
         raise InvalidInput("%s is a folder: give the name of the file to write, such as %s."
-                          % (path, os.path.join(path, "model" + extension)), path=path)
+                           % (path, os.path.join(path, "model" + extension)), path=path)
     if os.path.lexists(path) and not force:
         raise _exists(path)
     if not os.path.isdir(folder):
-        raise InvalidInput(("%s cannot be written: %s is a file, not a folder; choose another place."
-                           if os.path.exists(folder) else "%s cannot be written: its folder %s "
-                           "does not exist; create it, or choose another place.") % (path, folder),
-                          path=path)
-    if FORMATS[extension][1] is to_onnx:
-        _import_onnx(path)
+        why = ("%s is a file, not a folder; choose another place" % folder if os.path.exists(folder)
+               else "its folder %s does not exist; create it, or choose another place" % folder)
+        raise InvalidInput("%s cannot be written: %s." % (path, why), path=path)
+    try:
+        if extension == ".onnx":
+            import onnx  # noqa: F401 (to_onnx uses it)
+    except ImportError:
+        raise InvalidInput("%s needs the onnx package, which is not installed: %s."
+                           % (path, ONNX_INSTALL), path=path) from None
     return FORMATS[extension]
 
 
-def _import_onnx(what):
-    """The ``onnx`` package; InvalidInput saying how to install it when it is not there."""
-    try:
-        import onnx
-    except ImportError:
-        raise InvalidInput("%s needs the onnx package, which is not installed: %s."
-                           % (what, ONNX_INSTALL), path=what) from None
-    return onnx
-
-
 def _write(path, data, replace):
-    """The one atomic write (:func:`files.atomic_write`). Without ``replace`` the file is
-    published by ``os.link``, which fails if ``path`` appeared since it was checked; the rename
-    onto the link then changes nothing and the temporary name goes."""
+    """The one atomic write; without ``replace`` published by ``os.link``, which fails if ``path``
+    appeared since it was checked (the rename onto the link then changes nothing)."""
     def write(tmp):
         with open(tmp, "wb") as f:
             f.write(data)
@@ -98,6 +89,11 @@ def _write(path, data, replace):
     atomic_write(path, write)
 
 
+def _exists(path):
+    return CannotWrite("%s exists: add --force to replace it, or choose another name." % path,
+                       path=path)
+
+
 def model_card(run, arrays=False):
     """What every format says about ``run``: format and version, data set, class names, the
     model, its input and the recipe; with ``arrays`` also ``W`` (784 lists of 10) and ``b``, each
@@ -109,16 +105,10 @@ def model_card(run, arrays=False):
             "input": "x: a 28x28 picture row by row, pixel / 255 (0 to 1), ink bright on black, "
                      "made by the recipe",
             "recipe": recipe(run.dataset)}
-    if arrays:
-        card["W"], card["b"] = (_shortest(p.asnumpy()) for p in run.params)
+    if arrays:  # str(numpy.float32) is its shortest decimal
+        W, b = (p.asnumpy() for p in run.params)
+        card["W"], card["b"] = [[float(str(v)) for v in row] for row in W], [float(str(v)) for v in b]
     return card
-
-
-def _shortest(array):
-    """A float32 array as nested lists of the Python floats of its values' shortest decimals."""
-    if array.ndim:
-        return [_shortest(row) for row in array]
-    return float(np.format_float_scientific(array, unique=True))
 
 
 def recipe(dataset):
@@ -134,22 +124,21 @@ def recipe(dataset):
         "steps": [
             "gray = (299 R + 587 G + 114 B) / 1000; transparent pixels over white when the opaque "
             "ones are mostly dark, else over black",
-            "invert (255 - gray) when the mean of the border pixels is above 127.5: dark ink on "
-            "light paper" + (
-                "; before inverting, divide out the paper's uneven light: its brightness is a "
-                "closing (max then min filter, window 2 ceil(paper_window x shorter side / 2) + 1) "
-                "of a copy averaged down to at most paper_side pixels a side, its edges mirrored "
-                "through their values (2 edge - value), enlarged bilinearly; shade = paper - gray "
-                "less its median and paper_noise x 1.4826 x its median absolute deviation, clipped "
-                "at 0; gray = 255 - 255 shade / max(paper, 1)" if flatten else ""),
-            "subtract the median of the border pixels, clip at 0, and scale so that the brightest "
-            "ink is 255 (a picture whose brightest ink is below %d is blank)" % images.MIN_CONTRAST,
-            "crop to the rows and columns holding ink of at least %g x 255" % images.INK_THRESHOLD,
-            "resize with a Lanczos (3-lobe) filter so that the longest side is %d pixels, keeping "
-            "the aspect ratio" % side,
-            "placed so that its centre of mass is at pixel (14, 14) of a black 28x28"
-            if centring == "mass" else
-            "its bounding box centred in a black 28x28 (an odd spare pixel before it)",
+            "when the mean of the border pixels is above 127.5 (dark ink on light paper): " + (
+                "divide out the paper's uneven light (flatten_paper): paper = a closing (max then "
+                "min filter, window 2 ceil(paper_window x shorter side / 2) + 1) of a copy "
+                "averaged down to at most paper_side pixels a side, its edges mirrored through "
+                "their values (2 edge - value), enlarged bilinearly; shade = paper - gray less its "
+                "median and paper_noise x 1.4826 x its median absolute deviation, clipped at 0; "
+                "gray = 255 - 255 shade / max(paper, 1); then " if flatten else "")
+            + "invert: gray = 255 - gray",
+            "subtract the median of the border pixels, clip at 0, and scale the brightest ink to "
+            "255 (a picture whose brightest ink is below min_contrast is blank)",
+            "crop to the rows and columns holding ink of at least ink_threshold x 255",
+            "resize with a Lanczos (3-lobe) filter so that the longest side is side pixels, "
+            "keeping the aspect ratio",
+            "place its centre of mass at pixel (14, 14) of a black 28x28" if centring == "mass"
+            else "centre its bounding box in a black 28x28 (an odd spare pixel before it)",
             "round to whole numbers 0-255; x = pixel / 255",
         ],
     }
@@ -172,9 +161,8 @@ def to_npz(run):
 
 def to_onnx(run):
     """An ONNX graph ``x`` float32 [N, 784] -> MatMul W -> Add b -> Softmax(axis 1) ->
-    ``probabilities`` [N, 10], opset :data:`ONNX_OPSET`; the card (without the arrays) in
-    ``metadata_props``."""
-    onnx = _import_onnx("writing ONNX")
+    ``probabilities`` [N, 10]; the card (without the arrays) in ``metadata_props``."""
+    import onnx
     from onnx import TensorProto, helper, numpy_helper
     W, b = (p.asnumpy() for p in run.params)
     graph = helper.make_graph(
@@ -197,26 +185,18 @@ def to_onnx(run):
 
 
 def to_html(run):
-    """The draw page with the model, the recipe in JavaScript and no server: it works from
-    ``file://``. The model is JSON that no class name can break out of (:func:`script_json`); the
-    inline script and style (the draw page's files, then the page's own) are pinned by their
-    SHA-256 in a Content-Security-Policy that allows nothing else: no network, no other script."""
+    """The draw page with the model as JSON no class name can break out of, working from
+    ``file://``: its inline script and style pinned by SHA-256, the only ones its CSP allows."""
     script = "\n".join(map(static, ("canvas.js", "export.js")))
     style = "\n".join(map(static, ("draw.css", "export.css")))
     csp = "default-src 'none'; script-src %s; style-src %s; img-src data: blob:; base-uri " \
           "'none'; form-action 'none'" % (_sha256(script), _sha256(style))
+    model = json.dumps(model_card(run, arrays=True), allow_nan=False, separators=(",", ":"))
+    model = model.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     entry = catalog.DATASETS[run.dataset]
-    return fill("export.html", csp=csp, style=style, script=script,
-                model=script_json(model_card(run, arrays=True)), title=text(entry["title"]),
-                thing=text(entry["thing"]),
+    return fill("export.html", csp=csp, style=style, script=script, model=model,
+                title=text(entry["title"]), thing=text(entry["thing"]),
                 run=text(os.path.basename(os.path.normpath(run.path)) or run.path))
-
-
-def script_json(value):
-    """``value`` as JSON safe inside ``<script type="application/json">``: ``<``, ``>``, ``&``
-    (and all but ASCII) as ``\\uXXXX`` escapes, which JSON.parse reads back."""
-    text_ = json.dumps(value, allow_nan=False, separators=(",", ":"))
-    return text_.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _sha256(source):
@@ -237,18 +217,17 @@ def text(name):
 
 
 def fill(template, **values):
-    """``static/<template>`` as UTF-8 with each ``{{name}}`` replaced by ``values[name]`` and
-    ``{{views}}`` by ``views.html`` (the input and evidence maps both pages show). One pass: a
-    value holding ``{{...}}`` is never filled in again."""
+    """``static/<template>`` as UTF-8, each ``{{name}}`` replaced by ``values[name]`` (``views``:
+    what both pages show) in one pass: a value holding ``{{...}}`` is never filled in again."""
     values["views"] = static("views.html").rstrip("\n")
     return re.sub(r"\{\{(\w+)\}\}", lambda m: values[m.group(1)], static(template)).encode("utf-8")
 
 
-FORMATS = {".onnx": ("ONNX", to_onnx), ".html": ("HTML", to_html), ".htm": ("HTML", to_html),
-           ".npz": ("NPZ", to_npz), ".json": ("JSON", to_json)}
-
-
-def _exists(path):
-    """The refusal to replace the file ``path`` that exists, without ``force``."""
-    return CannotWrite("%s exists: add --force to replace it, or choose another name." % path,
-                       path=path)
+FORMATS = {  # extension: the format's name, the function making its bytes, what it is
+    ".onnx": ("ONNX", to_onnx, "ONNX opset %d: input x float32 [N, 784] (pixels / 255), output "
+                               "probabilities [N, 10]" % ONNX_OPSET),
+    ".html": ("HTML", to_html, "a page to draw on; open it in a browser, no server needed"),
+    ".npz": ("NPZ", to_npz, "arrays W, b, class_names and card, the rest as JSON: load it with "
+                            "numpy.load"),
+    ".json": ("JSON", to_json, "W, b, the class names and the recipe")}
+FORMATS[".htm"] = FORMATS[".html"]

@@ -24,9 +24,9 @@ from .validation import CONSTRAINTS, validate_params
 
 
 def _import_matplotlib(environ=os.environ):
-    """matplotlib, quiet under a HOME it cannot use (missing, empty, not a folder, read-only: a
-    temporary MPLCONFIGDIR, removed at exit) and a MPLBACKEND it refuses (``Bogus``: set aside
-    while it loads, then given to it if valid, for pyplot; pictures are drawn by Agg)."""
+    """matplotlib, quiet under a HOME it cannot use (a temporary MPLCONFIGDIR, removed at exit)
+    and a MPLBACKEND it refuses (set aside while it loads, then given to it if valid, for pyplot;
+    pictures are drawn by Agg)."""
     home = os.path.expanduser("~") if environ.get("HOME") != "" else ""
     if not environ.get("MPLCONFIGDIR") and not all(os.path.isdir(b) and os.access(b, os.W_OK) for b
                                                    in (environ.get("XDG_CONFIG_HOME") or home,
@@ -64,7 +64,7 @@ def shown_names(class_names):
 
 
 def _numpy(x):
-    return x.asnumpy() if isinstance(x, nd.NDArray) else np.asarray(x)  # an NDArray or array-like
+    return x.asnumpy() if isinstance(x, nd.NDArray) else np.asarray(x)
 
 
 def _panel(ax, image, title=None, size=None, **style):
@@ -255,8 +255,8 @@ def draw_pictures(folder, params, init, metrics, test_split, class_names, ctx, b
 
 
 class RunPictures:
-    """A run's pictures: ``history`` from the epoch rows, ``weights`` from ``params`` and ``init``
-    (as drawn, or None), ``confusion`` and ``mistakes`` from the test split (or None)."""
+    """A run's pictures, each the method of its name: ``history`` of the epoch rows, ``weights``
+    (W - ``init``; W itself when init is None), ``confusion`` and ``mistakes`` of the test split."""
 
     @validate_params({"params": CONSTRAINTS["model"], "ctx": CONSTRAINTS["ctx"], **NAMES})
     def __init__(self, params, init, metrics, test_split, class_names, ctx):
@@ -264,29 +264,23 @@ class RunPictures:
         self.class_names, self.ctx = class_names, ctx
 
     def drawings(self):
-        """``{file name: its drawing}`` of what the files allow (no empty curves over good ones)."""
-        return {name: draw for name, draw, ok in zip(
-            PICTURES, (self.history, self.weights, self.confusion, self.mistakes),
-            (bool(self.metrics), True, self.test is not None, self.test is not None)) if ok}
+        """``{file name: its method}`` of the pictures the run has data for (without a test
+        split, no confusion or mistakes; without epochs, no empty curves over good ones)."""
+        wanted = (bool(self.metrics), True, self.test is not None, self.test is not None)
+        return {name: getattr(self, name[:-len(".png")]) for name, ok in zip(PICTURES, wanted) if ok}
 
     @functools.cached_property
     def probs(self):
-        """Test-set probabilities, computed once for the two pictures that need them."""
         return predict_proba(self.test[0], self.params, self.ctx)
 
     def history(self):
-        """The learning curves."""
         return plot_history(self.metrics)
 
     def weights(self):
-        """What training changed in ``W`` (``W`` itself when the start is unknown)."""
         return plot_weights(self.params[0], self.class_names, self.init[0] if self.init else None)
 
     def confusion(self):
-        """The test set's confusion matrix."""
-        return plot_confusion(confusion_matrix(self.test[1], self.probs.argmax(axis=1)),
-                              self.class_names)
+        return plot_confusion(confusion_matrix(self.test[1], self.probs.argmax(1)), self.class_names)
 
     def mistakes(self):
-        """The most confidently wrong test images."""
         return show_mistakes(self.test[0], self.test[1], self.probs, self.class_names)

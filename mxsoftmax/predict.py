@@ -1,7 +1,7 @@
 """``python -m mxsoftmax.predict``: classify image files with a trained run.
 
-Each image becomes the 28x28 input the run's data set was made of (:mod:`mxsoftmax.images`, the
-same code the draw server uses) and gets one line: its class, probability and top three.
+Each image becomes the 28x28 input the run's data set was made of (:mod:`mxsoftmax.images`, as
+in the draw server) and gets one line: its class, probability and top three.
 """
 import json
 import os
@@ -13,9 +13,8 @@ with loading("predict"):  # MXNet loads here: its variables checked first, a sig
     from . import cli
     from .classify import classify, evidence
     from .context import check_ctx
-    from .errors import InvalidInput, WriteFailed, reason
-    from .files import CannotWrite
-    from .images import ImageError, load_image
+    from .errors import CannotWrite, ImageError, InvalidInput, WriteFailed, reason
+    from .images import load_image
     from .runs import load_run
 
 PROG = "python -m mxsoftmax.predict"
@@ -23,8 +22,7 @@ PROG = "python -m mxsoftmax.predict"
 
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.predict``."""
-    p = cli.Parser(prog=PROG,
-                      description="Classify images with a mxsoftmax run.")
+    p = cli.Parser(prog=PROG, description="Classify images with a mxsoftmax run.")
     p.add_argument("--params", required=True, metavar="RUN", type=cli.path,
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.npz file")
     p.add_argument("images", nargs="+", metavar="IMAGE", type=cli.path,
@@ -41,7 +39,7 @@ def build_parser():
 
 def main(argv=None):
     """Print one line per image; exit 1 if an image could not be read or explained, 2 on a bad
-    checkpoint."""
+    flag or run."""
     parser = build_parser()
     args = parser.parse_args(argv)
     with cli.handle_errors(PROG, parser, args) as outcome, cli.Signals():
@@ -53,8 +51,9 @@ def predict(args):
     """Classify each image of ``args``; returns the exit code."""
     ctx = check_ctx(args.ctx)
     run = load_run(args.params, ctx)
-    explain = Explanations(args.explain, run) if args.explain is not None else None
-    failed = 0
+    if args.explain is not None:
+        check_folder(args.explain)
+    failed, written = 0, set()
     for path in args.images:
         try:
             image = load_image(path, args.invert, run.dataset)
@@ -62,62 +61,60 @@ def predict(args):
         except ImageError as err:
             failed += 1
             cli.out(json.dumps({"path": path, "error": str(err)}) if args.json
-                       else "%s: error: %s" % (path, err))
+                    else "%s: error: %s" % (path, err))
             continue
         note = ""
-        if explain:
+        if args.explain is not None:
             try:
-                answer["explanation"] = explain.write(path, image, answer)
-            except (WriteFailed, CannotWrite) as err:  # the answer still stands; say why no picture
+                answer["explanation"] = explain(image, answer, run, picture_name(
+                    args.explain, path, written))
+            except (WriteFailed, CannotWrite) as err:  # the answer stands; say why no picture
                 failed += 1
                 answer["explanation_error"] = str(err)
                 note = "; no explanation: %s" % err
         cli.out(json.dumps(dict(path=path, **answer), allow_nan=False) if args.json
-                   else describe(path, answer) + note)
+                else describe(path, answer) + note)
     return cli.EXIT_FAILED if failed else 0
 
 
-class Explanations:
-    """``--explain DIR``: one picture per image of what the model saw and why it answered so."""
+def check_folder(folder):
+    """Make ``folder`` for ``--explain`` and prove it takes files, under a name of its own."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise InvalidInput("%s is a file, not a folder: give a folder for the pictures." % folder,
+                           path=folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise InvalidInput("%s cannot hold the pictures (%s): choose a folder you can write "
+                           "to." % (folder, reason(err)), path=folder) from None
 
-    def __init__(self, folder, run):
-        from . import pictures  # matplotlib loads only when pictures are asked for
-        self.pictures, self.folder, self.run, self.written = pictures, folder, run, set()
-        if os.path.exists(folder) and not os.path.isdir(folder):
-            raise InvalidInput("%s is a file, not a folder: give a folder for the pictures."
-                               % folder, path=folder)
-        try:
-            os.makedirs(folder, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):  # a fresh name: nothing of the user's is touched
-                pass
-        except OSError as err:
-            raise InvalidInput("%s cannot hold the pictures (%s): choose a folder you can write "
-                               "to." % (folder, reason(err)), path=folder) from None
 
-    def write(self, path, image, answer):
-        """Draw and save the explanation of ``image``; returns the picture's path."""
-        classes = [entry["label"] for entry in answer["top3"]]
-        figure = self.pictures.plot_explanation(image, answer["probabilities"],
-                                                evidence(image, self.run.params[0], classes),
-                                                self.run.class_names, classes,
-                                                bias=self.run.params[1])
-        return self.pictures.save_figure(figure, self._name(path))
+def explain(image, answer, run, name):
+    """Draw what the model saw of ``image`` and why it answered so into ``name``; returns it."""
+    from . import pictures  # matplotlib loads only when pictures are asked for
+    classes = [entry["label"] for entry in answer["top3"]]
+    figure = pictures.plot_explanation(image, answer["probabilities"],
+                                       evidence(image, run.params[0], classes), run.class_names,
+                                       classes, bias=run.params[1])
+    return pictures.save_figure(figure, name)
 
-    def _name(self, path):
-        """``DIR/<image name>.explain.png``, numbered when two images share a name."""
-        stem, n = os.path.basename(os.path.normpath(path)) or "image", 1
-        name = os.path.join(self.folder, "%s.explain.png" % stem)
-        while name in self.written:
-            n += 1
-            name = os.path.join(self.folder, "%s-%d.explain.png" % (stem, n))
-        self.written.add(name)
-        return name
+
+def picture_name(folder, path, written):
+    """``folder/<image name>.explain.png``, numbered when two images share a name."""
+    stem, n = os.path.basename(os.path.normpath(path)) or "image", 1
+    name = os.path.join(folder, "%s.explain.png" % stem)
+    while name in written:
+        n += 1
+        name = os.path.join(folder, "%s-%d.explain.png" % (stem, n))
+    written.add(name)
+    return name
 
 
 def describe(path, answer):
-    """One line of text: the answer, and the top three with their probabilities."""
+    """One line of text: the answer (its name alone where the name is the digit) and the top 3."""
     def named(entry):
-        # MNIST's class names are the digits themselves: "7", not "7 (class 7)".
         same = entry["name"] == str(entry["label"])
         return entry["name"] if same else "%s (class %d)" % (entry["name"], entry["label"])
     return "%s: %s, p=%.3f; top 3: %s" % (

@@ -1,14 +1,7 @@
 """The draw server: ``GET /`` is a page to draw on, ``POST /predict`` classifies the drawing.
 
-``http.server.ThreadingHTTPServer``; what it guarantees is README's "Drawing". In short: a
-``Host`` that is not this server is ``421`` (DNS rebinding); ``/predict`` takes pictures only
-(``415``) from this server's own page or from programs (``403``), judged with their size
-(``411``/``400``/``413``) before the body is read; only :data:`STATIC` is served; a request may
-keep the server waiting :data:`WAIT` seconds in all, a connection lasts :data:`DEADLINE`, and when
-all :data:`MAX_CONNECTIONS` places are taken a new connection takes the place of the one waited
-on longest; pictures are decoded outside the model's lock (MXNet's imperative API is not meant
-for several threads at once), :data:`DECODERS` at once; every answer is JSON or a file with
-:data:`HEADERS`, and a failure is an answer (``400``, ``500``), the server goes on.
+What it guarantees is README's "Drawing": a ``Host`` that is not this server is 421, a POST from
+another page 403, of no picture 415; slow clients are bounded; every answer has :data:`HEADERS`.
 """
 import contextlib
 import ipaddress
@@ -30,7 +23,7 @@ from .classify import classify, evidence
 from .errors import InvalidInput
 from .formats import fill, static, text
 from .images import load_image
-from .validation import CONSTRAINTS, validate_params
+from .validation import CONSTRAINTS as C, validate_params
 
 MAX_BODY = 2 ** 20     # bytes; a 280x280 canvas PNG is a few KiB
 READ_TIMEOUT = 10      # seconds one socket read or write may wait
@@ -48,21 +41,6 @@ HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
            "Cache-Control": "no-store"}
 
 
-def views(result, image, W, b, class_names):
-    """:func:`classify.classify`'s ``result`` for ``image`` with the page's views: ``bias``, ``seen``
-    (the 28x28 input), ``evidence`` (for each top-3 class its votes, bias, score and 28x28 vote
-    ``map``, :func:`classify.evidence`) and ``evidence_scale``, one colour scale for the maps: the
-    98th percentile of inked pixels' absolute votes (the largest few saturate)."""
-    labels = [top["label"] for top in result["top3"]]
-    maps = evidence(image, W, labels)
-    result.update(bias=[float(v) for v in b], seen=image.tolist(), evidence=[
-        {"label": k, "name": class_names[k], "votes": float(m.sum()), "bias": float(b[k]),
-         "score": result["scores"][k], "map": np.round(m, 5).tolist()} for k, m in zip(labels, maps)])
-    votes = np.abs(maps[:, image > 0])
-    result["evidence_scale"] = float(np.percentile(votes, 98)) if votes.size else 1.0
-    return result
-
-
 def page(run):
     """``index.html`` showing the run's path, data set and class names as text."""
     entry = catalog.DATASETS[run.dataset]
@@ -72,7 +50,7 @@ def page(run):
 
 def host_name(address):
     """``address`` as a ``Host`` header spells it: lower case, IPv6 in brackets, an IPv4 address
-    that arrived on an IPv6 socket (``::ffff:a.b.c.d``) as IPv4."""
+    that came to an IPv6 socket (``::ffff:a.b.c.d``) as IPv4."""
     address = address.strip().lower()
     try:
         ip = ipaddress.ip_address(address.split("%")[0])
@@ -88,40 +66,44 @@ def _one(values, none, several):
 
 
 class DrawServer(ThreadingHTTPServer):
-    """Serves the page and ``/predict`` for one :class:`runs.Run` on ``ctx``. ``read_timeout``
-    bounds each socket operation, :meth:`service_actions` enforces ``wait`` and ``deadline``."""
+    """Serves the page and ``/predict`` for one :class:`runs.Run` on ``ctx``."""
     daemon_threads = True
     block_on_close = False  # Ctrl-C stops at once, whatever a slow client is still doing
-    max_connections = MAX_CONNECTIONS
     request_queue_size = 128  # listen backlog: a burst of connections waits, not SYN retries (1 s)
+    max_connections, read_timeout, deadline, wait = MAX_CONNECTIONS, READ_TIMEOUT, DEADLINE, WAIT
     poll = None  # called between requests; it may raise to stop the server (a signal recorded)
 
-    @validate_params({"run": CONSTRAINTS["run"], "ctx": CONSTRAINTS["ctx"]})
-    def __init__(self, address, run, ctx, read_timeout=READ_TIMEOUT, deadline=DEADLINE, wait=WAIT):
+    @validate_params({"run": C["run"], "ctx": C["ctx"]})
+    def __init__(self, address, run, ctx):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.run, self.ctx, self.host = run, ctx, address[0]
         self.W, self.b = (p.asnumpy() for p in run.params)  # for the views, outside the lock
-        self.read_timeout, self.deadline, self.wait = read_timeout, deadline, wait
         self.lock, self.decoders = threading.Lock(), threading.BoundedSemaphore(DECODERS)
         self.books, self.open = threading.Lock(), {}  # socket -> [born, waiting since or None]
-        self.threads = threading.BoundedSemaphore(2 * self.max_connections)  # served or ending
+        self.threads = threading.BoundedSemaphore(2 * MAX_CONNECTIONS)  # served or ending
         self.files = {path: (page(run) if name == "index.html" else static(name).encode("utf-8"),
                              kind + "; charset=utf-8") for path, (name, kind) in STATIC.items()}
         super().__init__(address, Handler)
 
     def answer(self, body):
-        """The ``/predict`` JSON for image bytes (:func:`classify.classify` and :func:`views`);
-        InvalidInput for bytes that are not a usable picture."""
+        """The ``/predict`` JSON for image bytes (InvalidInput if they are no usable picture):
+        :func:`classify.classify`'s, the 28x28 ``seen``, ``bias``, and the ``evidence`` of the top
+        3 on one colour scale, the 98th percentile of inked pixels' votes (a few saturate)."""
         with self.decoders:
             image = load_image(body, "auto", self.run.dataset, name="the request body")
-        with self.lock:
+        with self.lock:  # MXNet's imperative API is not meant for several threads at once
             result = classify(image, self.run.params, self.run.class_names, self.ctx)
-        return views(result, image, self.W, self.b, self.run.class_names)
+        maps = evidence(image, self.W, [top["label"] for top in result["top3"]])
+        votes = np.abs(maps[:, image > 0])
+        return dict(result, bias=self.b.tolist(), seen=image.tolist(), evidence=[
+            dict(top, votes=float(m.sum()), bias=float(self.b[top["label"]]),
+                 map=np.round(m, 5).tolist()) for top, m in zip(result["top3"], maps)],
+            evidence_scale=float(np.percentile(votes, 98)) if votes.size else 1.0)
 
     def host_names(self, sock):
         """The ``Host`` values answered on ``sock``: loopback, the host given and the address
-        ``sock`` came to, with the port (and without it on port 80, as browsers send it)."""
+        ``sock`` came to, with the port (also without it on port 80, as browsers send it)."""
         port = self.server_address[1]
         names = {"127.0.0.1", "localhost", "[::1]", host_name(self.host)}
         with contextlib.suppress(OSError):
@@ -131,7 +113,7 @@ class DrawServer(ThreadingHTTPServer):
 
     def service_actions(self):
         """Cut the connections past ``deadline`` or waiting over ``wait``, then run :attr:`poll`
-        (raised from a signal handler instead, an exception could land inside a request)."""
+        (from a signal handler, an exception could land inside a request)."""
         now = time.monotonic()
         with self.books:
             for sock, (born, since) in list(self.open.items()):
@@ -155,8 +137,8 @@ class DrawServer(ThreadingHTTPServer):
         self.shutdown_request(request)
 
     def _admit(self, request):
-        """Book a place for ``request``; when all are taken, the one of the connection that has
-        kept the server waiting longest. False if the server is working for all of them."""
+        """Book a place for ``request``, when all are taken the one that has kept the server
+        waiting longest; False if the server is working for all of them."""
         with self.books:
             if len(self.open) >= self.max_connections:
                 waiting = [sock for sock, (_, since) in self.open.items() if since is not None]
@@ -201,14 +183,10 @@ class Handler(BaseHTTPRequestHandler):
     server_version, sys_version = "mxsoftmax-draw", ""
     default_request_version = "HTTP/1.0"  # so that even a garbled request line gets a status line
 
-    def setup(self):
-        """Bound each socket operation by the server's ``read_timeout``."""
-        self.timeout = self.server.read_timeout  # StreamRequestHandler sets it on the socket
-        super().setup()
+    timeout = property(lambda self: self.server.read_timeout)  # each socket operation's bound
 
     def parse_request(self):
-        """http.server's parsing, then: no HTTP version is 400, a ``Host`` that is not this
-        server 421; a connection cut meanwhile is dropped."""
+        """http.server's, then: no HTTP version is 400, a ``Host`` not this server's 421."""
         if not super().parse_request():
             return False
         hosts = self.headers.get_all("Host") or []
@@ -232,14 +210,14 @@ class Handler(BaseHTTPRequestHandler):
         """One of :data:`STATIC`, by exact path."""
         path = urlsplit(self.path).path
         if path == "/predict":
-            return self.send_json(405, {"error": "/predict takes the drawing as a POST."},
-                                  {"Allow": "POST"})
+            return self.send(405, {"error": "/predict takes the drawing as a POST."},
+                             headers={"Allow": "POST"})
         if path not in self.server.files:
             return self.send_error(404, "%s is not here: this server has only %s and POST "
                                         "/predict." % (path, ", ".join(STATIC)))
-        self.send_body(200, *self.server.files[path])
+        self.send(200, *self.server.files[path])
 
-    do_HEAD = do_GET  # the same status and headers; send_body leaves the body out
+    do_HEAD = do_GET  # the same status and headers; send leaves the body out
 
     def do_POST(self):
         """``/predict``: the answer for the picture in the body, or the reason it is refused."""
@@ -265,7 +243,7 @@ class Handler(BaseHTTPRequestHandler):
                                         % type(err).__name__)
         finally:
             self.server.since(self.connection, time.monotonic())
-        self.send_json(200, result)
+        self.send(200, result)
 
     def refusal(self):
         """(status, sentence) for a POST refused before its body is read, or None."""
@@ -304,8 +282,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def drain(self, length, limit=4 * MAX_BODY, seconds=2):
         """Drop what the client still sends of a refused body (``limit`` bytes and ``seconds`` at
-        most): closing a socket that holds unread bytes resets the connection, and browsers then
-        show a network error instead of the answer."""
+        most): closing a socket holding unread bytes resets it, and browsers lose the answer."""
         end = time.monotonic() + seconds
         with contextlib.suppress(OSError):
             self.wfile.flush()
@@ -318,20 +295,17 @@ class Handler(BaseHTTPRequestHandler):
                 length, limit = length - len(chunk), limit - len(chunk)
 
     def send_error(self, code, message=None, explain=None):
-        """Every refusal, http.server's own included (bad request line, unknown method), as JSON;
-        none to a connection that was cut (its request line or head came in pieces)."""
+        """Every refusal, http.server's own included, as JSON; none to a connection cut."""
         self.close_connection = True
         if self.server.serves(self.connection):
-            self.send_json(code, {"error": message or HTTPStatus(code).phrase})
+            self.send(code, {"error": message or HTTPStatus(code).phrase})
 
-    def send_json(self, code, obj, headers=None):
-        """Answer ``obj`` as JSON; after an error, close (a refused body may be unread)."""
+    def send(self, code, body, content_type="application/json; charset=utf-8", headers=None):
+        """The status line, :data:`HEADERS` and ``headers``, and the body (a dict as JSON) unless
+        for HEAD; after an error, close the connection (a refused body may be unread)."""
+        if isinstance(body, dict):
+            body = json.dumps(body, allow_nan=False).encode("utf-8")
         self.close_connection = self.close_connection or code >= 400
-        self.send_body(code, json.dumps(obj, allow_nan=False).encode("utf-8"),
-                       "application/json; charset=utf-8", headers)
-
-    def send_body(self, code, body, content_type, headers=None):
-        """The status line, :data:`HEADERS` and ``headers``, and the body unless for HEAD."""
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))

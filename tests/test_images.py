@@ -138,8 +138,13 @@ def test_corrupt_empty_huge_and_missing_files_are_named(tmp_path):
         assert str(err.value).startswith(str(path) + " ") and reason in str(err.value), err.value
         with pytest.raises(images.ImageError, match="^the image "):
             images.load_image(data)
-    with pytest.raises(images.ImageError, match="is larger than 0.5 MiB"):
-        images.load_image(b"x" * (2 ** 19 + 1), max_bytes=2 ** 19)
+    with pytest.raises(images.ImageError, match="^the image is larger than 20 MiB"):
+        images.load_image(b"x" * (images.MAX_BYTES + 1))
+    huge = tmp_path / "huge.png"
+    with open(huge, "wb") as f:
+        f.truncate(images.MAX_BYTES + 1)
+    with pytest.raises(images.ImageError, match="huge.png is larger than 20 MiB"):
+        images.load_image(str(huge))
     with pytest.raises(images.ImageError, match="nope.png cannot be read"):
         images.load_image(str(tmp_path / "nope.png"))
     eps = tmp_path / "a.eps"  # formats that run other programs (Ghostscript) are not opened
@@ -273,7 +278,7 @@ def test_odd_arrays_and_sources_get_clear_errors():
         images.read_gray(None)
     with pytest.raises(images.ImageError, match="is not a regular file"):
         images.read_gray("/dev/zero")
-    with pytest.raises(InvalidInput, match="recipe of a known data set.*not 'cifar'"):
+    with pytest.raises(InvalidInput, match="^dataset must be one of mnist, fashion-mnist, not 'cifar'"):
         images.to_model_input(np.zeros((28, 28)), dataset="cifar")
 
 

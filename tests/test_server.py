@@ -27,8 +27,10 @@ from mxsoftmax import predict
 from mxsoftmax.runs import load_run
 
 def serve(run_dir, **options):
-    """A DrawServer of ``run_dir`` on a free port of 127.0.0.1, serving in a thread."""
-    app = server.DrawServer(("127.0.0.1", 0), load_run(run_dir, mx.cpu()), mx.cpu(), **options)
+    """A DrawServer of ``run_dir`` on a free port of 127.0.0.1, serving in a thread; ``options``
+    replace its timeouts."""
+    app = server.DrawServer(("127.0.0.1", 0), load_run(run_dir, mx.cpu()), mx.cpu())
+    vars(app).update(options)
     threading.Thread(target=app.serve_forever, kwargs={"poll_interval": .1}, daemon=True).start()
     return app
 
