@@ -31,8 +31,7 @@ class Parser(argparse.ArgumentParser):
         super().__init__(allow_abbrev=False, **kwargs)
 
     def parse_args(self, args=None, namespace=None):
-        """Parse ``args``, naming a misspelt ``--flag`` first (argparse would report a required
-        flag as missing before it reports an unknown one)."""
+        """Parse ``args``, naming a misspelt ``--flag`` first (argparse names a missing one first)."""
         args = sys.argv[1:] if args is None else list(args)
         actions = {flag: action for action in _all_actions(self) for flag in action.option_strings}
         shown = sorted(flag for flag, action in actions.items() if action.help != argparse.SUPPRESS)
@@ -60,21 +59,16 @@ EXIT_CODES = ((Interrupted, lambda err: 128 + err.signum), (Diverged, EXIT_FAILE
 
 
 class Outcome:
-    """What a command ends with: its exit ``code`` (0 until something says otherwise)."""
+    """What a command ends with: its exit ``code``."""
     code = 0
 
 
 @contextlib.contextmanager
 def handle_errors(prog, parser=None, args=None, words=None):
-    """The one error handler of the command lines (as pypa/build's ``_handle_build_error``):
-    each expected failure becomes one line on stderr and the exit code of its class
-    (:data:`EXIT_CODES`); nothing else is caught.
-
-    The flag that carried the bad value is named from the exception's fields: ``param`` (the
-    argument's name) or ``path`` (a file given by, or inside a folder given by, a flag).
-    ``words`` maps an exception class to the command's own sentence for it (which checkpoint is
-    intact, which flags to try), made from the exception's fields. Yields an :class:`Outcome` whose ``code`` the body may set.
-    """
+    """The one error handler of the command lines (pypa/build's ``_handle_build_error``): each
+    expected failure is one line on stderr, naming the flag that carried ``param`` or ``path``,
+    and the exit code of its class (:data:`EXIT_CODES`); nothing else is caught. ``words`` maps a
+    class to the command's sentence for it, made from the fields. Yields an :class:`Outcome`."""
     outcome = Outcome()
     try:
         yield outcome
@@ -152,8 +146,7 @@ def printable(text, stream):
 
 
 def _quiet_stdout_if_closed():
-    """After a broken pipe or a full disk, point stdout at /dev/null so that Python's flush at
-    exit stays silent."""
+    """After a broken pipe or a full disk, stdout goes to /dev/null: the flush at exit is silent."""
     if sys.stdout is None:
         return
     try:
@@ -166,14 +159,12 @@ def _quiet_stdout_if_closed():
 # ---------------------------------------------------------------------------- flag types
 
 def flag_type(constraint, param):
-    """The argparse type of the flag that carries ``param``: ``constraint`` (one of
-    :data:`mxsoftmax.validation.CONSTRAINTS`) parses it, so a flag and the library check alike."""
+    """The argparse type of the flag carrying ``param``, parsed by ``constraint`` (the library's)."""
     return _argparse_type(constraint.parse, param)
 
 
 def path(text):
-    """A file or folder argument: any text but the empty string, which would mean this folder or
-    the default without saying so."""
+    """A file or folder argument: not empty, which would mean this folder without saying so."""
     if not text:
         raise argparse.ArgumentTypeError("is empty: give a path")
     return text
@@ -216,12 +207,9 @@ def add_mirror_argument(parser):
 # ---------------------------------------------------------------------------- signals
 
 class Signals:
-    """SIGINT and SIGTERM as :class:`Interrupted`, raised only where stopping is safe.
-
-    Outside :meth:`deferred` a signal raises at once. Inside, it is recorded: training polls
-    :meth:`pending` after each batch and :meth:`check` raises at the next safe point. With
-    ``strict=False`` (long work such as an evaluation) a second signal raises at once.
-    """
+    """SIGINT and SIGTERM as :class:`Interrupted`, raised only where stopping is safe: at once
+    outside :meth:`deferred`; inside, recorded for :meth:`pending` (polled after each batch) and
+    :meth:`check` (the next safe point), or with ``strict=False`` raised at a second signal."""
 
     def __init__(self):
         self.signum = None
@@ -234,8 +222,7 @@ class Signals:
         return self
 
     def __exit__(self, *exc):
-        """Restore the previous handlers; after a signal was received the command is ending, so
-        further ones are ignored: a key held down cannot interrupt MXNet's teardown."""
+        """Restore the handlers; after a signal, ignore more: the command is ending."""
         for signum, handler in self._previous.items():
             signal.signal(signum, signal.SIG_IGN if self.signum else handler)
 
@@ -268,18 +255,16 @@ class Signals:
 
 
 def run(main):
-    """Run a command's ``main`` and exit with its code; a Ctrl-C from then on (a key held down)
-    cannot turn the interpreter's shutdown into a traceback."""
+    """Run a command's ``main`` and exit with its code, ignoring Ctrl-C during shutdown."""
     code = main()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(code)
 
 
 def command(name):
-    """How to start the command ``name`` (train, predict, ...) the way this process was started,
-    as a shell word or two to paste: ``mxsoftmax-train`` when it runs as that script (its path
-    when the script is not what the shell finds on PATH), else ``INTERPRETER -m mxsoftmax.train``,
-    the interpreter running now, so a hint works without an activated venv."""
+    """How to start the command ``name`` as this process was started, to paste into a shell:
+    ``mxsoftmax-train`` (the script, by its path if PATH finds another), else this interpreter's
+    ``... -m mxsoftmax.train``, so a hint works without an activated venv."""
     started = sys.argv[0] if sys.argv else ""
     if os.path.basename(started).startswith(SCRIPT_PREFIX):
         script = os.path.join(os.path.dirname(os.path.abspath(started)), SCRIPT_PREFIX + name)
@@ -290,8 +275,8 @@ def command(name):
 
 
 def _shell_path(path, bare):
-    """``bare`` when the shell's PATH finds ``path`` under that name, else ``path`` relative to
-    the working directory when inside it (``.venv/bin/python``), else absolute; quoted."""
+    """``bare`` if PATH finds ``path`` so, else ``path`` quoted, relative inside the working
+    directory (``.venv/bin/python``)."""
     path = os.path.abspath(path)
     found = shutil.which(bare)
     if found and os.path.abspath(found) == path:

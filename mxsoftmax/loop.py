@@ -1,24 +1,23 @@
 """The tutorial's training loop, once, with the batch source and the update as its parameters.
 
-:func:`fit` is the tutorial's "Execute training loop" cell: for each epoch, each batch is
-trained on, the moving loss folds the batch losses in, and the test and train accuracy give the
-epoch line. What varies is a :data:`Training`: where the batches come from and how one is
-trained on. :func:`literal` is the tutorial as written (``DataLoader`` batches, the math
-operation by operation under ``autograd.record()``, ``SGD``); :func:`compiled` runs the same
-functions traced once into a graph (:mod:`mxsoftmax.compiled`) on whole-split arrays. Both visit
-the same batches in the same order and give the same parameters bit for bit; the notebook builds
-a third from a learner's own functions.
+:func:`fit` is the tutorial's "Execute training loop" cell. A :data:`Training` says where the
+batches come from and how one is trained on: :func:`literal` is the tutorial as written
+(``DataLoader`` batches, the math operation by operation under ``autograd.record()``, ``SGD``);
+:func:`compiled` traces the same functions once with ``F=sym`` into a graph bound to the
+whole-split arrays (:class:`Step`), which saves a dozen operations' Python dispatch per batch.
+Both visit the same batches in the same order and give the same parameters bit for bit.
 """
 import collections
+import contextlib
 import functools
+import os
 import time
 
 import numpy as np
-from mxnet import autograd, nd
+from mxnet import autograd, nd, sym
 from tqdm import tqdm
 
 from .batches import LiteralBatches, SplitArrays
-from .compiled import Step
 from .errors import Diverged, Interrupted, InvalidValue
 from .loss import cross_entropy, softmax_cross_entropy
 from .metrics import evaluate_accuracy, moving_average
@@ -83,9 +82,9 @@ def literal(splits, ctx, batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed, mat
                   "seed": C["seed"]})
 def compiled(splits, ctx, batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed,
              math=TutorialMath()):
-    """The same math traced once into one graph bound to the whole-split arrays; batches are
-    row indices, the update MXNet's fused ``sgd_update`` (``SGD``'s bits). Accuracy counts the
-    argmax of the logits: softmax keeps each row's order, so it is the tutorial's answer."""
+    """The same math as one :class:`Step` on the whole-split arrays; batches are row indices,
+    the update MXNet's fused ``sgd_update`` (``SGD``'s bits). Accuracy counts the argmax of the
+    logits: softmax keeps each row's order, so it is the tutorial's answer."""
     data = SplitArrays(splits, ctx, batch_size, seed)
     bound = []
 
@@ -99,6 +98,45 @@ def compiled(splits, ctx, batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed,
 
 
 PATHS = {"compiled": compiled, "literal": literal}
+
+
+class Step:
+    """``math``'s loss on rows of ``(data, label)``: ``net``, ``cross_entropy``, ``one_hot`` and
+    the gather ``take`` traced with ``F=sym``, bound to the arrays and to ``W``, ``b`` and their
+    ``.grad`` (where the gradients land, as ``loss.backward()`` leaves them); one binding per
+    batch size. The operators are the ones ``F=nd`` runs: the tutorial's bits."""
+
+    def __init__(self, math, data, label, params):
+        rows = sym.var("rows")
+        X, y = sym.take(sym.var("data"), rows), sym.take(sym.var("label"), rows)
+        output = math.net(X, [sym.var("W"), sym.var("b")], sym)
+        loss = math.cross_entropy(output, sym.one_hot(y, NUM_OUTPUTS), sym)
+        self.graph = sym.make_loss(loss)  # backward() seeds it with ones, as loss.backward() does
+        self.arrays = {"data": data, "label": label, "W": params[0], "b": params[1]}
+        self.grads = {"W": params[0].grad, "b": params[1].grad}
+        self.executors = {}
+
+    def binds(self, params):
+        """True when bound to exactly these parameters and gradient buffers (written in place
+        by the optimizer; replaced ones need a new binding)."""
+        return all(self.arrays[k] is p and self.grads[k] is p.grad for k, p in zip("Wb", params))
+
+    def __call__(self, rows):
+        """Forward and backward on ``rows`` (int64); returns their losses in the graph's output
+        buffer, which the next call of the same size overwrites."""
+        size = rows.shape[0]
+        if size not in self.executors:
+            ctx = self.arrays["data"].context
+            args = dict(self.arrays, rows=nd.zeros(size, ctx=ctx, dtype=np.int64))
+            req = {name: "write" if name in self.grads else "null" for name in args}
+            with _quiet_binding():
+                self.executors[size] = self.graph.bind(ctx, args, args_grad=self.grads,
+                                                       grad_req=req)
+        executor = self.executors[size]
+        rows.copyto(executor.arg_dict["rows"])
+        executor.forward(is_train=True)
+        executor.backward()
+        return executor.outputs[0]
 
 
 # Defined in "Execute training loop"
@@ -151,6 +189,19 @@ def accuracy(training, params):
     ctx = params[0].context
     return (evaluate_accuracy(training.data.test(), model, ctx),
             evaluate_accuracy(training.data.train_eval(), model, ctx))
+
+
+@contextlib.contextmanager
+def _quiet_binding():
+    """Without this, MXNet logs "Subgraph backend MKLDNN is activated." for every bind."""
+    before = os.environ.get("MXNET_SUBGRAPH_VERBOSE")
+    os.environ["MXNET_SUBGRAPH_VERBOSE"] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop("MXNET_SUBGRAPH_VERBOSE")
+        if before is not None:
+            os.environ["MXNET_SUBGRAPH_VERBOSE"] = before
 
 
 def _check_finite(losses, params, epoch):

@@ -18,7 +18,7 @@ LAYERS = [
     ("foundations", {"settings", "errors", "validation", "compat", "catalog", "context", "files"}),
     ("arrays", {"idx", "sources"}),
     ("batches", {"batches"}),
-    ("math", {"model", "loss", "optim", "metrics", "compiled"}),
+    ("math", {"model", "loss", "optim", "metrics"}),
     ("loop", {"loop"}),
     ("outputs", {"runs", "images", "classify", "pictures", "formats", "server", "feedback"}),
     ("front ends", {"cli", "notebook", "train", "predict", "draw", "plot", "data", "export",
