@@ -67,10 +67,7 @@ def load_test_split(out, state):
     return data.test
 
 
-def script():
-    """``mxsoftmax-plot``: :func:`main` as a command, exiting with its code."""
-    cli.run(main)
-
+script = functools.partial(cli.run, main)  # mxsoftmax-plot
 
 if __name__ == "__main__":
     script()

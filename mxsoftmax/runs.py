@@ -1,11 +1,9 @@
 """The run folder (``--out DIR``): one exclusive lock, a checked state, atomic checkpoints.
 
-``init.npz`` keeps ``W`` and ``b`` as drawn (so pictures can show what training changed),
-``epoch-K.npz`` the parameters after epoch K (numpy's format, read with ``allow_pickle=False``),
-``metrics.jsonl`` one line per epoch, and ``state.json``, written last, names the checkpoint: a
-crash at any moment leaves the last complete epoch in force. ``.lock`` is held by the one process
-using the folder. Everything read back is checked: the folder may have been edited. Without
-``state.json``, a run's lock file beside nothing but a run's files is a run that completed no
+``init.npz`` holds ``W`` and ``b`` as drawn, ``epoch-K.npz`` them after epoch K (numpy's format,
+read with ``allow_pickle=False``), ``metrics.jsonl`` a line per epoch, and ``state.json``, written
+last, names the checkpoint: a crash leaves the last complete epoch in force. Everything read back
+is checked. A run's lock file beside only a run's files and no state is a run that completed no
 epoch, which a new run starts over.
 """
 import collections
@@ -14,7 +12,6 @@ import io
 import json
 import os
 import re
-import stat
 import zipfile
 
 import mxnet as mx
@@ -34,7 +31,7 @@ CHECKPOINT = re.compile(r"epoch-\d{1,9}\.npz\Z")
 OWN = re.compile(r"((init|epoch-\d{1,9})\.(npz|params)|%s)\Z" % "|".join(
     re.escape(name) for name in (STATE, METRICS) + PICTURES))  # .params: mxsoftmax 0.2's
 MAX_PARAMS_BYTES, MAX_STATE_BYTES, MAX_METRICS_BYTES = 1 << 20, 1 << 16, 64 << 20
-ARRAYS = {"W": (NUM_INPUTS, NUM_OUTPUTS), "b": (NUM_OUTPUTS,)}  # a checkpoint's 31.6 KB
+ARRAYS = {"W": (NUM_INPUTS, NUM_OUTPUTS), "b": (NUM_OUTPUTS,)}  # a checkpoint is 31.6 KB
 AGAIN = "train the run again in a new --out"
 GIVE = "give a run folder written with --out, or its epoch-K.npz file"
 
@@ -61,20 +58,18 @@ def is_own_file(name):
 
 
 class RunFolder:
-    """A run folder, under its lock from :meth:`open_new` or :meth:`open_existing` to
-    :meth:`close`."""
+    """A run folder, locked from :meth:`open_new` or :meth:`open_existing` to :meth:`close`."""
 
     def __init__(self, path):
         self.path = str(path)
         self.lock = FolderLock(self.path, who="run")
 
     def file(self, name):
-        """The path of ``name`` inside the folder."""
         return os.path.join(self.path, name)
 
     def open_new(self):
-        """Lock the folder for a new run. It must be new, empty, or hold only what a run that
-        completed no epoch leaves, which is removed; a refused folder is left as it was."""
+        """Lock the folder for a new run: new, empty, or holding only what a run that completed
+        no epoch leaves, which is removed. A refused folder is left as it was."""
         ours = os.path.lexists(self.lock.path)  # a run's files are a run's only beside its lock
         self.lock.acquire()
         with contextlib.ExitStack() as unless_new:
@@ -84,16 +79,16 @@ class RunFolder:
                                    "another folder." % self.path, path=self.path)
             others = self._others(ours)
             if others:
-                raise InvalidInput("%s holds other files (%s) and no mxsoftmax run: choose an empty "
-                                   "or new folder so that nothing in it is overwritten." % (
-                                       self.path, ", ".join(others[:3] + ["..."][:len(others[3:])])),
+                raise InvalidInput("%s holds other files (%s) and no mxsoftmax run: choose an empty"
+                                   " or new folder so that nothing in it is overwritten." % (
+                                       self.path, ", ".join(others[:3] + ["..."][:len(others) - 3])),
                                    path=self.path)
             unless_new.pop_all()
         self._remove()
 
     def open_existing(self):
-        """Lock an existing run (to resume or redraw it) and return its state; nothing is created.
-        Temporary files and checkpoints the state does not name (left by a kill) are removed."""
+        """Lock an existing run and return its state; nothing is created. Temporary files and
+        checkpoints the state does not name (left by a kill) are removed."""
         if not os.path.isdir(self.path):
             parent = os.path.dirname(os.path.abspath(self.path))
             such = ", such as %s" % parent if os.path.isfile(os.path.join(parent, STATE)) else ""
@@ -114,7 +109,7 @@ class RunFolder:
         return state
 
     def close(self, discard=False):
-        """Release the lock. With ``discard`` (a new run that completed no epoch), first remove
+        """Release the lock; with ``discard`` (a new run that completed no epoch) first remove
         what it wrote, its lock file and the folders it made."""
         discard = discard and self.lock.held and not os.path.lexists(self.file(STATE))
         if discard:
@@ -127,8 +122,8 @@ class RunFolder:
             ours and is_own_file(n) and _plain(self.file(n))))
 
     def _remove(self, keep=None):
-        """Remove a run's files (the lock aside); with ``keep``, only its temporary files and
-        the checkpoints other than ``keep``."""
+        """Remove a run's files but the lock; with ``keep``, only its temporary files and the
+        checkpoints other than ``keep``."""
         for name in os.listdir(self.path):
             doomed = keep is None or PART.match(name) or CHECKPOINT.match(name) and name != keep
             if doomed and name != FolderLock.NAME and is_own_file(name) and _plain(self.file(name)):
@@ -136,18 +131,14 @@ class RunFolder:
                     os.remove(self.file(name))
 
     def save_init(self, params):
-        """Keep the parameters as drawn, before any training."""
         _save_params(self.file(INIT), params)
 
     def init_params(self, say=None):
-        """The parameters as drawn (``init.npz``), or None: only ``weights.png`` needs them. A
-        damaged file costs that picture, never the run; with ``say`` (a way to print one line) it
-        is said once, and the file removed."""
+        """The parameters as drawn, or None: only ``weights.png`` needs them, so a damaged file
+        costs that picture; with ``say`` (a way to print a line) it is said, and removed."""
         path = self.file(INIT)
-        if not os.path.lexists(path):
-            return None
         try:
-            return load_params_file(path)
+            return load_params_file(path) if os.path.lexists(path) else None
         except InvalidInput:
             if say is not None:
                 say("%s is not a usable params file, so weights.png shows W itself rather than "
@@ -156,15 +147,14 @@ class RunFolder:
             return None
 
     def load(self, state, say):
-        """What resuming or drawing the run needs: its metrics rows, its checkpoint ``[W, b]``
-        (on the CPU) and its parameters as drawn (or None); what was lost is said to ``say``."""
+        """A resumed or redrawn run's metrics rows, checkpoint (on the CPU) and parameters as
+        drawn (or None); what was lost is said to ``say``."""
         rows = self.metrics(state["epoch"], say)
         return rows, load_params_file(self.file(state["params"])), self.init_params(say)
 
     def save_epoch(self, params, state, metrics):
-        """Commit one completed epoch: its checkpoint, all metrics rows so far, then ``state``
-        (``epoch``, ``moving_loss``, ``flags``, ``class_names``, ``data``), which names the
-        checkpoint; the previous checkpoint is removed last."""
+        """Commit an epoch: its checkpoint, the ``metrics`` rows, then ``state``, which names the
+        checkpoint; the previous checkpoint goes last."""
         name = "epoch-%d.npz" % state["epoch"]
         _save_params(self.file(name), params)
         _write_rows(self.file(METRICS), metrics)
@@ -173,9 +163,8 @@ class RunFolder:
         self._remove(keep=name)
 
     def metrics(self, upto_epoch, say):
-        """The metrics rows of epochs 0..``upto_epoch``. Lines past it (written just before a
-        crash) are dropped; damaged lines, lost lines and a missing or unreadable file are said to
-        ``say``, once: the file is rewritten from the rows kept."""
+        """The rows of epochs 0..``upto_epoch``; lines past it (a crash's) are dropped, damaged or
+        lost ones said to ``say``, once: the file is rewritten from the rows kept."""
         path = self.file(METRICS)
         try:
             raw = read_regular(path, MAX_METRICS_BYTES)
@@ -190,9 +179,9 @@ class RunFolder:
                 damaged += 1
             elif row["epoch"] <= upto_epoch:
                 rows.append(row)
-        if len(rows) != len(lines) or problem:
+        if problem or len(rows) != len(lines):
             _write_rows(path, rows)
-        if damaged and not problem:
+        if not problem and damaged:
             problem = "had %d damaged line(s)" % damaged
         elif not problem and (not rows or rows[-1]["epoch"] != upto_epoch):
             problem = "has no line for epoch %d, the checkpoint's" % upto_epoch  # lines lost
@@ -208,9 +197,9 @@ def _metrics_row(line):
         row = json.loads(line)
     except (ValueError, RecursionError):  # RecursionError: nested too deeply for Python's parser
         return None
-    if not isinstance(row, dict) or not all(c.holds(row.get(k)) for k, c in METRICS_FIELDS.items()):
-        return None
-    return {k: row[k] for k in METRICS_FIELDS}
+    if isinstance(row, dict) and all(c.holds(row.get(k)) for k, c in METRICS_FIELDS.items()):
+        return {k: row[k] for k in METRICS_FIELDS}
+    return None
 
 
 def _write_rows(path, rows):
@@ -218,8 +207,7 @@ def _write_rows(path, rows):
 
 
 def _save_params(path, params):
-    """``W`` and ``b`` to ``path`` as an ``.npz``, atomically; bytes that do not read back as a
-    checkpoint are never written."""
+    """``W`` and ``b`` to ``path`` as an ``.npz``, atomically, once they read back as one."""
     buffer = io.BytesIO()
     np.savez(buffer, W=params[0].asnumpy(), b=params[1].asnumpy())
     raw = buffer.getvalue()
@@ -228,6 +216,12 @@ def _save_params(path, params):
             % (path, len(raw)), path=path)):
         params_from_bytes(raw, path)
     write_bytes(path, raw)
+
+
+def _plain(path):
+    """A regular file, a symbolic link (removing one never touches its target) or a name gone
+    since it was listed (another process's temporary file, just renamed)."""
+    return os.path.islink(path) or os.path.isfile(path) or not os.path.lexists(path)
 
 
 # ------------------------------------------------------------------------------- reading back
@@ -258,11 +252,10 @@ def _bad_params(path, problem, advice=GIVE):
 
 
 def read_state(path):
-    """``state.json``, each field checked against :data:`STATE_FIELDS`; InvalidInput naming the
-    file and the field if not."""
+    """``state.json``, each field checked against :data:`STATE_FIELDS`; InvalidInput if not."""
     raw = _read(path, MAX_STATE_BYTES, _bad_state)
-    with translated((ValueError, RecursionError), lambda err: _bad_state(path, "cannot be read (%s)" % (
-            "nested too deeply" if isinstance(err, RecursionError) else reason(err)))):
+    with translated((ValueError, RecursionError), lambda err: _bad_state(path, "cannot be read (%s)"
+                    % ("nested too deeply" if isinstance(err, RecursionError) else reason(err)))):
         state = json.loads(raw.decode("utf-8"))
     if not isinstance(state, dict) or not isinstance(state.get("flags"), dict):
         raise _bad_state(path, "is not a JSON object with flags")
@@ -289,9 +282,9 @@ def load_params_file(path):
 
 
 def params_from_bytes(raw, path):
-    """``[W, b]`` from the bytes of the checkpoint ``path`` (named in messages), as finite float32
-    NDArrays on the CPU. The zip's directory is checked before anything is decompressed: exactly
-    ``W.npy`` and ``b.npy``, each no larger than its array can be; no pickle is ever loaded."""
+    """``[W, b]`` from the bytes of the checkpoint ``path``. The zip's directory is checked
+    before anything is decompressed: exactly ``W.npy`` and ``b.npy``, each no larger than its
+    array; no pickle is ever loaded."""
     if path.endswith(".params"):
         raise _bad_params(path, "is in MXNet's .params format, which mxsoftmax 0.2 wrote and this "
                                 "version does not read", AGAIN)
@@ -316,26 +309,14 @@ def params_from_bytes(raw, path):
     return [nd.array(array, dtype=np.float32, ctx=mx.cpu()) for array in arrays]
 
 
-def _plain(path):
-    """True for a regular file or a symbolic link (removing one never touches its target), and
-    for a name gone since it was listed (another run's temporary file, just renamed)."""
-    try:
-        return stat.S_IFMT(os.lstat(path).st_mode) in (stat.S_IFREG, stat.S_IFLNK)
-    except FileNotFoundError:
-        return True
-
-
 Run = collections.namedtuple("Run", "params class_names dataset path")
 Run.__doc__ = "A trained model to use: ``[W, b]`` on a context, its class names and data set."
 
 
 @validate_params({"ctx": Instance(mx.Context, C["ctx"].description, optional=True)})
 def load_run(path, ctx=None):
-    """A trained model from a run folder or a checkpoint file, as a :class:`Run` on ``ctx`` (CPU).
-
-    A folder gives its latest checkpoint, class names and data set; a checkpoint file takes them
-    from the run folder it sits in when that has a valid state, else MNIST's digits 0-9.
-    """
+    """A trained model from a run folder (its latest checkpoint) or a checkpoint file, as a
+    :class:`Run` on ``ctx``; names and data set from the run's state, else MNIST's digits."""
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise InvalidValue(param="path", value=path, shown=type(path).__name__, expected="a path")
     path = os.fsdecode(path)

@@ -1,11 +1,10 @@
 """``python -m mxsoftmax.train``: train the tutorial's model, print its epoch lines, keep the run.
 
-Flags default to the tutorial's settings (:data:`mxsoftmax.settings.DEFAULTS`); with ``--out``
-the run is checkpointed after every epoch and can be resumed. Every sentence about where the run
-stands is :class:`Report`'s.
+Flags default to the tutorial's settings; with ``--out`` the run is checkpointed after every
+epoch and can be resumed. Every sentence about where the run stands is :class:`Report`'s.
 """
 import argparse
-import collections
+import functools
 import os
 import shlex
 import sys
@@ -25,11 +24,9 @@ with loading("train"):  # MXNet loads here: its variables checked first, a signa
     from .settings import DEFAULTS
 
 PROG = "python -m mxsoftmax.train"
-MATH_FLAGS = ("dataset", "batch_size", "learning_rate", "seed", "stable")
-STATE_NAMES = {"learning_rate": "lr"}  # how state.json spells a flag
+MATH_FLAGS = ("dataset", "batch_size", "lr", "seed", "stable")  # as state.json spells them
+TUTORIAL = dict(DEFAULTS._asdict(), lr=DEFAULTS.learning_rate, dataset=None)
 OLD_PATH_NAMES = {"fast": "compiled", "gluon": "literal"}  # --loader fast|gluon, mxsoftmax 0.1
-
-Settings = collections.namedtuple("Settings", MATH_FLAGS + ("epochs", "data_dir"))
 
 
 def build_parser():
@@ -41,27 +38,24 @@ def build_parser():
     p.add_argument("--data-dir", metavar="DIR", type=cli.path,
                    help="folder with the four MNIST-format idx files (.gz or raw)")
     cli.add_mirror_argument(p)
-    for flag, param, metavar, default in (
-            ("--epochs", "epochs", "N", "%d, or the resumed run's" % DEFAULTS.epochs),
-            ("--batch-size", "batch_size", "N", DEFAULTS.batch_size),
-            ("--lr", "learning_rate", "X", DEFAULTS.learning_rate),
-            ("--seed", "seed", "N", "%d; seeds mx.random and the batch order" % DEFAULTS.seed)):
-        p.add_argument(flag, dest=param, type=cli.flag_type(C[param], param), metavar=metavar,
-                       help="default: %s" % default)
+    for flag, param, default in (("--epochs", "epochs", "%d, or the resumed run's" % DEFAULTS.epochs),
+                                 ("--batch-size", "batch_size", DEFAULTS.batch_size),
+                                 ("--lr", "learning_rate", DEFAULTS.learning_rate),
+                                 ("--seed", "seed", "%d (mx.random, batch order)" % DEFAULTS.seed)):
+        p.add_argument(flag, type=cli.flag_type(C[param], param), metavar="X" if flag == "--lr"
+                       else "N", help="default: %s" % default)
     cli.add_ctx_argument(p)
     p.add_argument("--stable", action="store_true", default=None,
                    help="per-row max shift and log-sum-exp cross-entropy instead of the tutorial's")
-    p.add_argument("--path", default="compiled", choices=sorted(PATHS),
-                   help="compiled (default): the math as one cached graph on whole-split arrays; "
-                        "literal: the tutorial's DataLoader loop, operation by operation. Both "
-                        "give the same lines.")
+    p.add_argument("--path", default="compiled", choices=sorted(PATHS), help="compiled (default): "
+                   "the math as one graph on whole-split arrays; literal: the tutorial's "
+                   "DataLoader loop, operation by operation. Both give the same lines.")
     p.add_argument("--loader", dest="path", default=argparse.SUPPRESS, help=argparse.SUPPRESS,
                    choices=sorted(PATHS), type=lambda text: OLD_PATH_NAMES.get(text, text))
     p.add_argument("--out", metavar="DIR", type=cli.path, help="folder for checkpoints, "
                    "metrics.jsonl and pictures: new or empty, or with --resume a run to continue")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    p.add_argument("--no-pictures", action="store_true",
-                   help="with --out, do not draw the pictures (python -m mxsoftmax.plot can, later)")
+    p.add_argument("--no-pictures", action="store_true", help="with --out, draw no pictures")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -86,30 +80,28 @@ def train(args, report, signals):
     folder = RunFolder(args.out) if args.out else None
     try:
         ctx = check_ctx(args.ctx)
-        state = report.state = (folder.open_existing() if args.resume else folder.open_new()) \
-            if folder else None
+        state = report.state = folder and (folder.open_existing() if args.resume else
+                                           folder.open_new())
         report.saved_epoch = state and state["epoch"]
-        settings = report.settings = resolve(args, state)
-        sources.sources(settings.dataset or "mnist", args.mirror)  # the mirror variables
+        flags = report.flags = resolve(args, state)
+        sources.sources(flags["dataset"] or "mnist", args.mirror)  # the mirror variables, now
         progress = not args.quiet and sys.stderr.isatty()
-        data = sources.load_splits(settings.dataset, settings.data_dir, args.mirror,
+        data = sources.load_splits(flags["dataset"], flags["data_dir"], args.mirror,
                                    progress=progress, stream=True)
-        digest = sources.fingerprint(data)
+        flags["dataset"], digest = data.dataset, sources.fingerprint(data)
         if state and state.get("data") not in (None, digest):
             raise InvalidInput("the run in %s was trained on other data than the files given now "
                                "(their SHA-256 differ): give it its own data, or start a new "
                                "--out." % args.out, param="data_dir")
-        params, init, start, moving_loss, metrics = _start(folder, state, ctx, settings)
-        if state and start >= settings.epochs:
+        params, init, start, moving_loss, metrics = _start(folder, state, ctx, flags)
+        if state and start >= flags["epochs"]:
             cli.say(PROG, report.completed_already())
-        path = PATHS[args.path](data, ctx, settings.batch_size, settings.seed,
-                                StableMath() if settings.stable else TutorialMath())
-        saved = dict(flags=dict({STATE_NAMES.get(k, k): v for k, v in settings._asdict().items()},
-                                dataset=data.dataset),
-                     class_names=catalog.class_names(data.dataset), data=digest)
+        saved = dict(flags=flags, class_names=catalog.class_names(data.dataset), data=digest)
+        path = PATHS[args.path](data, ctx, flags["batch_size"], flags["seed"],
+                                StableMath() if flags["stable"] else TutorialMath())
         with signals.deferred(strict=False):
-            for row in fit(params, path, settings.epochs, settings.learning_rate, start,
-                           moving_loss, stop=signals.pending, progress=progress):
+            for row in fit(params, path, flags["epochs"], flags["lr"], start, moving_loss,
+                           stop=signals.pending, progress=progress):
                 line = row.pop("line")
                 metrics.append(row)
                 if folder:
@@ -130,30 +122,27 @@ def train(args, report, signals):
 
 
 def resolve(args, state):
-    """The settings of this run: each flag given, else the resumed run's, else the tutorial's.
-    A resumed run refuses a flag that would change its math, naming both values."""
-    saved = state["flags"] if state else {}
-    chosen = {}
+    """The run's flags as state.json spells them: each flag given, else the resumed run's, else
+    the tutorial's. A resumed run refuses a flag that would change its math, naming both values."""
+    base = state["flags"] if state else TUTORIAL
+    flags = {flag: base.get(flag) if getattr(args, flag) is None else getattr(args, flag)
+             for flag in MATH_FLAGS + ("epochs",)}
     for flag in MATH_FLAGS:
-        given, before = getattr(args, flag), saved.get(STATE_NAMES.get(flag, flag))
-        if state and given is not None and given != before:
-            raise InvalidInput(
-                "the run in %s used %s; resuming with %s would change its math (leave the flag "
-                "out, or start a new --out)." % (args.out, flag_text(flag, before),
-                                                 flag_text(flag, given)), param=flag)
-        chosen[flag] = (given if given is not None else before if state
-                        else None if flag == "dataset" else getattr(DEFAULTS, flag))
-    epochs = args.epochs if args.epochs is not None else saved.get("epochs", DEFAULTS.epochs)
-    data_dir = os.path.abspath(args.data_dir) if args.data_dir else saved.get("data_dir")
-    return Settings(epochs=epochs, data_dir=data_dir, **chosen)
+        if state and flags[flag] != base[flag]:
+            raise InvalidInput("the run in %s used %s; resuming with %s would change its math "
+                               "(leave the flag out, or start a new --out)." % (
+                                   args.out, flag_text(flag, base[flag]),
+                                   flag_text(flag, flags[flag])), param=flag)
+    flags["data_dir"] = os.path.abspath(args.data_dir) if args.data_dir else base.get("data_dir")
+    return flags
 
 
-def _start(folder, state, ctx, settings):
+def _start(folder, state, ctx, flags):
     """``params, init, start, moving_loss, metrics``: the resumed run's, or a fresh N(0, 1) draw."""
     if state:
-        metrics, params, init = folder.load(state, lambda line: cli.say(PROG, line))
+        metrics, params, init = folder.load(state, functools.partial(cli.say, PROG))
         return params_on(params, ctx), init, state["epoch"] + 1, state["moving_loss"], metrics
-    mx.random.seed(settings.seed)
+    mx.random.seed(flags["seed"])
     params = init_params(ctx)
     if folder:
         folder.save_init(params)
@@ -162,12 +151,12 @@ def _start(folder, state, ctx, settings):
 
 def flag_text(flag, value):
     """How a math flag reads on the command line: ``--lr 0.001``, ``--stable``, ``no --stable``."""
-    name = "--" + STATE_NAMES.get(flag, flag).replace("_", "-")
+    name = "--" + flag.replace("_", "-")
     if isinstance(value, bool):
         return name if value else "the tutorial's softmax (no %s)" % name
     short = "%g" % value if isinstance(value, float) else str(value)
-    return "%s %s" % (name, short if not isinstance(value, float) or float(short) == value
-                      else repr(value))
+    return "%s %s" % (name, repr(value) if isinstance(value, float) and float(short) != value
+                      else short)
 
 
 class Report:
@@ -175,7 +164,7 @@ class Report:
 
     def __init__(self, args):
         self.out, self.data_dir_given = args.out, args.data_dir is not None
-        self.state = self.settings = self.saved_epoch = None  # saved: complete in --out
+        self.state = self.flags = self.saved_epoch = None  # saved: complete in --out
         self.drawn = []  # the pictures written into --out
 
     def done(self):
@@ -191,9 +180,8 @@ class Report:
 
     def completed_already(self):
         """A resumed run with nothing left to train."""
-        done = self.state["epoch"] + 1
         return ("the run in %s has completed %d epoch(s) already: give --epochs above %d to "
-                "continue it." % (self.out, done, done))
+                "continue it." % (self.out, self.state["epoch"] + 1, self.state["epoch"] + 1))
 
     def explain(self, err):
         """The one line for ``err``: what happened, where the run stands and what to do now."""
@@ -208,7 +196,7 @@ class Report:
             return ("the run in %s was trained on %s, and %s holds %s now (recognised by its "
                     "checksums): give --data-dir DIR with the run's own data, or start a new "
                     "--out." % (self.out, err.asked, err.folder, err.found))
-        recorded = self.state and not self.data_dir_given and self.settings.data_dir
+        recorded = self.state and not self.data_dir_given and self.flags["data_dir"]
         if isinstance(err, IdxError) and recorded:
             return ("the run was trained on the files in %s, which cannot be used now (%s %s): "
                     "give --data-dir DIR with the same files, or start a new --out."
@@ -218,10 +206,10 @@ class Report:
     def _advice(self, err):
         """``--stable`` alone when a smaller --lr cannot help: the tutorial's softmax overflowed
         on the N(0, 1) start, in the first batches, before the learning rate could matter."""
-        if self.settings.stable:
+        if self.flags["stable"]:
             advice = "a smaller --lr"
         elif err.epoch == 0 and err.batch is not None and err.batch < 10 \
-                and self.settings.learning_rate <= DEFAULTS.learning_rate:
+                and self.flags["lr"] <= DEFAULTS.learning_rate:
             advice = ("--stable; a smaller --lr cannot help this early, where the tutorial's "
                       "softmax overflows on the large scores of the random N(0, 1) start")
         else:
@@ -237,7 +225,7 @@ class Report:
         if self.saved_epoch is None:
             return "no epoch completed, so %s holds no checkpoint" % self.out
         text = "the checkpoint of epoch %d in %s is intact" % (self.saved_epoch, self.out)
-        if resume and self.settings and self.saved_epoch + 1 >= self.settings.epochs:
+        if resume and self.flags and self.saved_epoch + 1 >= self.flags["epochs"]:
             return text + ("; the run is complete, its pictures may not be: draw them with %s"
                            % self._command("plot"))
         return text + ("; continue with %s" % self._command("train", " --resume") if resume else "")
@@ -258,10 +246,7 @@ def ways_forward(dataset):
     return ", ".join(ways)
 
 
-def script():
-    """``mxsoftmax-train``: :func:`main` as a command, exiting with its code."""
-    cli.run(main)
-
+script = functools.partial(cli.run, main)  # mxsoftmax-train
 
 if __name__ == "__main__":
     script()
