@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import stat
+import tempfile
 
 import filelock
 
@@ -15,7 +16,6 @@ from .errors import CannotWrite, Locked, NotRegular, WriteFailed, reason, transl
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
 PART = re.compile(r"\A\.(?P<name>.+)\.[a-z0-9_]{8}\.part\Z")  # atomic_write's temporary files
 NOT_THERE = "it does not exist"  # what cause() says of a path that is simply not there
-NAME_MAX, PATH_MAX = 255, 4096  # bytes in one name, bytes in a path with its final NUL (Linux)
 
 
 def open_regular(path):
@@ -69,8 +69,8 @@ def write_error(path, err):
 
 
 def write_bytes(path, data):
-    """Atomically replace ``path`` with ``data``, read back before it takes the name: a file
-    that does not hold every byte (a disk that filled up unnoticed) is never renamed into place."""
+    """Atomically replace ``path`` with ``data``, read back first: a disk that filled up unnoticed
+    never gets a short file renamed into place."""
     def write(tmp):
         with open(tmp, "wb") as f:
             f.write(data)
@@ -92,22 +92,15 @@ class FolderLock:
         self.lock = filelock.FileLock(self.path, timeout=0, on_acquired=_write_pid)
         self.created = []  # the folders acquire() made, outermost first
 
-    def __enter__(self):
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
-
     @property
     def held(self):
         """Whether this process holds the lock now."""
         return self.lock.is_locked
 
     def acquire(self):
-        """Make the folder if needed, take the lock and prove that files can be made there;
-        Locked names the holder's PID, CannotWrite the true cause of a folder that cannot be used."""
-        if os.path.lexists(self.path) and not stat.S_ISREG(os.lstat(self.path).st_mode):
+        """Make the folder if needed, take the lock (Locked names the holder's PID) and prove that
+        files can be made there: a read-only folder is found now, not at its first write."""
+        if os.path.islink(self.path) or os.path.exists(self.path) and not os.path.isfile(self.path):
             raise CannotWrite("%s is %s: remove it, or choose another folder." % (
                 self.path, "a symbolic link, not a lock file" if os.path.islink(self.path)
                 else "not a regular file"), path=self.path)
@@ -119,7 +112,7 @@ class FolderLock:
                 self.release(discard=True)
                 raise Locked(self.folder, self._holder(), self.who) from None
         with translated(OSError, lambda err: self._refused("cannot take files", err)):
-            os.remove(_new_part(self.path))  # a read-only folder refuses new files
+            tempfile.TemporaryFile(prefix="..lock.", suffix=".part", dir=self.folder).close()
 
     def _refused(self, problem, err):
         """Let go of the folder; the error for the OSError ``err``, which stopped :meth:`acquire`."""
@@ -138,8 +131,8 @@ class FolderLock:
         return "unknown"
 
     def release(self, discard=False):
-        """Release the lock; the lock file stays (without a holder it means nothing) unless
-        ``discard``, which also removes the folders acquire() made, when nothing else is left."""
+        """Release the lock; with ``discard`` also remove the lock file and the folders acquire()
+        made, when nothing else is in them."""
         if self.held:
             if discard and os.path.lexists(self.path):
                 with contextlib.suppress(OSError):  # a folder that cannot take files keeps it
@@ -150,7 +143,7 @@ class FolderLock:
                 os.rmdir(folder)
 
     def sweep(self, ours):
-        """Remove the temporary files that a killed write of a file named ``ours(name)`` (or of
+        """Remove the temporary files that a killed write of a file named ``ours(name)`` (or
         this lock's probe) left: only regular files named as :func:`atomic_write` names them."""
         for entry in os.listdir(self.folder):
             found, path = PART.match(entry), os.path.join(self.folder, entry)
@@ -176,38 +169,29 @@ def make_dirs(folder):
 
 
 def cause(path, err=None):
-    """Why ``path`` cannot be used, in a few words: a name or path too long, a symbolic link
-    that leads nowhere, a file where a folder should be (where the OS says "File exists" or "No
-    such file"), else the OS's words for ``err``, or :data:`NOT_THERE` without one."""
-    raw = os.fsencode(os.path.abspath(path))
+    """Why ``path`` cannot be used, in a few words: a name or path too long, a symbolic link that
+    leads nowhere (the path or a folder on the way), a file where a folder should be (where the OS
+    says "File exists" or "No such file"), not a regular file; else the OS's words for ``err``."""
+    given = os.path.abspath(path)
+    raw = os.fsencode(given)
     longest = max(raw.split(b"/"), key=len)
-    if len(longest) > NAME_MAX:
-        return "a name in it is %d bytes long; a file name has at most %d" % (len(longest),
-                                                                              NAME_MAX)
-    if len(raw) >= PATH_MAX:
-        return "it is %d bytes long; a path has at most %d" % (len(raw), PATH_MAX - 1)
-    link = dangling_link(path)
-    if link:
-        return "%s is a symbolic link to %s, which does not exist" % (
-            "it" if link[0] == path else link[0], link[1])
+    if len(longest) > 255:  # Linux's NAME_MAX
+        return "a name in it is %d bytes long; a file name has at most 255" % len(longest)
+    if len(raw) >= 4096:  # PATH_MAX, with the final NUL
+        return "it is %d bytes long; a path has at most 4095" % len(raw)
+    here = given
+    while here != os.path.dirname(here):
+        if os.path.islink(here) and not os.path.exists(here):
+            return "%s is a symbolic link to %s, which does not exist" % (
+                "it" if here == given else here, os.readlink(here))
+        here = os.path.dirname(here)
     if err is None:
         return NOT_THERE
-    if err.errno == errno.EISDIR:
+    if err.errno == errno.EISDIR or isinstance(err, NotRegular) and os.path.isdir(path):
         return "it is a folder"
+    if isinstance(err, NotRegular):
+        return "it is not a regular file"
     if err.errno in (errno.EEXIST, errno.ENOTDIR) and os.path.exists(path) \
             and not os.path.isdir(path):
         return "it is a file, not a folder"
     return reason(err)
-
-
-def dangling_link(path):
-    """``(link, target)`` for the symbolic link on ``path`` (itself or a folder on the way) that
-    leads nowhere, or None."""
-    given, here = path, os.path.abspath(path)
-    while True:
-        if os.path.islink(here) and not os.path.exists(here):
-            return (given if here == os.path.abspath(given) else here), os.readlink(here)
-        parent = os.path.dirname(here)
-        if parent == here:
-            return None
-        here = parent

@@ -1,10 +1,6 @@
-"""The run folder (``--out DIR``): one exclusive lock, a checked state, atomic checkpoints.
-
-``init.npz`` holds ``W`` and ``b`` as drawn, ``epoch-K.npz`` them after epoch K (numpy's format,
-read with ``allow_pickle=False``), ``metrics.jsonl`` a line per epoch, and ``state.json``, written
-last, names the checkpoint: a crash leaves the last complete epoch in force. Everything read back
-is checked. A run's lock file beside only a run's files and no state is a run that completed no
-epoch, which a new run starts over.
+"""The run folder (``--out DIR``): ``init.npz`` (``W`` and ``b`` as drawn), ``epoch-K.npz``,
+``metrics.jsonl`` and ``state.json``, written last: it names the checkpoint, so a crash leaves the
+last complete epoch in force. One process at a time (``.lock``); everything read back is checked.
 """
 import collections
 import contextlib
@@ -19,8 +15,8 @@ import numpy as np
 from mxnet import nd
 
 from . import catalog
-from .errors import InvalidInput, InvalidValue, NotRegular, WriteFailed, reason, translated
-from .files import NOT_THERE, PART, FolderLock, cause, read_regular, write_bytes
+from .errors import InvalidInput, InvalidValue, WriteFailed, reason, translated
+from .files import PART, FolderLock, cause, read_regular, write_bytes
 from .settings import NUM_INPUTS, NUM_OUTPUTS
 from .validation import CONSTRAINTS as C, Instance, Text, validate_params
 
@@ -170,8 +166,7 @@ class RunFolder:
             raw = read_regular(path, MAX_METRICS_BYTES)
             problem = None if raw is not None else "is larger than %d MB" % (MAX_METRICS_BYTES >> 20)
         except OSError as err:
-            raw, problem = None, "could not be read (%s)" % (
-                "not a regular file" if isinstance(err, NotRegular) else cause(path, err))
+            raw, problem = None, "could not be read (%s)" % cause(path, err)
         lines = [line for line in (raw or b"").decode("utf-8", "replace").splitlines() if line.strip()]
         rows, damaged = [], 0
         for row in map(_metrics_row, lines):
@@ -230,14 +225,9 @@ def _read(path, limit, refused):
     """The bytes of the regular file ``path``, at most ``limit``; else ``refused(path, problem)``."""
     try:
         raw = read_regular(path, limit)
-    except OSError as err:
-        if isinstance(err, NotRegular):
-            problem = "is a folder" if os.path.isdir(path) else "is not a regular file"
-        elif isinstance(err, FileNotFoundError) and cause(path) == NOT_THERE:
-            problem = "does not exist"
-        else:
-            problem = "cannot be read (%s)" % cause(path, err)
-        raise refused(path, problem) from None
+    except OSError as err:  # nothing there: cause() says why (a dangling link, a long name)
+        raise refused(path, "cannot be read (%s)" % cause(
+            path, None if isinstance(err, FileNotFoundError) else err)) from None
     if raw is None:
         raise refused(path, "is larger than %d bytes" % limit)
     return raw

@@ -17,6 +17,7 @@ from mxsoftmax.errors import InvalidValue, Locked
 from mxsoftmax import train as train_cli
 
 from conftest import random_splits, write_split_dir
+from test_files import held
 
 
 def train(argv, capsys=None):
@@ -294,8 +295,9 @@ def test_fifos_and_other_special_files_are_refused_not_waited_on(one_epoch_run, 
         os.mkfifo(os.path.join(out, name))
         code, _, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
         assert code == 2 and "Traceback" not in err, err
-        expected = ("state.json is not a regular file, so the run cannot be used: train the "
-                    "run again" if name == "state.json" else "epoch-0.npz is not a regular file: give")
+        expected = ("state.json cannot be read (it is not a regular file), so the run cannot be "
+                    "used: train the run again" if name == "state.json" else
+                    "epoch-0.npz cannot be read (it is not a regular file): give")
         assert expected in err, err
     with pytest.raises(runs.InvalidInput, match="is not a regular file"):
         runs.load_params_file("/dev/zero")
@@ -417,9 +419,8 @@ def test_load_run_follows_a_checkpoint_replaced_while_it_reads(
 
 def test_a_run_in_use_is_named_with_its_holder_by_every_command(one_epoch_run, tmp_path, capsys):
     from mxsoftmax import plot as plot_cli
-    from mxsoftmax.files import FolderLock
     out = copy_run(one_epoch_run, tmp_path / "run")
-    with FolderLock(out):  # as a training process holds it
+    with held(out):  # as a training process holds it
         for argv in (["--out", out], ["--out", out, "--resume", "--epochs", "2"]):
             code, _, err = train(argv, capsys)
             assert code == 2 and "%s is in use by another mxsoftmax run (PID %d)" % (
@@ -672,9 +673,8 @@ def test_links_and_long_names_are_named_as_the_cause(tmp_path, capsys):
 
 
 def test_the_lock_error_carries_its_facts(one_epoch_run, tmp_path):
-    from mxsoftmax.files import FolderLock
     out = copy_run(one_epoch_run, tmp_path / "run")
-    with FolderLock(out):
+    with held(out):
         for open_ in (runs.RunFolder(out).open_new, runs.RunFolder(out).open_existing):
             with pytest.raises(Locked) as caught:
                 open_()
