@@ -29,7 +29,6 @@ OWN = re.compile(r"((init|epoch-\d{1,9})\.(npz|params)|%s)\Z" % "|".join(
 MAX_PARAMS_BYTES, MAX_STATE_BYTES, MAX_METRICS_BYTES = 1 << 20, 1 << 16, 64 << 20
 ARRAYS = {"W": (NUM_INPUTS, NUM_OUTPUTS), "b": (NUM_OUTPUTS,)}  # a checkpoint is 31.6 KB
 AGAIN = "train the run again in a new --out"
-GIVE = "give a run folder written with --out, or its epoch-K.npz file"
 
 NAME = Text(r"[^\x00-\x1f\x7f]{1,40}", "a printable name of 1-40 characters")
 STATE_FIELDS = {  # state.json's fields and their constraints: flags as the command line checks them
@@ -75,9 +74,9 @@ class RunFolder:
                                    "another folder." % self.path, path=self.path)
             others = self._others(ours)
             if others:
-                raise InvalidInput("%s holds other files (%s) and no mxsoftmax run: choose an empty"
-                                   " or new folder so that nothing in it is overwritten." % (
-                                       self.path, ", ".join(others[:3] + ["..."][:len(others) - 3])),
+                raise InvalidInput("%s holds other files (%s%s) and no mxsoftmax run: choose an "
+                                   "empty or new folder so that nothing in it is overwritten." % (
+                                       self.path, ", ".join(others[:3]), ", ..." if others[3:] else ""),
                                    path=self.path)
             unless_new.pop_all()
         self._remove()
@@ -237,7 +236,7 @@ def _bad_state(path, problem):
     return InvalidInput("%s %s, so the run cannot be used: %s." % (path, problem, AGAIN), path=path)
 
 
-def _bad_params(path, problem, advice=GIVE):
+def _bad_params(path, problem, advice="give a run folder written with --out, or its epoch-K.npz file"):
     return InvalidInput("%s %s: %s." % (path, problem, advice), path=path)
 
 

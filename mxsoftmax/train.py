@@ -38,12 +38,13 @@ def build_parser():
     p.add_argument("--data-dir", metavar="DIR", type=cli.path,
                    help="folder with the four MNIST-format idx files (.gz or raw)")
     cli.add_mirror_argument(p)
-    for flag, param, default in (("--epochs", "epochs", "%d, or the resumed run's" % DEFAULTS.epochs),
-                                 ("--batch-size", "batch_size", DEFAULTS.batch_size),
-                                 ("--lr", "learning_rate", DEFAULTS.learning_rate),
-                                 ("--seed", "seed", "%d (mx.random, batch order)" % DEFAULTS.seed)):
-        p.add_argument(flag, type=cli.flag_type(C[param], param), metavar="X" if flag == "--lr"
-                       else "N", help="default: %s" % default)
+    for flag, param, metavar, default in (
+            ("--epochs", "epochs", "N", "%d, or the resumed run's" % DEFAULTS.epochs),
+            ("--batch-size", "batch_size", "N", DEFAULTS.batch_size),
+            ("--lr", "learning_rate", "X", DEFAULTS.learning_rate),
+            ("--seed", "seed", "N", "%d (mx.random, the batch order)" % DEFAULTS.seed)):
+        p.add_argument(flag, type=cli.flag_type(C[param], param), metavar=metavar,
+                       help="default: %s" % default)
     cli.add_ctx_argument(p)
     p.add_argument("--stable", action="store_true", default=None,
                    help="per-row max shift and log-sum-exp cross-entropy instead of the tutorial's")
@@ -93,24 +94,8 @@ def train(args, report, signals):
             raise InvalidInput("the run in %s was trained on other data than the files given now "
                                "(their SHA-256 differ): give it its own data, or start a new "
                                "--out." % args.out, param="data_dir")
-        params, init, start, moving_loss, metrics = _start(folder, state, ctx, flags)
-        if state and start >= flags["epochs"]:
-            cli.say(PROG, report.completed_already())
         saved = dict(flags=flags, class_names=catalog.class_names(data.dataset), data=digest)
-        path = PATHS[args.path](data, ctx, flags["batch_size"], flags["seed"],
-                                StableMath() if flags["stable"] else TutorialMath())
-        with signals.deferred(strict=False):
-            for row in fit(params, path, flags["epochs"], flags["lr"], start, moving_loss,
-                           stop=signals.pending, progress=progress):
-                line = row.pop("line")
-                metrics.append(row)
-                if folder:
-                    with signals.deferred():
-                        folder.save_epoch(params, dict(saved, epoch=row["epoch"],
-                                                       moving_loss=row["loss"]), metrics)
-                    report.saved_epoch = row["epoch"]
-                cli.out(line)
-                signals.check()
+        params, init, metrics = _fit(args, folder, data, ctx, saved, report, signals)
         if folder and metrics and not args.no_pictures:
             from .pictures import draw_pictures  # matplotlib loads only for runs that draw
             with signals.deferred():
@@ -119,6 +104,30 @@ def train(args, report, signals):
     finally:
         if folder:
             folder.close(discard=report.saved_epoch is None)
+
+
+def _fit(args, folder, data, ctx, saved, report, signals):
+    """Train epoch after epoch from the resumed run or a fresh draw, printing each epoch's line
+    after its checkpoint; a signal stops at the end of a batch. ``params, init, metrics``."""
+    state, flags = report.state, saved["flags"]
+    params, init, start, moving_loss, metrics = _start(folder, state, ctx, flags)
+    if state and start >= flags["epochs"]:
+        cli.say(PROG, report.completed_already())
+    path = PATHS[args.path](data, ctx, flags["batch_size"], flags["seed"],
+                            StableMath() if flags["stable"] else TutorialMath())
+    with signals.deferred(strict=False):
+        for row in fit(params, path, flags["epochs"], flags["lr"], start, moving_loss,
+                       stop=signals.pending, progress=not args.quiet and sys.stderr.isatty()):
+            line = row.pop("line")
+            metrics.append(row)
+            if folder:
+                with signals.deferred():
+                    folder.save_epoch(params, dict(saved, epoch=row["epoch"],
+                                                   moving_loss=row["loss"]), metrics)
+                report.saved_epoch = row["epoch"]
+            cli.out(line)
+            signals.check()
+    return params, init, metrics
 
 
 def resolve(args, state):
