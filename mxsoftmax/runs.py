@@ -64,22 +64,27 @@ class RunFolder:
 
     def open_new(self):
         """Lock the folder for a new run: new, empty, or holding only what a run that completed
-        no epoch leaves, which is removed. A refused folder is left as it was."""
+        no epoch leaves, which is removed. A folder of other files is refused before it is locked."""
         ours = os.path.lexists(self.lock.path)  # a run's files are a run's only beside its lock
+        self._refuse_others(ours)
         self.lock.acquire()
         with contextlib.ExitStack() as unless_new:
             unless_new.callback(self.lock.release, discard=not ours)
             if os.path.lexists(self.file(STATE)):
                 raise InvalidInput("%s already holds a run: resume it with --resume, or choose "
                                    "another folder." % self.path, path=self.path)
-            others = self._others(ours)
-            if others:
-                raise InvalidInput("%s holds other files (%s%s) and no mxsoftmax run: choose an "
-                                   "empty or new folder so that nothing in it is overwritten." % (
-                                       self.path, ", ".join(others[:3]), ", ..." if others[3:] else ""),
-                                   path=self.path)
+            self._refuse_others(ours)  # again, under the lock: another process may have written
             unless_new.pop_all()
         self._remove()
+
+    def _refuse_others(self, ours):
+        """Refuse a new run in a folder that holds files that are not a run's."""
+        others = self._others(ours) if os.path.isdir(self.path) else []
+        if others:
+            raise InvalidInput("%s holds other files (%s%s) and no mxsoftmax run: choose an empty "
+                               "or new folder so that nothing in it is overwritten." % (
+                                   self.path, ", ".join(others[:3]), ", ..." if others[3:] else ""),
+                               path=self.path)
 
     def open_existing(self):
         """Lock an existing run and return its state; nothing is created. Temporary files and
