@@ -48,9 +48,8 @@ def draw(out, ctx):
 
 
 def load_test_split(out, state):
-    """The run's test split from the data it recorded, or None (said) when it cannot be loaded.
-    Other data (another data set, or another SHA-256 than the run recorded, as ``--resume``
-    checks) is refused: its confusion and mistakes would replace the run's with wrong ones."""
+    """The run's test split, or None (said) when it cannot be loaded; other data than the run's
+    is refused, as ``--resume`` refuses it: its confusion and mistakes would be wrong."""
     dataset, data_dir = state["flags"]["dataset"], state["flags"].get("data_dir")
     try:
         data = sources.load_splits(dataset, data_dir, log=lambda _: None, stream=True)

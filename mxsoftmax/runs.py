@@ -87,8 +87,7 @@ class RunFolder:
                                path=self.path)
 
     def open_existing(self):
-        """Lock an existing run and return its state; nothing is created. Temporary files and
-        checkpoints the state does not name (left by a kill) are removed."""
+        """Lock an existing run, sweep what a kill left and return its state; nothing is created."""
         if not os.path.isdir(self.path):
             parent = os.path.dirname(os.path.abspath(self.path))
             such = ", such as %s" % parent if os.path.isfile(os.path.join(parent, STATE)) else ""
@@ -109,8 +108,7 @@ class RunFolder:
         return state
 
     def close(self, discard=False):
-        """Release the lock; with ``discard`` (a new run that completed no epoch) first remove
-        what it wrote, its lock file and the folders it made."""
+        """Release the lock; ``discard`` a new run that completed no epoch, its folders included."""
         discard = discard and self.lock.held and not os.path.lexists(self.file(STATE))
         if discard:
             self._remove()
@@ -147,14 +145,12 @@ class RunFolder:
             return None
 
     def load(self, state, say):
-        """A resumed or redrawn run's metrics rows, checkpoint (on the CPU) and parameters as
-        drawn (or None); what was lost is said to ``say``."""
+        """A resumed or redrawn run's metrics rows, checkpoint and initial draw (or None)."""
         rows = self.metrics(state["epoch"], say)
         return rows, load_params_file(self.file(state["params"])), self.init_params(say)
 
     def save_epoch(self, params, state, metrics):
-        """Commit an epoch: its checkpoint, the ``metrics`` rows, then ``state``, which names the
-        checkpoint; the previous checkpoint goes last."""
+        """Commit an epoch: its checkpoint, metrics, then ``state``; the old checkpoint goes last."""
         name = "epoch-%d.npz" % state["epoch"]
         _save_params(self.file(name), params)
         _write_rows(self.file(METRICS), metrics)
@@ -218,8 +214,7 @@ def _save_params(path, params):
 
 
 def _plain(path):
-    """A regular file, a symbolic link (removing one never touches its target) or a name gone
-    since it was listed (another process's temporary file, just renamed)."""
+    """A regular file, a link (removing one never touches its target) or a name gone since."""
     return os.path.islink(path) or os.path.isfile(path) or not os.path.lexists(path)
 
 

@@ -1,8 +1,5 @@
-"""``python -m mxsoftmax.train``: train the tutorial's model, print its epoch lines, keep the run.
-
-Flags default to the tutorial's settings; with ``--out`` the run is checkpointed after every
-epoch and can be resumed. Every sentence about where the run stands is :class:`Report`'s.
-"""
+"""``python -m mxsoftmax.train``: train the tutorial's model, print its epoch lines, keep the run
+(``--out``, checkpointed after every epoch); every sentence about where it stands is Report's."""
 import argparse
 import functools
 import os
@@ -107,8 +104,7 @@ def train(args, report, signals):
 
 
 def _fit(args, folder, data, ctx, saved, report, signals):
-    """Train epoch after epoch from the resumed run or a fresh draw, printing each epoch's line
-    after its checkpoint; a signal stops at the end of a batch. ``params, init, metrics``."""
+    """``params, init, metrics`` after the epochs, each line printed after its checkpoint."""
     state, flags = report.state, saved["flags"]
     params, init, start, moving_loss, metrics = _start(folder, state, ctx, flags)
     if state and start >= flags["epochs"]:
@@ -131,8 +127,8 @@ def _fit(args, folder, data, ctx, saved, report, signals):
 
 
 def resolve(args, state):
-    """The run's flags as state.json spells them: each flag given, else the resumed run's, else
-    the tutorial's. A resumed run refuses a flag that would change its math, naming both values."""
+    """The run's flags as state.json spells them: given, else the resumed run's (which refuses
+    another value for its math), else the tutorial's."""
     base = state["flags"] if state else TUTORIAL
     flags = {flag: base.get(flag) if getattr(args, flag) is None else getattr(args, flag)
              for flag in MATH_FLAGS + ("epochs",)}
