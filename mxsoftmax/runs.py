@@ -16,7 +16,7 @@ from mxnet import nd
 
 from . import catalog
 from .errors import InvalidInput, InvalidValue, WriteFailed, reason, translated
-from .files import PART, FolderLock, cause, read_regular, write_bytes
+from .files import NOT_THERE, PART, FolderLock, cause, read_regular, write_bytes
 from .settings import NUM_INPUTS, NUM_OUTPUTS
 from .validation import CONSTRAINTS as C, Instance, Text, validate_params
 
@@ -225,8 +225,9 @@ def _read(path, limit, refused):
     try:
         raw = read_regular(path, limit)
     except OSError as err:  # nothing there: cause() says why (a dangling link, a long name)
-        raise refused(path, "cannot be read (%s)" % cause(
-            path, None if isinstance(err, FileNotFoundError) else err)) from None
+        why = cause(path, None if isinstance(err, FileNotFoundError) else err)
+        raise refused(path, "does not exist" if why == NOT_THERE else
+                      "cannot be read (%s)" % why) from None
     if raw is None:
         raise refused(path, "is larger than %d bytes" % limit)
     return raw
@@ -278,7 +279,7 @@ def params_from_bytes(raw, path):
         raise _bad_params(path, "is in MXNet's .params format, which mxsoftmax 0.2 wrote and this "
                                 "version does not read", AGAIN)
     with translated((ValueError, OSError, zipfile.BadZipFile),
-                    lambda err: _bad_params(path, "is not an .npz of W and b")):
+                    lambda err: _bad_params(path, "is not a checkpoint of mxsoftmax (an .npz of W and b)")):
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             sizes = {info.filename: info.file_size for info in archive.infolist()}
         if sizes.keys() != {name + ".npy" for name in ARRAYS} or any(
@@ -288,8 +289,8 @@ def params_from_bytes(raw, path):
             arrays = [saved[name] for name in ARRAYS]
     for (name, shape), array in zip(ARRAYS.items(), arrays):
         if array.shape != shape or not np.issubdtype(array.dtype, np.floating):
-            raise _bad_params(path, "holds %s of shape %s as %s, not floating-point numbers of "
-                                    "shape %s" % (name, array.shape, array.dtype.name, shape))
+            raise _bad_params(path, "holds %s %s of %s, not W (784, 10) and b (10,) of floating-"
+                                    "point numbers" % (name, array.shape, array.dtype.name))
         if not np.isfinite(array.astype(np.float32)).all():
             raise _bad_params(path, "holds inf or NaN in %s" % name)
     W, b = (array.astype(np.float32).astype(np.float64) for array in arrays)

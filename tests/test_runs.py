@@ -113,8 +113,9 @@ def _state_cases(outside):
         ("a list", "[1, 2]", "not a JSON object"),
         ("unknown format", edit(format=3), "is a run state of format 3, not 2, so the run cannot be "
          "used: train the run again in a new --out."),
-        ("mxsoftmax 0.2's format", edit(format=1), "format 1, not 2 (mxsoftmax 0.2's, whose MXNet .params "
-         "checkpoints this version does not read), so the run cannot be used: train the run again in a new --out"),
+        ("mxsoftmax 0.2's format", edit(format=1), "format 1, not 2 (mxsoftmax 0.2's, whose MXNet "
+         ".params checkpoints this version does not read), so the run cannot be used: train the "
+         "run again in a new --out"),
         ("negative epoch", edit(epoch=-1), "epoch must be a whole number from 0 to 100000, not -1"),
         ("epoch as text", edit(epoch="0"), "epoch must be a whole number from 0 to 100000, not '0'"),
         ("epoch as bool", edit(epoch=True), "epoch must be a whole number from 0 to 100000, not True"),
@@ -238,22 +239,25 @@ def test_the_initial_draw_is_kept_with_the_run(one_epoch_run):
     assert np.array_equal(W.asnumpy(), W0.asnumpy()) and np.array_equal(b.asnumpy(), b0.asnumpy())
 
 
+NOT_NPZ = r"is not a checkpoint of mxsoftmax \(an .npz of W and b\): give a run folder written with --out"
+
+
 def test_params_files_of_other_types_are_converted_or_refused(tmp_path, monkeypatch):
     ones = np.ones((784, 10))
     cases = {
         "f64": (dict(W=ones, b=np.ones(10)), None),
         "f16": (dict(W=ones.astype(np.float16), b=np.ones(10, np.float16)), None),
         "int": (dict(W=ones.astype(np.int32), b=np.ones(10, np.int32)),
-                r"holds W of shape \(784, 10\) as int32, not floating-point numbers"),
+                r"holds W \(784, 10\) of int32, not W \(784, 10\) and b \(10,\) of floating-point"),
         "inf": (dict(W=ones * np.inf, b=np.ones(10)), "holds inf or NaN in W"),
         "huge": (dict(W=ones * 1e36, b=np.ones(10)),  # 784e36 overflows
                  "weights so large that an image's scores overflow float32"),
         "large": (dict(W=ones * 1e35, b=np.ones(10)), None),
-        "extra": (dict(W=ones, b=np.ones(10), c=np.ones(1)), "is not an .npz of W and b: give a run folder written with --out"),
-        "unnamed": ((ones, np.ones(10)), "is not an .npz of W and b: give a run folder written with --out"),
-        "shape": (dict(W=ones.T, b=np.ones(10)), r"holds W of shape \(10, 784\) as float64, not floating-point numbers of shape \(784, 10\)"),
+        "extra": (dict(W=ones, b=np.ones(10), c=np.ones(1)), NOT_NPZ),
+        "unnamed": ((ones, np.ones(10)), NOT_NPZ),
+        "shape": (dict(W=ones.T, b=np.ones(10)), r"holds W \(10, 784\) of float64, not W \(784, 10\)"),
         "pickled": (dict(W=np.array([{"x": 1}] * 7840, dtype=object).reshape(784, 10),
-                         b=np.ones(10)), "is not an .npz of W and b: give a run folder written with --out"),
+                         b=np.ones(10)), NOT_NPZ),
     }
     for name, (arrays, fragment) in cases.items():
         path = str(tmp_path / (name + ".npz"))
@@ -274,7 +278,7 @@ def test_params_files_of_other_types_are_converted_or_refused(tmp_path, monkeypa
         archive.writestr("b.npy", b"")
     assert bomb.stat().st_size < (1 << 20)
     monkeypatch.setattr(runs.np, "load", lambda *a, **k: pytest.fail("np.load reached"))
-    with pytest.raises(runs.InvalidInput, match="is not an .npz of W and b: give a run folder written with --out"):
+    with pytest.raises(runs.InvalidInput, match=NOT_NPZ):
         runs.load_params_file(str(bomb))
     monkeypatch.undo()
     big = tmp_path / "big.npz"
