@@ -1,19 +1,11 @@
-"""Files, carefully: reading only regular files, atomic writes, and one writer per folder.
-
-Every file mxsoftmax reads goes through :func:`open_regular` (a FIFO, a device or a directory is
-refused before a byte is read, so nothing can hang or stream forever), and every file it writes
-goes through :func:`atomic_write` (a temporary file beside the target, renamed into place when
-complete), whose failures become :class:`WriteFailed` (no space: exit 1) or :class:`CannotWrite`
-(a place that cannot take files: exit 2). :class:`FolderLock` (``filelock``) keeps a second process out of
-a folder being written, proves it can write there, and sweeps the temporary files a killed process
-left there. :func:`cause` names why a path cannot be used where the OS's words would mislead.
-:func:`translated` is where a module turns another library's failure into its own error.
-"""
+"""Files, carefully: only regular files are read (a FIFO cannot hang a read), every write is
+atomic (:class:`WriteFailed` when the disk is full, :class:`CannotWrite` for a place that cannot
+take files), one process per folder (``filelock``), and why a path cannot be used, truly said."""
 import contextlib
 import errno
-import fcntl
 import os
 import re
+import secrets
 import stat
 import tempfile
 
@@ -23,27 +15,19 @@ from .errors import CannotWrite, Locked, NotRegular, WriteFailed, reason, transl
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
 PART = re.compile(r"\A\.(?P<name>.+)\.[a-z0-9_]{8}\.part\Z")  # atomic_write's temporary files
-DIGEST = re.compile(r"[0-9a-f]{64}\Z")  # a SHA-256 in hex, as files' digests are recorded
 NOT_THERE = "it does not exist"  # what cause() says of a path that is simply not there
-NAME_MAX, PATH_MAX = 255, 4096  # bytes in one name, bytes in a path with its final NUL (Linux)
 
 
 def open_regular(path):
-    """Open ``path`` for reading in binary mode, only if it is a regular file (symlinks followed).
-
-    Raises NotRegular for anything else, and OSError when it cannot be opened at all.
-    """
+    """``path`` opened for reading in binary mode if it is a regular file (links followed)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open itself
-    with contextlib.ExitStack() as unless_opened:
-        unless_opened.callback(os.close, fd)
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
-            raise NotRegular("%s is %s." % (path, kind), path=path)
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        opened = os.fdopen(fd, "rb")
-        unless_opened.pop_all()
-    return opened
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NotRegular("%s is %s." % (path, "a folder" if stat.S_ISDIR(mode) else
+                                        "not a regular file"), path=path)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 def read_regular(path, limit):
@@ -54,49 +38,39 @@ def read_regular(path, limit):
 
 
 def atomic_write(path, write):
-    """Call ``write(tmp_path)`` to fill a temporary file beside ``path``, then rename it to ``path``.
-
-    If ``write`` raises, the temporary file is removed and ``path`` is left as it was. The result
-    gets the usual permissions (0666 less the umask), not mkstemp's private 0600. A failure to
-    write (``OSError``) becomes WriteFailed or CannotWrite.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
+    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it to ``path``:
+    the file is complete or as it was. An OSError becomes WriteFailed or CannotWrite."""
     tmp = None
     try:
-        with translated(OSError, lambda err: _write_failure(path, err)):
-            fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part",
-                                       dir=folder)
-            os.close(fd)
+        with translated(OSError, lambda err: None if isinstance(err, (WriteFailed, NotRegular))
+                        else write_error(path, err)):
+            tmp = _new_part(path)
             write(tmp)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
             os.replace(tmp, path)
     finally:
-        if tmp and os.path.exists(tmp):
+        if tmp and os.path.lexists(tmp):
             os.remove(tmp)
 
 
-def _write_failure(path, err):
-    """:func:`write_error` for an OSError of :func:`atomic_write`; None for one that is already
-    ours (WriteFailed, or NotRegular from a ``write`` that reads a file back)."""
-    return None if isinstance(err, (WriteFailed, NotRegular)) else write_error(path, err)
+def _new_part(path):
+    """A new empty file beside ``path`` named as :data:`PART` says, 0666 less the umask."""
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
+                       ".%s.%s.part" % (os.path.basename(path), secrets.token_hex(4)))
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    return tmp
 
 
 def write_error(path, err):
-    """The error to raise when ``path`` could not be written because of ``err`` (an OSError)."""
+    """The error to raise when ``path`` could not be written because of the OSError ``err``."""
     if err.errno in NO_SPACE:
         return WriteFailed("cannot write %s (%s)" % (path, reason(err)), path=path)
-    if err.errno == errno.EISDIR:
-        return CannotWrite("cannot write %s: it is a folder; move it away or choose another "
-                           "place." % path, path=path)
-    return CannotWrite("cannot write %s (%s): choose a folder you can write to."
+    return CannotWrite("cannot write %s (%s): choose another place, or one you can write to."
                        % (path, cause(path, err)), path=path)
 
 
 def write_bytes(path, data):
-    """Atomically replace ``path`` with ``data``, read back before it takes the name: a file
-    that does not hold every byte (a disk that filled up unnoticed) is never renamed into place."""
+    """Atomically replace ``path`` with ``data``, read back first: a disk that filled up unnoticed
+    never gets a short file renamed into place."""
     def write(tmp):
         with open(tmp, "wb") as f:
             f.write(data)
@@ -106,24 +80,10 @@ def write_bytes(path, data):
     atomic_write(path, write)
 
 
-def write_text(path, text):
-    """Atomically replace ``path`` with ``text``."""
-    def write(tmp):
-        with open(tmp, "w") as f:
-            f.write(text)
-    atomic_write(path, write)
-
-
 class FolderLock:
-    """One writer per folder: ``filelock``'s exclusive lock on ``folder/.lock``, which holds the
-    holder's PID so that a refused process can name it.
-
-    :meth:`acquire` also makes the folder and proves files can be made there; while held, the
-    temporary files a killed process left can be swept (:meth:`sweep`). :meth:`release` with
-    ``discard`` removes the lock file and the folders :meth:`acquire` made, when nothing else is
-    left. ``who`` names the holder ('process', 'run') and ``advice`` ends the sentence of a folder
-    that cannot be used.
-    """
+    """One process per folder: ``filelock``'s lock on ``folder/.lock``, which holds the holder's
+    PID so that a refused process can name it. ``who`` names the holder ('process', 'run');
+    ``advice`` ends the sentence of a folder that cannot be used."""
     NAME = ".lock"
 
     def __init__(self, folder, who="process", advice="choose a folder you can write to"):
@@ -132,96 +92,61 @@ class FolderLock:
         self.lock = filelock.FileLock(self.path, timeout=0, on_acquired=_write_pid)
         self.created = []  # the folders acquire() made, outermost first
 
-    def __enter__(self):
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
-
     @property
     def held(self):
         """Whether this process holds the lock now."""
         return self.lock.is_locked
 
     def acquire(self):
-        """Create the folder if needed, take the lock and prove that files can be made there.
-
-        Locked names the holder's PID; CannotWrite the true cause of a folder that cannot be used
-        (a read-only one included, found now rather than when its first file is written).
-        """
-        if os.path.lexists(self.path) and (os.path.islink(self.path)
-                                           or not os.path.isfile(self.path)):
-            raise CannotWrite("%s %s: remove it, or choose another folder." % (
-                self.path, "is a symbolic link, not a lock file" if os.path.islink(self.path)
-                else "is not a regular file"), path=self.path)
-        with translated(OSError, self._unusable):
+        """Make the folder if needed, take the lock (Locked names the holder's PID) and prove that
+        files can be made there: a read-only folder is found now, not at its first write."""
+        if os.path.islink(self.path) or os.path.exists(self.path) and not os.path.isfile(self.path):
+            raise CannotWrite("%s is %s: remove it, or choose another folder." % (
+                self.path, "a symbolic link, not a lock file" if os.path.islink(self.path)
+                else "not a regular file"), path=self.path)
+        with translated(OSError, lambda err: self._refused("cannot be used", err)):
             self.created = make_dirs(self.folder)
             try:
                 self.lock.acquire()
             except filelock.Timeout:
-                self._undo()
-                raise Locked(self.folder, self.holder() or "unknown", self.who) from None
-        with translated(OSError, self._cannot_take):
-            fd, probe = tempfile.mkstemp(prefix="." + self.NAME + ".", suffix=".part",
-                                         dir=self.folder)  # a read-only folder refuses new files
-            os.close(fd)
-            os.remove(probe)
+                self.release(discard=True)
+                raise Locked(self.folder, self._holder(), self.who) from None
+        with translated(OSError, lambda err: self._refused("cannot take files", err)):
+            tempfile.TemporaryFile(prefix="..lock.", suffix=".part", dir=self.folder).close()
 
-    def _unusable(self, err):
-        """Undo the folders made so far; the CannotWrite for ``err``."""
-        self._undo()
-        return CannotWrite("%s cannot be used (%s): %s." % (
-            self.folder, cause(self.folder, err), self.advice), path=self.folder)
-
-    def _cannot_take(self, err):
-        """Release and undo; WriteFailed for no space, else CannotWrite."""
+    def _refused(self, problem, err):
+        """Let go of the folder; the error for the OSError ``err``, which stopped :meth:`acquire`."""
         self.release(discard=True)
         if err.errno in NO_SPACE:
             return write_error(self.folder, err)
-        return CannotWrite("%s cannot take files (%s): %s." % (
-            self.folder, cause(self.folder, err), self.advice), path=self.folder)
+        return CannotWrite("%s %s (%s): %s." % (self.folder, problem, cause(self.folder, err),
+                                                self.advice), path=self.folder)
 
-    def holder(self):
-        """The PID (as text) of another process holding this lock now, or None; nothing is
-        created and nothing is waited for."""
-        if self.held or not os.path.isfile(self.path) or os.path.islink(self.path):
-            return None
-        probe = filelock.FileLock(self.path, timeout=0)
-        try:
-            probe.acquire()
-        except filelock.Timeout:
-            with open_regular(self.path) as f:
-                pid = f.read(32).decode("ascii", "replace").strip()
-            return pid if pid.isdigit() else "unknown"
-        except OSError:
-            return None
-        probe.release()
-        return None
+    def _holder(self):
+        """The PID the lock file names, its holder's, or 'unknown'."""
+        with contextlib.suppress(OSError), open_regular(self.path) as f:
+            pid = f.read(32).strip()
+            if pid.isdigit():
+                return pid.decode()
+        return "unknown"
 
     def release(self, discard=False):
-        """Release the lock; the lock file stays (without a holder it means nothing) unless
-        ``discard``, which also removes the folders acquire() made, when nothing else is in them."""
+        """Release the lock; with ``discard`` also remove the lock file and the folders acquire()
+        made, when nothing else is in them."""
         if self.held:
-            if discard:
-                self._undo(lock_file=True)
+            if discard and os.path.lexists(self.path):
+                with contextlib.suppress(OSError):  # a folder that cannot take files keeps it
+                    os.remove(self.path)
             self.lock.release(force=True)
-
-    def _undo(self, lock_file=False):
-        if lock_file and os.path.lexists(self.path):
-            with contextlib.suppress(OSError):  # a folder that cannot take files cannot lose them
-                os.remove(self.path)
-        for folder in reversed(self.created):
+        for folder in reversed(self.created if discard else ()):
             if os.path.isdir(folder) and not os.listdir(folder):
                 os.rmdir(folder)
 
     def sweep(self, ours):
-        """Remove the temporary files that an interrupted write of a file named ``ours(name)`` (or
-        :meth:`acquire`'s probe) left behind: only regular files named as :func:`atomic_write`
-        names them."""
+        """Remove the temporary files that a killed write of a file named ``ours(name)`` (or
+        this lock's probe) left: only regular files named as :func:`atomic_write` names them."""
         for entry in os.listdir(self.folder):
-            found = PART.match(entry)
-            path = os.path.join(self.folder, entry)
+            found, path = PART.match(entry), os.path.join(self.folder, entry)
             if found and (ours(found.group("name")) or found.group("name") == self.NAME) \
                     and os.path.isfile(path) and not os.path.islink(path):
                 os.remove(path)
@@ -244,43 +169,29 @@ def make_dirs(folder):
 
 
 def cause(path, err=None):
-    """Why ``path`` cannot be used, in a few words, true where the OS's words mislead.
-
-    A name over 255 bytes (or a path over 4095) is named as such, where the OS says "File name too
-    long" or a lookup merely finds nothing; a symbolic link that leads nowhere (the path or a
-    folder on the way), where the OS says "File exists" (making a folder there) or "No such file";
-    a file where a folder should be. Otherwise the OS's words for ``err``, or "it does not exist"
-    without one.
-    """
-    raw = os.fsencode(os.path.abspath(path))
+    """Why ``path`` cannot be used, in a few words: a name or path too long, a symbolic link that
+    leads nowhere (the path or a folder on the way), a file where a folder should be (where the OS
+    says "File exists" or "No such file"), not a regular file; else the OS's words for ``err``."""
+    given = os.path.abspath(path)
+    raw = os.fsencode(given)
     longest = max(raw.split(b"/"), key=len)
-    if len(longest) > NAME_MAX:
-        return "a name in it is %d bytes long; a file name has at most %d" % (len(longest),
-                                                                              NAME_MAX)
-    if len(raw) >= PATH_MAX:
-        return "it is %d bytes long; a path has at most %d" % (len(raw), PATH_MAX - 1)
-    link = dangling_link(path)
-    if link:
-        return "%s is a symbolic link to %s, which does not exist" % (
-            "it" if link[0] == path else link[0], link[1])
+    if len(longest) > 255:  # Linux's NAME_MAX
+        return "a name in it is %d bytes long; a file name has at most 255" % len(longest)
+    if len(raw) >= 4096:  # PATH_MAX, with the final NUL
+        return "it is %d bytes long; a path has at most 4095" % len(raw)
+    here = given
+    while here != os.path.dirname(here):
+        if os.path.islink(here) and not os.path.exists(here):
+            return "%s is a symbolic link to %s, which does not exist" % (
+                "it" if here == given else here, os.readlink(here))
+        here = os.path.dirname(here)
     if err is None:
         return NOT_THERE
+    if err.errno == errno.EISDIR or isinstance(err, NotRegular) and os.path.isdir(path):
+        return "it is a folder"
+    if isinstance(err, NotRegular):
+        return "it is not a regular file"
     if err.errno in (errno.EEXIST, errno.ENOTDIR) and os.path.exists(path) \
             and not os.path.isdir(path):
         return "it is a file, not a folder"
-    if err.errno == errno.ELOOP and os.path.islink(path):
-        return "it is a symbolic link"
     return reason(err)
-
-
-def dangling_link(path):
-    """``(link, target)`` for the symbolic link on ``path`` (itself or a folder on the way) that
-    leads nowhere, or None."""
-    given, here = path, os.path.abspath(path)
-    while True:
-        if os.path.islink(here) and not os.path.exists(here):
-            return (given if here == os.path.abspath(given) else here), os.readlink(here)
-        parent = os.path.dirname(here)
-        if parent == here:
-            return None
-        here = parent

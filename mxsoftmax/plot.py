@@ -16,7 +16,7 @@ say = functools.partial(cli.say, PROG)
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.plot``."""
     p = cli.Parser(prog=PROG, description="Draw history.png, weights.png, confusion.png and "
-                      "mistakes.png of a run saved with --out.")
+                   "mistakes.png of a run saved with --out.")
     p.add_argument("--out", required=True, metavar="DIR", type=cli.path, help="the run folder")
     cli.add_ctx_argument(p)
     return p
@@ -37,10 +37,7 @@ def draw(out, ctx):
     try:
         state = folder.open_existing()
         with cli.Signals() as signals:
-            metrics, note = folder.metrics(state["epoch"])
-            if note:
-                say(note)
-            init, params = folder.init_params(say=say), folder.params(state)
+            metrics, params, init = folder.load(state, say)
             test = load_test_split(out, state)
             with signals.deferred():
                 drawn = pictures.draw_pictures(folder.path, params, init, metrics, test,
@@ -51,30 +48,25 @@ def draw(out, ctx):
 
 
 def load_test_split(out, state):
-    """The run's test split from the data it recorded, or None (said) when it cannot be loaded.
-    Other data (another data set, or another SHA-256 than the run recorded, as ``--resume``
-    checks) is refused: its confusion and mistakes would replace the run's with wrong ones."""
-    flags = state["flags"]
+    """The run's test split, or None (said) when it cannot be loaded; other data than the run's
+    is refused, as ``--resume`` refuses it: its confusion and mistakes would be wrong."""
+    dataset, data_dir = state["flags"]["dataset"], state["flags"].get("data_dir")
     try:
-        data = sources.load_splits(flags["dataset"], flags.get("data_dir"), log=lambda _: None,
-                                   stream=True)
+        data = sources.load_splits(dataset, data_dir, log=lambda _: None, stream=True)
     except DatasetMismatch:  # only a --data-dir folder can hold another known data set
         data = None
     except InvalidInput:
         say("the run's test images (%s) cannot be loaded here, so only history.png and "
-            "weights.png are drawn." % (flags.get("data_dir") or flags["dataset"]))
+            "weights.png are drawn." % (data_dir or dataset))
         return None
     if data is None or state.get("data") is not None and sources.fingerprint(data) != state["data"]:
-        raise InvalidInput("%s was trained on other data than the files in %s hold now (their SHA-256 "
-                       "differ): put the run's own data back there to draw its confusion and "
-                       "mistakes." % (out, flags.get("data_dir") or data.origin), path=out)
+        raise InvalidInput("%s was trained on other data than the files in %s hold now (their "
+                           "SHA-256 differ): put the run's own data back there to draw its "
+                           "confusion and mistakes." % (out, data_dir or data.origin), path=out)
     return data.test
 
 
-def script():
-    """``mxsoftmax-plot``: :func:`main` as a command, exiting with its code."""
-    cli.run(main)
-
+script = functools.partial(cli.run, main)  # mxsoftmax-plot
 
 if __name__ == "__main__":
     script()

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from mxsoftmax import runs
-from mxsoftmax.errors import InvalidValue
+from mxsoftmax.errors import InvalidValue, Locked
 from mxsoftmax import train as train_cli
 
 from conftest import random_splits, write_split_dir
+from test_files import held
 
 
 def train(argv, capsys=None):
@@ -110,20 +111,23 @@ def _state_cases(outside):
         ("nested too deeply", "[" * 30000 + "]" * 30000,  # Python 3.14's json parses it
          "cannot be read (nested too deeply)" if sys.version_info < (3, 14) else "not a JSON object"),
         ("a list", "[1, 2]", "not a JSON object"),
-        ("unknown format", edit(format=3), "format 3; this mxsoftmax reads format 2."),
-        ("mxsoftmax 0.2's format", edit(format=1), "format 1 is mxsoftmax 0.2's, whose MXNet .params "
-         "checkpoints it does not read: train the run again in a new --out"),
+        ("unknown format", edit(format=3), "is a run state of format 3, not 2, so the run cannot be "
+         "used: train the run again in a new --out."),
+        ("mxsoftmax 0.2's format", edit(format=1), "format 1, not 2 (mxsoftmax 0.2's, whose MXNet "
+         ".params checkpoints this version does not read), so the run cannot be used: train the "
+         "run again in a new --out"),
         ("negative epoch", edit(epoch=-1), "epoch must be a whole number from 0 to 100000, not -1"),
         ("epoch as text", edit(epoch="0"), "epoch must be a whole number from 0 to 100000, not '0'"),
         ("epoch as bool", edit(epoch=True), "epoch must be a whole number from 0 to 100000, not True"),
         ("nan loss", edit(moving_loss=float("nan")), "moving_loss must be a number from -3.4e+38 to 3.4e+38, not nan"),
         ("huge loss", edit(moving_loss=1e308), "moving_loss must be a number from -3.4e+38 to 3.4e+38"),
-        ("absolute params", edit(params=outside), "params must be epoch-<epoch>.npz"),
-        ("params elsewhere", edit(params="../epoch-0.npz"), "params must be epoch-<epoch>.npz"),
+        ("absolute params", edit(params=outside), "params must be epoch-0.npz, not '%s" % outside[:20]),
+        ("params elsewhere", edit(params="../epoch-0.npz"), "params must be epoch-0.npz"),
+        ("params of another epoch", edit(params="epoch-5.npz"), "params must be epoch-0.npz"),
         ("zero lr", edit(lr=0), "flags.lr must be a number from 1.18e-38 to 3.4e+38 (float32)"),
         ("lr beyond float32", edit(lr=1e300), "flags.lr must be a number from 1.18e-38"),
         ("lr below float32's normal", edit(lr=1e-40), "flags.lr must be a number from 1.18e-38"),
-        ("format as bool", edit(format=True), "format True; this mxsoftmax reads format 2."),
+        ("format as bool", edit(format=True), "format True, not 2, so"),
         ("huge seed", edit(seed=2 ** 40), "flags.seed must be a whole number from 0 to 4294967295"),
         ("zero batch", edit(batch_size=0), "flags.batch_size must be a whole number from 1 to"),
         ("huge batch", edit(batch_size=2 ** 64), "flags.batch_size must be a whole number from 1 to"),
@@ -164,7 +168,7 @@ def test_damaged_metrics_are_rewritten_from_the_valid_lines(one_epoch_run, tmp_p
                           "[" * 100000 + "\n" + '{"epo')
     code, stdout, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
     assert code == 0 and stdout.startswith("Epoch 1. ")
-    assert "metrics.jsonl had 5 damaged line(s); rewrote it from the valid lines, 1 of the 1 epochs" in err
+    assert "metrics.jsonl had 5 damaged line(s): the learning curves keep 1 of the 1 epochs" in err
     rows = [json.loads(line) for line in open(path)]
     assert [r["epoch"] for r in rows] == [0, 1] and rows[0] == json.loads(good)
 
@@ -175,8 +179,8 @@ def test_lost_metrics_say_so_and_later_epochs_are_still_kept(one_epoch_run, tmp_
     os.remove(path)
     code, stdout, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
     assert code == 0 and stdout.startswith("Epoch 1. ")
-    assert "metrics.jsonl could not be read (No such file or directory); the learning curves " \
-           "of epochs 0-0 are lost, and the file starts again from here" in err
+    assert "metrics.jsonl could not be read (No such file or directory): the learning curves " \
+           "keep 0 of the 1 epochs" in err
     code, stdout, err = train(["--out", out, "--resume", "--epochs", "3"], capsys)
     assert code == 0 and "could not be read" not in err and "damaged" not in err  # said once
     assert [json.loads(line)["epoch"] for line in open(path)] == [1, 2]
@@ -235,28 +239,31 @@ def test_the_initial_draw_is_kept_with_the_run(one_epoch_run):
     assert np.array_equal(W.asnumpy(), W0.asnumpy()) and np.array_equal(b.asnumpy(), b0.asnumpy())
 
 
+NOT_NPZ = r"is not a checkpoint of mxsoftmax \(an .npz of W and b\): give a run folder written with --out"
+
+
 def test_params_files_of_other_types_are_converted_or_refused(tmp_path, monkeypatch):
     ones = np.ones((784, 10))
     cases = {
         "f64": (dict(W=ones, b=np.ones(10)), None),
         "f16": (dict(W=ones.astype(np.float16), b=np.ones(10, np.float16)), None),
         "int": (dict(W=ones.astype(np.int32), b=np.ones(10, np.int32)),
-                "holds W as int32; a checkpoint holds floating-point numbers"),
-        "inf": (dict(W=ones * np.inf, b=np.ones(10)), "non-finite values in W"),
+                r"holds W \(784, 10\) of int32, not W \(784, 10\) and b \(10,\) of floating-point"),
+        "inf": (dict(W=ones * np.inf, b=np.ones(10)), "holds inf or NaN in W"),
         "huge": (dict(W=ones * 1e36, b=np.ones(10)),  # 784e36 overflows
                  "weights so large that an image's scores overflow float32"),
         "large": (dict(W=ones * 1e35, b=np.ones(10)), None),
-        "extra": (dict(W=ones, b=np.ones(10), c=np.ones(1)), "is not a checkpoint of mxsoftmax"),
-        "unnamed": ((ones, np.ones(10)), "is not a checkpoint of mxsoftmax"),
-        "shape": (dict(W=ones.T, b=np.ones(10)), r"holds W \(10, 784\) and b \(10,\)"),
+        "extra": (dict(W=ones, b=np.ones(10), c=np.ones(1)), NOT_NPZ),
+        "unnamed": ((ones, np.ones(10)), NOT_NPZ),
+        "shape": (dict(W=ones.T, b=np.ones(10)), r"holds W \(10, 784\) of float64, not W \(784, 10\)"),
         "pickled": (dict(W=np.array([{"x": 1}] * 7840, dtype=object).reshape(784, 10),
-                         b=np.ones(10)), "is not a checkpoint of mxsoftmax"),
+                         b=np.ones(10)), NOT_NPZ),
     }
     for name, (arrays, fragment) in cases.items():
         path = str(tmp_path / (name + ".npz"))
         np.savez(path, **arrays) if isinstance(arrays, dict) else np.savez(path, *arrays)
         if fragment is None:
-            W, b = runs.load_params_file(path)[0]
+            W, b = runs.load_params_file(path)
             assert W.dtype == np.float32 and np.array_equal(W.asnumpy(), arrays["W"].astype(np.float32))
         else:
             with pytest.raises(runs.InvalidInput, match=fragment):
@@ -271,17 +278,17 @@ def test_params_files_of_other_types_are_converted_or_refused(tmp_path, monkeypa
         archive.writestr("b.npy", b"")
     assert bomb.stat().st_size < (1 << 20)
     monkeypatch.setattr(runs.np, "load", lambda *a, **k: pytest.fail("np.load reached"))
-    with pytest.raises(runs.InvalidInput, match="is not a checkpoint of mxsoftmax"):
+    with pytest.raises(runs.InvalidInput, match=NOT_NPZ):
         runs.load_params_file(str(bomb))
     monkeypatch.undo()
     big = tmp_path / "big.npz"
     big.write_bytes(b"\0" * (2 << 20))
-    with pytest.raises(runs.InvalidInput, match="is larger than a checkpoint of W and b"):
+    with pytest.raises(runs.InvalidInput, match="is larger than 1048576 bytes"):
         runs.load_params_file(str(big))
     old = tmp_path / "epoch-3.params"  # mxsoftmax 0.2's checkpoints: refused by name, unread
     mx.nd.save(str(old), {"W": mx.nd.ones((784, 10)), "b": mx.nd.ones(10)})
-    with pytest.raises(runs.InvalidInput, match="earlier mxsoftmax .MXNet's .params format., which "
-                                            "this version does not read: train the run again"):
+    with pytest.raises(runs.InvalidInput, match="is in MXNet's .params format, which mxsoftmax 0.2 "
+                                            "wrote and this version does not read: train the run again"):
         runs.load_params_file(str(old))
 
 
@@ -292,8 +299,9 @@ def test_fifos_and_other_special_files_are_refused_not_waited_on(one_epoch_run, 
         os.mkfifo(os.path.join(out, name))
         code, _, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
         assert code == 2 and "Traceback" not in err, err
-        expected = ("state.json is not a regular file: remove it" if name == "state.json"
-                    else "epoch-0.npz is not a regular file: give a params file")
+        expected = ("state.json cannot be read (it is not a regular file), so the run cannot be "
+                    "used: train the run again" if name == "state.json" else
+                    "epoch-0.npz cannot be read (it is not a regular file): give")
         assert expected in err, err
     with pytest.raises(runs.InvalidInput, match="is not a regular file"):
         runs.load_params_file("/dev/zero")
@@ -415,9 +423,8 @@ def test_load_run_follows_a_checkpoint_replaced_while_it_reads(
 
 def test_a_run_in_use_is_named_with_its_holder_by_every_command(one_epoch_run, tmp_path, capsys):
     from mxsoftmax import plot as plot_cli
-    from mxsoftmax.files import FolderLock
     out = copy_run(one_epoch_run, tmp_path / "run")
-    with FolderLock(out):  # as a training process holds it
+    with held(out):  # as a training process holds it
         for argv in (["--out", out], ["--out", out, "--resume", "--epochs", "2"]):
             code, _, err = train(argv, capsys)
             assert code == 2 and "%s is in use by another mxsoftmax run (PID %d)" % (
@@ -425,13 +432,13 @@ def test_a_run_in_use_is_named_with_its_holder_by_every_command(one_epoch_run, t
         assert plot_cli.main(["--out", out]) == 2
         assert "in use by another mxsoftmax run (PID %d)" % os.getpid() in capsys.readouterr().err
     (tmp_path / "notes.txt").write_text("mine")
-    for missing, fragment in ((str(tmp_path / "nothere"), "does not exist: give the folder of an "
-                                                          "existing run (check its name)"),
+    for missing, fragment in ((str(tmp_path / "nothere"), "cannot be used (it does not exist): "
+                                                          "give the folder of an existing run."),
                               (os.path.join(out, "state.json"), "is a file, not a run folder: "
-                                                                "give the folder of the run, such "
-                                                                "as %s." % out),
+                                                                "give the folder of an existing "
+                                                                "run, such as %s." % out),
                               (str(tmp_path / "notes.txt"), "is a file, not a run folder: give "
-                                                            "the folder of the run.")):
+                                                            "the folder of an existing run.")):
         code, _, err = train(["--out", missing, "--resume"], capsys)
         assert code == 2 and fragment in err and err.count("\n") == 1, err
         assert plot_cli.main(["--out", missing]) == 2 and fragment in capsys.readouterr().err
@@ -456,8 +463,10 @@ def test_resuming_when_the_runs_data_folder_is_gone_says_where_the_path_came_fro
 def test_metrics_that_stop_before_the_checkpoint_say_so(one_epoch_run, tmp_path):
     out = copy_run(one_epoch_run, tmp_path / "run")
     open(os.path.join(out, "metrics.jsonl"), "w").close()  # emptied, not damaged
-    rows, note = runs.RunFolder(out).metrics(0)
-    assert rows == [] and "has no line for epoch 0, the checkpoint's" in note
+    said = []
+    assert runs.RunFolder(out).metrics(0, said.append) == []
+    assert said == ["%s has no line for epoch 0, the checkpoint's: the learning curves keep 0 of "
+                    "the 1 epochs." % os.path.join(out, "metrics.jsonl")]
 
 
 def test_resuming_from_a_recorded_folder_that_now_holds_other_data_names_where_it_came_from(
@@ -663,16 +672,15 @@ def test_links_and_long_names_are_named_as_the_cause(tmp_path, capsys):
         assert code == 2 and fragment in err and err.count("\n") == 1, err
         assert plot_cli.main(["--out", path]) == 2
         err = capsys.readouterr().err
-        assert fragment in err and "does not exist: give the folder" not in err, err
+        assert fragment in err and "it does not exist" not in err, err
     assert not os.path.exists(tmp_path / "nowhere")
 
 
 def test_the_lock_error_carries_its_facts(one_epoch_run, tmp_path):
-    from mxsoftmax.files import FolderLock
     out = copy_run(one_epoch_run, tmp_path / "run")
-    with FolderLock(out):
+    with held(out):
         for open_ in (runs.RunFolder(out).open_new, runs.RunFolder(out).open_existing):
-            with pytest.raises(runs.Locked) as caught:
+            with pytest.raises(Locked) as caught:
                 open_()
             err = caught.value
             assert (err.folder, err.holder, err.who) == (out, str(os.getpid()), "run")

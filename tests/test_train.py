@@ -69,8 +69,7 @@ def test_gpu_without_gpu_is_one_sentence_and_exit_2(cli, monkeypatch, capsys):
 def test_a_run_ends_saying_where_it_was_saved(cli, fashion_subset_dir, tmp_path, capsys):
     code, out, err = cli("train", "--quiet", *["--data-dir", fashion_subset_dir, "--epochs", "1"])
     assert code == 0 and out.startswith("Epoch 0. ")
-    assert err.strip().endswith("nothing was saved: add --out DIR to keep the parameters, the "
-                                "metrics and the pictures of a run")
+    assert err.strip().endswith("nothing was saved (add --out DIR to keep the run)")
     run = str(tmp_path / "run")
     code, out, err = cli("train", "--quiet", *["--data-dir", fashion_subset_dir, "--epochs", "1", "--out", run,
                               "--no-pictures"])
@@ -284,7 +283,7 @@ def test_a_full_disk_behind_standard_output_is_one_sentence(
     assert code == 1 and "Traceback" not in err
     assert err.strip().splitlines() == [
         "python -m mxsoftmax.train: error: cannot write to standard output (No space left on "
-        "device); nothing was saved (use --out DIR to keep checkpoints)."]
+        "device); nothing was saved (add --out DIR to keep the run)."]
 
 
 def test_sigterm_during_predict_is_one_line(cli, fashion_subset_dir, tmp_path, monkeypatch, capsys):
