@@ -1,5 +1,5 @@
-"""What every command line shares: flag types, the one error handler, signals, pipes, how to
-start a command again.
+"""What every command line shares: flag types (``--ctx`` and the proof that it works), the one
+error handler, signals, pipes, how to start a command again.
 
 Exit codes: 0 done; 1 the work failed (divergence, a full disk, unreadable images); 2 bad input
 (flags, files, data), one sentence and no traceback; 128 + N on signal N (130 Ctrl-C, 143
@@ -9,13 +9,15 @@ import argparse
 import contextlib
 import difflib
 import os
+import re
 import shlex
 import shutil
 import signal
 import sys
 
-from .context import parse_ctx
-from .errors import (Diverged, Interrupted, InvalidInput, InvalidType, MxSoftmaxError,
+import mxnet as mx
+
+from .errors import (Diverged, Interrupted, InvalidInput, InvalidType, InvalidValue, MxSoftmaxError,
                       WriteFailed, reason)
 from .sources import check_url, redact_text
 
@@ -194,6 +196,40 @@ def add_ctx_argument(parser):
     """``--ctx cpu|cpu:N|gpu|gpu:N``, parsed into an ``mx.Context``."""
     parser.add_argument("--ctx", type=_argparse_type(parse_ctx, "context"), default="cpu",
                         help="cpu, cpu:N, gpu or gpu:N (default: cpu)")
+
+
+def parse_ctx(text):
+    """Turn ``cpu``, ``cpu:N``, ``gpu`` or ``gpu:N`` into an ``mx.Context``."""
+    found = isinstance(text, str) and re.fullmatch(r"\s*(cpu|gpu)(?::([0-9]{1,3}))?\s*",
+                                                   text.lower(), flags=re.ASCII)
+    if not found:
+        raise InvalidValue(param="ctx", value=text, shown=repr(text),
+                           expected="cpu, cpu:N, gpu or gpu:N with N below 1000")
+    return mx.Context(found.group(1), int(found.group(2) or 0))
+
+
+def check_ctx(ctx):
+    """``ctx`` once one operation ran there: a GPU may be missing (a CPU-only wheel, no driver)
+    or lack the wheel's kernels (sm_90 and newer), which shows only at the first operation."""
+    name = "%s:%d" % (ctx.device_type, ctx.device_id)
+    count = mx.context.num_gpus() if ctx.device_type == "gpu" else None
+    if count == 0:
+        raise InvalidInput("%s asks for a GPU but MXNet sees none (the installed mxnet is a CPU "
+                           "build or no CUDA driver is visible): install a CUDA wheel such as "
+                           "mxnet-cu112 on a machine with an sm_50-sm_86 GPU, or use the CPU."
+                           % name, param="ctx")
+    if count is not None and ctx.device_id >= count:
+        raise InvalidInput("%s asks for GPU %d but MXNet sees only %d GPU(s): use an index below "
+                           "%d." % (name, ctx.device_id, count, count), param="ctx")
+    try:
+        mx.nd.ones((2, 2), ctx=ctx).sum().asscalar()
+    except mx.MXNetError as err:
+        hint = ("MXNet's CUDA wheels carry kernels for sm_50-sm_86 only, not for Hopper (sm_90) "
+                "or newer: use an older GPU or the CPU" if "no kernel image" in str(err) else
+                "use the CPU")
+        raise InvalidInput("%s failed at its first operation (%s): %s." % (name, reason(err), hint),
+                           param="ctx") from None
+    return ctx
 
 
 def add_mirror_argument(parser):

@@ -5,7 +5,6 @@ from .compat import loading
 
 with loading("plot"):  # MXNet loads here: its variables checked first, a signal one line
     from . import cli, pictures, sources
-    from .context import check_ctx
     from .errors import DatasetMismatch, InvalidInput
     from .runs import RunFolder
 
@@ -27,7 +26,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     with cli.handle_errors(PROG, parser, args) as outcome:
-        draw(args.out, check_ctx(args.ctx))
+        draw(args.out, cli.check_ctx(args.ctx))
     return outcome.code
 
 

@@ -12,7 +12,6 @@ from .compat import loading
 with loading("predict"):  # MXNet loads here: its variables checked first, a signal one line
     from . import cli
     from .classify import classify, evidence
-    from .context import check_ctx
     from .errors import CannotWrite, ImageError, InvalidInput, WriteFailed, reason
     from .images import load_image
     from .runs import load_run
@@ -49,7 +48,7 @@ def main(argv=None):
 
 def predict(args):
     """Classify each image of ``args``; returns the exit code."""
-    ctx = check_ctx(args.ctx)
+    ctx = cli.check_ctx(args.ctx)
     run = load_run(args.params, ctx)
     if args.explain is not None:
         check_folder(args.explain)

@@ -12,7 +12,6 @@ with loading("train"):  # MXNet loads here: its variables checked first, a signa
     from .validation import CONSTRAINTS as C
     import mxnet as mx
     from . import catalog, cli, sources
-    from .context import check_ctx
     from .errors import (DatasetMismatch, Diverged, IdxError, Interrupted, InvalidInput,
                          MxSoftmaxError, NoData, WriteFailed)
     from .loop import PATHS, StableMath, TutorialMath, fit
@@ -77,7 +76,7 @@ def train(args, report, signals):
     """Train as the flags say, inside the run folder's lock; ``report`` records where it stands."""
     folder = RunFolder(args.out) if args.out else None
     try:
-        ctx = check_ctx(args.ctx)
+        ctx = cli.check_ctx(args.ctx)
         state = report.state = folder and (folder.open_existing() if args.resume else
                                            folder.open_new())
         report.saved_epoch = state and state["epoch"]

@@ -264,7 +264,7 @@ class TrainedRun(Constraint):
 
 class Ctx(Constraint):
     """An ``mx.Context`` (MXNet is imported only when a value is checked)."""
-    description = "an mx.Context such as mx.cpu() (context.parse_ctx turns 'gpu:1' into one)"
+    description = "an mx.Context such as mx.cpu() (cli.parse_ctx turns 'gpu:1' into one)"
 
     def holds(self, value):
         import mxnet as mx

@@ -1,4 +1,4 @@
-"""mxsoftmax.cli: the one error handler, flag naming from an error's fields, one-line
+"""mxsoftmax.cli: ctx from text and the proof that it works, the one error handler, flag naming from an error's fields, one-line
 flag errors, names in any encoding, signals; cli.command: a "run this" hint names the way this
 process was started, so it runs when pasted."""
 import argparse
@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import mxnet as mx
 import pytest
 
 import mxsoftmax
@@ -182,3 +183,20 @@ def test_started_as_a_script_the_hint_names_the_script(tmp_path):
 def test_a_file_in_the_working_directory_keeps_its_dot_slash(tmp_path):
     script = write_script(tmp_path, "mxsoftmax-train")
     assert run([script], tmp_path, str(tmp_path / "empty"))[0] == "./mxsoftmax-train"
+
+
+def test_no_kernel_image_is_explained(monkeypatch):
+    monkeypatch.setattr(mx.context, "num_gpus", lambda: 1)
+
+    def fail(*args, **kwargs):
+        raise mx.MXNetError("CUDA: no kernel image is available for execution on the device")
+    monkeypatch.setattr(mx.nd, "ones", fail)
+    with pytest.raises(InvalidInput, match="no kernel image.*sm_90"):
+        cli.check_ctx(mx.gpu(0))
+
+
+def test_ctx_text_and_type_are_checked():
+    assert cli.parse_ctx(" GPU:12 ") == mx.gpu(12) and cli.parse_ctx("cpu") == mx.cpu(0)
+    for text in ("cpu:", "cpu:1000", "cpu:\u0663", "cpu:-1", "tpu", "cpu:1:2", None):
+        with pytest.raises(InvalidValue, match="ctx must be cpu, cpu:N, gpu or gpu:N"):
+            cli.parse_ctx(text)

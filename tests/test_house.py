@@ -15,7 +15,7 @@ MATH_MODULES = ("model.py", "loss.py", "optim.py", "metrics.py")
 
 # Lowest first; a module may import its own layer or a lower one, never a higher one.
 LAYERS = [
-    ("foundations", {"settings", "errors", "validation", "compat", "catalog", "context", "files"}),
+    ("foundations", {"settings", "errors", "validation", "compat", "catalog", "files"}),
     ("arrays", {"idx", "sources"}),
     ("batches", {"batches"}),
     ("math", {"model", "loss", "optim", "metrics"}),
