@@ -17,7 +17,7 @@ import sys
 
 import mxnet as mx
 
-from .errors import (Diverged, Interrupted, InvalidInput, InvalidType, InvalidValue, MxSoftmaxError,
+from .errors import (Diverged, Interrupted, InvalidInput, InvalidValue, MxSoftmaxError,
                       WriteFailed, reason)
 from .sources import check_url, redact_text
 
@@ -57,7 +57,7 @@ class Parser(argparse.ArgumentParser):
 
 
 EXIT_CODES = ((Interrupted, lambda err: 128 + err.signum), (Diverged, EXIT_FAILED),
-              (WriteFailed, EXIT_FAILED), (InvalidInput, EXIT_USAGE), (InvalidType, EXIT_USAGE))
+              (WriteFailed, EXIT_FAILED), (InvalidInput, EXIT_USAGE))
 
 
 class Outcome:
@@ -65,12 +65,17 @@ class Outcome:
     code = 0
 
 
+def sentence(err):
+    """The line for ``err`` where a command adds nothing: its message, a clause ended."""
+    return "%s." % err if isinstance(err, (Interrupted, WriteFailed)) else str(err)
+
+
 @contextlib.contextmanager
-def handle_errors(prog, parser=None, args=None, words=None):
+def handle_errors(prog, parser=None, args=None, explain=sentence):
     """The one error handler of the command lines (pypa/build's ``_handle_build_error``): each
-    expected failure is one line on stderr, naming the flag that carried ``param`` or ``path``,
-    and the exit code of its class (:data:`EXIT_CODES`); nothing else is caught. ``words`` maps a
-    class to the command's sentence for it, made from the fields. Yields an :class:`Outcome`."""
+    expected failure is one line on stderr, ``explain(err)``, naming the flag that carried
+    ``param`` or ``path``, and the exit code of its class (:data:`EXIT_CODES`); nothing else is
+    caught. Yields an :class:`Outcome`."""
     outcome = Outcome()
     try:
         yield outcome
@@ -78,11 +83,8 @@ def handle_errors(prog, parser=None, args=None, words=None):
         outcome.code = next(code(err) if callable(code) else code
                             for kind, code in EXIT_CODES if isinstance(err, kind))
         flag = flag_of(err, parser, args)
-        words = {Interrupted: "{}.".format, WriteFailed: "{}.".format, **(words or {})}
-        text = next((word(err) for kind, word in words.items() if isinstance(err, kind)),
-                    str(err))
         lead = "" if isinstance(err, (Interrupted, Diverged)) else "error: "
-        say(prog, "%s%s%s" % (lead, flag + ": " if flag else "", text))
+        say(prog, "%s%s%s" % (lead, flag + ": " if flag else "", explain(err)))
     except BrokenPipeError:
         outcome.code = EXIT_PIPE
     except KeyboardInterrupt:  # before the command's own handlers were installed

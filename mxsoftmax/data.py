@@ -23,12 +23,18 @@ def main(argv=None):
     """Fetch what is missing and say where the verified files are; exit codes as in :mod:`mxsoftmax.cli`."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    words = {sources.NoData: lambda err: err.explain(
-        "connect to the internet and run again, or give --mirror URL of a server holding the four files")}
-    with cli.handle_errors(PROG, parser, args, words) as outcome, cli.Signals():
+    with cli.handle_errors(PROG, parser, args, explain) as outcome, cli.Signals():
         folder = sources.download(args.dataset, args.mirror, folder=args.dir)
         cli.out("%s: the four verified %s files are in %s" % (PROG, args.dataset, folder))
     return outcome.code
+
+
+def explain(err):
+    """No data: the ways forward in this command's flags."""
+    if isinstance(err, sources.NoData):
+        err = err.explain("connect to the internet and run again, or give --mirror URL of a server "
+                          "holding the four files")
+    return cli.sentence(err)
 
 
 def script():

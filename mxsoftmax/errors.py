@@ -1,10 +1,9 @@
 """The exceptions of mxsoftmax, all of them here, each with its fields declared.
 
-Each carries the facts of the failure as declared fields (``path``, ``param``, ``value``,
-``epoch`` ...) and its message is one sentence made once from them, when it is raised: which
-file, value or setting, and how to fix it (a class's ``template``, or the sentence given).
-Callers decide from the fields and the class, never from the text; the command lines name the
-flag that carried ``param`` or ``path`` and choose the exit code by class
+Each carries the facts of the failure as fields (``path``, ``param``, ``problem`` ...) and its
+message is one sentence made once from them, when it is raised: which file, value or setting,
+and how to fix it. Callers decide from the class and the fields, never from the text; the
+command lines name the flag that carried ``param`` or ``path`` and choose the exit code by class
 (:func:`mxsoftmax.cli.handle_errors`).
 """
 import contextlib
@@ -12,12 +11,10 @@ import signal
 
 
 class MxSoftmaxError(Exception):
-    """An expected failure whose message is one sentence a user can act on.
-
-    ``Error(message, **facts)``, or with no message the class's ``template`` filled from the
-    facts. Only the names in ``fields`` are facts (each is an attribute, None when not given):
-    ``param`` is the argument or setting that carried the bad value, ``path`` the file.
-    """
+    """An expected failure whose message is one sentence a user can act on: the one given, or
+    the class's ``template`` filled from the facts. Only the names in ``fields`` are facts (each
+    an attribute, None when not given): ``param`` is the argument or setting that carried the bad
+    value, ``path`` the file."""
     fields = ("path", "param")
     template = "{message}"
 
@@ -32,15 +29,15 @@ class MxSoftmaxError(Exception):
 
 
 class InvalidInput(MxSoftmaxError, ValueError):
-    """A file, value or setting that mxsoftmax cannot use (exit code 2 at the command line)."""
+    """A file, value or setting that mxsoftmax cannot use (exit code 2): ``"<path> <problem>:
+    <advice>."``, or the sentence given."""
+    fields = MxSoftmaxError.fields + ("problem", "advice")
+    template = "{path} {problem}: {advice}."
 
 
-class InvalidType(MxSoftmaxError, TypeError):
-    """An argument of the wrong type, such as float images where uint8 pixels are expected."""
-
-
-class InvalidValue(InvalidInput):
-    """``param`` is outside its declared constraint (:mod:`mxsoftmax.validation`)."""
+class InvalidValue(InvalidInput, TypeError):
+    """``param`` is outside its declared constraint (:mod:`mxsoftmax.validation`); a TypeError
+    too, as scikit-learn's InvalidParameterError, for a value of the wrong type."""
     fields = InvalidInput.fields + ("value", "expected", "shown")
     template = "{param} must be {expected}, not {shown}"
 
@@ -82,21 +79,14 @@ class CheckFailed(MxSoftmaxError, ValueError):
                          "anyway." % verdict.message, verdict=verdict)
 
 
-# ---------------------------------------------------------------- files and run folders
-
 class NotRegular(InvalidInput, OSError):
-    """A path that is not a regular file: a directory, a FIFO, a device, a socket. An OSError
-    too, so that a reader's one ``except OSError`` also meets it (its ``errno`` is None)."""
-
-
-class CannotWrite(InvalidInput):
-    """A place that cannot take the file (not a folder, no permission, read-only, a file that
-    exists and may not be replaced); ``path`` is the file or folder concerned."""
+    """A path that is not a regular file: a folder, a FIFO, a device, a socket. An OSError too,
+    so that a reader's one ``except OSError`` also meets it (its ``errno`` is None)."""
 
 
 class Locked(InvalidInput):
-    """Another process holds the folder's lock: ``folder``, the ``holder``'s PID (text, or
-    'unknown') and ``who`` holds it (a 'process', a 'run')."""
+    """Another process holds the lock of ``folder``: the ``holder``'s PID (text, or 'unknown')
+    and ``who`` holds it (a 'process', a 'run')."""
     fields = InvalidInput.fields + ("folder", "holder", "who")
 
     def __init__(self, folder, holder, who="process"):
@@ -105,40 +95,27 @@ class Locked(InvalidInput):
                          holder=holder, who=who, path=folder)
 
 
-class NotARun(InvalidInput):
-    """A folder that holds no run to continue: ``started`` is True when it holds a run that
-    completed no epoch (which a new run in the folder starts over), False for anything else."""
-    fields = InvalidInput.fields + ("started",)
-
-
-# ---------------------------------------------------------------- pictures
-
 class ImageError(InvalidInput):
-    """A picture that cannot be turned into a model input; the message names it (``path``) and
-    says why."""
+    """A picture that cannot be turned into a model input: ``"<path> <problem>"``, the problem
+    ending with what to do."""
+    template = "{path} {problem}"
 
-
-# ---------------------------------------------------------------- data: idx files, sources
 
 class IdxError(InvalidInput):
-    """An idx file that is missing, damaged, or not what its header says.
-
-    ``path`` (the file or folder), ``problem`` (what is wrong, in words that follow the path) and
-    ``advice`` (what to do) make the message ``"<path> <problem>: <advice>."``; a file that is not
-    the published one also has the two SHA-256 digests, ``expected`` and ``found``.
-    """
-    fields = InvalidInput.fields + ("problem", "advice", "expected", "found")
-    template = "{path} {problem}: {advice}."
+    """An idx file that is missing, damaged, or not what its header says: ``"<path> <problem>:
+    <advice>."``; a file that is not the published one also has the two SHA-256 digests,
+    ``expected`` and ``found``."""
+    fields = InvalidInput.fields + ("expected", "found")
 
     def __init__(self, path, problem, advice="replace it with an intact copy", expected=None,
                  found=None):
         super().__init__(path=path, problem=problem, advice=advice, expected=expected, found=found)
 
-
-def ChecksumMismatch(path, expected, found):
-    """The :class:`IdxError` of a known file whose idx bytes are not the published ones."""
-    return IdxError(path, "does not match its known checksum (expected SHA-256 %s of its idx "
-                          "bytes, got %s)" % (expected, found), expected=expected, found=found)
+    @classmethod
+    def mismatch(cls, path, expected, found):
+        """A known file whose idx bytes are not the published ones."""
+        return cls(path, "does not match its known checksum (expected SHA-256 %s of its idx "
+                         "bytes, got %s)" % (expected, found), expected=expected, found=found)
 
 
 class FetchError(MxSoftmaxError):
@@ -161,14 +138,13 @@ class DatasetMismatch(InvalidInput):
 
 
 class NoData(InvalidInput):
-    """No verified copy of a data set is at hand and none could be downloaded: ``dataset``,
-    the ``folder`` looked in, the sources tried (``bases``, passwords masked) and ``ways``
-    forward, worded for where the message is shown (a command line, a notebook)."""
+    """No verified copy of ``dataset`` is at hand and none could be downloaded: the ``folder``
+    looked in, the sources tried (``bases``, passwords masked) and ``ways`` forward, worded for
+    where the message is shown (a command line, a notebook: :meth:`explain`)."""
     fields = InvalidInput.fields + ("dataset", "folder", "bases", "ways")
-    DEFAULT_WAYS = ("connect to the internet and try again, or use the four idx files you "
-                    "already have")
 
-    def __init__(self, dataset, folder, bases, ways=DEFAULT_WAYS):
+    def __init__(self, dataset, folder, bases, ways="connect to the internet and try again, or "
+                 "use the four idx files you already have"):
         bases = list(bases)
         super().__init__(
             "no verified %s data: %s does not hold the four files and none of the %d sources "
@@ -177,16 +153,13 @@ class NoData(InvalidInput):
 
     def explain(self, ways):
         """The same failure with ``ways`` forward worded for where it is shown."""
-        return str(NoData(self.dataset, self.folder, self.bases, ways))
+        return NoData(self.dataset, self.folder, self.bases, ways)
 
 
 @contextlib.contextmanager
 def translated(kinds, make):
     """Within the block, an exception ``err`` of ``kinds`` becomes ``make(err)``, raised from None:
-    the caller's own error, with its fields. ``make`` returns None for one to let pass as it is.
-
-    The one handler that catches an error to raise another: callers say which and into what.
-    """
+    the caller's own error, with its fields. ``make`` returns None for one to let pass as it is."""
     try:
         yield
     except kinds as err:

@@ -1,5 +1,5 @@
 """Files, carefully: only regular files are read (a FIFO cannot hang a read), every write is
-atomic (:class:`WriteFailed` when the disk is full, :class:`CannotWrite` for a place that cannot
+atomic (:class:`WriteFailed` when the disk is full, :class:`InvalidInput` for a place that cannot
 take files), one process per folder (``filelock``), and why a path cannot be used, truly said."""
 import contextlib
 import errno
@@ -11,7 +11,7 @@ import tempfile
 
 import filelock
 
-from .errors import CannotWrite, Locked, NotRegular, WriteFailed, reason, translated
+from .errors import InvalidInput, Locked, NotRegular, WriteFailed, reason, translated
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
 PART = re.compile(r"\A\.(?P<name>.+)\.[a-z0-9_]{8}\.part\Z")  # atomic_write's temporary files
@@ -39,7 +39,7 @@ def read_regular(path, limit):
 
 def atomic_write(path, write):
     """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it to ``path``:
-    the file is complete or as it was. An OSError becomes WriteFailed or CannotWrite."""
+    the file is complete or as it was. An OSError becomes WriteFailed or InvalidInput."""
     tmp = None
     try:
         with translated(OSError, lambda err: None if isinstance(err, (WriteFailed, NotRegular))
@@ -64,7 +64,7 @@ def write_error(path, err):
     """The error to raise when ``path`` could not be written because of the OSError ``err``."""
     if err.errno in NO_SPACE:
         return WriteFailed("cannot write %s (%s)" % (path, reason(err)), path=path)
-    return CannotWrite("cannot write %s (%s): choose another place, or one you can write to."
+    return InvalidInput("cannot write %s (%s): choose another place, or one you can write to."
                        % (path, cause(path, err)), path=path)
 
 
@@ -101,7 +101,7 @@ class FolderLock:
         """Make the folder if needed, take the lock (Locked names the holder's PID) and prove that
         files can be made there: a read-only folder is found now, not at its first write."""
         if os.path.islink(self.path) or os.path.exists(self.path) and not os.path.isfile(self.path):
-            raise CannotWrite("%s is %s: remove it, or choose another folder." % (
+            raise InvalidInput("%s is %s: remove it, or choose another folder." % (
                 self.path, "a symbolic link, not a lock file" if os.path.islink(self.path)
                 else "not a regular file"), path=self.path)
         with translated(OSError, lambda err: self._refused("cannot be used", err)):
@@ -119,7 +119,7 @@ class FolderLock:
         self.release(discard=True)
         if err.errno in NO_SPACE:
             return write_error(self.folder, err)
-        return CannotWrite("%s %s (%s): %s." % (self.folder, problem, cause(self.folder, err),
+        return InvalidInput("%s %s (%s): %s." % (self.folder, problem, cause(self.folder, err),
                                                 self.advice), path=self.folder)
 
     def _holder(self):

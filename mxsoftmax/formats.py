@@ -15,7 +15,7 @@ import re
 import numpy as np
 
 from . import __version__, catalog, images
-from .errors import CannotWrite, InvalidInput
+from .errors import InvalidInput
 from .files import atomic_write
 from .runs import is_own_file
 from .validation import CONSTRAINTS, validate_params
@@ -30,7 +30,7 @@ STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 @validate_params({"run": CONSTRAINTS["run"]})
 def export(run, path, force=False):
     """Write the trained ``run`` (a :class:`runs.Run`) to ``path``, atomically, in the format its
-    extension names (:data:`FORMATS`); returns the format's name. InvalidInput or CannotWrite
+    extension names (:data:`FORMATS`); returns the format's name. InvalidInput
     when it cannot, WriteFailed on a full disk."""
     if not all(np.isfinite(p.asnumpy()).all() for p in run.params):
         raise InvalidInput("the model's W or b holds inf or NaN: export a checkpoint of a run that "
@@ -90,7 +90,7 @@ def _write(path, data, replace):
 
 
 def _exists(path):
-    return CannotWrite("%s exists: add --force to replace it, or choose another name." % path,
+    return InvalidInput("%s exists: add --force to replace it, or choose another name." % path,
                        path=path)
 
 

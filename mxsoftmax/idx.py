@@ -13,7 +13,7 @@ import zlib
 
 import numpy as np
 
-from .errors import ChecksumMismatch, IdxError, reason, translated
+from .errors import IdxError, reason, translated
 from .files import NotRegular, open_regular
 
 MAGIC = {"images": (2051, 3), "labels": (2049, 1)}  # 0x0803: uint8 in 3 dimensions; 0x0801: 1
@@ -170,7 +170,7 @@ class IdxImages:
             digest = one.finish()
         if self.expected and digest != self.expected:
             if not self.differ:
-                raise ChecksumMismatch(self.path, self.expected, digest)
+                raise IdxError.mismatch(self.path, self.expected, digest)
             self.differ(self.path)
         self.digest = digest
 
@@ -181,7 +181,7 @@ class IdxImages:
 
 def read_idx(path, kind, max_bytes=None, expected=None):
     """One idx file as a validated uint8 array: ``images`` (N, 28, 28) or ``labels`` (N,) 0-9;
-    ChecksumMismatch if its SHA-256 is not ``expected`` (when given)."""
+    IdxError.mismatch if its SHA-256 is not ``expected`` (when given)."""
     return _read(path, kind, max_bytes, expected)[0]
 
 
@@ -202,7 +202,7 @@ def _read(path, kind, max_bytes=None, expected=None):
 def read_split(images_path, labels_path, expected=None, stream=False, differ=None):
     """One split: images (N, 28, 28, 1) uint8 (an :class:`IdxImages` with ``stream``) and labels
     (N,) int32. ``expected`` maps ``images``/``labels`` to a known file's (SHA-256, size): other
-    bytes raise ChecksumMismatch, or for images call ``differ(path)`` when given."""
+    bytes raise IdxError.mismatch, or for images call ``differ(path)`` when given."""
     (image_digest, size), (label_digest, label_size) = [
         (expected or {}).get(kind) or (None, None) for kind in ("images", "labels")]
     labels = read_idx(labels_path, "labels", label_size, label_digest)

@@ -14,9 +14,9 @@ from PIL import Image, ImageFilter, ImageOps
 from PIL.ExifTags import Base
 
 from . import catalog
-from .errors import ImageError, InvalidInput, InvalidType, reason, translated
+from .errors import ImageError, reason, translated
 from .files import NotRegular, read_regular
-from .validation import CONSTRAINTS, Options, validate_params
+from .validation import CONSTRAINTS as C, validate_params
 
 MAX_BYTES = 20 * 2 ** 20     # largest file read; the draw server allows 1 MiB bodies
 MAX_PIXELS = 40 * 10 ** 6    # largest width x height decoded (a 40-megapixel photo)
@@ -36,7 +36,6 @@ STROKES = ("mnist",)         # data sets of pen strokes: the light on their pape
 PAPER_WINDOW = 1 / 6         # the paper's brightness is taken over this share of the shorter side
 PAPER_SIDE = 80              # ... on a copy averaged down to at most this many pixels a side
 PAPER_NOISE = 4.5            # robust standard deviations of the paper's noise that are not ink
-INVERT = Options(("auto", "yes", "no"))
 PIECES = ("is made of more than %d pieces (segments, chunks or strips): save it again as an "
           "ordinary PNG or JPEG." % MAX_READS)
 
@@ -46,6 +45,7 @@ PIECES = ("is made of more than %d pieces (segments, chunks or strips): save it 
 warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
 
 
+@validate_params({"source": C["image"]})
 def read_gray(source, name=None):
     """A path or bytes decoded into float32 gray (0-255) at most WORK_SIDE a side, EXIF
     orientation applied, refused before decoding when it would cost far more than its size (safe
@@ -53,12 +53,9 @@ def read_gray(source, name=None):
     name = _name(source, name)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-    elif isinstance(source, (str, os.PathLike)):
+    else:
         with translated(OSError, lambda err: _undecodable(err, name)):
             data = read_regular(source, MAX_BYTES)
-    else:
-        raise InvalidType("an image is read from a path or from bytes, not from %s."
-                          % type(source).__name__)
     if data is None or len(data) > MAX_BYTES:
         raise _refused(name, "is larger than %d MiB." % (MAX_BYTES // 2 ** 20))
     if not data:
@@ -198,14 +195,13 @@ def _to_gray(im, name, sixteen):
     return gray * alpha + background * (1 - alpha)
 
 
-@validate_params({"dataset": CONSTRAINTS["dataset"]})
+@validate_params({"gray": C["gray"], "invert": C["invert"], "dataset": C["dataset"]})
 def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
     """A gray picture (2-D, 0-255) made the way ``dataset``'s images were: (28, 28) uint8, ink
     bright on 0. Inverted if ``invert`` is "yes", or "auto" and the border is light (pen strokes
     then flattened); ImageError if no ink stands out from the border's median."""
-    INVERT.check("invert", invert)
     side, centring = catalog.DATASETS[dataset]["recipe"]
-    gray = _gray_array(gray, name)
+    gray = (gray.asnumpy() if hasattr(gray, "asnumpy") else np.asarray(gray)).astype(np.float32)
     if invert == "yes" or (invert == "auto" and _border(gray).mean() > 127.5):
         gray = 255 - (flattened(gray) if dataset in STROKES else gray)
     ink = np.clip(gray - np.median(_border(gray)), 0, None)
@@ -255,21 +251,7 @@ def _border(gray):
     return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
 
 
-def _gray_array(gray, name):
-    """``gray`` as a float32 2-D array of finite values; InvalidType/InvalidInput if it is not."""
-    gray = gray.asnumpy() if hasattr(gray, "asnumpy") else np.asarray(gray)  # an NDArray too
-    if not (np.issubdtype(gray.dtype, np.number) or gray.dtype == bool):
-        raise InvalidType("%s must be an array of numbers, not of %s." % (name, gray.dtype))
-    if gray.ndim != 2 or gray.size == 0:
-        raise InvalidInput("%s must be a 2-D gray picture, not an array of shape %s."
-                           % (name, gray.shape), path=name)
-    gray = gray.astype(np.float32)
-    if not np.isfinite(gray).all():
-        raise InvalidInput("%s holds values that are not finite (NaN or infinite)." % name, path=name)
-    return gray
-
-
-@validate_params({"dataset": CONSTRAINTS["dataset"]})
+@validate_params({"source": C["image"], "invert": C["invert"], "dataset": C["dataset"]})
 def load_image(source, invert="auto", dataset="mnist", name=None):
     """:func:`read_gray` then :func:`to_model_input`: a path or bytes to a (28, 28) uint8 input."""
     name = _name(source, name)
@@ -285,7 +267,7 @@ def _name(source, name):
 
 def _refused(name, why):
     """The ImageError of the picture ``name``: ``why`` completes the sentence."""
-    return ImageError("%s %s" % (name, why), path=name)
+    return ImageError(path=name, problem=why)
 
 
 def _undecodable(err, name):

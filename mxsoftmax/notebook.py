@@ -44,7 +44,7 @@ def settings_from_env(environ=None):
 
 def load_data(settings):
     """The data that ``settings`` name; without any, the message says what to set for Jupyter."""
-    with translated(NoData, lambda err: NoData(err.dataset, err.folder, err.bases, _ways(err.dataset))):
+    with translated(NoData, lambda err: err.explain(_ways(err.dataset))):
         return sources.load_splits(settings["dataset"], settings["data_dir"])
 
 

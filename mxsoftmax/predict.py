@@ -12,7 +12,7 @@ from .compat import loading
 with loading("predict"):  # MXNet loads here: its variables checked first, a signal one line
     from . import cli
     from .classify import classify, evidence
-    from .errors import CannotWrite, ImageError, InvalidInput, WriteFailed, reason
+    from .errors import ImageError, InvalidInput, WriteFailed, reason
     from .images import load_image
     from .runs import load_run
 
@@ -67,7 +67,7 @@ def predict(args):
             try:
                 answer["explanation"] = explain(image, answer, run, picture_name(
                     args.explain, path, written))
-            except (WriteFailed, CannotWrite) as err:  # the answer stands; say why no picture
+            except (WriteFailed, InvalidInput) as err:  # the answer stands; say why no picture
                 failed += 1
                 answer["explanation_error"] = str(err)
                 note = "; no explanation: %s" % err

@@ -234,11 +234,11 @@ def _read(path, limit, refused):
 
 
 def _bad_state(path, problem):
-    return InvalidInput("%s %s, so the run cannot be used: %s." % (path, problem, AGAIN), path=path)
+    return InvalidInput(path=path, problem=problem + ", so the run cannot be used", advice=AGAIN)
 
 
 def _bad_params(path, problem, advice="give a run folder written with --out, or its epoch-K.npz file"):
-    return InvalidInput("%s %s: %s." % (path, problem, advice), path=path)
+    return InvalidInput(path=path, problem=problem, advice=advice)
 
 
 def read_state(path):
@@ -303,12 +303,11 @@ Run = collections.namedtuple("Run", "params class_names dataset path")
 Run.__doc__ = "A trained model to use: ``[W, b]`` on a context, its class names and data set."
 
 
-@validate_params({"ctx": Instance(mx.Context, C["ctx"].description, optional=True)})
+@validate_params({"path": Instance((str, bytes, os.PathLike), "a path", invalid=(3, [])),
+                  "ctx": Instance(mx.Context, C["ctx"].description, optional=True)})
 def load_run(path, ctx=None):
     """A trained model from a run folder (its latest checkpoint) or a checkpoint file, as a
     :class:`Run` on ``ctx``; names and data set from the run's state, else MNIST's digits."""
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        raise InvalidValue(param="path", value=path, shown=type(path).__name__, expected="a path")
     path = os.fsdecode(path)
     if os.path.isdir(path):
         state, params = _latest(path)

@@ -21,8 +21,8 @@ from mxnet.gluon.utils import _get_repo_url
 from tqdm import tqdm
 
 from . import catalog, idx
-from .errors import DatasetMismatch, FetchError, InvalidInput, InvalidType, NoData, reason, translated
-from .files import CannotWrite, FolderLock, atomic_write, read_regular
+from .errors import DatasetMismatch, FetchError, InvalidInput, InvalidValue, NoData, reason, translated
+from .files import FolderLock, atomic_write, read_regular
 from .validation import CONSTRAINTS, validate_params
 
 CONNECT, POLL = 5, 0.5  # seconds: to connect; between two checks of a transfer without a byte
@@ -115,7 +115,8 @@ def check_url(url, variable=None):
     """``url`` trimmed if it is an http(s) URL with a usable host; else InvalidInput naming the
     environment ``variable`` that held it, if any (whose line breaks are refused, not trimmed)."""
     if not isinstance(url, str):
-        raise InvalidType("a URL is text, not %s." % type(url).__name__)
+        raise InvalidValue(param=variable or "mirror", value=url, expected="a URL (text)",
+                           shown=type(url).__name__)
     url = url.strip(" \t") if variable else url.strip()
     problem = _url_problem(url)
     if problem and not variable:
@@ -292,7 +293,7 @@ def fetch(url, folder, key, expected, progress=False):
     """Download ``url`` to the standard name of file ``key`` in ``folder``, kept only if its idx
     bytes match ``expected`` (SHA-256, size); the body goes to a temporary file there, bounded by
     the most bytes a gzip of that size can take. FetchError when this source failed; WriteFailed
-    or CannotWrite when the folder cannot take the file."""
+    or InvalidInput when the folder cannot take the file."""
     digest, size = expected
 
     def write(tmp):
@@ -344,7 +345,7 @@ def download(dataset, mirrors=(), folder=None, log=None, progress=None):
 def _missing(folder, files, managed):
     """The keys of the files ``folder`` lacks: in gluon's cache (``managed``) under their standard
     name, a damaged one to be replaced; in yours under any name :func:`idx.find_files` accepts,
-    anything else there refused (CannotWrite), as is complete idx data of another kind in either."""
+    anything else there refused (InvalidInput), as is complete idx data of another kind in either."""
     missing = []
     for key, (digest, _size) in files.items():
         for name in [idx.standard_name(*key)] if managed else idx.candidate_names(*key):
@@ -357,7 +358,7 @@ def _missing(folder, files, managed):
                 owner = found and catalog.identify(*key, found)
                 what = "%s's data" % owner if owner else "other idx data" if found \
                     else "not the expected file"
-                raise CannotWrite("%s already holds %s (%s): move it away or choose another folder, so that "
+                raise InvalidInput("%s already holds %s (%s): move it away or choose another folder, so that "
                                   "it is not replaced." % (folder, name, what), path=folder)
         else:
             missing.append(key)
@@ -409,14 +410,12 @@ def _read(paths, expected, stream, dataset, origin, differ=None):
     return Data(train, test, dataset, origin)
 
 
-@validate_params({"dataset": CONSTRAINTS["dataset_or_none"]})
+@validate_params({"dataset": CONSTRAINTS["dataset_or_none"], "data_dir": CONSTRAINTS["data_dir"]})
 def load_splits(dataset=None, data_dir=None, mirrors=(), log=None, progress=None, stream=False):
     """The train and test splits (a :class:`Data`) from the first place that has them: ``data_dir``
     (see :func:`read_dir`); else ``dataset`` (default MNIST) from Debian's package or the shipped
     copy, else from gluon's cache, downloading what is missing. ``log`` takes the lines said on the
     way (default: standard error); with ``stream`` the training images are an :class:`idx.IdxImages`."""
-    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
-        raise InvalidType("load_splits takes data_dir as a path, not %s." % type(data_dir).__name__)
     log, dataset = log or _stderr, dataset or ("mnist" if not data_dir else None)
     if data_dir:
         return read_dir(data_dir, dataset, stream, log)

@@ -12,8 +12,8 @@ with loading("train"):  # MXNet loads here: its variables checked first, a signa
     from .validation import CONSTRAINTS as C
     import mxnet as mx
     from . import catalog, cli, sources
-    from .errors import (DatasetMismatch, Diverged, IdxError, Interrupted, InvalidInput,
-                         MxSoftmaxError, NoData, WriteFailed)
+    from .errors import (DatasetMismatch, Diverged, IdxError, Interrupted, InvalidInput, NoData,
+                         WriteFailed)
     from .loop import PATHS, StableMath, TutorialMath, fit
     from .model import init_params, params_on
     from .runs import RunFolder
@@ -64,8 +64,7 @@ def main(argv=None):
     if args.resume and not args.out:
         parser.error("--resume needs --out DIR, the folder of the run to continue")
     report = Report(args)
-    words = dict.fromkeys((Interrupted, WriteFailed, MxSoftmaxError), report.explain)  # all
-    with cli.handle_errors(PROG, parser, args, words) as outcome:
+    with cli.handle_errors(PROG, parser, args, report.explain) as outcome:
         with cli.Signals() as signals:
             train(args, report, signals)
         cli.say(PROG, report.done())
@@ -195,7 +194,7 @@ class Report:
             where = self._where()
             return "%s: try %s. %s." % (err, self._advice(err), where[0].upper() + where[1:])
         if isinstance(err, NoData):
-            return err.explain(ways_forward(err.dataset))
+            return str(err.explain(ways_forward(err.dataset)))
         if isinstance(err, DatasetMismatch) and self.state:
             return ("the run in %s was trained on %s, and %s holds %s now (recognised by its "
                     "checksums): give --data-dir DIR with the run's own data, or start a new "

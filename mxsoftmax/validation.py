@@ -9,6 +9,7 @@ with the same objects (:meth:`Constraint.parse`). A failure is :class:`InvalidVa
 import functools
 import inspect
 import numbers
+import os
 import re
 import warnings
 
@@ -111,16 +112,18 @@ class Flag(Options):
 
 
 class Instance(Constraint):
-    """An instance of ``kinds`` (or None when ``optional``), described in words."""
+    """An instance of ``kinds`` (or None when ``optional``), described in words; ``invalid`` are
+    examples of values it refuses, for the generated tests."""
 
-    def __init__(self, kinds, description, optional=False):
+    def __init__(self, kinds, description, optional=False, invalid=("text", 3)):
         self.kinds, self.description, self.optional = kinds, description, optional
+        self.invalid = list(invalid)
 
     def holds(self, value):
         return (value is None and self.optional) or (value is not None and isinstance(value, self.kinds))
 
     def invalid_examples(self):
-        return ["text", 3] + ([] if self.optional else [None])
+        return self.invalid + ([] if self.optional else [None])
 
 
 class Text(Instance):
@@ -213,13 +216,8 @@ class Images(Constraint):
                             "uint8 images of shape (N, 28, 28[, 1]) or (N, 784) (pixels 0-255)")
 
     def holds(self, value):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")  # numpy < 1.24 only warns about a ragged list
-                array = value.asnumpy() if hasattr(value, "asnumpy") else np.asarray(value)
-        except (TypeError, ValueError, Warning):  # a ragged list, an object numpy cannot hold
-            return False
-        if array.dtype != np.uint8:
+        array = _array(value)
+        if array is None or array.dtype != np.uint8:
             return False
         if self.single:
             return array.shape in ((28, 28), (28, 28, 1))
@@ -229,6 +227,29 @@ class Images(Constraint):
     def invalid_examples(self):
         return [np.zeros((28, 28) if self.single else (1, 28, 28)), np.zeros((3, 3), np.uint8),
                 np.zeros((1, 27, 28), np.uint8), np.zeros((0, 28, 28), np.uint8)]
+
+
+def _array(value):
+    """``value`` as a numpy array (an NDArray's too), or None for a ragged list or an object."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy < 1.24 only warns about a ragged list
+            return value.asnumpy() if hasattr(value, "asnumpy") else np.asarray(value)
+    except (TypeError, ValueError, Warning):
+        return None
+
+
+class GrayPicture(Constraint):
+    """A 2-D gray picture: a non-empty array (numpy, NDArray or nested lists) of finite numbers."""
+    description = "a 2-D gray picture: a non-empty array of finite numbers"
+
+    def holds(self, value):
+        array = _array(value)
+        return array is not None and ((np.issubdtype(array.dtype, np.number) or array.dtype == bool) and array.ndim == 2
+                and array.size > 0 and bool(np.isfinite(array).all()))
+
+    def invalid_examples(self):
+        return [np.full((28, 28), np.nan), np.zeros((0, 0)), np.zeros(784), [["a"]], None]
 
 
 class ClassNames(Constraint):
@@ -316,6 +337,11 @@ CONSTRAINTS = {
     "cross_entropy": Function("a function cross_entropy(yhat, y)"),
     "SGD": Function("a function SGD(params, lr)"),
     "splits": Splits(),
+    "data_dir": Instance((str, os.PathLike), "a path, or None", optional=True, invalid=(3, [])),
+    "image": Instance((str, os.PathLike, bytes, bytearray, memoryview),
+                      "a path or the bytes of a picture", invalid=(3, [])),
+    "gray": GrayPicture(),
+    "invert": Options(("auto", "yes", "no")),
     "images": Images(single=False),
     "image28": Images(single=True),
     "class_names": ClassNames(),

@@ -15,7 +15,7 @@ import pytest
 import mxsoftmax
 from mxsoftmax import cli
 from mxsoftmax.validation import CONSTRAINTS
-from mxsoftmax.errors import (Diverged, Interrupted, InvalidInput, InvalidType, InvalidValue,
+from mxsoftmax.errors import (Diverged, Interrupted, InvalidInput, InvalidValue,
                               WriteFailed)
 
 
@@ -27,16 +27,16 @@ def _parser():
     return parser
 
 
-def _handled(err, argv=(), words=None, capsys=None):
+def _handled(err, argv=(), explain=cli.sentence, capsys=None):
     parser = _parser()
     args = parser.parse_args(list(argv))
-    with cli.handle_errors("prog", parser, args, words) as outcome:
+    with cli.handle_errors("prog", parser, args, explain) as outcome:
         raise err
     return outcome.code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("err, code", [
-    (InvalidInput("x is bad."), 2), (InvalidType("x is not text."), 2),
+    (InvalidInput("x is bad."), 2), (InvalidValue("x is not text.", param="x"), 2),
     (InvalidValue(param="seed", expected="a whole number", shown="-1", value=-1), 2),
     (WriteFailed("cannot write x."), 1), (Diverged(0, 3, float("nan")), 1),
     (Interrupted(signal.SIGINT), 130), (Interrupted(signal.SIGTERM), 143)])
@@ -65,8 +65,8 @@ def test_the_flag_is_named_from_the_errors_param_or_path(capsys):
 
 
 def test_a_commands_own_words_are_made_from_the_fields(capsys):
-    words = {Diverged: lambda err: "batch %d went wrong." % err.batch}
-    code, text = _handled(Diverged(1, 7, float("inf")), words=words, capsys=capsys)
+    code, text = _handled(Diverged(1, 7, float("inf")), capsys=capsys,
+                          explain=lambda err: "batch %d went wrong." % err.batch)
     assert code == 1 and text == "prog: batch 7 went wrong.\n"
 
 

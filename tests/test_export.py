@@ -172,7 +172,7 @@ def test_an_existing_file_is_kept_unless_force(run, run_dir, tmp_path, capsys):
 def test_a_file_that_appears_while_writing_is_not_overwritten(tmp_path):
     target = tmp_path / "model.json"
     target.write_text("came first")
-    with pytest.raises(formats.CannotWrite) as caught:
+    with pytest.raises(formats.InvalidInput) as caught:
         formats._write(str(target), b"late", replace=False)  # the check passed before it came
     assert caught.value.path == str(target) and target.read_text() == "came first"
     assert os.listdir(tmp_path) == ["model.json"]  # no temporary file left

@@ -45,7 +45,7 @@ def test_the_cause_names_long_names_and_links_that_lead_nowhere(tmp_path):
 def test_the_os_words_that_mislead_are_replaced_when_a_lock_is_taken(tmp_path):
     link = tmp_path / "link"
     link.symlink_to(tmp_path / "nowhere")
-    with pytest.raises(files.CannotWrite) as caught:
+    with pytest.raises(files.InvalidInput) as caught:
         files.FolderLock(str(link)).acquire()  # the OS says "File exists"
     assert str(caught.value) == ("%s cannot be used (it is a symbolic link to %s, which does not "
                                  "exist): choose a folder you can write to."
@@ -54,11 +54,11 @@ def test_the_os_words_that_mislead_are_replaced_when_a_lock_is_taken(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
     (folder / ".lock").symlink_to(tmp_path / "victim")  # O_NOFOLLOW says "Too many levels..."
-    with pytest.raises(files.CannotWrite, match=r"\.lock is a symbolic link, not a lock file: "
+    with pytest.raises(files.InvalidInput, match=r"\.lock is a symbolic link, not a lock file: "
                                                 r"remove it, or choose another folder\.\Z"):
         files.FolderLock(str(folder)).acquire()
     assert not os.path.exists(tmp_path / "victim")
-    with pytest.raises(files.CannotWrite, match="a name in it is 300 bytes long; a file name "
+    with pytest.raises(files.InvalidInput, match="a name in it is 300 bytes long; a file name "
                                                 "has at most 255\\): use another place\\.\\Z"):
         files.FolderLock(str(tmp_path / ("x" * 300)), advice="use another place").acquire()
 
@@ -80,7 +80,7 @@ def test_the_lock_proves_the_folder_takes_files_and_leaves_no_probe(tmp_path, mo
         made.append(kwargs["dir"])
         raise PermissionError(errno.EACCES, "Permission denied")
     monkeypatch.setattr(files.tempfile, "TemporaryFile", refused)
-    with pytest.raises(files.CannotWrite, match="%s cannot take files \\(Permission denied\\): "
+    with pytest.raises(files.InvalidInput, match="%s cannot take files \\(Permission denied\\): "
                                                 "choose a folder you can write to" % tmp_path):
         files.FolderLock(str(tmp_path)).acquire()
     assert made == [str(tmp_path)] and os.listdir(tmp_path) == []  # lock file removed
