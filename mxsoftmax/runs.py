@@ -133,15 +133,18 @@ class RunFolder:
 
     def init_params(self, say=None):
         """The parameters as drawn, or None: only ``weights.png`` needs them, so a damaged file
-        costs that picture; with ``say`` (a way to print a line) it is said, and removed."""
+        costs that picture; with ``say`` (a way to print a line) it is said, and a file removed."""
         path = self.file(INIT)
         try:
             return load_params_file(path) if os.path.lexists(path) else None
         except InvalidInput:
             if say is not None:
+                removed = _plain(path)  # a folder or a FIFO there is the user's to move
+                if removed:
+                    os.remove(path)
                 say("%s is not a usable params file, so weights.png shows W itself rather than "
-                    "what training changed; the file was removed." % path)
-                os.remove(path)
+                    "what training changed; %s." % (path, "the file was removed" if removed
+                                                    else "move it away"))
             return None
 
     def load(self, state, say):

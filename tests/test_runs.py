@@ -592,6 +592,14 @@ def test_a_damaged_or_nan_init_params_costs_only_the_weights_picture(one_epoch_r
         assert not os.path.exists(init)
         code, stdout, err = train(["--out", out, "--resume", "--epochs", "3"], capsys)
         assert code == 0 and "usable" not in err  # said once
+    out = copy_run(one_epoch_run, tmp_path / "folder")  # not a file: said, and left in place
+    init = os.path.join(out, "init.npz")
+    os.remove(init)
+    os.mkdir(init)
+    code, stdout, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
+    assert code == 0 and stdout.startswith("Epoch 1. ") and "Traceback" not in err, err
+    assert "%s is not a usable params file" % init in err and err.count("move it away.") == 1, err
+    assert os.path.isdir(init)
 
 
 def as_nobody(argv):
