@@ -189,21 +189,21 @@ class Handler(BaseHTTPRequestHandler):
         """http.server's, then: no HTTP version is 400, a ``Host`` not this server's 421."""
         if not super().parse_request():
             return False
-        hosts = self.headers.get_all("Host") or []
         if not self.server.serves(self.connection):
             self.close_connection = True
-        elif len(self.requestline.split()) != 3:
+            return False
+        if len(self.requestline.split()) != 3:  # HTTP/0.9: no headers (Python 3.14: a dict)
             self.send_error(400, "the request line has no HTTP version: this server speaks "
                                  "HTTP/1.0 and HTTP/1.1.")
-        elif len(hosts) != 1 or hosts[0].strip().lower() not in self.server.host_names(self.connection):
-            self.send_error(421, "this server answers requests for http://127.0.0.1:%d/ (or "
-                                 "localhost, or the --host it was started with), not for Host %s: "
-                                 "open the page by one of those addresses." % (
-                                     self.server.server_address[1],
-                                     _one(hosts, "headers: 0 of them",
-                                          "headers: %d of them" % len(hosts))))
-        else:
+            return False
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) == 1 and hosts[0].strip().lower() in self.server.host_names(self.connection):
             return True
+        self.send_error(421, "this server answers requests for http://127.0.0.1:%d/ (or "
+                             "localhost, or the --host it was started with), not for Host %s: "
+                             "open the page by one of those addresses." % (
+                                 self.server.server_address[1],
+                                 _one(hosts, "headers: 0 of them", "headers: %d of them" % len(hosts))))
         return False
 
     def do_GET(self):
