@@ -37,7 +37,7 @@ def build_parser():
     for flag, param, metavar, default in (
             ("--epochs", "epochs", "N", "%d, or the resumed run's" % DEFAULTS.epochs),
             ("--batch-size", "batch_size", "N", DEFAULTS.batch_size),
-            ("--lr", "learning_rate", "X", DEFAULTS.learning_rate),
+            ("--lr", "learning_rate", "X", "%g (the learning rate)" % DEFAULTS.learning_rate),
             ("--seed", "seed", "N", "%d (mx.random, the batch order)" % DEFAULTS.seed)):
         p.add_argument(flag, type=cli.flag_type(C[param], param), metavar=metavar,
                        help="default: %s" % default)
@@ -52,7 +52,8 @@ def build_parser():
     p.add_argument("--out", metavar="DIR", type=cli.path, help="folder for checkpoints, "
                    "metrics.jsonl and pictures: new or empty, or with --resume a run to continue")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    p.add_argument("--no-pictures", action="store_true", help="with --out, draw no pictures")
+    p.add_argument("--no-pictures", action="store_true", help="with --out, draw no pictures "
+                   "(python -m mxsoftmax.plot can, later)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -81,9 +82,8 @@ def train(args, report, signals):
         report.saved_epoch = state and state["epoch"]
         flags = report.flags = resolve(args, state)
         sources.sources(flags["dataset"] or "mnist", args.mirror)  # the mirror variables, now
-        progress = not args.quiet and sys.stderr.isatty()
         data = sources.load_splits(flags["dataset"], flags["data_dir"], args.mirror,
-                                   progress=progress, stream=True)
+                                   progress=_progress(args), stream=True)
         flags["dataset"], digest = data.dataset, sources.fingerprint(data)
         if state and state.get("data") not in (None, digest):
             raise InvalidInput("the run in %s was trained on other data than the files given now "
@@ -111,7 +111,7 @@ def _fit(args, folder, data, ctx, saved, report, signals):
                             StableMath() if flags["stable"] else TutorialMath())
     with signals.deferred(strict=False):
         for row in fit(params, path, flags["epochs"], flags["lr"], start, moving_loss,
-                       stop=signals.pending, progress=not args.quiet and sys.stderr.isatty()):
+                       stop=signals.pending, progress=_progress(args)):
             line = row.pop("line")
             metrics.append(row)
             if folder:
@@ -122,6 +122,11 @@ def _fit(args, folder, data, ctx, saved, report, signals):
             cli.out(line)
             signals.check()
     return params, init, metrics
+
+
+def _progress(args):
+    """A progress bar unless ``--quiet`` or standard error is not a terminal."""
+    return not args.quiet and sys.stderr.isatty()
 
 
 def resolve(args, state):
@@ -199,8 +204,9 @@ class Report:
             return ("the run in %s was trained on %s, and %s holds %s now (recognised by its "
                     "checksums): give --data-dir DIR with the run's own data, or start a new "
                     "--out." % (self.out, err.asked, err.folder, err.found))
-        recorded = self.state and not self.data_dir_given and self.flags["data_dir"]
-        if isinstance(err, IdxError) and recorded:
+        recorded = (isinstance(err, IdxError) and self.state and not self.data_dir_given
+                    and self.state["flags"]["data_dir"])
+        if recorded:
             return ("the run was trained on the files in %s, which cannot be used now (%s %s): "
                     "give --data-dir DIR with the same files, or start a new --out."
                     % (recorded, err.path, err.problem))
