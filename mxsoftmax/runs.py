@@ -65,21 +65,24 @@ class RunFolder:
     def open_new(self):
         """Lock the folder for a new run: new, empty, or holding only what a run that completed
         no epoch leaves, which is removed. A folder of other files is refused before it is locked."""
-        ours = os.path.lexists(self.lock.path)  # a run's files are a run's only beside its lock
-        self._refuse_others(ours)
+        locked = os.path.lexists(self.lock.path)
+        ours = locked or os.path.lexists(self.file(STATE))  # a run's files beside its lock or state
+        self._refuse_others(ours, before_lock=True)
         self.lock.acquire()
         with contextlib.ExitStack() as unless_new:
-            unless_new.callback(self.lock.release, discard=not ours)
-            if os.path.lexists(self.file(STATE)):
+            unless_new.callback(self.lock.release, discard=not locked)
+            if os.path.lexists(self.file(STATE)):  # with its lock, or a copy without dotfiles
                 raise InvalidInput("%s already holds a run: resume it with --resume, or choose "
                                    "another folder." % self.path, path=self.path)
             self._refuse_others(ours)  # again, under the lock: another process may have written
             unless_new.pop_all()
         self._remove()
 
-    def _refuse_others(self, ours):
+    def _refuse_others(self, ours, before_lock=False):
         """Refuse a new run in a folder that holds files that are not a run's."""
         others = self._others(ours) if os.path.isdir(self.path) else []
+        if others and before_lock and os.path.lexists(self.lock.path):
+            return  # a run began here meanwhile (its lock comes before its files): the lock says
         if others:
             raise InvalidInput("%s holds other files (%s%s) and no mxsoftmax run: choose an empty "
                                "or new folder so that nothing in it is overwritten." % (
@@ -91,10 +94,15 @@ class RunFolder:
         if not os.path.isdir(self.path):
             parent = os.path.dirname(os.path.abspath(self.path))
             such = ", such as %s" % parent if os.path.isfile(os.path.join(parent, STATE)) else ""
-            problem = ("is a file, not a run folder" if os.path.exists(self.path) else
-                       "cannot be used (%s)" % cause(self.path))
-            raise InvalidInput("%s %s: give the folder of an existing run%s." % (
-                self.path, problem, such), path=self.path)
+            why = cause(self.path)
+            if os.path.exists(self.path):
+                problem = "is a file, not a run folder"
+            elif why == NOT_THERE:  # not a dangling link or a name too long: a misspelt name?
+                problem, such = "does not exist", such or " (check its name)"
+            else:
+                problem = "cannot be used (%s)" % why
+            raise InvalidInput(path=self.path, problem=problem,
+                               advice="give the folder of an existing run" + such)
         if not os.path.lexists(self.file(STATE)):
             if os.path.lexists(self.lock.path) and not self._others(ours=True):
                 raise InvalidInput("%s holds a run that completed no epoch, so there is nothing to "
@@ -306,8 +314,7 @@ Run = collections.namedtuple("Run", "params class_names dataset path")
 Run.__doc__ = "A trained model to use: ``[W, b]`` on a context, its class names and data set."
 
 
-@validate_params({"path": Instance((str, bytes, os.PathLike), "a path", invalid=(3, [])),
-                  "ctx": Instance(mx.Context, C["ctx"].description, optional=True)})
+@validate_params({"path": C["run_path"], "ctx": Instance(mx.Context, C["ctx"].description, optional=True)})
 def load_run(path, ctx=None):
     """A trained model from a run folder (its latest checkpoint) or a checkpoint file, as a
     :class:`Run` on ``ctx``; names and data set from the run's state, else MNIST's digits."""

@@ -1,9 +1,9 @@
 """Run folders that cannot be lost: the lock, validated state, damaged metrics, safe checkpoints."""
+import contextlib
 import json
 import zipfile
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -66,6 +66,22 @@ def test_two_runs_into_one_folder_at_once_one_is_refused_naming_the_holder(tmp_p
     assert saved(out)[0]["epoch"] == 0 and os.path.exists(os.path.join(out, "epoch-0.npz"))
 
 
+def test_a_run_that_begins_while_another_judges_the_folder_is_named_as_its_holder(tmp_path,
+                                                                                  monkeypatch):
+    out = str(tmp_path / "run")
+    folder, judge = runs.RunFolder(out), runs.RunFolder._refuse_others
+    with contextlib.ExitStack() as other:
+        def meanwhile(self, ours, before_lock=False):  # the other run: its lock, then its files
+            if before_lock:
+                other.enter_context(held(out))
+                open(os.path.join(out, "init.npz"), "wb").close()
+            return judge(self, ours, before_lock)
+        monkeypatch.setattr(runs.RunFolder, "_refuse_others", meanwhile)
+        with pytest.raises(Locked, match="is in use by another mxsoftmax run \\(PID %d\\)"
+                           % os.getpid()):
+            folder.open_new()
+
+
 def test_a_folder_with_other_files_is_refused_and_left_alone(fashion_subset_dir, tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()
@@ -83,6 +99,18 @@ def test_a_folder_with_other_files_is_refused_and_left_alone(fashion_subset_dir,
         assert code == 2 and "holds other files (epoch-9.npz, init.npz)" in err, err
         assert sorted(os.listdir(out)) == ["epoch-9.npz", "init.npz"]
         assert (out / "init.npz").read_text() == "my init"
+
+
+def test_a_run_copied_without_its_lock_is_still_a_run_to_resume(one_epoch_run, fashion_subset_dir,
+                                                                tmp_path, capsys):
+    out = copy_run(one_epoch_run, tmp_path / "copy")
+    os.remove(os.path.join(out, ".lock"))  # copied without dotfiles
+    before = sorted(os.listdir(out))
+    code, _, err = train(["--data-dir", fashion_subset_dir, "--epochs", "2", "--out", out], capsys)
+    assert code == 2 and "%s already holds a run: resume it with --resume" % out in err, err
+    assert sorted(os.listdir(out)) == before
+    code, stdout, err = train(["--epochs", "2", "--out", out, "--resume", "--no-pictures"], capsys)
+    assert code == 0 and stdout.startswith("Epoch 1. "), err
 
 
 def test_a_run_that_completed_no_epoch_can_be_started_again(fashion_subset_dir, tmp_path, capsys):
@@ -119,7 +147,8 @@ def _state_cases(outside):
         ("negative epoch", edit(epoch=-1), "epoch must be a whole number from 0 to 100000, not -1"),
         ("epoch as text", edit(epoch="0"), "epoch must be a whole number from 0 to 100000, not '0'"),
         ("epoch as bool", edit(epoch=True), "epoch must be a whole number from 0 to 100000, not True"),
-        ("nan loss", edit(moving_loss=float("nan")), "moving_loss must be a number from -3.4e+38 to 3.4e+38, not nan"),
+        ("nan loss", edit(moving_loss=float("nan")),
+         "moving_loss must be a number from -3.4e+38 to 3.4e+38, not nan"),
         ("huge loss", edit(moving_loss=1e308), "moving_loss must be a number from -3.4e+38 to 3.4e+38"),
         ("absolute params", edit(params=outside), "params must be epoch-0.npz, not '%s" % outside[:20]),
         ("params elsewhere", edit(params="../epoch-0.npz"), "params must be epoch-0.npz"),
@@ -135,7 +164,8 @@ def _state_cases(outside):
         ("bad data digest", edit(data="x" * 64), "data must be a SHA-256 in hex, or null"),
         ("bad dataset", edit(dataset="cifar"), "flags.dataset must be one of mnist, fashion-mnist"),
         ("stable as text", edit(stable="no"), "flags.stable must be true or false"),
-        ("nine names", edit(class_names=list("abcdefghi")), "class_names must be a list of 10 class names (text)"),
+        ("nine names", edit(class_names=list("abcdefghi")),
+         "class_names must be a list of 10 class names (text)"),
         ("control characters", edit(class_names=["\x1b[2J"] * 10),
          "class_names must be a printable name of 1-40 characters"),
         ("flags missing", json.dumps({k: v for k, v in good.items() if k != "flags"}),
@@ -288,7 +318,7 @@ def test_params_files_of_other_types_are_converted_or_refused(tmp_path, monkeypa
     old = tmp_path / "epoch-3.params"  # mxsoftmax 0.2's checkpoints: refused by name, unread
     mx.nd.save(str(old), {"W": mx.nd.ones((784, 10)), "b": mx.nd.ones(10)})
     with pytest.raises(runs.InvalidInput, match="is in MXNet's .params format, which mxsoftmax 0.2 "
-                                            "wrote and this version does not read: train the run again"):
+                       "wrote and this version does not read: train the run again"):
         runs.load_params_file(str(old))
 
 
@@ -432,8 +462,8 @@ def test_a_run_in_use_is_named_with_its_holder_by_every_command(one_epoch_run, t
         assert plot_cli.main(["--out", out]) == 2
         assert "in use by another mxsoftmax run (PID %d)" % os.getpid() in capsys.readouterr().err
     (tmp_path / "notes.txt").write_text("mine")
-    for missing, fragment in ((str(tmp_path / "nothere"), "cannot be used (it does not exist): "
-                                                          "give the folder of an existing run."),
+    for missing, fragment in ((str(tmp_path / "nothere"), "nothere does not exist: give the folder "
+                                                          "of an existing run (check its name)."),
                               (os.path.join(out, "state.json"), "is a file, not a run folder: "
                                                                 "give the folder of an existing "
                                                                 "run, such as %s." % out),
@@ -541,7 +571,8 @@ def test_a_first_epoch_killed_at_any_write_starts_again_with_out(tmp_path, capsy
         code, _, err = train(["--out", out, "--resume", "--epochs", "1"], capsys)
         assert code == 2 and err.count("\n") == 1, (name, err)
         assert "holds a run that completed no epoch, so there is nothing to continue or draw: " \
-            "train it again in that folder (without --resume)" in err and sorted(os.listdir(out)) == before, (name, err)
+            "train it again in that folder (without --resume)" in err, (name, err)
+        assert sorted(os.listdir(out)) == before, name
         code, stdout, err = train(["--data-dir", data, "--epochs", "1", "--out", out], capsys)
         assert code == 0 and stdout.startswith("Epoch 0. ") and "holds other files" not in err, (
             name, err)
@@ -661,7 +692,7 @@ def test_a_folder_named_in_any_encoding_keeps_its_run(tmp_path, monkeypatch, cap
     assert os.fsencode(out).endswith(b"/run\xff")
     names = sorted(os.listdir(os.fsencode(out)))
     assert names == sorted(n.encode() for n in [".lock", "epoch-1.npz", "init.npz",
-                                                 "metrics.jsonl", "state.json"] + list(runs.PICTURES))
+                                                "metrics.jsonl", "state.json"] + list(runs.PICTURES))
     assert json.load(open(os.path.join(out, "state.json")))["epoch"] == 1
     assert runs.load_run(os.fsencode(out)).params[0].shape == (784, 10)
 
