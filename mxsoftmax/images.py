@@ -135,7 +135,7 @@ def _check_cost(im, size, data, name):
     if memory > MAX_DECODE:
         raise _refused(name, "would take %.4g MiB to decode (%dx%d pixels, %s), more than %d MiB: "
                              "save it smaller or as a PNG." % (memory / 2 ** 20, size[0], size[1],
-                                                              im.format, MAX_DECODE // 2 ** 20))
+                                                               im.format, MAX_DECODE // 2 ** 20))
     scans = max(1, min(MAX_SCANS, SCAN_WORK // max(pixels, 1)))
     if decoder == "jpeg" and data.count(b"\xff\xda") > scans:
         raise _refused(name, "is a JPEG of more than %d scans, the most decoded at %dx%d pixels "
@@ -144,7 +144,7 @@ def _check_cost(im, size, data, name):
     if decoder in Image.DECODERS and len(data) > SLOW_BYTES:
         raise _refused(name, "is a %s picture of a kind Pillow decodes slowly (%s), and larger "
                              "than %d MiB: save it as a PNG." % (im.format, decoder,
-                                                                SLOW_BYTES // 2 ** 20))
+                                                                 SLOW_BYTES // 2 ** 20))
 
 
 def _tile_bytes(im):
@@ -180,7 +180,8 @@ def _shrunk(im):
 
 def _to_gray(im, name, sixteen):
     """Float32 gray 0-255 of :func:`_shrunk`'s picture: 16-bit ones by their full range, 32-bit
-    and float ones by their own; transparent pixels composited as the module says."""
+    and float ones by their own; transparent pixels composited over white where the opaque
+    ones are mostly dark, else over black (the ink keeps its contrast)."""
     values = np.asarray(im, dtype=np.float32)
     if im.mode == "F":
         if not np.isfinite(values).all():

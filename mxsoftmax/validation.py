@@ -245,8 +245,8 @@ class GrayPicture(Constraint):
 
     def holds(self, value):
         array = _array(value)
-        return array is not None and ((np.issubdtype(array.dtype, np.number) or array.dtype == bool) and array.ndim == 2
-                and array.size > 0 and bool(np.isfinite(array).all()))
+        numbers = array is not None and (np.issubdtype(array.dtype, np.number) or array.dtype == bool)
+        return numbers and array.ndim == 2 and array.size > 0 and bool(np.isfinite(array).all())
 
     def invalid_examples(self):
         return [np.full((28, 28), np.nan), np.zeros((0, 0)), np.zeros(784), [["a"]], None]
@@ -285,7 +285,7 @@ class TrainedRun(Constraint):
 
 class Ctx(Constraint):
     """An ``mx.Context`` (MXNet is imported only when a value is checked)."""
-    description = "an mx.Context such as mx.cpu() (cli.parse_ctx turns 'gpu:1' into one)"
+    description = "an mx.Context such as mx.cpu() or mx.gpu(1)"
 
     def holds(self, value):
         import mxnet as mx
@@ -337,6 +337,7 @@ CONSTRAINTS = {
     "cross_entropy": Function("a function cross_entropy(yhat, y)"),
     "SGD": Function("a function SGD(params, lr)"),
     "splits": Splits(),
+    "run_path": Instance((str, bytes, os.PathLike), "a path", invalid=(3, [])),
     "data_dir": Instance((str, os.PathLike), "a path, or None", optional=True, invalid=(3, [])),
     "image": Instance((str, os.PathLike, bytes, bytearray, memoryview),
                       "a path or the bytes of a picture", invalid=(3, [])),
@@ -398,7 +399,16 @@ def check_environment(environ):
 
 
 def _shown(value):
-    """A value as the message shows it: short, whatever it is."""
-    text = repr(value) if isinstance(value, (str, numbers.Number, type(None))) else \
-        "a %s" % type(value).__name__
-    return text if len(text) <= 60 else text[:57] + "..."
+    """A value as the message shows it: short, whatever it is (an array by its type and shape,
+    with "holding NaN or inf" when it does)."""
+    if isinstance(value, (str, numbers.Number, type(None))):
+        text = repr(value)
+    elif isinstance(getattr(value, "shape", None), tuple) and hasattr(value, "dtype"):
+        array = _array(value)
+        odd = (array is not None and np.issubdtype(array.dtype, np.inexact)
+               and not np.isfinite(array).all())
+        text = "a %s %s of shape %s%s" % (np.dtype(value.dtype).name, type(value).__name__,
+                                          value.shape, " holding NaN or inf" if odd else "")
+    else:
+        text = "a %s" % type(value).__name__
+    return text if len(text) <= 80 else text[:77] + "..."

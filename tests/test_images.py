@@ -267,10 +267,15 @@ def test_rendered_digits_are_recognised_after_mnist_preprocessing():
 
 
 def test_odd_arrays_and_sources_get_clear_errors():
-    for gray in (np.full((28, 28), np.nan), np.zeros((0, 0)), np.zeros(784), [["a"]]):
-        with pytest.raises(InvalidValue, match="gray must be a 2-D gray picture: a non-empty array "
-                                               "of finite numbers"):
+    for gray, shown in ((np.full((28, 28), np.nan), "a float64 ndarray of shape (28, 28) holding "
+                                                    "NaN or inf"),
+                        (np.zeros((0, 0)), "a float64 ndarray of shape (0, 0)"),
+                        (np.zeros(784, np.uint8), "a uint8 ndarray of shape (784,)"),
+                        ([["a"]], "a list")):
+        with pytest.raises(InvalidValue) as refused:
             images.to_model_input(gray)
+        assert str(refused.value) == ("gray must be a 2-D gray picture: a non-empty array of "
+                                      "finite numbers, not %s" % shown)
     with pytest.raises(InvalidValue, match="source must be a path or the bytes of a picture, not "
                                            "None"):
         images.read_gray(None)
@@ -336,7 +341,7 @@ def test_flattening_evenly_lit_paper_only_scales_it():
     ink = (255 - page) - 55.0                       # the border-median recipe by hand: the ink
     assert images.to_model_input(page).max() == 255
     inked = images.to_model_input(page) > 0
-    rows, cols = np.flatnonzero(inked.any(1)), np.flatnonzero(inked.any(0))
+    rows = np.flatnonzero(inked.any(1))
     assert rows[-1] - rows[0] + 1 == 20 and ink.max() == 160
     np.testing.assert_array_equal(images.to_model_input(page), images.to_model_input(
         255 - page, "no"))                          # the same picture given light-on-dark
