@@ -24,7 +24,8 @@ def predict_proba(images, params, ctx):
 def _batch(images, ctx):
     """uint8 images as the model's input: an (N, 784) NDArray on ``ctx`` through ``transform``."""
     images = images.asnumpy() if isinstance(images, nd.NDArray) else np.asarray(images)
-    return transform(nd.array(images.reshape(-1, NUM_INPUTS), ctx=ctx, dtype=np.uint8), np.zeros(1))[0]
+    X = nd.array(images.reshape(-1, NUM_INPUTS), ctx=ctx, dtype=np.uint8)
+    return transform(X, np.zeros(1))[0]
 
 
 @validate_params({"image28": C["image28"], "params": C["model"], "class_names": C["class_names"],
@@ -33,8 +34,9 @@ def classify(image28, params, class_names, ctx):
     """The answer for one (28, 28) uint8 image, ready for ``json.dumps``: the ``label``,
     ``name``, ``probability`` and ``score`` of the most probable class, the same for the
     ``top3``, and all ten ``probabilities`` and ``scores``; ties keep the lower label first."""
-    probs = predict_proba([image28], params, ctx)[0].astype(np.float64)
-    scores = linear(_batch([image28], ctx), params).asnumpy()[0].astype(np.float64)
+    X = _batch([image28], ctx)
+    probs = stable_net(X, params).asnumpy()[0].astype(np.float64)
+    scores = linear(X, params).asnumpy()[0].astype(np.float64)
     if not (np.isfinite(probs).all() and np.isfinite(scores).all()):
         raise InvalidInput("the model's probabilities are not finite: its parameters are too large "
                            "or hold inf or NaN.")

@@ -18,7 +18,7 @@ import sys
 import mxnet as mx
 
 from .errors import (Diverged, Interrupted, InvalidInput, InvalidValue, MxSoftmaxError,
-                      WriteFailed, reason)
+                     WriteFailed, reason)
 from .sources import check_url, redact_text
 
 EXIT_FAILED, EXIT_USAGE, EXIT_PIPE = 1, 2, 141

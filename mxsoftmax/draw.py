@@ -60,10 +60,14 @@ def main(argv=None):
     """Serve until Ctrl-C (exit 130); exit 2 with one sentence if the run or address is unusable."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    explain = lambda err: "stopped." if isinstance(err, Interrupted) else cli.sentence(err)  # noqa: E731
     with cli.handle_errors(PROG, parser, args, explain) as outcome:
         serve(args)
     return outcome.code
+
+
+def explain(err):
+    """Ctrl-C is how the server is stopped: one word."""
+    return "stopped." if isinstance(err, Interrupted) else cli.sentence(err)
 
 
 def serve(args):

@@ -13,8 +13,8 @@ PROG = "python -m mxsoftmax.export"
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.export``."""
     p = cli.Parser(prog=PROG, description="Write a trained mxsoftmax run for use without "
-                      "MXNet: .onnx (an ONNX graph), .html (a page to draw on that works offline, "
-                      "from a file), .npz or .json (W, b, class names and the recipe).")
+                   "MXNet: .onnx (an ONNX graph), .html (a page to draw on that works offline, "
+                   "from a file), .npz or .json (W, b, class names and the recipe).")
     p.add_argument("--params", required=True, metavar="RUN", type=cli.path,
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.npz file")
     p.add_argument("--to", required=True, metavar="FILE", type=cli.path,

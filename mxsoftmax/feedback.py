@@ -590,7 +590,9 @@ def exercise_border_pixels(mask, why, splits):
     _require(mask.dtype.kind in "biuf" and mask.size == 784 and np.isin(mask, (0, 1)).all(),
              "shape", said, kind="%s of shape %s" % (mask.dtype, mask.shape))
     mask = mask.reshape(28, 28).astype(bool)
-    inked = np.asarray(splits.train[0]).reshape(-1, 28, 28).max(axis=0) > 0
+    images = splits.train[0]  # a streamed file chunk by chunk: never held whole
+    inked = np.logical_or.reduce([(np.asarray(part).reshape(-1, 28, 28) > 0).any(axis=0) for part
+                                  in (images.chunks(4096) if hasattr(images, "chunks") else [images])])
     for wrong, what in ((mask & inked, "marks {count} pixels that some training image inks, such "
                          "as row {r}, column {c}: their weights do move."),
                         (~inked & ~mask, "misses {count} pixels that no training image inks, such "

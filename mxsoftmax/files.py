@@ -65,7 +65,7 @@ def write_error(path, err):
     if err.errno in NO_SPACE:
         return WriteFailed("cannot write %s (%s)" % (path, reason(err)), path=path)
     return InvalidInput("cannot write %s (%s): choose another place, or one you can write to."
-                       % (path, cause(path, err)), path=path)
+                        % (path, cause(path, err)), path=path)
 
 
 def write_bytes(path, data):
@@ -120,7 +120,7 @@ class FolderLock:
         if err.errno in NO_SPACE:
             return write_error(self.folder, err)
         return InvalidInput("%s %s (%s): %s." % (self.folder, problem, cause(self.folder, err),
-                                                self.advice), path=self.folder)
+                                                 self.advice), path=self.folder)
 
     def _holder(self):
         """The PID the lock file names, its holder's, or 'unknown'."""

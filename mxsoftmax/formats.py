@@ -91,7 +91,7 @@ def _write(path, data, replace):
 
 def _exists(path):
     return InvalidInput("%s exists: add --force to replace it, or choose another name." % path,
-                       path=path)
+                        path=path)
 
 
 def model_card(run, arrays=False):

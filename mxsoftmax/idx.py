@@ -101,7 +101,7 @@ class _Pass:
                 found, magic, self.kind), "check that it is the %s file and not damaged" % self.kind)
         if len(header) < 4 + 4 * ndim:
             raise IdxError(self.path, "is too short to be an idx %s file (%d bytes)" % (self.kind,
-                                                                                          len(header)))
+                                                                                        len(header)))
         self.dims = struct.unpack(">%dI" % ndim, header[4:])
         if self.kind == "images" and self.dims[1:] != (28, 28):
             raise IdxError(self.path, "holds %dx%d images, not 28x28" % self.dims[1:],
@@ -145,25 +145,25 @@ class _Pass:
 
 
 class IdxImages:
-    """The images (or other ``kind``) of an idx file, checked by header now and read in chunks when
-    used (47 MB of uint8 never held whole). A pass checks the rest (length, trailing data, gzip CRC,
-    the SHA-256 ``expected``, else ``differ(path)``) and records :attr:`digest`; ``np.asarray``
-    reads all, (N, 28, 28, 1) images."""
+    """The images of an idx file, checked by header now and read in chunks when used (47 MB of
+    uint8 never held whole). A pass checks the rest (length, trailing data, gzip CRC, the SHA-256
+    ``expected``, else ``differ(path)``) and records :attr:`digest`; ``np.asarray`` reads all,
+    (N, 28, 28, 1)."""
 
     dtype = np.dtype(np.uint8)
 
-    def __init__(self, path, max_bytes=None, expected=None, differ=None, kind="images"):
-        with _opened(path, kind, max_bytes) as one:
-            self.shape = one.dims + ((1,) if kind == "images" else ())
+    def __init__(self, path, max_bytes=None, expected=None, differ=None):
+        with _opened(path, "images", max_bytes) as one:
+            self.shape = one.dims + (1,)
         self.path, self.max_bytes, self.expected, self.differ = path, max_bytes, expected, differ
-        self.kind, self.digest = kind, None
+        self.digest = None
 
     def __len__(self):
         return self.shape[0]
 
     def chunks(self, n):
         """Yield the images ``n`` at a time, (k, 28, 28, 1) views of one reused buffer."""
-        with _opened(self.path, self.kind, self.max_bytes) as one:
+        with _opened(self.path, "images", self.max_bytes) as one:
             buffer = np.empty((n,) + self.shape[1:], dtype=np.uint8)
             for start in range(0, len(self), n):
                 yield one.fill(buffer[:min(n, len(self) - start)])
@@ -191,12 +191,16 @@ def file_digest(path, kind, max_bytes=None):
 
 
 def _read(path, kind, max_bytes=None, expected=None):
-    """(array, SHA-256 of its idx bytes) of one file, with every check; labels must be 0-9."""
-    one = IdxImages(path, max_bytes, expected, kind=kind)
-    array = np.asarray(one).reshape(one.shape[:MAGIC[kind][1]])
+    """(array, SHA-256 of its idx bytes) of one file, in one pass with every check; labels must
+    be 0-9."""
+    with _opened(path, kind, max_bytes) as one:
+        array = one.fill(np.empty(one.dims, dtype=np.uint8))
+        digest = one.finish()
+    if expected and digest != expected:
+        raise IdxError.mismatch(path, expected, digest)
     if kind == "labels" and array.max() > 9:
         raise IdxError(path, "has label %d; labels must be 0-9" % array.max())
-    return array, one.digest
+    return array, digest
 
 
 def read_split(images_path, labels_path, expected=None, stream=False, differ=None):

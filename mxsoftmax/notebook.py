@@ -115,7 +115,7 @@ def _blamed(functions, err):
     codes = {getattr(fn, "__code__", None): name for name, fn in functions.items()}
     names = [codes[frame.f_code] for frame, _ in traceback.walk_tb(err.__traceback__)
              if frame.f_code in codes][-1:] or (list(functions) if isinstance(err, mx.MXNetError)
-                                                 else [])
+                                                else [])
     if isinstance(err, MxSoftmaxError) or not names:
         return None
     who, said = " or ".join(names), re.split(r"(?<=\.)\s", reason(err).removeprefix(

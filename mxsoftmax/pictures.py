@@ -95,7 +95,7 @@ def show_grid(images, titles=None, ncols=8, suptitle=None):
     than tight_layout): columns as wide as the longest line (<= MAX_NAME + 20), rows its height."""
     images, lines = _numpy(images).reshape(-1, 28, 28), [str(t).split("\n") for t in titles or []]
     nrows = max(1, -(-len(images) // ncols))
-    width = max(1.6, .068 * min(max((len(l) for t in lines for l in t), default=0), MAX_NAME + 20))
+    width = max(1.6, .068 * min(max((len(line) for t in lines for line in t), default=0), MAX_NAME + 20))
     head = .15 * max(map(len, lines), default=0) + .08  # inches of a title
     top, side = (.4 if suptitle else .05) + head, width * ncols * .99 / (ncols + (ncols - 1) * .08)
     height = top + nrows * side + (nrows - 1) * head + .05
@@ -255,8 +255,8 @@ def draw_pictures(folder, params, init, metrics, test_split, class_names, ctx, b
 
 
 class RunPictures:
-    """A run's pictures, each the method of its name: ``history`` of the epoch rows, ``weights``
-    (W - ``init``; W itself when init is None), ``confusion`` and ``mistakes`` of the test split."""
+    """A run's pictures, one method each: ``history`` of the epoch rows, ``weights`` (W -
+    ``init``; W itself when init is None), ``confusion`` and ``mistakes`` of the test split."""
 
     @validate_params({"params": CONSTRAINTS["model"], "ctx": CONSTRAINTS["ctx"], **NAMES})
     def __init__(self, params, init, metrics, test_split, class_names, ctx):
@@ -266,8 +266,10 @@ class RunPictures:
     def drawings(self):
         """``{file name: its method}`` of the pictures the run has data for (without a test
         split, no confusion or mistakes; without epochs, no empty curves over good ones)."""
-        wanted = (bool(self.metrics), True, self.test is not None, self.test is not None)
-        return {name: getattr(self, name[:-len(".png")]) for name, ok in zip(PICTURES, wanted) if ok}
+        tested = self.test is not None
+        drawings = ((self.history, bool(self.metrics)), (self.weights, True),
+                    (self.confusion, tested), (self.mistakes, tested))
+        return {name: draw for name, (draw, wanted) in zip(PICTURES, drawings) if wanted}
 
     @functools.cached_property
     def probs(self):

@@ -12,7 +12,8 @@ from .compat import loading
 with loading("predict"):  # MXNet loads here: its variables checked first, a signal one line
     from . import cli
     from .classify import classify, evidence
-    from .errors import ImageError, InvalidInput, WriteFailed, reason
+    from .errors import ImageError, InvalidInput, WriteFailed
+    from .files import cause
     from .images import load_image
     from .runs import load_run
 
@@ -87,7 +88,7 @@ def check_folder(folder):
             pass
     except OSError as err:
         raise InvalidInput("%s cannot hold the pictures (%s): choose a folder you can write "
-                           "to." % (folder, reason(err)), path=folder) from None
+                           "to." % (folder, cause(folder, err)), path=folder) from None
 
 
 def explain(image, answer, run, name):

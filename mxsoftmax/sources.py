@@ -359,7 +359,7 @@ def _missing(folder, files, managed):
                 what = "%s's data" % owner if owner else "other idx data" if found \
                     else "not the expected file"
                 raise InvalidInput("%s already holds %s (%s): move it away or choose another folder, so that "
-                                  "it is not replaced." % (folder, name, what), path=folder)
+                                   "it is not replaced." % (folder, name, what), path=folder)
         else:
             missing.append(key)
     return missing

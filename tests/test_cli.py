@@ -1,6 +1,6 @@
-"""mxsoftmax.cli: ctx from text and the proof that it works, the one error handler, flag naming from an error's fields, one-line
-flag errors, names in any encoding, signals; cli.command: a "run this" hint names the way this
-process was started, so it runs when pasted."""
+"""mxsoftmax.cli: ctx from text and the proof that it works, the one error handler, flag naming
+from an error's fields, one-line flag errors, names in any encoding, signals; cli.command: a "run
+this" hint names the way this process was started, so it runs when pasted."""
 import argparse
 import io
 import os
@@ -22,7 +22,8 @@ from mxsoftmax.errors import (Diverged, Interrupted, InvalidInput, InvalidValue,
 def _parser():
     parser = cli.Parser(prog="prog")
     parser.add_argument("--data-dir")
-    parser.add_argument("--lr", dest="learning_rate", type=cli.flag_type(CONSTRAINTS["learning_rate"], "learning_rate"))
+    parser.add_argument("--lr", dest="learning_rate",
+                        type=cli.flag_type(CONSTRAINTS["learning_rate"], "learning_rate"))
     parser.add_argument("--out")
     return parser
 

@@ -16,7 +16,6 @@ from mxsoftmax.errors import InvalidValue
 from mxsoftmax.validation import MXNET_VARIABLES, check_environment
 
 
-
 def numpy_names_used(package_dir):
     """Every name a package's code takes from ``numpy`` (``X.name`` under any ``import numpy as
     X``, or ``from numpy import name``)."""
@@ -179,7 +178,7 @@ def test_without_the_check_mxnet_breaks_on_the_values_it_refuses():
 
 @pytest.mark.parametrize("name", sorted(MXNET_VARIABLES))
 def test_a_command_says_an_unusable_variable_in_one_line_before_mxnet_loads(name, monkeypatch,
-                                                                           capsys):
+                                                                            capsys):
     monkeypatch.delitem(sys.modules, "mxnet", raising=False)  # as in a command, before MXNet
     monkeypatch.setenv(name, "Bogus")
     with pytest.raises(SystemExit) as stop:
@@ -220,4 +219,4 @@ def test_every_variable_libmxnet_reads_is_checked_or_known_harmless():
         read = set(re.findall(rb"(?<![ -~])(MXNET_[A-Z0-9_]+)\0", f.read()))  # as strings(1) finds them
     read = {name.decode() for name in read}
     assert read - HARMLESS == set(MXNET_VARIABLES) - {"OMP_NUM_THREADS", "MXNET_ENABLE_CYTHON",
-                                                       "MXNET_ENFORCE_CYTHON"}
+                                                      "MXNET_ENFORCE_CYTHON"}

@@ -17,6 +17,7 @@ from mxsoftmax import catalog, formats, images, runs
 from mxsoftmax.classify import classify, predict_proba
 from mxsoftmax import export, train
 
+
 @pytest.fixture(scope="module")
 def run(run_dir):
     return runs.load_run(run_dir)
@@ -56,7 +57,7 @@ def test_json_holds_the_runs_W_b_class_names_and_recipe(run, run_dir, tmp_path, 
 
 
 def test_npz_loads_without_pickles_and_equals_the_run(run, run_dir, tmp_path, fashion_subset,
-                                                       capsys):
+                                                      capsys):
     target = str(tmp_path / "model.npz")
     assert call(["--params", run_dir, "--to", target], capsys)[0] == 0
     with np.load(target, allow_pickle=False) as saved:
@@ -142,7 +143,7 @@ def test_onnx_without_the_onnx_package_says_how_to_install_it(run_dir, tmp_path,
      "dir.json is a folder"),
 ])
 def test_refusals_are_one_sentence_exit_2_and_nothing_written(case, flags, words, run_dir,
-                                                                tmp_path, capsys):
+                                                              tmp_path, capsys):
     (tmp_path / "file").write_text("mine")
     (tmp_path / "dir.json").mkdir()
     before = sorted(os.listdir(tmp_path))
@@ -351,7 +352,7 @@ def test_the_page_from_file_gives_pythons_answers_on_the_first_100_test_images(
 
 
 def test_the_page_flattens_uneven_light_on_a_photographed_digit_as_python_does(run, driver,
-                                                                              tmp_path):
+                                                                               tmp_path):
     """Printed digits photographed on paper under a gradient, a soft shadow or both (noise and JPEG
     too; given to both sides as the same decoded pixels, in a PNG): the page divides out the
     paper's light as images.flattened does, so it gets Python's label and 28x28. Flattening

@@ -55,11 +55,11 @@ def test_the_os_words_that_mislead_are_replaced_when_a_lock_is_taken(tmp_path):
     folder.mkdir()
     (folder / ".lock").symlink_to(tmp_path / "victim")  # O_NOFOLLOW says "Too many levels..."
     with pytest.raises(files.InvalidInput, match=r"\.lock is a symbolic link, not a lock file: "
-                                                r"remove it, or choose another folder\.\Z"):
+                       r"remove it, or choose another folder\.\Z"):
         files.FolderLock(str(folder)).acquire()
     assert not os.path.exists(tmp_path / "victim")
     with pytest.raises(files.InvalidInput, match="a name in it is 300 bytes long; a file name "
-                                                "has at most 255\\): use another place\\.\\Z"):
+                       "has at most 255\\): use another place\\.\\Z"):
         files.FolderLock(str(tmp_path / ("x" * 300)), advice="use another place").acquire()
 
 
@@ -81,7 +81,7 @@ def test_the_lock_proves_the_folder_takes_files_and_leaves_no_probe(tmp_path, mo
         raise PermissionError(errno.EACCES, "Permission denied")
     monkeypatch.setattr(files.tempfile, "TemporaryFile", refused)
     with pytest.raises(files.InvalidInput, match="%s cannot take files \\(Permission denied\\): "
-                                                "choose a folder you can write to" % tmp_path):
+                       "choose a folder you can write to" % tmp_path):
         files.FolderLock(str(tmp_path)).acquire()
     assert made == [str(tmp_path)] and os.listdir(tmp_path) == []  # lock file removed
     monkeypatch.undo()
@@ -113,4 +113,3 @@ def test_write_bytes_reads_back_before_the_rename(tmp_path, monkeypatch):
         files.write_bytes(str(path), b"xyz" * 1000)
     monkeypatch.undo()
     assert path.read_bytes() == b"abc" * 1000 and os.listdir(tmp_path) == ["f.bin"]
-

@@ -132,7 +132,7 @@ def test_no_check_runs_per_training_batch(make, monkeypatch):
     monkeypatch.setattr(validation.Constraint, "check",
                         lambda self, param, value: calls.append(param) or real(self, param, value))
     training = make(as_data(random_splits(n_train=320, n_test=16)), mx.cpu(), batch_size=8,
-                math=loop.StableMath())  # random pixels may overflow the tutorial's softmax
+                    math=loop.StableMath())  # random pixels may overflow the tutorial's softmax
     calls.clear()
     rows = list(loop.fit(model.init_params(mx.cpu()), training, 2, 0.001))
     assert len(rows) == 2 and training.data.num_batches() == 40

@@ -177,6 +177,7 @@ def test_non_finite_parameters_are_divergence_even_when_losses_are_finite():
     data = as_data(random_splits(n_train=64, n_test=10))
     params = init_params(mx.cpu())
     training = loop.compiled(data, mx.cpu())
+
     def poisoned(params, batch, lr):  # finite losses, then a parameter made inf
         params[0][0, 0] = np.inf
         return nd.ones(1)

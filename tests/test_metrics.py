@@ -8,7 +8,6 @@ from mxsoftmax.metrics import confusion_matrix, evaluate_accuracy, moving_averag
 from mxsoftmax.model import init_params, net
 
 
-
 def test_evaluate_accuracy_on_hand_made_predictions():
     # 5 examples in two batches; predictions by hand: right, wrong, right | right, wrong -> 3/5.
     scores = [nd.array([[.9, .1, 0], [.2, .7, .1], [0, 0, 1]]), nd.array([[0, 1, 0], [1, 0, 0]])]

@@ -44,7 +44,7 @@ def default_run(small):
     dict(softmax=softmax, net=net, cross_entropy=cross_entropy, SGD=SGD),
 ], ids=["softmax", "all four"])
 def test_the_tutorials_functions_print_the_compiled_paths_lines_bit_for_bit(small, default_run,
-                                                                              mine, capsys):
+                                                                            mine, capsys):
     run, lines = default_run
     mine_run = notebook.train(small, mx.cpu(), 2, **mine)
     printed = capsys.readouterr().out
@@ -57,7 +57,7 @@ def test_the_tutorials_functions_print_the_compiled_paths_lines_bit_for_bit(smal
 
 
 def test_argmax_of_the_tutorials_softmax_is_argmax_of_the_logits_on_the_test_data(small,
-                                                                                   default_run):
+                                                                                  default_run):
     """Why the learner path's accuracy equals the compiled path's: on every evaluation slice."""
     params = default_run[0].params
     arrays = SplitArrays(small, mx.cpu(), 64, 0)
@@ -70,6 +70,7 @@ def test_argmax_of_the_tutorials_softmax_is_argmax_of_the_logits_on_the_test_dat
 
 def test_the_learners_path_batches_in_the_compiled_paths_order(small):
     seen = []
+
     def recording(params, lr):
         seen.append(params[0].grad.copy())
         SGD(params, lr)
@@ -120,6 +121,7 @@ def test_a_net_taking_only_X_or_reading_globals_is_named(small):
     assert caught.value.verdict.failed == "arity"
     assert "cannot be called as net(X, params)" in str(caught.value)
     W, b = model.init_params(mx.cpu())
+
     def global_net(X, params):
         return softmax(nd.dot(X, W) + b)
     assert feedback.check_net(global_net).failed == "params"
@@ -232,7 +234,7 @@ def test_5_forgetting_to_normalise_is_named_before_and_during_training(fashion_s
     with pytest.raises(errors.CheckFailed, match="divide each row by the sum of its exps"):
         notebook.train(fashion_subset, mx.cpu(), 1, softmax=nd.exp)
     with pytest.raises(errors.Diverged, match=r"softmax returned inf for row \d+, whose "
-                                                     r"logits reach [0-9.]+ \(exp overflows"):
+                       r"logits reach [0-9.]+ \(exp overflows"):
         notebook.train(fashion_subset, mx.cpu(), 1, softmax=nd.exp, check=False)
 
 

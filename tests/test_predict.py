@@ -78,7 +78,6 @@ def test_corrupt_file_is_named_others_still_classified_exit_1(cli, trained, tmp_
 
 
 def test_params_that_are_not_a_checkpoint_exit_2(cli, trained, tmp_path, capsys):
-    import mxnet as mx
     out, image, _ = trained
     img = tmp_path / "x.png"
     Image.fromarray(image).save(img)

@@ -26,6 +26,7 @@ from mxsoftmax.classify import classify
 from mxsoftmax import predict
 from mxsoftmax.runs import load_run
 
+
 def serve(run_dir, **options):
     """A DrawServer of ``run_dir`` on a free port of 127.0.0.1, serving in a thread; ``options``
     replace its timeouts."""

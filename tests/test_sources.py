@@ -371,7 +371,7 @@ def test_download_never_replaces_other_idx_data_and_sweeps_stale_parts(
                         dict(catalog.DATASETS["fashion-mnist"], files=known))
     with serve(routes_for(files, "/good")) as url:
         with pytest.raises(InvalidInput, match="already holds train-images-idx3-ubyte.gz "
-                                              "\\(fashion-mnist's data\\)"):
+                           "\\(fashion-mnist's data\\)"):
             download([url + "/good"], other)
     assert {n: open(os.path.join(other, n), "rb").read() for n in before} == before
     assert os.path.exists(stale) and os.path.exists(mine)  # a refused folder is left untouched
@@ -539,7 +539,7 @@ def test_verified_raw_files_in_your_folder_are_recognised_without_a_download(fil
     bad = mine / "t10k-labels.idx1-ubyte"
     bad.write_bytes(bad.read_bytes()[:-1])  # one byte short: damaged
     with pytest.raises(InvalidInput, match="already holds t10k-labels.idx1-ubyte \\(not the "
-                                          "expected file\\)"):
+                       "expected file\\)"):
         download([], mine)
 
 
