@@ -9,12 +9,14 @@ Both visit the same batches in the same order and give the same parameters bit f
 """
 import collections
 import contextlib
+import ctypes
 import functools
 import os
 import time
 
 import numpy as np
 from mxnet import autograd, nd, sym
+from mxnet.base import _LIB, check_call
 from tqdm import tqdm
 
 from .batches import LiteralBatches, SplitArrays
@@ -118,8 +120,10 @@ class Step:
 
     def binds(self, params):
         """True when bound to exactly these parameters and gradient buffers (written in place
-        by the optimizer; replaced ones need a new binding)."""
-        return all(self.arrays[k] is p and self.grads[k] is p.grad for k, p in zip("Wb", params))
+        by the optimizer; replaced ones need a new binding). ``p.grad`` is a new NDArray, with a
+        new handle, at each access: the buffer is known by the address of its data."""
+        return all(self.arrays[k] is p and _address(self.grads[k]) == _address(p.grad)
+                   for k, p in zip("Wb", params))
 
     def __call__(self, rows):
         """Forward and backward on ``rows`` (int64); returns their losses in the graph's output
@@ -189,6 +193,13 @@ def accuracy(training, params):
     ctx = params[0].context
     return (evaluate_accuracy(training.data.test(), model, ctx),
             evaluate_accuracy(training.data.train_eval(), model, ctx))
+
+
+def _address(array):
+    """Where ``array``'s data lies (MXNet's ``MXNDArrayGetData``): the same for every view."""
+    address = ctypes.c_void_p()
+    check_call(_LIB.MXNDArrayGetData(array.handle, ctypes.byref(address)))
+    return address.value
 
 
 @contextlib.contextmanager

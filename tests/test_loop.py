@@ -184,3 +184,21 @@ def test_non_finite_parameters_are_divergence_even_when_losses_are_finite():
     training = training._replace(update=poisoned)
     with pytest.raises(loop.Diverged, match="parameters became inf or NaN in epoch 0"):
         list(loop.fit(params, training, 1, .001))
+
+
+def test_the_compiled_path_binds_its_graph_once_per_batch_size(monkeypatch):
+    """Planned once: a new binding only for a new batch size (the last, smaller batch), or for
+    gradients attached anew (``p.grad`` is a new NDArray at each access)."""
+    binds = []
+    real = mx.sym.Symbol.bind
+    monkeypatch.setattr(mx.sym.Symbol, "bind", lambda self, *a, **k: binds.append(1) or real(
+        self, *a, **k))
+    params = init_params(mx.cpu())
+    training = loop.compiled(as_data(random_splits(n_train=200, n_test=10)), mx.cpu(), 64, 0,
+                             loop.StableMath())
+    list(loop.fit(params, training, 2, .001))
+    assert len(binds) == 2  # 64 rows, then the last 8, in both epochs
+    for param in params:
+        param.attach_grad()  # new gradient buffers: the old binding would write elsewhere
+    list(loop.fit(params, training, 3, .001, start_epoch=2))
+    assert len(binds) == 4
