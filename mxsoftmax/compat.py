@@ -142,7 +142,9 @@ def loading(command):
         sys.exit(2)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        yield
+        with warnings.catch_warnings():  # MXNet's own at import (distutils' Version): not the
+            warnings.simplefilter("ignore", DeprecationWarning)  # user's, fatal if they are errors
+            yield
     except (KeyboardInterrupt, _Terminated) as err:
         print("%s: interrupted while loading." % prog, file=sys.stderr, flush=True)
         os._exit(143 if isinstance(err, _Terminated) else 130)  # nothing is written yet

@@ -141,6 +141,16 @@ def test_a_command_without_mxnet_says_what_to_install(tmp_path):
     assert "MXNet is not installed: run 'bash .ci/setup', or 'pip install --no-deps" in out.stderr
 
 
+def test_warnings_made_errors_do_not_stop_a_command_at_mxnets_import(fashion_subset_dir, tmp_path):
+    """PYTHONWARNINGS=error: MXNet's own DeprecationWarning at import (distutils' Version) is
+    not the user's to act on; it would end every command with a traceback."""
+    env = dict(os.environ, PYTHONWARNINGS="error")
+    out = subprocess.run([sys.executable, "-m", "mxsoftmax.train", "--quiet", "--epochs", "1",
+                          "--data-dir", fashion_subset_dir], env=env, capture_output=True,
+                         text=True, timeout=120, cwd=str(tmp_path))
+    assert out.returncode == 0 and out.stdout.startswith("Epoch 0. "), out.stderr
+
+
 @pytest.mark.parametrize("command", ["plot", "data"])
 def test_every_command_has_a_script(command):
     script = os.path.join(os.path.dirname(sys.executable), "mxsoftmax-" + command)
