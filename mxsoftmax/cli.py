@@ -143,8 +143,10 @@ def say(prog, text):
 
 
 def printable(text, stream):
-    """``text`` as ``stream`` can encode it: a name in another encoding (a file name's bytes that
-    are not UTF-8, an ``é`` on an ASCII terminal) is shown escaped, never a traceback."""
+    """``text`` as one line ``stream`` can encode: a name's control characters (a newline, an
+    escape sequence) and what the encoding lacks (a file name's bytes that are not UTF-8, an ``é``
+    on an ASCII terminal) are shown escaped, as Python writes them; never a traceback."""
+    text = re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda found: ascii(found.group())[1:-1], text)
     encoding = getattr(stream, "encoding", None) or "utf-8"
     return text.encode(encoding, "backslashreplace").decode(encoding, "replace")
 

@@ -94,6 +94,20 @@ def test_names_in_any_encoding_are_printed_without_a_traceback(text, monkeypatch
     assert ascii_out.buffer.getvalue().endswith(b": 7\n")
 
 
+def test_control_characters_in_names_are_shown_escaped_on_one_line(tmp_path, run_dir, capsys):
+    """Names are data (issue 26): a newline or an escape sequence in a file name cannot split a
+    line or move the terminal's cursor, in any command's output or message."""
+    cli.out("Wrote %s (a page)." % "a\nb\x1b[2J\x85.html")
+    cli.say("prog", "error: %s is bad." % "c\rd\x7f")
+    out, err = capsys.readouterr()
+    assert out == "Wrote a\\nb\\x1b[2J\\x85.html (a page).\n"
+    assert err == "prog: error: c\\rd\\x7f is bad.\n"
+    from mxsoftmax import export
+    target = str(tmp_path / "a\nb.html")
+    assert export.main(["--params", run_dir, "--to", target]) == 0
+    assert capsys.readouterr().out.count("\n") == 1 and os.path.isfile(target)
+
+
 def test_after_a_signal_further_ones_are_ignored_while_the_command_ends():
     with pytest.raises(Interrupted):
         with cli.Signals() as signals:
