@@ -1,12 +1,6 @@
-"""The tutorial's training loop, once, with the batch source and the update as its parameters.
-
-:func:`fit` is the tutorial's "Execute training loop" cell. A :data:`Training` says where the
-batches come from and how one is trained on: :func:`literal` is the tutorial as written
-(``DataLoader`` batches, the math operation by operation under ``autograd.record()``, ``SGD``);
-:func:`compiled` traces the same functions once with ``F=sym`` into a graph bound to the
-whole-split arrays (:class:`Step`), which saves a dozen operations' Python dispatch per batch.
-Both visit the same batches in the same order and give the same parameters bit for bit.
-"""
+"""The tutorial's training loop (:func:`fit`), once, with the batch source and the update as its
+parameters: :func:`literal` runs the tutorial as written, :func:`compiled` the same functions traced
+once with ``F=sym`` into a graph (:class:`Step`); both give the same parameters bit for bit."""
 import collections
 import contextlib
 import ctypes
@@ -34,10 +28,8 @@ Math = collections.namedtuple("Math", "net cross_entropy")
 Math.__doc__ = """The math of a batch: ``net(X, params, F=nd)`` and ``cross_entropy(yhat, y, F=nd)``."""
 
 Training = collections.namedtuple("Training", "data batches update net")
-Training.__doc__ = """How :func:`fit` trains: ``data`` (``num_batches()``, ``test()``,
-``train_eval()``), ``batches(epoch)`` the epoch's training batches in order, ``update(params,
-batch, lr)`` trains on one batch and returns its per-example losses, ``net(X, params)`` scores
-rows for accuracy."""
+Training.__doc__ = """How :func:`fit` trains: ``data`` (the splits), ``batches(epoch)`` in order,
+``update(params, batch, lr)`` returning the batch's losses, and ``net(X, params)`` for accuracy."""
 
 
 # Defined in "Execute training loop"
@@ -54,11 +46,8 @@ def StableMath():
 
 # Defined in "Execute training loop"
 def train_step(params, batch, learning_rate, math=TutorialMath(), SGD=SGD):
-    """The tutorial's step on one ``(data, label)`` batch: record, backpropagate, update.
-
-    Labels are class indices 0-9 (checked where the data came in: ``one_hot`` would turn any
-    other into zeros). Returns the batch's per-example losses.
-    """
+    """The tutorial's step on one ``(data, label)`` batch: record, backpropagate, update; returns
+    the per-example losses. Labels were checked where the data came in."""
     data, label = batch
     label_one_hot = nd.one_hot(label, NUM_OUTPUTS)
     with autograd.record():
@@ -84,9 +73,8 @@ def literal(splits, ctx, batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed, mat
                   "seed": C["seed"]})
 def compiled(splits, ctx, batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed,
              math=TutorialMath()):
-    """The same math as one :class:`Step` on the whole-split arrays; batches are row indices,
-    the update MXNet's fused ``sgd_update`` (``SGD``'s bits). Accuracy counts the argmax of the
-    logits: softmax keeps each row's order, so it is the tutorial's answer."""
+    """The same math as one :class:`Step` on the whole-split arrays, batches of row indices and the
+    fused ``sgd_update``; accuracy from the logits (softmax keeps each row's order)."""
     data = SplitArrays(splits, ctx, batch_size, seed)
     bound = []
 
@@ -103,10 +91,8 @@ PATHS = {"compiled": compiled, "literal": literal}
 
 
 class Step:
-    """``math``'s loss on rows of ``(data, label)``: ``net``, ``cross_entropy``, ``one_hot`` and
-    the gather ``take`` traced with ``F=sym``, bound to the arrays and to ``W``, ``b`` and their
-    ``.grad`` (where the gradients land, as ``loss.backward()`` leaves them); one binding per
-    batch size. The operators are the ones ``F=nd`` runs: the tutorial's bits."""
+    """``math``'s loss on rows of ``(data, label)``, traced with ``F=sym`` (the operators ``F=nd``
+    runs) and bound once per batch size to the arrays, ``W``, ``b`` and their ``.grad``."""
 
     def __init__(self, math, data, label, params):
         rows = sym.var("rows")
@@ -119,15 +105,13 @@ class Step:
         self.executors = {}
 
     def binds(self, params):
-        """True when bound to exactly these parameters and gradient buffers (written in place
-        by the optimizer; replaced ones need a new binding). ``p.grad`` is a new NDArray, with a
-        new handle, at each access: the buffer is known by the address of its data."""
+        """True when bound to these parameters and gradient buffers; ``p.grad`` is a new NDArray at
+        each access, so a buffer is known by its data's address."""
         return all(self.arrays[k] is p and _address(self.grads[k]) == _address(p.grad)
                    for k, p in zip("Wb", params))
 
     def __call__(self, rows):
-        """Forward and backward on ``rows`` (int64); returns their losses in the graph's output
-        buffer, which the next call of the same size overwrites."""
+        """Forward and backward on ``rows``; their losses, in a buffer the next call overwrites."""
         size = rows.shape[0]
         if size not in self.executors:
             ctx = self.arrays["data"].context
@@ -149,14 +133,10 @@ class Step:
                   "stop": C["stop"], "callback": C["callback"], "every": C["every"]})
 def fit(params, training, epochs, learning_rate, start_epoch=0, moving_loss=0., stop=None,
         progress=False, callback=None, every=0):
-    """Train ``params`` in place as ``training`` says; yield one dict per completed epoch.
-
-    Each dict has the epoch line's numbers (``epoch``, ``loss``, ``train_acc``, ``test_acc``),
-    ``seconds`` and the ``line``. ``stop()`` is polled after every batch and returns a signal
-    number to stop on (:class:`Interrupted`) or None. :class:`Diverged` comes before an epoch
-    whose losses or parameters are not finite is yielded. ``callback(row)`` gets each epoch's
-    row and, with ``every=N``, ``{epoch, batch, batches, loss}`` after every N-th batch.
-    """
+    """Train ``params`` in place; yield each epoch's row (the epoch line's numbers, ``seconds``,
+    ``line``), or raise :class:`Diverged` instead of a row that is not finite. ``stop()`` is polled
+    after each batch (a signal number ends it: :class:`Interrupted`); ``callback`` gets each row
+    and, with ``every=N``, every N-th batch's ``{epoch, batch, batches, loss}``."""
     if every and callback is None:
         raise InvalidValue(param="every", value=every, shown=repr(every),
                            expected="0 (off) without a callback")

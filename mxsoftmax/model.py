@@ -1,11 +1,8 @@
 """The model: parameters ``W`` (784x10) and ``b`` (10), ``softmax`` and ``net``, as in the tutorial.
 
-Each formula is written once with ``F``, MXNet's operator namespace in the style of gluon's
-``hybrid_forward(F, ...)``: ``F=nd`` (the default) runs it imperatively as the tutorial does,
-``F=sym`` builds the same operators into a graph that :class:`mxsoftmax.loop.Step` runs at once.
-The tutorial's ``a - b``, ``a + b`` and ``a / b`` on NDArrays are MXNet's ``broadcast_sub``,
-``broadcast_add`` and ``broadcast_div``, written out here so that symbols broadcast the same way.
-Nothing here checks its arguments: a wrong one gets MXNet's own error, as in the tutorial.
+Each formula is written once with ``F`` (gluon's ``hybrid_forward`` style): ``F=nd`` runs it as the
+tutorial does, ``F=sym`` traces it for :class:`mxsoftmax.loop.Step`; the tutorial's ``a - b`` is
+spelled ``broadcast_sub`` (and so on) so that symbols broadcast the same way. Nothing here checks.
 """
 from mxnet import nd
 
