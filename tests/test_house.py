@@ -199,3 +199,36 @@ def test_no_two_modules_differ_only_by_a_suffix_or_a_folder():
     stems = sorted({path.stem for path in PACKAGE.rglob("*.py") if path.stem != "__init__"})
     close = [(a, b) for a in stems for b in stems if a != b and b.startswith(a)]
     assert close == [] and not (PACKAGE / "cli").is_dir(), close
+
+
+ROUTE = {"train", "cli", "sources", "idx", "batches", "loop", "model", "loss", "optim", "metrics"}
+TRACE = """
+import runpy, sys
+ran = set()
+def in_main(frame):
+    while frame and not (frame.f_code.co_name == "main" and frame.f_globals["__name__"] == "__main__"):
+        frame = frame.f_back
+    return frame is not None
+def trace(frame, event, arg):  # functions called from main(), not what runs as modules load
+    if event == "call" and frame.f_globals.get("__name__", "").startswith("mxsoftmax") and in_main(frame):
+        ran.add(frame.f_globals["__name__"])
+sys.argv = ["-m", "--epochs", "1", "--quiet"]
+sys.setprofile(trace)
+try:
+    runpy.run_module("mxsoftmax.train", run_name="__main__", alter_sys=True)
+finally:
+    sys.setprofile(None)
+    print(sorted(ran | {"mxsoftmax.train"}))
+"""
+
+
+def test_the_route_from_the_flags_to_the_epoch_line_is_the_tutorials():
+    """Issue 24: the default run calls code in the tutorial's modules, its data edges, the command
+    and cli, and the foundations; nothing of the run folder, pictures or the server runs."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", TRACE], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    ran = {name.split(".")[1] for name in ast.literal_eval(done.stdout.splitlines()[-1])}
+    assert "Epoch 0." in done.stdout and {"train", "loop", "model", "loss", "optim", "metrics"} <= ran
+    assert ran - LAYERS[0][1] <= ROUTE, ran - LAYERS[0][1] - ROUTE
