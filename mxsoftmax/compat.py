@@ -21,25 +21,6 @@ MXNET_MISSING = ("MXNet is not installed: run 'bash .ci/setup', or 'pip install 
                  "mxnet==1.9.1' on older Pythons")
 
 
-def _calls(name, target):
-    """numpy 1.x's alias ``name`` of ``numpy.<target>``."""
-    def alias(*args, **kwargs):
-        return getattr(numpy, target)(*args, **kwargs)
-    alias.__name__ = alias.__qualname__ = name
-    alias.__doc__ = "numpy 1.x's numpy.%s: numpy.%s (restored for MXNet 1.9.1)." % (name, target)
-    return alias
-
-
-def in1d(ar1, ar2, assume_unique=False, invert=False, **kwargs):
-    """numpy 1.x's numpy.in1d: numpy.isin, flattened (restored for MXNet 1.9.1)."""
-    return numpy.ravel(numpy.isin(ar1, ar2, assume_unique=assume_unique, invert=invert, **kwargs))
-
-
-def msort(a):
-    """numpy 1.x's numpy.msort: numpy.sort along the first axis (restored for MXNet 1.9.1)."""
-    return numpy.sort(a, axis=0)
-
-
 def _expired(name):
     """numpy 1.20-1.26's stand-in for a financial function: present, raising when called."""
     def expired(*args, **kwargs):
@@ -64,14 +45,14 @@ ALIASES = {
     "NAN": math.nan,         # mxnet/numpy/utils.py:47 (import)
     "NaN": math.nan,         # mxnet/numpy/utils.py:48 (import)
     "Inf": math.inf,         # mxnet/gluon/contrib/estimator/event_handler.py:248,416,419,440,696
-    # functions numpy 2.0 (in1d, trapz: 2.4) removed, as calls of their replacements
-    "sometrue": _calls("sometrue", "any"),      # mxnet/numpy_dispatch_protocol.py:87 (import)
-    "round_": _calls("round_", "round"),        # mxnet/numpy_dispatch_protocol.py:92 (import)
-    "product": _calls("product", "prod"),       # mxnet/numpy_dispatch_protocol.py:124 (import)
-    "alltrue": _calls("alltrue", "all"),        # mxnet/numpy/fallback.py:111 (import)
-    "trapz": _calls("trapz", "trapezoid"),      # mxnet/numpy/fallback.py:190 (import)
-    "in1d": in1d,                                # mxnet/numpy/fallback.py:135 (import)
-    "msort": msort,                              # mxnet/numpy/fallback.py:145 (import)
+    # functions numpy 2.0 (in1d, trapz: 2.4) removed: their replacements (trapezoid: numpy >= 2.0)
+    "sometrue": numpy.any,                       # mxnet/numpy_dispatch_protocol.py:87 (import)
+    "round_": numpy.round,                       # mxnet/numpy_dispatch_protocol.py:92 (import)
+    "product": numpy.prod,                       # mxnet/numpy_dispatch_protocol.py:124 (import)
+    "alltrue": numpy.all,                        # mxnet/numpy/fallback.py:111 (import)
+    "trapz": getattr(numpy, "trapezoid", None),  # mxnet/numpy/fallback.py:190 (import)
+    "in1d": lambda ar1, ar2, *args, **kwargs: numpy.ravel(numpy.isin(ar1, ar2, *args, **kwargs)),
+    "msort": lambda a: numpy.sort(a, axis=0),    # in1d, msort: mxnet/numpy/fallback.py:135,145 (import)
     # numpy.compat (removed in 2.0): only the attribute, `import numpy.compat` still fails
     "compat": types.SimpleNamespace(basestring=str),  # mxnet/ndarray/numpy/_op.py:7563 (np.pad)
     # numpy 1.20-1.26 served raising stand-ins, numpy 2 none (mxnet/numpy/fallback.py:143-177, import)
@@ -81,15 +62,12 @@ ALIASES = {
 
 def restore_aliases(module=numpy):
     """Set each name of :data:`ALIASES` that ``module`` lacks; the names set, in order."""
-    added = []
-    for name, value in ALIASES.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # 1.20-1.23 warn when serving some, 1.24-1.26 when refusing
-            present = hasattr(module, name)
-        if not present:
-            setattr(module, name, value)
-            added.append(name)
-    return tuple(added)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 1.20-1.23 warn when serving some, 1.24-1.26 when refusing
+        missing = tuple(name for name in ALIASES if not hasattr(module, name))
+    for name in missing:
+        setattr(module, name, ALIASES[name])
+    return missing
 
 
 class _Terminated(BaseException):
