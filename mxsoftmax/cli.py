@@ -140,8 +140,6 @@ def printable(text, stream):
     return text.encode(encoding, "backslashreplace").decode(encoding, "replace")
 
 
-# ---------------------------------------------------------------------------- flag types
-
 def flag_type(constraint, param):
     """The argparse type of the flag carrying ``param``, parsed by ``constraint`` (or a function)."""
     parse = getattr(constraint, "parse", constraint)
@@ -218,8 +216,6 @@ def add_mirror_argument(parser):
                              "MXSOFTMAX_MIRRORS=url1,url2)")
 
 
-# ---------------------------------------------------------------------------- signals
-
 class Signals:
     """SIGINT and SIGTERM as :class:`Interrupted`, raised at once outside :meth:`deferred`; inside,
     recorded for :meth:`pending` (polled after each batch) and :meth:`check` (the next safe
@@ -258,8 +254,6 @@ class Signals:
         finally:
             self._strict.pop()
 
-
-# ---------------------------------------------------------------------------- starting
 
 def run(main):
     """Run a command's ``main`` and exit with its code, ignoring Ctrl-C during shutdown."""

@@ -33,13 +33,11 @@ class InvalidValue(InvalidInput, TypeError):
 
 
 class WriteFailed(MxSoftmaxError, OSError):
-    """A file or standard output could not be written (exit code 1); a clause: commands add
-    where the work stands."""
+    """A file or stdout could not be written (exit code 1); a clause: commands add where they stand."""
 
 
 class Diverged(MxSoftmaxError, ArithmeticError):
-    """A batch's loss or the parameters after ``epoch`` were not finite; ``finding`` says what
-    a learner's function returned there."""
+    """A batch's loss or the parameters after ``epoch`` were not finite (``finding``: a learner's why)."""
     fields = MxSoftmaxError.fields + ("epoch", "batch", "value", "finding")
 
     def __init__(self, epoch, batch=None, value=None, finding=None):
@@ -63,14 +61,14 @@ class CheckFailed(MxSoftmaxError, ValueError):
     """A learner's function failed its check before training, as ``verdict`` says."""
     fields = MxSoftmaxError.fields + ("verdict",)
 
+    template = "{verdict.message} Fix it and run the cell again, or pass check=False to train with it anyway."
+
     def __init__(self, verdict):
-        super().__init__("%s Fix it and run the cell again, or pass check=False to train with it "
-                         "anyway." % verdict.message, verdict=verdict)
+        super().__init__(verdict=verdict)
 
 
 class NotRegular(InvalidInput, OSError):
-    """A path that is not a regular file; an OSError too (``errno`` None) for a reader's one
-    ``except OSError``."""
+    """A path that is not a regular file; an OSError too, for a reader's one ``except OSError``."""
 
 
 class Locked(InvalidInput):
@@ -89,8 +87,7 @@ class ImageError(InvalidInput):
 
 
 class IdxError(InvalidInput):
-    """An idx file missing, damaged or not what its header says; one that is not the published
-    file also has both SHA-256 digests."""
+    """An idx file missing, damaged or not what its header says (or its SHA-256 is not the known one)."""
     fields = InvalidInput.fields + ("expected", "found")
 
     def __init__(self, path, problem, advice="replace it with an intact copy", expected=None,
@@ -122,8 +119,7 @@ class DatasetMismatch(InvalidInput):
 
 
 class NoData(InvalidInput):
-    """No verified ``dataset`` in ``folder`` nor from ``bases``; ``ways`` forward are worded for
-    where it is shown (:meth:`explain`)."""
+    """No verified ``dataset`` in ``folder`` nor from ``bases``; ``ways`` forward as :meth:`explain` says."""
     fields = InvalidInput.fields + ("dataset", "folder", "bases", "ways")
 
     def __init__(self, dataset, folder, bases, ways="connect to the internet and try again, or "
