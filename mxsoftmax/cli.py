@@ -21,8 +21,7 @@ from .errors import (Diverged, Interrupted, InvalidInput, InvalidValue, MxSoftma
 from .sources import check_url, redact_text
 
 EXIT_FAILED, EXIT_USAGE, EXIT_PIPE = 1, 2, 141
-EXIT_CODES = ((Interrupted, lambda err: 128 + err.signum), (Diverged, EXIT_FAILED),
-              (WriteFailed, EXIT_FAILED), (InvalidInput, EXIT_USAGE))
+EXIT_CODES = ((Diverged, EXIT_FAILED), (WriteFailed, EXIT_FAILED), (InvalidInput, EXIT_USAGE))
 SCRIPT_PREFIX = "mxsoftmax-"
 
 
@@ -72,15 +71,15 @@ def sentence(err):
 @contextlib.contextmanager
 def handle_errors(prog, parser=None, args=None, explain=sentence):
     """The one error handler (pypa/build's ``_handle_build_error``): an expected failure is one
-    line, ``explain(err)`` after the flag that carried it, and its class's exit code
-    (:data:`EXIT_CODES`); nothing else is caught. Yields the outcome, whose ``code`` it sets."""
+    line, ``explain(err)`` after the flag that carried it, and its class's exit code (128 + N on
+    signal N, else :data:`EXIT_CODES`); nothing else is caught. Yields the outcome with its ``code``."""
     outcome = types.SimpleNamespace(code=0)
     try:
         yield outcome
     except MxSoftmaxError as err:
-        outcome.code = next(code(err) if callable(code) else code
-                            for kind, code in EXIT_CODES if isinstance(err, kind))
-        flag = flag_of(err, parser, args)
+        outcome.code = (128 + err.signum if isinstance(err, Interrupted) else
+                        next(code for kind, code in EXIT_CODES if isinstance(err, kind)))
+        flag = flag_of(err, parser, args) if parser else None
         lead = "" if isinstance(err, (Interrupted, Diverged)) else "error: "
         say(prog, "%s%s%s" % (lead, flag + ": " if flag else "", explain(err)))
     except BrokenPipeError:
@@ -98,8 +97,6 @@ def handle_errors(prog, parser=None, args=None, explain=sentence):
 def flag_of(err, parser, args):
     """The flag (``--data-dir``) that gave the error's ``param``, else the one naming the closest
     folder holding its ``path``."""
-    if parser is None or args is None:
-        return None
     given = [(action, getattr(args, action.dest, None)) for action in _all_actions(parser)
              if action.option_strings and action.help != argparse.SUPPRESS]
     named = [action for action, value in given if value is not None and err.param == action.dest]
@@ -125,11 +122,8 @@ def out(text):
 
 def say(prog, text):
     """Print ``prog: text`` on standard error, if it is still open, never with a password."""
-    try:
-        print(printable("%s: %s" % (prog, redact_text(text)), sys.stderr), file=sys.stderr,
-              flush=True)
-    except (OSError, ValueError):
-        pass
+    with contextlib.suppress(OSError, ValueError):
+        print(printable("%s: %s" % (prog, redact_text(text)), sys.stderr), file=sys.stderr, flush=True)
 
 
 def printable(text, stream):

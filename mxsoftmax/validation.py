@@ -1,13 +1,13 @@
-"""One vocabulary of constraints, one table of them, one message: ``"<param> must be <description>,
-not <value>"`` (scikit-learn's ``Interval``, ``StrOptions``, ``validate_params``). Each value from
-outside is checked once, where it enters; the flags parse with the same objects."""
-import collections.abc
+"""Constraints (scikit-learn's ``Interval``, ``validate_params``...) checking each value once, where it
+enters, a flag's too; one table; one message, ``"<param> must be <description>, not <value>"``."""
+import collections
 import functools
 import inspect
 import numbers
 import os
 import re
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -115,13 +115,6 @@ class Text(Instance):
 
     def holds(self, value):
         return super().holds(value) and (value is None or bool(self.pattern.fullmatch(value)))
-
-
-class Function(Instance):
-    """A callable, or None."""
-
-    def __init__(self, description):
-        super().__init__(collections.abc.Callable, description, True, ("not a function", 3))
 
 
 class ModelParams(Constraint):
@@ -254,8 +247,7 @@ def validate_params(constraints):
     checked before the function runs; the constraints stay readable as ``function.constraints``."""
     def decorate(function):
         signature = inspect.signature(function)
-        unknown = set(constraints) - set(signature.parameters)
-        assert not unknown, "%s has no parameter %s" % (function.__qualname__, sorted(unknown))
+        assert set(constraints) <= set(signature.parameters), (function.__qualname__, constraints)
 
         @functools.wraps(function)
         def checked(*args, **kwargs):
@@ -275,19 +267,18 @@ CONSTRAINTS = {
     "seed": Interval(numbers.Integral, 0, 2 ** 32 - 1),
     "learning_rate": Interval(numbers.Real, FLOAT32_TINY, FLOAT32_MAX, note=" (float32)"),
     "moving_loss": Interval(numbers.Real, -FLOAT32_MAX, FLOAT32_MAX),
-    "smoothing_constant": Interval(numbers.Real, 0, 1),
     "every": Interval(numbers.Integral, 0, 1000000),
     "port": Interval(numbers.Integral, 0, 65535),
     "dataset": Options(catalog.NAMES),
     "dataset_or_none": Options(catalog.NAMES, optional=True),  # None: whatever the folder holds
     "params": ModelParams(trainable=True),
     "model": ModelParams(trainable=False),
-    "stop": Function("a function returning a signal number or None"),
-    "callback": Function("a function of one epoch's row"),
-    "softmax": Function("a function of the logits, softmax(y_linear)"),
-    "net": Function("a function net(X, params)"),
-    "cross_entropy": Function("a function cross_entropy(yhat, y)"),
-    "SGD": Function("a function SGD(params, lr)"),
+    "stop": Instance(Callable, "a function returning a signal number or None", optional=True),
+    "callback": Instance(Callable, "a function of one epoch's row", optional=True),
+    "softmax": Instance(Callable, "a function of the logits, softmax(y_linear)", optional=True),
+    "net": Instance(Callable, "a function net(X, params)", optional=True),
+    "cross_entropy": Instance(Callable, "a function cross_entropy(yhat, y)", optional=True),
+    "SGD": Instance(Callable, "a function SGD(params, lr)", optional=True),
     "splits": Splits(),
     "run_path": Instance((str, bytes, os.PathLike), "a path", invalid=(3, [])),
     "data_dir": Instance((str, os.PathLike), "a path, or None", optional=True, invalid=(3, [])),
