@@ -70,14 +70,6 @@ def restore_aliases(module=numpy):
     return missing
 
 
-class _Terminated(BaseException):
-    """SIGTERM while MXNet loads (a BaseException: some imports swallow every Exception)."""
-
-
-def _terminate(signum, _frame):
-    raise _Terminated(signum)
-
-
 @contextlib.contextmanager
 def loading(command):
     """Around a command's imports, the first of MXNet: its variables are checked before it loads
@@ -94,13 +86,18 @@ def loading(command):
     if problem:
         print("%s: error: %s." % (prog, problem), file=sys.stderr, flush=True)
         sys.exit(2)
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    terminated = []
+
+    def terminate(signum, _frame):  # a BaseException, as Ctrl-C's: some imports swallow Exception
+        terminated.append(signum)
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
         with warnings.catch_warnings():  # MXNet's own at import (distutils' Version): not the
             warnings.simplefilter("ignore", DeprecationWarning)  # user's, fatal if they are errors
             yield
-    except (KeyboardInterrupt, _Terminated) as err:
+    except KeyboardInterrupt:
         print("%s: interrupted while loading." % prog, file=sys.stderr, flush=True)
-        os._exit(143 if isinstance(err, _Terminated) else 130)  # nothing is written yet
+        os._exit(143 if terminated else 130)  # nothing is written yet
     finally:
         signal.signal(signal.SIGTERM, previous)
