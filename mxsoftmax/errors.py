@@ -14,10 +14,8 @@ class MxSoftmaxError(Exception):
         undeclared = set(facts) - set(self.fields)
         if undeclared:
             raise TypeError("%s has no field %s" % (type(self).__name__, ", ".join(sorted(undeclared))))
-        for field in self.fields:
-            setattr(self, field, facts.get(field))
-        super().__init__(message if message is not None else
-                         self.template.format(**{f: getattr(self, f) for f in self.fields}))
+        vars(self).update(dict.fromkeys(self.fields), **facts)
+        super().__init__(self.template.format(**vars(self)) if message is None else message)
 
 
 class InvalidInput(MxSoftmaxError, ValueError):

@@ -67,11 +67,9 @@ class Interval(Constraint):
         """As MXNet's C++ reads it: a sign and ASCII digits (for reals a point and exponent) after
         ASCII blanks (and before them for whole numbers): no ``1_0``, no ``١``."""
         whole = self.kind is numbers.Integral
-        pattern = r"[+-]?[0-9]+" if whole else r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
-        text = text.strip(" \t\n\v\f\r") if whole else text.lstrip(" \t\n\v\f\r")
-        if not re.fullmatch(pattern, text):
-            return None
-        return int(text) if whole else float(text)
+        number = r"[+-]?[0-9]+\s*" if whole else r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+        found = re.fullmatch(r"\s*" + number, text, flags=re.ASCII)  # \s: the six ASCII blanks
+        return (int if whole else float)(text) if found else None
 
 
 class Options(Constraint):
