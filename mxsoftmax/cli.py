@@ -1,8 +1,7 @@
 """What every command line shares: flag types (``--ctx`` and the proof that it works), the one
 error handler, signals, pipes, how to start a command again. Exit codes: 0 done; 1 the work
 failed (divergence, a full disk, unreadable images); 2 bad input, one sentence; 128 + N on
-signal N (130 Ctrl-C, 143 SIGTERM); 141 when standard output was closed (``... | head -1``).
-"""
+signal N (130 Ctrl-C, 143 SIGTERM); 141 when standard output was closed (``... | head -1``)."""
 import argparse
 import contextlib
 import difflib
@@ -70,9 +69,8 @@ def sentence(err):
 
 @contextlib.contextmanager
 def handle_errors(prog, parser=None, args=None, explain=sentence):
-    """The one error handler (pypa/build's ``_handle_build_error``): an expected failure is one
-    line, ``explain(err)`` after the flag that carried it, and its class's exit code (128 + N on
-    signal N, else :data:`EXIT_CODES`); nothing else is caught. Yields the outcome with its ``code``."""
+    """The one error handler (pypa/build's): an expected failure is one line, ``explain(err)``
+    after the flag that carried it, and its exit code; nothing else is caught. Yields the outcome."""
     outcome = types.SimpleNamespace(code=0)
     try:
         yield outcome
@@ -211,9 +209,8 @@ def add_mirror_argument(parser):
 
 
 class Signals:
-    """SIGINT and SIGTERM as :class:`Interrupted`, raised at once outside :meth:`deferred`; inside,
-    recorded for :meth:`pending` (polled after each batch) and :meth:`check` (the next safe
-    point), or with ``strict=False`` raised at a second signal."""
+    """SIGINT and SIGTERM as :class:`Interrupted`: at once outside :meth:`deferred`; inside, kept for
+    :meth:`pending` (polled) and :meth:`check` (a safe point), or with ``strict=False`` at a second."""
 
     def __init__(self):
         self.signum, self._strict, self._previous = None, [], {}
