@@ -213,11 +213,10 @@ class Signals:
     :meth:`pending` (polled) and :meth:`check` (a safe point), or with ``strict=False`` at a second."""
 
     def __init__(self):
-        self.signum, self._strict, self._previous = None, [], {}
+        self.signum, self._strict = None, []
 
     def __enter__(self):
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._handle)
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
         return self
 
     def __exit__(self, *exc):

@@ -24,10 +24,9 @@ MXNET_MISSING = ("MXNet is not installed: run 'bash .ci/setup', or 'pip install 
 def _expired(name):
     """numpy 1.20-1.26's stand-in for a financial function: present, raising when called."""
     def expired(*args, **kwargs):
-        raise RuntimeError("In accordance with NEP 32, the function %s was removed from NumPy "
-                           "version 1.20. A replacement for this function is available in the "
-                           "numpy_financial library: https://pypi.org/project/numpy-financial"
-                           % name)
+        raise RuntimeError("In accordance with NEP 32, the function %s was removed from NumPy version 1.20. "
+                           "A replacement for this function is available in the numpy_financial library: "
+                           "https://pypi.org/project/numpy-financial" % name)
     expired.__name__ = expired.__qualname__ = name
     return expired
 

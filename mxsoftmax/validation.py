@@ -20,12 +20,9 @@ SHAPES = ((28, 28), (28, 28, 1))  # one image, gray with or without its channel
 
 
 class Constraint:
-    """What a value must be: :meth:`holds` says whether it is, ``description`` says it in words;
+    """What a value must be: each kind's ``holds`` says whether it is, ``description`` in words;
     ``invalid`` are values it refuses (and None unless ``optional``), for the generated tests."""
     description, optional, invalid = "valid", False, ()
-
-    def holds(self, value):
-        raise NotImplementedError
 
     def check(self, param, value):
         if not self.holds(value):
