@@ -183,19 +183,17 @@ def check_ctx(ctx):
     name = "%s:%d" % (ctx.device_type, ctx.device_id)
     count = mx.context.num_gpus() if ctx.device_type == "gpu" else None
     if count == 0:
-        raise InvalidInput("%s asks for a GPU but MXNet sees none (the installed mxnet is a CPU "
-                           "build or no CUDA driver is visible): install a CUDA wheel such as "
-                           "mxnet-cu112 on a machine with an sm_50-sm_86 GPU, or use the CPU."
-                           % name, param="ctx")
+        raise InvalidInput("%s asks for a GPU but MXNet sees none (the installed mxnet is a CPU build or no "
+                           "CUDA driver is visible): install a CUDA wheel such as mxnet-cu112 on a machine "
+                           "with an sm_50-sm_86 GPU, or use the CPU." % name, param="ctx")
     if count is not None and ctx.device_id >= count:
         raise InvalidInput("%s asks for GPU %d but MXNet sees only %d GPU(s): use an index below "
                            "%d." % (name, ctx.device_id, count, count), param="ctx")
     try:
         mx.nd.ones((2, 2), ctx=ctx).sum().asscalar()
     except mx.MXNetError as err:
-        hint = ("MXNet's CUDA wheels carry kernels for sm_50-sm_86 only, not for Hopper (sm_90) "
-                "or newer: use an older GPU or the CPU" if "no kernel image" in str(err) else
-                "use the CPU")
+        hint = ("MXNet's CUDA wheels carry kernels for sm_50-sm_86 only, not for Hopper (sm_90) or newer: "
+                "use an older GPU or the CPU" if "no kernel image" in str(err) else "use the CPU")
         raise InvalidInput("%s failed at its first operation (%s): %s." % (name, reason(err), hint),
                            param="ctx") from None
     return ctx
@@ -203,9 +201,8 @@ def check_ctx(ctx):
 
 def add_mirror_argument(parser):
     parser.add_argument("--mirror", action="append", default=[], metavar="URL",
-                        type=flag_type(check_url, "URL"),
-                        help="base URL holding the four files, tried first (repeatable; also "
-                             "MXSOFTMAX_MIRRORS=url1,url2)")
+                        type=flag_type(check_url, "URL"), help="base URL holding the four files, tried "
+                        "first (repeatable; also MXSOFTMAX_MIRRORS=url1,url2)")
 
 
 class Signals:

@@ -15,10 +15,9 @@ import numpy
 from .errors import InvalidValue
 from .validation import check_environment
 
-MXNET_MISSING = ("MXNet is not installed: run 'bash .ci/setup', or 'pip install --no-deps "
-                 "mxnet==1.9.1' on Python 3.13+ (its metadata asks for numpy<2, which has no "
-                 "wheels there; mxsoftmax.compat makes it run on numpy 2), 'pip install "
-                 "mxnet==1.9.1' on older Pythons")
+MXNET_MISSING = ("MXNet is not installed: run 'bash .ci/setup', or 'pip install --no-deps mxnet==1.9.1' on "
+                 "Python 3.13+ (its metadata asks for numpy<2, which has no wheels there; mxsoftmax.compat "
+                 "makes it run on numpy 2), 'pip install mxnet==1.9.1' on older Pythons")
 
 
 def _expired(name):

@@ -88,8 +88,7 @@ class IdxError(InvalidInput):
     """An idx file missing, damaged or not what its header says (or its SHA-256 is not the known one)."""
     fields = InvalidInput.fields + ("expected", "found")
 
-    def __init__(self, path, problem, advice="replace it with an intact copy", expected=None,
-                 found=None):
+    def __init__(self, path, problem, advice="replace it with an intact copy", expected=None, found=None):
         super().__init__(path=path, problem=problem, advice=advice, expected=expected, found=found)
 
     @classmethod

@@ -137,9 +137,8 @@ class ModelParams(Constraint):
 class Splits(Constraint):
     """``.train`` and ``.test`` pairs of images (uint8 arrays, or streamed from an idx file) and a
     label 0-9 each, checked here because ``one_hot`` turns any other into a row of zeros."""
-    description = ("splits with .train and .test (images, labels) pairs: uint8 images of shape "
-                   "(N, 28, 28) and one label 0-%d per image, such as sources.load_splits gives"
-                   % (NUM_OUTPUTS - 1))
+    description = ("splits with .train and .test (images, labels) pairs: uint8 images of shape (N, 28, 28) "
+                   "and one label 0-%d per image, such as sources.load_splits gives" % (NUM_OUTPUTS - 1))
 
     def holds(self, value):
         pairs = [getattr(value, split, None) for split in ("train", "test")]
