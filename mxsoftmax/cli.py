@@ -1,10 +1,7 @@
 """What every command line shares: flag types (``--ctx`` and the proof that it works), the one
-error handler, signals, pipes, how to start a command again.
-
-Exit codes: 0 done; 1 the work failed (divergence, a full disk, unreadable images); 2 bad input
-(flags, files, data), one sentence and no traceback; 128 + N on signal N (130 Ctrl-C, 143
-SIGTERM); 141 when standard output was closed (``... | head -1``), as if by SIGPIPE.
-"""
+error handler, signals, pipes, how to start a command again. Exit codes: 0 done; 1 the work
+failed (divergence, a full disk, unreadable images); 2 bad input, one sentence; 128 + N on
+signal N (130 Ctrl-C, 143 SIGTERM); 141 when standard output was closed (``... | head -1``)."""
 import argparse
 import contextlib
 import difflib
@@ -14,6 +11,7 @@ import shlex
 import shutil
 import signal
 import sys
+import types
 
 import mxnet as mx
 
@@ -22,18 +20,18 @@ from .errors import (Diverged, Interrupted, InvalidInput, InvalidValue, MxSoftma
 from .sources import check_url, redact_text
 
 EXIT_FAILED, EXIT_USAGE, EXIT_PIPE = 1, 2, 141
+EXIT_CODES = ((Diverged, EXIT_FAILED), (WriteFailed, EXIT_FAILED), (InvalidInput, EXIT_USAGE))
 SCRIPT_PREFIX = "mxsoftmax-"
 
 
 class Parser(argparse.ArgumentParser):
-    """``argparse.ArgumentParser`` without abbreviations, whose errors are one sentence (no usage
-    block: ``--help`` shows it) and never show a password."""
+    """No abbreviations; an error is one line without the usage block (``--help`` shows it),
+    never with a password, and names a misspelt ``--flag`` first (argparse: a missing one)."""
 
     def __init__(self, **kwargs):
         super().__init__(allow_abbrev=False, **kwargs)
 
     def parse_args(self, args=None, namespace=None):
-        """Parse ``args``, naming a misspelt ``--flag`` first (argparse names a missing one first)."""
         args = sys.argv[1:] if args is None else list(args)
         actions = {flag: action for action in _all_actions(self) for flag in action.option_strings}
         shown = sorted(flag for flag, action in actions.items() if action.help != argparse.SUPPRESS)
@@ -51,59 +49,8 @@ class Parser(argparse.ArgumentParser):
         return super().parse_args(args, namespace)
 
     def error(self, message):
-        """One line, ``prog: error: message``, and exit 2 (``--help`` shows the usage)."""
         say(self.prog, "error: %s" % message)
         sys.exit(EXIT_USAGE)
-
-
-EXIT_CODES = ((Interrupted, lambda err: 128 + err.signum), (Diverged, EXIT_FAILED),
-              (WriteFailed, EXIT_FAILED), (InvalidInput, EXIT_USAGE))
-
-
-class Outcome:
-    """What a command ends with: its exit ``code``."""
-    code = 0
-
-
-def sentence(err):
-    """The line for ``err`` where a command adds nothing: its message, a clause ended."""
-    return "%s." % err if isinstance(err, (Interrupted, WriteFailed)) else str(err)
-
-
-@contextlib.contextmanager
-def handle_errors(prog, parser=None, args=None, explain=sentence):
-    """The one error handler of the command lines (pypa/build's ``_handle_build_error``): each
-    expected failure is one line on stderr, ``explain(err)``, naming the flag that carried
-    ``param`` or ``path``, and the exit code of its class (:data:`EXIT_CODES`); nothing else is
-    caught. Yields an :class:`Outcome`."""
-    outcome = Outcome()
-    try:
-        yield outcome
-    except MxSoftmaxError as err:
-        outcome.code = next(code(err) if callable(code) else code
-                            for kind, code in EXIT_CODES if isinstance(err, kind))
-        flag = flag_of(err, parser, args)
-        lead = "" if isinstance(err, (Interrupted, Diverged)) else "error: "
-        say(prog, "%s%s%s" % (lead, flag + ": " if flag else "", explain(err)))
-    except BrokenPipeError:
-        outcome.code = EXIT_PIPE
-    except KeyboardInterrupt:  # before the command's own handlers were installed
-        say(prog, "interrupted.")
-        outcome.code = 130
-    _quiet_stdout_if_closed()
-
-
-def flag_of(err, parser, args):
-    """The flag (``--data-dir``) whose value the error is about, from its ``param`` or ``path``."""
-    if parser is None or args is None:
-        return None
-    flags = [(action, getattr(args, action.dest, None)) for action in _all_actions(parser)
-             if action.option_strings and action.help != argparse.SUPPRESS]
-    named = [action for action, given in flags if given is not None and err.param == action.dest]
-    holding = sorted((len(given), action) for action, given in flags if err.path is not None
-                     and isinstance(given, str) and _inside(err.path, given))
-    chosen = named[0] if named else holding[-1][1] if holding else None  # the closest folder
-    return chosen.option_strings[0] if chosen else None
 
 
 def _all_actions(parser):
@@ -115,10 +62,48 @@ def _all_actions(parser):
                 yield from _all_actions(sub)
 
 
-def _inside(path, given):
-    """True when ``path`` is ``given`` or lies in the folder ``given``."""
-    path, given = os.path.normpath(os.fsdecode(path)), os.path.normpath(given)
-    return path == given or path.startswith(given.rstrip(os.sep) + os.sep)
+def sentence(err):
+    """The line for ``err`` where a command adds nothing: its message, a clause ended."""
+    return "%s." % err if isinstance(err, (Interrupted, WriteFailed)) else str(err)
+
+
+@contextlib.contextmanager
+def handle_errors(prog, parser=None, args=None, explain=sentence):
+    """The one error handler (pypa/build's): an expected failure is one line, ``explain(err)``
+    after the flag that carried it, and its exit code; nothing else is caught. Yields the outcome."""
+    outcome = types.SimpleNamespace(code=0)
+    try:
+        yield outcome
+    except MxSoftmaxError as err:
+        outcome.code = (128 + err.signum if isinstance(err, Interrupted) else
+                        next(code for kind, code in EXIT_CODES if isinstance(err, kind)))
+        flag = flag_of(err, parser, args) if parser else None
+        lead = "" if isinstance(err, (Interrupted, Diverged)) else "error: "
+        say(prog, "%s%s%s" % (lead, flag + ": " if flag else "", explain(err)))
+    except BrokenPipeError:
+        outcome.code = EXIT_PIPE
+    except KeyboardInterrupt:  # before the command's own handlers were installed
+        say(prog, "interrupted.")
+        outcome.code = 130
+    if sys.stdout is not None:  # after a broken pipe or a full disk, the flush at exit is silent
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def flag_of(err, parser, args):
+    """The flag (``--data-dir``) that gave the error's ``param``, else the one naming the closest
+    folder holding its ``path``."""
+    given = [(action, getattr(args, action.dest, None)) for action in _all_actions(parser)
+             if action.option_strings and action.help != argparse.SUPPRESS]
+    named = [action for action, value in given if value is not None and err.param == action.dest]
+    if not named and err.path is not None:
+        path = os.path.normpath(os.fsdecode(err.path)) + os.sep  # the folder itself, or inside
+        named = sorted((action for action, value in given if isinstance(value, str)
+                        and path.startswith(os.path.normpath(value).rstrip(os.sep) + os.sep)),
+                       key=lambda action: -len(getattr(args, action.dest)))
+    return named[0].option_strings[0] if named else None
 
 
 def out(text):
@@ -135,38 +120,31 @@ def out(text):
 
 def say(prog, text):
     """Print ``prog: text`` on standard error, if it is still open, never with a password."""
-    try:
-        print(printable("%s: %s" % (prog, redact_text(text)), sys.stderr), file=sys.stderr,
-              flush=True)
-    except (OSError, ValueError):
-        pass
+    with contextlib.suppress(OSError, ValueError):
+        print(printable("%s: %s" % (prog, redact_text(text)), sys.stderr), file=sys.stderr, flush=True)
 
 
 def printable(text, stream):
-    """``text`` as one line ``stream`` can encode: a name's control characters (a newline, an
-    escape sequence) and what the encoding lacks (a file name's bytes that are not UTF-8, an ``é``
-    on an ASCII terminal) are shown escaped, as Python writes them; never a traceback."""
+    """``text`` as one line ``stream`` can encode: control characters (a newline, an escape
+    sequence) and what the encoding lacks are shown escaped, as Python writes them."""
     text = re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda found: ascii(found.group())[1:-1], text)
     encoding = getattr(stream, "encoding", None) or "utf-8"
     return text.encode(encoding, "backslashreplace").decode(encoding, "replace")
 
 
-def _quiet_stdout_if_closed():
-    """After a broken pipe or a full disk, stdout goes to /dev/null: the flush at exit is silent."""
-    if sys.stdout is None:
-        return
-    try:
-        sys.stdout.flush()
-    except (OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-
-
-# ---------------------------------------------------------------------------- flag types
-
 def flag_type(constraint, param):
-    """The argparse type of the flag carrying ``param``, parsed by ``constraint`` (the library's)."""
-    return _argparse_type(constraint.parse, param)
+    """The argparse type of the flag carrying ``param``, parsed by ``constraint`` (or a function)."""
+    parse = getattr(constraint, "parse", constraint)
+
+    def convert(text):
+        try:
+            return parse(text)
+        except ValueError as err:  # InvalidValue (a constraint), or InvalidInput (a URL)
+            expected = getattr(err, "expected", None)
+            raise argparse.ArgumentTypeError("must be %s, not %r" % (expected, text) if expected
+                                             else str(err)) from None
+    convert.__name__ = param
+    return convert
 
 
 def path(text):
@@ -184,26 +162,13 @@ def host(text):
     return text
 
 
-def _argparse_type(parse, name):
-    def convert(text):
-        try:
-            return parse(text)
-        except ValueError as err:  # InvalidValue (a constraint), or InvalidInput (a URL)
-            expected = getattr(err, "expected", None)
-            raise argparse.ArgumentTypeError("must be %s, not %r" % (expected, text) if expected
-                                             else str(err)) from None
-    convert.__name__ = name
-    return convert
-
-
 def add_ctx_argument(parser):
-    """``--ctx cpu|cpu:N|gpu|gpu:N``, parsed into an ``mx.Context``."""
-    parser.add_argument("--ctx", type=_argparse_type(parse_ctx, "context"), default="cpu",
+    parser.add_argument("--ctx", type=flag_type(parse_ctx, "context"), default="cpu",
                         help="cpu, cpu:N, gpu or gpu:N (default: cpu)")
 
 
 def parse_ctx(text):
-    """Turn ``cpu``, ``cpu:N``, ``gpu`` or ``gpu:N`` into an ``mx.Context``."""
+    """``cpu``, ``cpu:N``, ``gpu`` or ``gpu:N`` as an ``mx.Context``."""
     found = isinstance(text, str) and re.fullmatch(r"\s*(cpu|gpu)(?::([0-9]{1,3}))?\s*",
                                                    text.lower(), flags=re.ASCII)
     if not found:
@@ -213,85 +178,68 @@ def parse_ctx(text):
 
 
 def check_ctx(ctx):
-    """``ctx`` once one operation ran there: a GPU may be missing (a CPU-only wheel, no driver)
-    or lack the wheel's kernels (sm_90 and newer), which shows only at the first operation."""
+    """``ctx`` once one operation ran there: a GPU may be missing (a CPU-only wheel, no driver) or
+    lack the wheel's kernels (sm_90 and newer), which shows only then."""
     name = "%s:%d" % (ctx.device_type, ctx.device_id)
     count = mx.context.num_gpus() if ctx.device_type == "gpu" else None
     if count == 0:
-        raise InvalidInput("%s asks for a GPU but MXNet sees none (the installed mxnet is a CPU "
-                           "build or no CUDA driver is visible): install a CUDA wheel such as "
-                           "mxnet-cu112 on a machine with an sm_50-sm_86 GPU, or use the CPU."
-                           % name, param="ctx")
+        raise InvalidInput("%s asks for a GPU but MXNet sees none (the installed mxnet is a CPU build or no "
+                           "CUDA driver is visible): install a CUDA wheel such as mxnet-cu112 on a machine "
+                           "with an sm_50-sm_86 GPU, or use the CPU." % name, param="ctx")
     if count is not None and ctx.device_id >= count:
         raise InvalidInput("%s asks for GPU %d but MXNet sees only %d GPU(s): use an index below "
                            "%d." % (name, ctx.device_id, count, count), param="ctx")
     try:
         mx.nd.ones((2, 2), ctx=ctx).sum().asscalar()
     except mx.MXNetError as err:
-        hint = ("MXNet's CUDA wheels carry kernels for sm_50-sm_86 only, not for Hopper (sm_90) "
-                "or newer: use an older GPU or the CPU" if "no kernel image" in str(err) else
-                "use the CPU")
+        hint = ("MXNet's CUDA wheels carry kernels for sm_50-sm_86 only, not for Hopper (sm_90) or newer: "
+                "use an older GPU or the CPU" if "no kernel image" in str(err) else "use the CPU")
         raise InvalidInput("%s failed at its first operation (%s): %s." % (name, reason(err), hint),
                            param="ctx") from None
     return ctx
 
 
 def add_mirror_argument(parser):
-    """``--mirror URL``, repeatable, checked to be a usable http(s) URL."""
     parser.add_argument("--mirror", action="append", default=[], metavar="URL",
-                        type=_argparse_type(check_url, "URL"),
-                        help="base URL holding the four files, tried first (repeatable; also "
-                             "MXSOFTMAX_MIRRORS=url1,url2)")
+                        type=flag_type(check_url, "URL"), help="base URL holding the four files, tried "
+                        "first (repeatable; also MXSOFTMAX_MIRRORS=url1,url2)")
 
-
-# ---------------------------------------------------------------------------- signals
 
 class Signals:
-    """SIGINT and SIGTERM as :class:`Interrupted`, raised only where stopping is safe: at once
-    outside :meth:`deferred`; inside, recorded for :meth:`pending` (polled after each batch) and
-    :meth:`check` (the next safe point), or with ``strict=False`` raised at a second signal."""
+    """SIGINT and SIGTERM as :class:`Interrupted`: at once outside :meth:`deferred`; inside, kept for
+    :meth:`pending` (polled) and :meth:`check` (a safe point), or with ``strict=False`` at a second."""
 
     def __init__(self):
-        self.signum = None
-        self._modes = []
-        self._previous = {}
+        self.signum, self._strict = None, []
 
     def __enter__(self):
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._handle)
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
         return self
 
     def __exit__(self, *exc):
-        """Restore the handlers; after a signal, ignore more: the command is ending."""
-        for signum, handler in self._previous.items():
+        for signum, handler in self._previous.items():  # after a signal, ignore more: it is ending
             signal.signal(signum, signal.SIG_IGN if self.signum else handler)
 
     def _handle(self, signum, _frame):
         again = self.signum is not None
         self.signum = self.signum or signum
-        if not self._modes or (again and self._modes[-1] == "soft"):
+        if not self._strict or (again and not self._strict[-1]):
             raise Interrupted(signum)
 
     def pending(self):
-        """The signal received and not yet acted on, or None."""
         return self.signum
 
     def check(self):
-        """Raise :class:`Interrupted` if a signal was received."""
         if self.signum:
             raise Interrupted(self.signum)
 
     @contextlib.contextmanager
     def deferred(self, strict=True):
-        """Record signals instead of raising them inside this block (see the class docstring)."""
-        self._modes.append("strict" if strict else "soft")
+        self._strict.append(strict)
         try:
             yield
         finally:
-            self._modes.pop()
-
-
-# ---------------------------------------------------------------------------- starting
+            self._strict.pop()
 
 
 def run(main):
@@ -302,16 +250,14 @@ def run(main):
 
 
 def command(name):
-    """How to start the command ``name`` as this process was started, to paste into a shell:
-    ``mxsoftmax-train`` (the script, by its path if PATH finds another), else this interpreter's
-    ``... -m mxsoftmax.train``, so a hint works without an activated venv."""
+    """How to start the command ``name`` as this process was started, to paste into a shell: the
+    script (by its path if PATH finds another), else this interpreter's ``-m mxsoftmax.<name>``."""
     started = sys.argv[0] if sys.argv else ""
     if os.path.basename(started).startswith(SCRIPT_PREFIX):
         script = os.path.join(os.path.dirname(os.path.abspath(started)), SCRIPT_PREFIX + name)
         return _shell_path(script, SCRIPT_PREFIX + name)
-    if not sys.executable:  # an embedding interpreter that cannot say
-        return "python -m mxsoftmax." + name
-    return "%s -m mxsoftmax.%s" % (_shell_path(sys.executable, "python"), name)
+    python = _shell_path(sys.executable, "python") if sys.executable else "python"  # embedded: unknown
+    return "%s -m mxsoftmax.%s" % (python, name)
 
 
 def _shell_path(path, bare):

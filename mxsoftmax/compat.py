@@ -1,20 +1,6 @@
-"""numpy's removed names that MXNet 1.9.1 still uses, restored before MXNet loads.
-
-MXNet 1.9.1's Python code reads these names from numpy, most of them when ``import mxnet`` runs
-(``mxnet/numpy/utils.py``, ``mxnet/numpy/fallback.py`` and the ``__array_function__`` table of
-``mxnet/numpy_dispatch_protocol.py``); numpy 1.24 and 2.0-2.4 removed them. Each name the running
-numpy lacks is set to what numpy 1.23 meant by it; a name numpy still has is never touched (so
-numpy 1.23 is left as it is, and numpy 2's own ``numpy.bool`` stays numpy 2's). numpy's modules
-and classes are not patched, and neither is MXNet: ``ndarray.tostring`` (gone in numpy 2.3, used
-by ``mx.recordio.pack`` with an array label) is a C type's method and cannot be given back.
-
-``distutils`` (``mxnet/numpy_dispatch_protocol.py`` and ``mxnet/numpy_op_fallback.py`` import
-``distutils.version``) is no shim here: Python 3.12 dropped it and setuptools provides it (its
-``distutils-precedence.pth``), so setuptools must be installed beside MXNet on Python >= 3.12.
-
-Also here, because it too must come before MXNet loads: :func:`loading`, around each command's
-imports, which checks MXNet's variables first and makes a signal while it loads one line.
-"""
+"""Before MXNet loads: numpy's names that MXNet 1.9.1 reads (numpy 1.24 and 2.x removed them) set
+where numpy lacks them, to what numpy 1.23 meant (numpy's own names, modules and MXNet untouched;
+``distutils`` comes from setuptools on Python >= 3.12); :func:`loading` around each command's imports."""
 import contextlib
 import importlib.util
 import math
@@ -29,124 +15,87 @@ import numpy
 from .errors import InvalidValue
 from .validation import check_environment
 
-MXNET_MISSING = ("MXNet is not installed: run 'bash .ci/setup', or 'pip install --no-deps "
-                 "mxnet==1.9.1' on Python 3.13+ (its metadata asks for numpy<2, which has no "
-                 "wheels there; mxsoftmax.compat makes it run on numpy 2), 'pip install "
-                 "mxnet==1.9.1' on older Pythons")
-
-
-def _calls(name, target):
-    """A function named ``name`` that calls ``numpy.<target>`` as numpy 1.x's alias did."""
-    def alias(*args, **kwargs):
-        return getattr(numpy, target)(*args, **kwargs)
-    alias.__name__ = alias.__qualname__ = name
-    alias.__doc__ = "numpy 1.x's numpy.%s: numpy.%s (restored for MXNet 1.9.1)." % (name, target)
-    return alias
-
-
-def in1d(ar1, ar2, assume_unique=False, invert=False, **kwargs):
-    """numpy 1.x's numpy.in1d: numpy.isin, flattened (restored for MXNet 1.9.1)."""
-    return numpy.ravel(numpy.isin(ar1, ar2, assume_unique=assume_unique, invert=invert, **kwargs))
-
-
-def msort(a):
-    """numpy 1.x's numpy.msort: numpy.sort along the first axis (restored for MXNet 1.9.1)."""
-    return numpy.sort(a, axis=0)
+MXNET_MISSING = ("MXNet is not installed: run 'bash .ci/setup', or 'pip install --no-deps mxnet==1.9.1' on "
+                 "Python 3.13+ (its metadata asks for numpy<2, which has no wheels there; mxsoftmax.compat "
+                 "makes it run on numpy 2), 'pip install mxnet==1.9.1' on older Pythons")
 
 
 def _expired(name):
-    """Like numpy 1.20-1.26's own stand-in for a financial function: present, raising when called."""
+    """numpy 1.20-1.26's stand-in for a financial function: present, raising when called."""
     def expired(*args, **kwargs):
-        raise RuntimeError("In accordance with NEP 32, the function %s was removed from NumPy "
-                           "version 1.20. A replacement for this function is available in the "
-                           "numpy_financial library: https://pypi.org/project/numpy-financial"
-                           % name)
+        raise RuntimeError("In accordance with NEP 32, the function %s was removed from NumPy version 1.20. "
+                           "A replacement for this function is available in the numpy_financial library: "
+                           "https://pypi.org/project/numpy-financial" % name)
     expired.__name__ = expired.__qualname__ = name
     return expired
 
 
-def _aliases():
-    """Each name MXNet 1.9.1 reads from numpy that some numpy >= 1.24 lacks, and its value."""
-    names = {
-        # the builtins' aliases numpy 1.24 removed (numpy 2 has its own numpy.bool, kept as is)
-        "bool": bool,            # mxnet/numpy/utils.py:37 (read at import), numpy/multiarray.py:591,719
-        "int": int,              # mxnet/test_utils.py:2319 (verify_generator)
-        # constants numpy 2.0 removed: numpy 1.x had them as Python floats
-        "PZERO": 0.0,            # mxnet/numpy/utils.py:42 (import)
-        "NZERO": -0.0,           # mxnet/numpy/utils.py:43 (import)
-        "NINF": -math.inf,       # mxnet/numpy/utils.py:44 (import)
-        "PINF": math.inf,        # mxnet/numpy/utils.py:45 (import)
-        "NAN": math.nan,         # mxnet/numpy/utils.py:47 (import)
-        "NaN": math.nan,         # mxnet/numpy/utils.py:48 (import)
-        "Inf": math.inf,         # mxnet/gluon/contrib/estimator/event_handler.py:248,416,419,440,696
-        # functions numpy 2.0 (in1d, trapz: 2.4) removed, as calls of their replacements
-        "sometrue": _calls("sometrue", "any"),      # mxnet/numpy_dispatch_protocol.py:87 (import)
-        "round_": _calls("round_", "round"),        # mxnet/numpy_dispatch_protocol.py:92 (import)
-        "product": _calls("product", "prod"),       # mxnet/numpy_dispatch_protocol.py:124 (import)
-        "alltrue": _calls("alltrue", "all"),        # mxnet/numpy/fallback.py:111 (import)
-        "trapz": _calls("trapz", "trapezoid"),      # mxnet/numpy/fallback.py:190 (import)
-        "in1d": in1d,                                # mxnet/numpy/fallback.py:135 (import)
-        "msort": msort,                              # mxnet/numpy/fallback.py:145 (import)
-        # numpy.compat (removed in 2.0): only the attribute, `import numpy.compat` still fails
-        "compat": types.SimpleNamespace(basestring=str),  # mxnet/ndarray/numpy/_op.py:7563 (np.pad)
-    }
-    # the financial functions: numpy 1.20-1.26 served stand-ins that raise; numpy 2 has none
-    # (mxnet/numpy/fallback.py:143,160,164,173,176,177 read them at import)
-    for name in ("mirr", "npv", "pmt", "ppmt", "pv", "rate"):
-        names[name] = _expired(name)
-    return names
-
-
-#: Each name and the value it gets where numpy lacks it.
-ALIASES = _aliases()
+#: Each name MXNet 1.9.1 reads from numpy (where, in MXNet) that some numpy >= 1.24 lacks, and its value.
+ALIASES = {
+    # the builtins' aliases numpy 1.24 removed (numpy 2 has its own numpy.bool, kept as is)
+    "bool": bool,            # mxnet/numpy/utils.py:37 (read at import), numpy/multiarray.py:591,719
+    "int": int,              # mxnet/test_utils.py:2319 (verify_generator)
+    # constants numpy 2.0 removed: numpy 1.x had them as Python floats
+    "PZERO": 0.0,            # mxnet/numpy/utils.py:42 (import)
+    "NZERO": -0.0,           # mxnet/numpy/utils.py:43 (import)
+    "NINF": -math.inf,       # mxnet/numpy/utils.py:44 (import)
+    "PINF": math.inf,        # mxnet/numpy/utils.py:45 (import)
+    "NAN": math.nan,         # mxnet/numpy/utils.py:47 (import)
+    "NaN": math.nan,         # mxnet/numpy/utils.py:48 (import)
+    "Inf": math.inf,         # mxnet/gluon/contrib/estimator/event_handler.py:248,416,419,440,696
+    # functions numpy 2.0 (in1d, trapz: 2.4) removed: their replacements (trapezoid: numpy >= 2.0)
+    "sometrue": numpy.any,                       # mxnet/numpy_dispatch_protocol.py:87 (import)
+    "round_": numpy.round,                       # mxnet/numpy_dispatch_protocol.py:92 (import)
+    "product": numpy.prod,                       # mxnet/numpy_dispatch_protocol.py:124 (import)
+    "alltrue": numpy.all,                        # mxnet/numpy/fallback.py:111 (import)
+    "trapz": getattr(numpy, "trapezoid", None),  # mxnet/numpy/fallback.py:190 (import)
+    "in1d": lambda ar1, ar2, *args, **kwargs: numpy.ravel(numpy.isin(ar1, ar2, *args, **kwargs)),
+    "msort": lambda a: numpy.sort(a, axis=0),    # in1d, msort: mxnet/numpy/fallback.py:135,145 (import)
+    # numpy.compat (removed in 2.0): only the attribute, `import numpy.compat` still fails
+    "compat": types.SimpleNamespace(basestring=str),  # mxnet/ndarray/numpy/_op.py:7563 (np.pad)
+    # numpy 1.20-1.26 served raising stand-ins, numpy 2 none (mxnet/numpy/fallback.py:143-177, import)
+    **{name: _expired(name) for name in ("mirr", "npv", "pmt", "ppmt", "pv", "rate")},
+}
 
 
 def restore_aliases(module=numpy):
-    """Set each name of :data:`ALIASES` that ``module`` lacks; return the names set, in order."""
-    added = []
-    for name, value in ALIASES.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # 1.20-1.23 warn when serving some, 1.24-1.26 when refusing
-            present = hasattr(module, name)
-        if not present:
-            setattr(module, name, value)
-            added.append(name)
-    return tuple(added)
-
-
-class _Terminated(BaseException):
-    """SIGTERM while MXNet loads (a BaseException: some imports swallow every Exception)."""
-
-
-def _terminate(signum, _frame):
-    raise _Terminated(signum)
+    """Set each name of :data:`ALIASES` that ``module`` lacks; the names set, in order."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 1.20-1.23 warn when serving some, 1.24-1.26 when refusing
+        missing = tuple(name for name in ALIASES if not hasattr(module, name))
+    for name in missing:
+        setattr(module, name, ALIASES[name])
+    return missing
 
 
 @contextlib.contextmanager
 def loading(command):
-    """Around a command's imports, the first of MXNet: MXNet's variables are checked before it
-    loads (a value it cannot parse would abort the process, exit 134), and Ctrl-C or SIGTERM
-    while it loads is one line and exit 130/143. Once MXNet is loaded this does nothing."""
+    """Around a command's imports, the first of MXNet: its variables are checked before it loads
+    (else it may abort, exit 134), and a signal while it loads is one line and exit 130/143."""
     if "mxnet" in sys.modules:
         yield
         return
     prog = "python -m mxsoftmax." + command
     try:
         check_environment(os.environ)
+        problem = None if importlib.util.find_spec("mxnet") else MXNET_MISSING
     except InvalidValue as err:
-        print("%s: error: %s: unset it or give a usable value." % (prog, err), file=sys.stderr,
-              flush=True)
+        problem = "%s: unset it or give a usable value" % err
+    if problem:
+        print("%s: error: %s." % (prog, problem), file=sys.stderr, flush=True)
         sys.exit(2)
-    if importlib.util.find_spec("mxnet") is None:
-        print("%s: error: %s." % (prog, MXNET_MISSING), file=sys.stderr, flush=True)
-        sys.exit(2)
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    terminated = []
+
+    def terminate(signum, _frame):  # a BaseException, as Ctrl-C's: some imports swallow Exception
+        terminated.append(signum)
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
         with warnings.catch_warnings():  # MXNet's own at import (distutils' Version): not the
             warnings.simplefilter("ignore", DeprecationWarning)  # user's, fatal if they are errors
             yield
-    except (KeyboardInterrupt, _Terminated) as err:
+    except KeyboardInterrupt:
         print("%s: interrupted while loading." % prog, file=sys.stderr, flush=True)
-        os._exit(143 if isinstance(err, _Terminated) else 130)  # nothing is written yet
+        os._exit(143 if terminated else 130)  # nothing is written yet
     finally:
         signal.signal(signal.SIGTERM, previous)

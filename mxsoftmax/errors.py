@@ -1,20 +1,12 @@
-"""The exceptions of mxsoftmax, all of them here, each with its fields declared.
-
-Each carries the facts of the failure as fields (``path``, ``param``, ``problem`` ...) and its
-message is one sentence made once from them, when it is raised: which file, value or setting,
-and how to fix it. Callers decide from the class and the fields, never from the text; the
-command lines name the flag that carried ``param`` or ``path`` and choose the exit code by class
-(:func:`mxsoftmax.cli.handle_errors`).
-"""
+"""Every exception of mxsoftmax, each declaring its fields; its message is made once from them.
+Callers decide from the class and fields, never the text (:func:`mxsoftmax.cli.handle_errors`)."""
 import contextlib
 import signal
 
 
 class MxSoftmaxError(Exception):
-    """An expected failure whose message is one sentence a user can act on: the one given, or
-    the class's ``template`` filled from the facts. Only the names in ``fields`` are facts (each
-    an attribute, None when not given): ``param`` is the argument or setting that carried the bad
-    value, ``path`` the file."""
+    """An expected failure: one sentence a user can act on, given or the ``template`` filled from
+    the ``fields`` (attributes, None when not given; another name is a TypeError)."""
     fields = ("path", "param")
     template = "{message}"
 
@@ -22,35 +14,28 @@ class MxSoftmaxError(Exception):
         undeclared = set(facts) - set(self.fields)
         if undeclared:
             raise TypeError("%s has no field %s" % (type(self).__name__, ", ".join(sorted(undeclared))))
-        for field in self.fields:
-            setattr(self, field, facts.get(field))
-        super().__init__(message if message is not None else
-                         self.template.format(**{f: getattr(self, f) for f in self.fields}))
+        vars(self).update(dict.fromkeys(self.fields), **facts)
+        super().__init__(self.template.format(**vars(self)) if message is None else message)
 
 
 class InvalidInput(MxSoftmaxError, ValueError):
-    """A file, value or setting that mxsoftmax cannot use (exit code 2): ``"<path> <problem>:
-    <advice>."``, or the sentence given."""
+    """A file, value or setting that mxsoftmax cannot use (exit code 2)."""
     fields = MxSoftmaxError.fields + ("problem", "advice")
     template = "{path} {problem}: {advice}."
 
 
 class InvalidValue(InvalidInput, TypeError):
-    """``param`` is outside its declared constraint (:mod:`mxsoftmax.validation`); a TypeError
-    too, as scikit-learn's InvalidParameterError, for a value of the wrong type."""
+    """``param`` is outside its constraint (:mod:`mxsoftmax.validation`); a TypeError too."""
     fields = InvalidInput.fields + ("value", "expected", "shown")
     template = "{param} must be {expected}, not {shown}"
 
 
 class WriteFailed(MxSoftmaxError, OSError):
-    """A file, or standard output, could not be written for lack of space or a failing disk (exit
-    code 1); what was written before stays intact. Its message is a clause (no final period):
-    commands add where the work stands."""
+    """A file or stdout could not be written (exit code 1); a clause: commands add where they stand."""
 
 
 class Diverged(MxSoftmaxError, ArithmeticError):
-    """A batch's loss (``batch`` and ``value`` set) or the parameters after ``epoch`` were not
-    finite; ``finding`` says what a learner's function returned there, when it is known."""
+    """A batch's loss or the parameters after ``epoch`` were not finite (``finding``: a learner's why)."""
     fields = MxSoftmaxError.fields + ("epoch", "batch", "value", "finding")
 
     def __init__(self, epoch, batch=None, value=None, finding=None):
@@ -61,7 +46,7 @@ class Diverged(MxSoftmaxError, ArithmeticError):
 
 
 class Interrupted(MxSoftmaxError):
-    """Work stopped on signal ``signum``; ``epoch`` and ``batch`` say where, when training."""
+    """Work stopped on signal ``signum``, while training at ``epoch`` and ``batch``."""
     fields = MxSoftmaxError.fields + ("signum", "epoch", "batch")
 
     def __init__(self, signum, epoch=None, batch=None):
@@ -71,56 +56,49 @@ class Interrupted(MxSoftmaxError):
 
 
 class CheckFailed(MxSoftmaxError, ValueError):
-    """A learner's function failed its check before training; ``verdict`` holds what was found."""
+    """A learner's function failed its check before training, as ``verdict`` says."""
     fields = MxSoftmaxError.fields + ("verdict",)
 
+    template = "{verdict.message} Fix it and run the cell again, or pass check=False to train with it anyway."
+
     def __init__(self, verdict):
-        super().__init__("%s Fix it and run the cell again, or pass check=False to train with it "
-                         "anyway." % verdict.message, verdict=verdict)
+        super().__init__(verdict=verdict)
 
 
 class NotRegular(InvalidInput, OSError):
-    """A path that is not a regular file: a folder, a FIFO, a device, a socket. An OSError too,
-    so that a reader's one ``except OSError`` also meets it (its ``errno`` is None)."""
+    """A path that is not a regular file; an OSError too, for a reader's one ``except OSError``."""
 
 
 class Locked(InvalidInput):
-    """Another process holds the lock of ``folder``: the ``holder``'s PID (text, or 'unknown')
-    and ``who`` holds it (a 'process', a 'run')."""
+    """Another mxsoftmax ``who`` (a process, a run), PID ``holder``, holds the lock of ``folder``."""
     fields = InvalidInput.fields + ("folder", "holder", "who")
+    template = ("{folder} is in use by another mxsoftmax {who} (PID {holder}): wait for it to "
+                "finish, or choose another folder.")
 
     def __init__(self, folder, holder, who="process"):
-        super().__init__("%s is in use by another mxsoftmax %s (PID %s): wait for it to finish, "
-                         "or choose another folder." % (folder, who, holder), folder=folder,
-                         holder=holder, who=who, path=folder)
+        super().__init__(folder=folder, holder=holder, who=who, path=folder)
 
 
 class ImageError(InvalidInput):
-    """A picture that cannot be turned into a model input: ``"<path> <problem>"``, the problem
-    ending with what to do."""
+    """A picture that cannot be a model input; the ``problem`` ends with what to do."""
     template = "{path} {problem}"
 
 
 class IdxError(InvalidInput):
-    """An idx file that is missing, damaged, or not what its header says: ``"<path> <problem>:
-    <advice>."``; a file that is not the published one also has the two SHA-256 digests,
-    ``expected`` and ``found``."""
+    """An idx file missing, damaged or not what its header says (or its SHA-256 is not the known one)."""
     fields = InvalidInput.fields + ("expected", "found")
 
-    def __init__(self, path, problem, advice="replace it with an intact copy", expected=None,
-                 found=None):
+    def __init__(self, path, problem, advice="replace it with an intact copy", expected=None, found=None):
         super().__init__(path=path, problem=problem, advice=advice, expected=expected, found=found)
 
     @classmethod
     def mismatch(cls, path, expected, found):
-        """A known file whose idx bytes are not the published ones."""
         return cls(path, "does not match its known checksum (expected SHA-256 %s of its idx "
                          "bytes, got %s)" % (expected, found), expected=expected, found=found)
 
 
 class FetchError(MxSoftmaxError):
-    """One download attempt failed: ``reason`` in a few words. ``dead`` says the source cannot
-    serve anything (unreachable, too slow, not speaking HTTP), so it is not asked again."""
+    """One download attempt failed for ``reason``; a ``dead`` source is not asked again."""
     fields = MxSoftmaxError.fields + ("reason", "dead")
 
     def __init__(self, reason, dead=False):
@@ -138,9 +116,7 @@ class DatasetMismatch(InvalidInput):
 
 
 class NoData(InvalidInput):
-    """No verified copy of ``dataset`` is at hand and none could be downloaded: the ``folder``
-    looked in, the sources tried (``bases``, passwords masked) and ``ways`` forward, worded for
-    where the message is shown (a command line, a notebook: :meth:`explain`)."""
+    """No verified ``dataset`` in ``folder`` nor from ``bases``; ``ways`` forward as :meth:`explain` says."""
     fields = InvalidInput.fields + ("dataset", "folder", "bases", "ways")
 
     def __init__(self, dataset, folder, bases, ways="connect to the internet and try again, or "
@@ -152,14 +128,12 @@ class NoData(InvalidInput):
             dataset=dataset, folder=folder, bases=bases, ways=ways)
 
     def explain(self, ways):
-        """The same failure with ``ways`` forward worded for where it is shown."""
         return NoData(self.dataset, self.folder, self.bases, ways)
 
 
 @contextlib.contextmanager
 def translated(kinds, make):
-    """Within the block, an exception ``err`` of ``kinds`` becomes ``make(err)``, raised from None:
-    the caller's own error, with its fields. ``make`` returns None for one to let pass as it is."""
+    """Within the block, ``err`` of ``kinds`` becomes ``make(err)`` raised from None (unless None)."""
     try:
         yield
     except kinds as err:

@@ -1,17 +1,13 @@
-"""One vocabulary of constraints, one table of them, one message template.
-
-In the spirit of scikit-learn's ``Interval``/``StrOptions``/``validate_params``: each value that
-comes in from outside (a flag, an argument of a public entry point, a field of a saved state) is
-checked once, where it enters, against :data:`CONSTRAINTS`; the command lines parse their flags
-with the same objects (:meth:`Constraint.parse`). A failure is :class:`InvalidValue`:
-``"<param> must be <description>, not <value>"``. The tutorial's math never checks anything.
-"""
+"""Constraints (scikit-learn's ``Interval``, ``validate_params``...) checking each value once, where it
+enters, a flag's too; one table; one message, ``"<param> must be <description>, not <value>"``."""
+import collections
 import functools
 import inspect
 import numbers
 import os
 import re
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -20,49 +16,44 @@ from .errors import InvalidValue
 from .settings import NUM_INPUTS, NUM_OUTPUTS
 
 FLOAT32_TINY, FLOAT32_MAX = 1.1754943508222875e-38, 3.4028234663852886e+38
+SHAPES = ((28, 28), (28, 28, 1))  # one image, gray with or without its channel
 
 
 class Constraint:
-    """What a value must be: :meth:`holds` says whether it is, ``description`` says it in words."""
-    description = "valid"
-
-    def holds(self, value):
-        raise NotImplementedError
+    """What a value must be: each kind's ``holds`` says whether it is, ``description`` in words;
+    ``invalid`` are values it refuses (and None unless ``optional``), for the generated tests."""
+    description, optional, invalid = "valid", False, ()
 
     def check(self, param, value):
-        """``value`` if it holds; :class:`InvalidValue` naming ``param`` if not."""
         if not self.holds(value):
-            raise InvalidValue(param=param, value=value, expected=self.description,
-                               shown=_shown(value))
+            raise InvalidValue(param=param, value=value, expected=self.description, shown=_shown(value))
         return value
 
     def parse(self, text, param=None):
-        """``text`` (a flag's or an environment variable's value) converted and checked;
-        :class:`InvalidValue` naming ``param`` if it is not such a value."""
+        """``text`` (a flag's or an environment variable's value) converted and checked."""
         value = self.convert(text)
         if value is None or not self.holds(value):
-            raise InvalidValue(param=param, value=text, expected=self.description,
-                               shown=_shown(text))
+            raise InvalidValue(param=param, value=text, expected=self.description, shown=_shown(text))
         return value
 
     def convert(self, text):
-        """The value that ``text`` spells, or None when it spells none."""
         return text
 
     def invalid_examples(self):
-        """Values this constraint refuses, for the generated tests."""
-        return [object()]
+        return list(self.invalid) + ([] if self.optional else [None])
 
 
 class Interval(Constraint):
     """A whole number (``kind=numbers.Integral``) or a finite real number in ``[low, high]``."""
 
-    def __init__(self, kind, low, high, closed="both", note=""):
-        assert closed == "both", "only closed intervals are used"
+    def __init__(self, kind, low, high, note=""):
         self.kind, self.low, self.high = kind, low, high
         whole = kind is numbers.Integral
         self.description = ("a whole number from %d to %d" % (low, high) if whole else
                             "a number from %.3g to %.3g%s" % (low, high, note))
+        self.invalid = [low - abs(low) - 1, high + abs(high) + 1, "1", True, 1.5 if whole else float("nan")]
+        if not whole and low > 0:
+            self.invalid.append(low / 2)
 
     def holds(self, value):
         return (isinstance(value, self.kind) and not isinstance(value, (bool, np.bool_))
@@ -70,25 +61,17 @@ class Interval(Constraint):
                 and self.low <= value <= self.high)
 
     def convert(self, text):
-        """A sign and ASCII digits (for reals also a point and exponent) after ASCII blanks (and
-        before them for whole numbers), as MXNet's C++ reads them: no ``1_0``, no ``١``."""
+        """As MXNet's C++ reads it: a sign and ASCII digits (for reals a point and exponent) after
+        ASCII blanks (and before them for whole numbers): no ``1_0``, no ``١``."""
         whole = self.kind is numbers.Integral
-        pattern = r"[+-]?[0-9]+" if whole else r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
-        text = text.strip(" \t\n\v\f\r") if whole else text.lstrip(" \t\n\v\f\r")
-        if not re.fullmatch(pattern, text):
-            return None
-        return int(text) if whole else float(text)
-
-    def invalid_examples(self):
-        whole = self.kind is numbers.Integral
-        examples = [self.low - abs(self.low) - 1, self.high + abs(self.high) + 1, "1", True, None]
-        if not whole and self.low > 0:
-            examples.append(self.low / 2)
-        return examples + ([1.5] if whole else [float("nan")])
+        number = r"[+-]?[0-9]+\s*" if whole else r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+        found = re.fullmatch(r"\s*" + number, text, flags=re.ASCII)  # \s: the six ASCII blanks
+        return (int if whole else float)(text) if found else None
 
 
 class Options(Constraint):
-    """One of a few strings."""
+    """One of a few strings (or None when ``optional``)."""
+    invalid = ("no such option", 1)
 
     def __init__(self, options, optional=False):
         self.options, self.optional = tuple(options), optional
@@ -96,9 +79,6 @@ class Options(Constraint):
 
     def holds(self, value):
         return (value is None and self.optional) or (isinstance(value, str) and value in self.options)
-
-    def invalid_examples(self):
-        return ["no such option", 1] + ([] if self.optional else [None])
 
 
 class Flag(Options):
@@ -112,18 +92,13 @@ class Flag(Options):
 
 
 class Instance(Constraint):
-    """An instance of ``kinds`` (or None when ``optional``), described in words; ``invalid`` are
-    examples of values it refuses, for the generated tests."""
+    """An instance of ``kinds`` (or None when ``optional``), described in words."""
 
     def __init__(self, kinds, description, optional=False, invalid=("text", 3)):
-        self.kinds, self.description, self.optional = kinds, description, optional
-        self.invalid = list(invalid)
+        self.kinds, self.description, self.optional, self.invalid = kinds, description, optional, invalid
 
     def holds(self, value):
         return (value is None and self.optional) or (value is not None and isinstance(value, self.kinds))
-
-    def invalid_examples(self):
-        return self.invalid + ([] if self.optional else [None])
 
 
 class Text(Instance):
@@ -137,22 +112,8 @@ class Text(Instance):
         return super().holds(value) and (value is None or bool(self.pattern.fullmatch(value)))
 
 
-class Function(Constraint):
-    """A callable (or None when ``optional``)."""
-
-    def __init__(self, description, optional=True):
-        self.description, self.optional = description, optional
-
-    def holds(self, value):
-        return (value is None and self.optional) or callable(value)
-
-    def invalid_examples(self):
-        return ["not a function", 3]
-
-
 class ModelParams(Constraint):
-    """The model's ``[W, b]``: NDArrays of shapes (784, 10) and (10,), float32, with gradients
-    attached when ``trainable``."""
+    """The model's ``[W, b]``, float32 NDArrays, with gradients attached when ``trainable``."""
 
     def __init__(self, trainable):
         self.trainable = trainable
@@ -174,20 +135,16 @@ class ModelParams(Constraint):
 
 
 class Splits(Constraint):
-    """Data to train on: ``.train`` and ``.test`` pairs of images (uint8, N x 28 x 28, or images
-    streamed from an idx file) and one whole-number label 0-9 per image. The labels are checked
-    here, once, because ``one_hot`` would silently turn any other label into a row of zeros."""
-    description = ("splits with .train and .test (images, labels) pairs: uint8 images of shape "
-                   "(N, 28, 28) and one label 0-%d per image, such as sources.load_splits gives"
-                   % (NUM_OUTPUTS - 1))
+    """``.train`` and ``.test`` pairs of images (uint8 arrays, or streamed from an idx file) and a
+    label 0-9 each, checked here because ``one_hot`` turns any other into a row of zeros."""
+    description = ("splits with .train and .test (images, labels) pairs: uint8 images of shape (N, 28, 28) "
+                   "and one label 0-%d per image, such as sources.load_splits gives" % (NUM_OUTPUTS - 1))
 
     def holds(self, value):
         pairs = [getattr(value, split, None) for split in ("train", "test")]
-        return all(isinstance(pair, tuple) and len(pair) == 2 and _split_holds(*pair)
-                   for pair in pairs)
+        return all(isinstance(pair, tuple) and len(pair) == 2 and _split_holds(*pair) for pair in pairs)
 
     def invalid_examples(self):
-        import collections
         Data = collections.namedtuple("Data", "train test")
         images = np.zeros((2, 28, 28), np.uint8)
         return [None, Data((images, [0, 10]), (images, [0, 1])),
@@ -197,8 +154,7 @@ class Splits(Constraint):
 
 def _split_holds(images, labels):
     streamed = hasattr(images, "chunks") and hasattr(images, "__len__")
-    arrays = (isinstance(images, np.ndarray) and images.dtype == np.uint8
-              and images.shape[1:] in ((28, 28), (28, 28, 1)))
+    arrays = isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.shape[1:] in SHAPES
     labels = np.asarray(labels)
     return ((streamed or arrays) and len(images) > 0 and labels.shape == (len(images),)
             and np.issubdtype(labels.dtype, np.number) and bool(np.isfinite(labels).all())
@@ -207,26 +163,23 @@ def _split_holds(images, labels):
 
 
 class Images(Constraint):
-    """uint8 pixels 0-255 of 28x28 images: one (``single``) of shape (28, 28[, 1]), or a batch
-    (N, 28, 28[, 1]) or (N, 784) with N >= 1, as a numpy array, a list or an NDArray."""
+    """uint8 pixels of one 28x28 image (``single``) or of N >= 1, as numpy, a list or an NDArray."""
 
     def __init__(self, single):
         self.single = single
         self.description = ("one uint8 image of shape (28, 28) (pixels 0-255)" if single else
                             "uint8 images of shape (N, 28, 28[, 1]) or (N, 784) (pixels 0-255)")
+        self.invalid = (np.zeros((28, 28) if single else (1, 28, 28)), np.zeros((3, 3), np.uint8),
+                        np.zeros((1, 27, 28), np.uint8), np.zeros((0, 28, 28), np.uint8))
 
     def holds(self, value):
         array = _array(value)
         if array is None or array.dtype != np.uint8:
             return False
         if self.single:
-            return array.shape in ((28, 28), (28, 28, 1))
-        return array.size > 0 and (array.shape[1:] in ((28, 28), (28, 28, 1))
+            return array.shape in SHAPES
+        return array.size > 0 and (array.shape[1:] in SHAPES
                                    or array.ndim == 2 and array.shape[1] == NUM_INPUTS)
-
-    def invalid_examples(self):
-        return [np.zeros((28, 28) if self.single else (1, 28, 28)), np.zeros((3, 3), np.uint8),
-                np.zeros((1, 27, 28), np.uint8), np.zeros((0, 28, 28), np.uint8)]
 
 
 def _array(value):
@@ -240,34 +193,28 @@ def _array(value):
 
 
 class GrayPicture(Constraint):
-    """A 2-D gray picture: a non-empty array (numpy, NDArray or nested lists) of finite numbers."""
     description = "a 2-D gray picture: a non-empty array of finite numbers"
+    invalid = (np.full((28, 28), np.nan), np.zeros((0, 0)), np.zeros(784), [["a"]])
 
     def holds(self, value):
         array = _array(value)
         numbers = array is not None and (np.issubdtype(array.dtype, np.number) or array.dtype == bool)
         return numbers and array.ndim == 2 and array.size > 0 and bool(np.isfinite(array).all())
 
-    def invalid_examples(self):
-        return [np.full((28, 28), np.nan), np.zeros((0, 0)), np.zeros(784), [["a"]], None]
-
 
 class ClassNames(Constraint):
-    """The ten class names, as text."""
     description = "a list of %d class names (text)" % NUM_OUTPUTS
+    invalid = (["a"] * 9, list(range(10)), "0123456789")
 
     def holds(self, value):
         return (isinstance(value, (list, tuple)) and len(value) == NUM_OUTPUTS
                 and all(isinstance(name, str) for name in value))
 
-    def invalid_examples(self):
-        return [None, ["a"] * 9, list(range(10)), "0123456789"]
-
 
 class TrainedRun(Constraint):
-    """A ``runs.Run`` (a notebook may build one by hand) whose model, class names and data set
-    hold their own constraints, each named when it does not."""
+    """A ``runs.Run`` (a notebook may build one) whose model, class names and data set each hold."""
     description = "a trained model: a runs.Run such as runs.load_run gives"
+    invalid = ("runs/mnist", ("W", "b"))
     FIELDS = (("params", "model"), ("class_names", "class_names"), ("dataset", "dataset"))
 
     def holds(self, value):
@@ -279,31 +226,22 @@ class TrainedRun(Constraint):
             CONSTRAINTS[name].check(name, getattr(value, field))
         return value
 
-    def invalid_examples(self):
-        return [None, "runs/mnist", ("W", "b")]
-
 
 class Ctx(Constraint):
-    """An ``mx.Context`` (MXNet is imported only when a value is checked)."""
     description = "an mx.Context such as mx.cpu() or mx.gpu(1)"
+    invalid = ("text", 3)
 
     def holds(self, value):
-        import mxnet as mx
+        import mxnet as mx  # only once a value is checked
         return isinstance(value, mx.Context)
-
-    def invalid_examples(self):
-        return ["text", 3, None]
 
 
 def validate_params(constraints):
-    """Decorator (scikit-learn's ``validate_params``): each call's arguments named in
-    ``constraints`` are checked against their constraint before the function runs; the first one
-    that fails raises :class:`InvalidValue` naming the parameter. Defaults are not checked (they
-    hold by construction). The constraints stay readable as ``function.constraints``."""
+    """scikit-learn's decorator: each call's arguments named in ``constraints`` (not defaults) are
+    checked before the function runs; the constraints stay readable as ``function.constraints``."""
     def decorate(function):
         signature = inspect.signature(function)
-        unknown = set(constraints) - set(signature.parameters)
-        assert not unknown, "%s has no parameter %s" % (function.__qualname__, sorted(unknown))
+        assert set(constraints) <= set(signature.parameters), (function.__qualname__, constraints)
 
         @functools.wraps(function)
         def checked(*args, **kwargs):
@@ -323,19 +261,18 @@ CONSTRAINTS = {
     "seed": Interval(numbers.Integral, 0, 2 ** 32 - 1),
     "learning_rate": Interval(numbers.Real, FLOAT32_TINY, FLOAT32_MAX, note=" (float32)"),
     "moving_loss": Interval(numbers.Real, -FLOAT32_MAX, FLOAT32_MAX),
-    "smoothing_constant": Interval(numbers.Real, 0, 1),
     "every": Interval(numbers.Integral, 0, 1000000),
     "port": Interval(numbers.Integral, 0, 65535),
     "dataset": Options(catalog.NAMES),
     "dataset_or_none": Options(catalog.NAMES, optional=True),  # None: whatever the folder holds
     "params": ModelParams(trainable=True),
     "model": ModelParams(trainable=False),
-    "stop": Function("a function returning a signal number or None"),
-    "callback": Function("a function of one epoch's row"),
-    "softmax": Function("a function of the logits, softmax(y_linear)"),
-    "net": Function("a function net(X, params)"),
-    "cross_entropy": Function("a function cross_entropy(yhat, y)"),
-    "SGD": Function("a function SGD(params, lr)"),
+    "stop": Instance(Callable, "a function returning a signal number or None", optional=True),
+    "callback": Instance(Callable, "a function of one epoch's row", optional=True),
+    "softmax": Instance(Callable, "a function of the logits, softmax(y_linear)", optional=True),
+    "net": Instance(Callable, "a function net(X, params)", optional=True),
+    "cross_entropy": Instance(Callable, "a function cross_entropy(yhat, y)", optional=True),
+    "SGD": Instance(Callable, "a function SGD(params, lr)", optional=True),
     "splits": Splits(),
     "run_path": Instance((str, bytes, os.PathLike), "a path", invalid=(3, [])),
     "data_dir": Instance((str, os.PathLike), "a path, or None", optional=True, invalid=(3, [])),
@@ -351,56 +288,45 @@ CONSTRAINTS = {
 }
 
 
-COUNT = Interval(numbers.Integral, 1, 100000)  # threads or copies: 0 or fewer hang or abort MXNet
-INT = Interval(numbers.Integral, -2 ** 31, 2 ** 31 - 1)  # what dmlc::GetEnv<int> reads
-
 #: Each variable MXNet 1.9.1 reads as a number, a flag or a name (its libmxnet.so, or its Python
 #: code with int()) that stops it with a value it cannot use: it aborts (exit 134), raises, or hangs.
-MXNET_VARIABLES = {
-    **dict.fromkeys((
-        "OMP_NUM_THREADS", "MXNET_OMP_MAX_THREADS", "MXNET_CPU_WORKER_NTHREADS",
-        "MXNET_CPU_PRIORITY_NTHREADS", "MXNET_CPU_TEMP_COPY", "MXNET_CPU_PARALLEL_RAND_COPY",
-        "MXNET_GPU_WORKER_NTHREADS", "MXNET_GPU_COPY_NTHREADS", "MXNET_GPU_TEMP_COPY",
-        "MXNET_GPU_PARALLEL_RAND_COPY", "MXNET_MP_WORKER_NTHREADS",
-        "MXNET_MP_OPENCV_NUM_THREADS"), COUNT),
-    **dict.fromkeys((
-        "MXNET_BACKWARD_DO_MIRROR", "MXNET_CPU_PARALLEL_SIZE", "MXNET_EXEC_INPLACE_GRAD_SUM_CAP",
-        "MXNET_MKLDNN_CACHE_NUM", "MXNET_PROFILER_MODE",
-        "MXNET_PROFILER_AUTOSTART", "MXNET_DISABLE_MKLDNN_CONV_OPT", "MXNET_DISABLE_MKLDNN_FC_OPT",
-        "MXNET_DISABLE_MKLDNN_FUSE_CONV_BN", "MXNET_DISABLE_MKLDNN_FUSE_CONV_RELU",
-        "MXNET_DISABLE_MKLDNN_FUSE_CONV_SUM", "MXNET_DISABLE_MKLDNN_TRANSFORMER_OPT",
-        "MXNET_ENABLE_CYTHON"), INT),
-    **dict.fromkeys((
-        "MXNET_ENGINE_INFO", "MXNET_MKLDNN_ENABLED", "MXNET_EXEC_BULK_EXEC_TRAIN",
-        "MXNET_EXEC_BULK_EXEC_INFERENCE", "MXNET_ELIMINATE_COMMON_EXPR", "MXNET_EXEC_VERBOSE_LOGGING",
-        "MXNET_INFER_STORAGE_TYPE_VERBOSE_LOGGING", "MXNET_MEM_PLAN_VERBOSE_LOGGING",
-        "MXNET_KVSTORE_LOGTREE", "MXNET_OUTPUT_TUNING_DATA", "MXNET_VERBOSE_TUNING_INFO",
-        "MXNET_DISABLE_MKLDNN_FUSE_FC_ELTWISE", "MXNET_DISABLE_MKLDNN_QEM_FLOAT_OUTPUT",
-        "MXNET_DISABLE_MKLDNN_QEM_FUSE_ALL", "MXNET_DISABLE_MKLDNN_QFC_FLOAT_OUTPUT",
-        "MXNET_DISABLE_MKLDNN_QFC_FUSE_ALL", "MXNET_DISABLE_MKLDNN_QTRANSFORMER_FLOAT_OUTPUT",
-        "MXNET_DISABLE_MKLDNN_QTRANSFORMER_FUSE_ALL"), Flag()),
-    **dict.fromkeys((  # -1: a vector of -1 nodes, or of 2 ** 64 - 1 cores (it hangs)
-        "MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN", "MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_FWD",
-        "MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_BWD", "MXNET_USE_NUM_CORES_OPERATOR_TUNING"),
-        Interval(numbers.Integral, 0, 2 ** 31 - 1)),
-    "MXNET_TUNING_WEIGHT_SCALE": Interval(numbers.Real, 1e-300, 1e300),  # 1e-310: ERANGE
-    "MXNET_ENFORCE_CYTHON": Options(("0",)),  # else no import: this wheel's Cython modules fail
-    "MXNET_ENGINE_TYPE": Options(("NaiveEngine", "ThreadedEngine", "ThreadedEnginePerDevice")),
-    "MXNET_SUBGRAPH_BACKEND": Options(("MKLDNN", "MKLDNN_QUANTIZE", "NONE", "default", "default_v2")),
-}
+MXNET_VARIABLES = {name: constraint for names, constraint in [
+    # threads or copies: 0 or fewer hang or abort MXNet
+    ("""OMP_NUM_THREADS MXNET_OMP_MAX_THREADS MXNET_CPU_WORKER_NTHREADS MXNET_CPU_PRIORITY_NTHREADS
+        MXNET_CPU_TEMP_COPY MXNET_CPU_PARALLEL_RAND_COPY MXNET_GPU_WORKER_NTHREADS MXNET_GPU_COPY_NTHREADS
+        MXNET_GPU_TEMP_COPY MXNET_GPU_PARALLEL_RAND_COPY MXNET_MP_WORKER_NTHREADS
+        MXNET_MP_OPENCV_NUM_THREADS""", Interval(numbers.Integral, 1, 100000)),
+    ("""MXNET_BACKWARD_DO_MIRROR MXNET_CPU_PARALLEL_SIZE MXNET_EXEC_INPLACE_GRAD_SUM_CAP
+        MXNET_MKLDNN_CACHE_NUM MXNET_PROFILER_MODE MXNET_PROFILER_AUTOSTART MXNET_DISABLE_MKLDNN_CONV_OPT
+        MXNET_DISABLE_MKLDNN_FC_OPT MXNET_DISABLE_MKLDNN_FUSE_CONV_BN MXNET_DISABLE_MKLDNN_FUSE_CONV_RELU
+        MXNET_DISABLE_MKLDNN_FUSE_CONV_SUM MXNET_DISABLE_MKLDNN_TRANSFORMER_OPT
+        MXNET_ENABLE_CYTHON""", Interval(numbers.Integral, -2 ** 31, 2 ** 31 - 1)),  # dmlc::GetEnv<int>
+    ("""MXNET_ENGINE_INFO MXNET_MKLDNN_ENABLED MXNET_EXEC_BULK_EXEC_TRAIN MXNET_EXEC_BULK_EXEC_INFERENCE
+        MXNET_ELIMINATE_COMMON_EXPR MXNET_EXEC_VERBOSE_LOGGING MXNET_INFER_STORAGE_TYPE_VERBOSE_LOGGING
+        MXNET_MEM_PLAN_VERBOSE_LOGGING MXNET_KVSTORE_LOGTREE MXNET_OUTPUT_TUNING_DATA
+        MXNET_VERBOSE_TUNING_INFO MXNET_DISABLE_MKLDNN_FUSE_FC_ELTWISE MXNET_DISABLE_MKLDNN_QEM_FLOAT_OUTPUT
+        MXNET_DISABLE_MKLDNN_QEM_FUSE_ALL MXNET_DISABLE_MKLDNN_QFC_FLOAT_OUTPUT
+        MXNET_DISABLE_MKLDNN_QFC_FUSE_ALL MXNET_DISABLE_MKLDNN_QTRANSFORMER_FLOAT_OUTPUT
+        MXNET_DISABLE_MKLDNN_QTRANSFORMER_FUSE_ALL""", Flag()),
+    ("""MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_FWD
+        MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_BWD MXNET_USE_NUM_CORES_OPERATOR_TUNING""",
+     Interval(numbers.Integral, 0, 2 ** 31 - 1)),  # -1: a vector of -1 nodes, or 2 ** 64 - 1 cores: hangs
+    ("MXNET_TUNING_WEIGHT_SCALE", Interval(numbers.Real, 1e-300, 1e300)),  # 1e-310: ERANGE
+    ("MXNET_ENFORCE_CYTHON", Options(("0",))),  # else no import: this wheel's Cython modules fail
+    ("MXNET_ENGINE_TYPE", Options(("NaiveEngine", "ThreadedEngine", "ThreadedEnginePerDevice"))),
+    ("MXNET_SUBGRAPH_BACKEND", Options(("MKLDNN", "MKLDNN_QUANTIZE", "NONE", "default", "default_v2"))),
+] for name in names.split()}
 
 
 def check_environment(environ):
-    """Refuse, before MXNet loads, a value of ``environ`` that :data:`MXNET_VARIABLES` says MXNet
-    cannot use; the first one is :class:`InvalidValue` naming the variable."""
+    """Refuse, before MXNet loads, a value of ``environ`` that MXNet cannot use (the first one)."""
     for name, constraint in MXNET_VARIABLES.items():
         if name in environ:
             constraint.parse(environ[name], name)
 
 
 def _shown(value):
-    """A value as the message shows it: short, whatever it is (an array by its type and shape,
-    with "holding NaN or inf" when it does)."""
+    """A value as a message shows it, short: an array by its type and shape (and NaN or inf)."""
     if isinstance(value, (str, numbers.Number, type(None))):
         text = repr(value)
     elif isinstance(getattr(value, "shape", None), tuple) and hasattr(value, "dtype"):

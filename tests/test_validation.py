@@ -86,7 +86,7 @@ def test_each_flag_refuses_invalid_text_with_one_line_and_exit_2(command, flag, 
 
 
 VALID = {"batch_size": 4, "epochs": 1, "start_epoch": 0, "seed": 0, "learning_rate": 0.001,
-         "moving_loss": 0., "smoothing_constant": .01, "every": 0, "port": 0, "dataset": "mnist",
+         "moving_loss": 0., "every": 0, "port": 0, "dataset": "mnist",
          "dataset_or_none": None,
          "stop": None, "callback": None, "softmax": None, "net": None, "cross_entropy": None,
          "SGD": None, "class_names": list("0123456789"), "ctx": mx.cpu(), "invert": "auto",
