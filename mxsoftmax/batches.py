@@ -1,6 +1,6 @@
-"""From arrays to batches: the tutorial's ``transform`` and ``DataLoader`` (:class:`LiteralBatches`),
-or each split transformed once and every batch gathered from it (:class:`SplitArrays`). Both yield
-(batch, 784) batches on ``ctx``, an epoch's training examples in :func:`epoch_order`."""
+"""From arrays to batches: the tutorial's ``transform`` and ``DataLoader`` (:class:`LiteralBatches`), or
+each split transformed once (:class:`SplitArrays`). Both yield (batch, 784) batches on ``ctx``:
+``train(epoch)`` in :func:`epoch_order`, ``test()`` and ``train_eval()`` (training accuracy) in file order."""
 import numpy as np
 from mxnet import gluon, nd
 
@@ -40,9 +40,6 @@ def epoch_order(seed, epoch, n):
 
 
 class _Batches:
-    """``train(epoch)``: the epoch's training batches in :func:`epoch_order`; ``test()`` and
-    ``train_eval()`` (for training accuracy): the test and training examples in file order."""
-
     def __init__(self, splits, ctx, batch_size, seed):
         self.ctx, self.batch_size, self.seed = ctx, batch_size, seed
         self.num_train = len(splits.train[1])
@@ -92,11 +89,11 @@ class SplitArrays(_Batches):
         return ((data.take(rows), label.take(rows)) for rows in self.batch_rows(epoch))
 
     def test(self):
-        return self._slices(*self.test_arrays)
+        return _slices(*self.test_arrays)
 
     def train_eval(self):
-        return self._slices(*self.train_arrays)
+        return _slices(*self.train_arrays)
 
-    @staticmethod
-    def _slices(data, label, size=EVAL_BATCH_SIZE):
-        return ((data[i:i + size], label[i:i + size]) for i in range(0, data.shape[0], size))
+
+def _slices(data, label, size=EVAL_BATCH_SIZE):
+    return ((data[i:i + size], label[i:i + size]) for i in range(0, data.shape[0], size))

@@ -7,8 +7,8 @@ with loading("data"):  # MXNet loads here: its variables checked first, a signal
 PROG = "python -m mxsoftmax.data"
 
 
-def main(argv=None):
-    """Fetch what is missing and say where the verified files are; exit codes as in :mod:`mxsoftmax.cli`."""
+def build_parser():
+    """The argparse parser of ``python -m mxsoftmax.data``."""
     parser = cli.Parser(prog=PROG, description="Download and verify MNIST or Fashion-MNIST.")
     get = parser.add_subparsers(dest="command", required=True).add_parser(
         "download", help="fetch the four files (default: into gluon's cache)")
@@ -16,6 +16,12 @@ def main(argv=None):
     cli.add_mirror_argument(get)
     get.add_argument("--dir", metavar="DIR", type=cli.path,
                      help="folder to save into (default: $MXNET_HOME/datasets/DATASET)")
+    return parser
+
+
+def main(argv=None):
+    """Fetch what is missing and say where the verified files are; exit codes as in :mod:`mxsoftmax.cli`."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     with cli.handle_errors(PROG, parser, args, explain) as outcome, cli.Signals():
         folder = sources.download(args.dataset, args.mirror, folder=args.dir)

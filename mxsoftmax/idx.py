@@ -33,8 +33,7 @@ def candidate_names(split, kind):
 
 
 def find_files(folder):
-    """Map (split, kind) to the path of each of the four idx files in ``folder``; a file found under
-    two names is used only if both hold the same idx bytes."""
+    """Map (split, kind) to each idx file in ``folder``; one under two names must be the same twice."""
     if not os.path.isdir(folder):
         raise IdxError(folder, "is not a folder", "give a folder holding the four MNIST-format idx files")
     found = {}
@@ -164,8 +163,7 @@ class IdxImages:
 
 
 def read_idx(path, kind, max_bytes=None, expected=None):
-    """One idx file as a uint8 array, ``images`` (N, 28, 28) or ``labels`` (N,) 0-9, every check made
-    (IdxError.mismatch when its SHA-256 is not ``expected``)."""
+    """One idx file as a checked uint8 array: ``images`` (N, 28, 28) or ``labels`` (N,) 0-9."""
     return _read(path, kind, max_bytes, expected)[0]
 
 

@@ -54,11 +54,6 @@ def fingerprint(data):
     return hashlib.sha256(" ".join(parts).encode("ascii")).hexdigest()
 
 
-def cache_dir(dataset):
-    """Gluon's own cache folder for ``dataset``: ``$MXNET_HOME/datasets/<dataset>``."""
-    return os.path.join(base.data_dir(), "datasets", dataset)
-
-
 def debian_ready(dataset):
     """The folder of Debian's package for ``dataset`` when it is installed, else None."""
     folder = catalog.DATASETS[dataset]["debian_dir"]
@@ -72,8 +67,7 @@ def shipped_dir(dataset):
 
 
 def shipped_ready(dataset, log):
-    """:func:`shipped_dir` if its files are the shipped ``.gz`` bytes (or gzip the same idx bytes),
-    else None, said in one line to ``log``: the data then comes from elsewhere."""
+    """:func:`shipped_dir` if its files are intact (as shipped, or the same idx bytes), else None, said."""
     folder, entry = shipped_dir(dataset), catalog.DATASETS[dataset]
     for key, (digest, size) in (entry["shipped"]["files"].items() if folder else ()):
         path, same = os.path.join(folder, idx.standard_name(*key)), False
@@ -88,8 +82,7 @@ def shipped_ready(dataset, log):
 
 
 def sources(dataset, mirrors=()):
-    """Base URLs to try in order: ``mirrors``, ``MXSOFTMAX_MIRRORS``, MXNet's host (which honours
-    ``MXNET_GLUON_REPO``), the public mirrors; InvalidInput for a URL that cannot be used."""
+    """Base URLs to try: ``mirrors``, ``MXSOFTMAX_MIRRORS``, MXNet's (``MXNET_GLUON_REPO``), public ones."""
     bases = [check_url(m) for m in mirrors]
     if "MXSOFTMAX_MIRRORS" in os.environ:
         bases += [check_url(m, "MXSOFTMAX_MIRRORS") for m in os.environ["MXSOFTMAX_MIRRORS"].split(",")]
@@ -100,11 +93,10 @@ def sources(dataset, mirrors=()):
 
 
 def check_url(url, variable=None):
-    """``url`` trimmed if it is a usable http(s) URL, else InvalidInput naming the environment
-    ``variable`` that held it, if any (whose line breaks are refused, not trimmed)."""
+    """``url`` trimmed if it is a usable http(s) URL, else InvalidInput naming the ``variable`` holding it."""
     if not isinstance(url, str):
         raise InvalidValue(param="mirror", value=url, expected="a URL (text)", shown=type(url).__name__)
-    url = url.strip(" \t") if variable else url.strip()
+    url = url.strip(" \t") if variable else url.strip()  # a variable's line breaks are refused
     problem = _url_problem(url)
     if problem and not variable:
         raise InvalidInput("%s is not a usable URL (%s): give http(s)://host/path/." % (_shown(url), problem))
@@ -199,8 +191,7 @@ class _Watched(io.RawIOBase):
 
 
 def _stream(url, limit, progress):
-    """Yield the body of ``url`` as sent (no content decoding) in chunks, at most ``limit`` bytes,
-    following redirects; FetchError naming the cause of a failure."""
+    """Yield the body of ``url`` as sent, at most ``limit`` bytes, following redirects; else FetchError."""
     watched = _Watched(limit)
     with contextlib.ExitStack() as opened, translated(Exception, lambda err: _failure(err, FAILURES)):
         for _ in range(REDIRECTS + 1):
@@ -259,8 +250,7 @@ def _failure(err, table):
 
 
 def fetch(url, folder, key, expected, progress=False):
-    """Download ``url`` to file ``key``'s standard name in ``folder``, at most the bytes a gzip of its
-    ``expected`` (SHA-256, size) can take, kept if its idx bytes match; FetchError if they do not."""
+    """Download ``url`` into ``folder`` as file ``key``, kept if its idx bytes match ``expected``."""
     digest, size = expected
 
     def write(tmp):
@@ -277,10 +267,9 @@ def fetch(url, folder, key, expected, progress=False):
 
 @validate_params({"dataset": CONSTRAINTS["dataset"]})
 def download(dataset, mirrors=(), folder=None, log=None, progress=None):
-    """``folder`` (default gluon's cache), once it holds the four verified files of ``dataset``: each
-    missing one from the first of :func:`sources` that delivers it (failures said to ``log``)."""
+    """``folder`` (default gluon's cache) once it holds the four verified files of ``dataset``."""
     files, managed = catalog.DATASETS[dataset]["files"], not folder
-    folder = str(folder or cache_dir(dataset))
+    folder = str(folder or os.path.join(base.data_dir(), "datasets", dataset))  # gluon's cache
     if not list(_missing(folder, files, managed)):
         return folder
     log, bases, dead = log or _stderr, sources(dataset, mirrors), set()
@@ -378,8 +367,8 @@ def load_splits(dataset=None, data_dir=None, mirrors=(), log=None, progress=None
     ready = debian_ready(dataset) or shipped_ready(dataset, log)
     if ready:
         return read_verified(ready, dataset, stream)
-    with contextlib.suppress(idx.IdxError):  # missing or damaged: download() replaces it
-        return read_verified(cache_dir(dataset), dataset, stream)
+    with contextlib.suppress(idx.IdxError):  # gluon's cache; missing or damaged: download() replaces it
+        return read_verified(os.path.join(base.data_dir(), "datasets", dataset), dataset, stream)
     return read_verified(download(dataset, mirrors, log=log, progress=progress), dataset, stream)
 
 
