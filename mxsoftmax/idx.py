@@ -133,8 +133,6 @@ class IdxImages:
     """The (N, 28, 28, 1) images of an idx file, its header checked now, read in chunks when used.
     Each pass checks the rest (against ``expected``, else telling ``differ(path)``) and sets ``digest``."""
 
-    dtype = np.dtype(np.uint8)
-
     def __init__(self, path, max_bytes=None, expected=None, differ=None):
         with _opened(path, "images", max_bytes) as one:
             self.shape = one.dims + (1,)
