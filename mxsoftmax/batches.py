@@ -1,10 +1,6 @@
-"""From arrays to batches: the tutorial's ``transform`` and ``DataLoader``, or whole-split arrays.
-
-Items look exactly like ``mx.gluon.data.vision.MNIST`` items, so the tutorial's ``transform`` and
-``DataLoader`` apply unchanged (:class:`LiteralBatches`); :class:`SplitArrays` transforms each
-split once and gathers every batch from it. Both visit an epoch's training examples in
-:func:`epoch_order`, a function of (seed, epoch) alone, and yield (batch, 784) batches on ``ctx``.
-"""
+"""From arrays to batches: the tutorial's ``transform`` and ``DataLoader`` (:class:`LiteralBatches`), or
+each split transformed once (:class:`SplitArrays`). Both yield (batch, 784) batches on ``ctx``:
+``train(epoch)`` in :func:`epoch_order`, ``test()`` and ``train_eval()`` (training accuracy) in file order."""
 import numpy as np
 from mxnet import gluon, nd
 
@@ -62,15 +58,12 @@ class LiteralBatches(_Batches):
         self.mnist_train, self.mnist_test = dataset(*splits.train), dataset(*splits.test)
 
     def train(self, epoch):
-        """Training batches of ``epoch`` in :func:`epoch_order`."""
         return self._on_ctx(self.mnist_train, epoch_order(self.seed, epoch, self.num_train).tolist())
 
     def test(self):
-        """Test batches in file order."""
         return self._on_ctx(self.mnist_test)
 
     def train_eval(self):
-        """Training batches in file order, for measuring training accuracy."""
         return self._on_ctx(self.mnist_train)
 
     def _on_ctx(self, items, order=None):
@@ -92,16 +85,13 @@ class SplitArrays(_Batches):
         return (index[start:start + self.batch_size] for start in range(0, self.num_train, self.batch_size))
 
     def train(self, epoch):
-        """Training batches of ``epoch`` in :func:`epoch_order`."""
         data, label = self.train_arrays
         return ((data.take(rows), label.take(rows)) for rows in self.batch_rows(epoch))
 
     def test(self):
-        """Test batches in file order."""
         return _slices(*self.test_arrays)
 
     def train_eval(self):
-        """Training batches in file order, for measuring training accuracy."""
         return _slices(*self.train_arrays)
 
 

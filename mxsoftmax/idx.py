@@ -1,9 +1,5 @@
-"""MNIST's idx files (gzipped or raw, told apart by content): names, and a bounded reader.
-
-The header is checked first; then exactly the bytes it promises are read into one preallocated
-array, and one byte more to detect trailing data, so a gzip bomb costs no more memory than the
-array its header describes. The SHA-256 of the idx bytes is taken in the same pass.
-"""
+"""MNIST's idx files, gzipped or raw (told apart by content): their names and a bounded reader, which
+checks the header, then reads and hashes exactly the bytes it promises into one preallocated array."""
 import contextlib
 import gzip
 import hashlib
@@ -37,8 +33,7 @@ def candidate_names(split, kind):
 
 
 def find_files(folder):
-    """Map (split, kind) to the path of each of the four idx files in ``folder``; a file under two
-    names is used only if both hold the same idx bytes, so neither is picked silently."""
+    """Map (split, kind) to each idx file in ``folder``; one under two names must be the same twice."""
     if not os.path.isdir(folder):
         raise IdxError(folder, "is not a folder", "give a folder holding the four MNIST-format idx files")
     found = {}
@@ -53,24 +48,19 @@ def find_files(folder):
             raise IdxError(odd[0], "is " + ("a folder" if os.path.isdir(odd[0]) else "not a regular file"
                                             if os.path.exists(odd[0]) else "a link to nothing"),
                            "the %s file must be a regular file; move it away or replace it" % what)
-        if len(files) > 1 and len({_digest_or_path(path, key[1]) for path in files}) > 1:
+        same = len(files) == 1
+        with contextlib.suppress(IdxError):  # a damaged copy agrees with no other
+            same = same or len({file_digest(path, key[1]) for path in files}) == 1
+        if not same:
             raise IdxError(files[0], "and %s both hold the %s file, with different contents" % (
                 " and ".join(files[1:]), what), "keep the one you mean and move the other away")
         found[key] = files[0]
     return found
 
 
-def _digest_or_path(path, kind):
-    """The idx digest of ``path``, or the path itself when damaged (it agrees with no copy)."""
-    with contextlib.suppress(IdxError):
-        return file_digest(path, kind)
-    return path
-
-
 @contextlib.contextmanager
 def _opened(path, kind, max_bytes=None):
-    """One pass over an idx file (a :class:`_Pass`), its header read and checked before anything
-    is allocated; ``max_bytes`` is the most idx bytes it may promise."""
+    """One :class:`_Pass` over an idx file, which promises at most ``max_bytes`` idx bytes."""
     def unreadable(err):
         if isinstance(err, NotRegular):
             return IdxError(path, "is a folder" if os.path.isdir(path) else "is not a regular file",
@@ -79,46 +69,41 @@ def _opened(path, kind, max_bytes=None):
     with translated((OSError, EOFError, zlib.error), unreadable), open_regular(path) as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
-        one = _Pass(path, kind, gzip.GzipFile(fileobj=raw) if gzipped else raw)
-        one.check(os.fstat(raw.fileno()).st_size, gzipped, max_bytes)
-        yield one
+        yield _Pass(path, kind, gzip.GzipFile(fileobj=raw) if gzipped else raw,
+                    os.fstat(raw.fileno()).st_size, gzipped, max_bytes)
 
 
 class _Pass:
-    """An idx file read once: :meth:`check` its header, :meth:`fill` arrays with its body in place
-    (hashing it), :meth:`finish` refuses trailing data and gives the SHA-256."""
+    """An idx file read once: its header checked (against the ``stored`` size of the file) before
+    anything is allocated, then :meth:`fill` and :meth:`finish`, hashing the idx bytes."""
 
-    def __init__(self, path, kind, stream):
+    def __init__(self, path, kind, stream, stored, gzipped, max_bytes):
         self.path, self.kind, self.stream, self.sha = path, kind, stream, hashlib.sha256()
-
-    def check(self, stored, gzipped, max_bytes):
-        """Read the header and refuse what it cannot be, given the ``stored`` size of the file."""
-        magic, ndim = MAGIC[self.kind]
-        header = self.stream.read(4 + 4 * ndim)  # buffered: fewer bytes only at the end
+        magic, ndim = MAGIC[kind]
+        header = stream.read(4 + 4 * ndim)  # buffered: fewer bytes only at the end
         found = struct.unpack(">I", header[:4])[0] if len(header) >= 4 else magic
         if found != magic:
-            raise IdxError(self.path, "has magic number %d, not %d as idx %s files do" % (
-                found, magic, self.kind), "check that it is the %s file and not damaged" % self.kind)
+            raise IdxError(path, "has magic number %d, not %d as idx %s files do" % (found, magic, kind),
+                           "check that it is the %s file and not damaged" % kind)
         if len(header) < 4 + 4 * ndim:
-            raise IdxError(self.path, "is too short to be an idx %s file (%d bytes)" % (self.kind,
-                                                                                        len(header)))
+            raise IdxError(path, "is too short to be an idx %s file (%d bytes)" % (kind, len(header)))
         self.dims = struct.unpack(">%dI" % ndim, header[4:])
-        if self.kind == "images" and self.dims[1:] != (28, 28):
-            raise IdxError(self.path, "holds %dx%d images, not 28x28" % self.dims[1:],
+        if kind == "images" and self.dims[1:] != (28, 28):
+            raise IdxError(path, "holds %dx%d images, not 28x28" % self.dims[1:],
                            "mxsoftmax needs MNIST-format 28x28 images")
         if not 1 <= self.dims[0] <= MAX_ITEMS:
-            raise IdxError(self.path, "holds %d %s; an idx file here must hold 1 to %d"
-                           % (self.dims[0], self.kind, MAX_ITEMS))
+            raise IdxError(path, "holds %d %s; an idx file here must hold 1 to %d"
+                           % (self.dims[0], kind, MAX_ITEMS))
         self.sha.update(header)
         self.got, self.promised = len(header), len(header) + int(np.prod(self.dims))
         if max_bytes is not None and self.promised > max_bytes:
-            raise IdxError(self.path, "promises %d bytes of %s, more than the %d this file has" % (
-                self.promised, self.kind, max_bytes), "it is not the expected file")
+            raise IdxError(path, "promises %d bytes of %s, more than the %d this file has" % (
+                self.promised, kind, max_bytes), "it is not the expected file")
         if not gzipped and self.promised != stored:
             raise self._length_error(stored)
         if gzipped and self.promised > stored * GZIP_MAX_RATIO:
-            raise IdxError(self.path, "promises %d bytes of %s, more than its %d gzipped bytes can hold"
-                           % (self.promised, self.kind, stored))
+            raise IdxError(path, "promises %d bytes of %s, more than its %d gzipped bytes can hold"
+                           % (self.promised, kind, stored))
 
     def _length_error(self, actual):
         return IdxError(self.path, "is %d bytes but its header promises %d (%d %s); the file is "
@@ -145,12 +130,8 @@ class _Pass:
 
 
 class IdxImages:
-    """The images of an idx file, checked by header now and read in chunks when used (47 MB of
-    uint8 never held whole). A pass checks the rest (length, trailing data, gzip CRC, the SHA-256
-    ``expected``, else ``differ(path)``) and records :attr:`digest`; ``np.asarray`` reads all,
-    (N, 28, 28, 1)."""
-
-    dtype = np.dtype(np.uint8)
+    """The (N, 28, 28, 1) images of an idx file, its header checked now, read in chunks when used.
+    Each pass checks the rest (against ``expected``, else telling ``differ(path)``) and sets ``digest``."""
 
     def __init__(self, path, max_bytes=None, expected=None, differ=None):
         with _opened(path, "images", max_bytes) as one:
@@ -180,8 +161,7 @@ class IdxImages:
 
 
 def read_idx(path, kind, max_bytes=None, expected=None):
-    """One idx file as a validated uint8 array: ``images`` (N, 28, 28) or ``labels`` (N,) 0-9;
-    IdxError.mismatch if its SHA-256 is not ``expected`` (when given)."""
+    """One idx file as a checked uint8 array: ``images`` (N, 28, 28) or ``labels`` (N,) 0-9."""
     return _read(path, kind, max_bytes, expected)[0]
 
 
@@ -191,8 +171,6 @@ def file_digest(path, kind, max_bytes=None):
 
 
 def _read(path, kind, max_bytes=None, expected=None):
-    """(array, SHA-256 of its idx bytes) of one file, in one pass with every check; labels must
-    be 0-9."""
     with _opened(path, kind, max_bytes) as one:
         array = one.fill(np.empty(one.dims, dtype=np.uint8))
         digest = one.finish()
@@ -204,9 +182,8 @@ def _read(path, kind, max_bytes=None, expected=None):
 
 
 def read_split(images_path, labels_path, expected=None, stream=False, differ=None):
-    """One split: images (N, 28, 28, 1) uint8 (an :class:`IdxImages` with ``stream``) and labels
-    (N,) int32. ``expected`` maps ``images``/``labels`` to a known file's (SHA-256, size): other
-    bytes raise IdxError.mismatch, or for images call ``differ(path)`` when given."""
+    """One split: images (N, 28, 28, 1) uint8 (an :class:`IdxImages` with ``stream``), labels (N,)
+    int32; ``expected`` maps ``images`` and ``labels`` to a known file's (SHA-256, size)."""
     (image_digest, size), (label_digest, label_size) = [
         (expected or {}).get(kind) or (None, None) for kind in ("images", "labels")]
     labels = read_idx(labels_path, "labels", label_size, label_digest)
@@ -218,7 +195,11 @@ def read_split(images_path, labels_path, expected=None, stream=False, differ=Non
 
 
 def digest_of(array, kind):
-    """The SHA-256 of the idx bytes that hold ``array``: what :func:`file_digest` gives its file."""
+    """The SHA-256 of the idx bytes that hold ``array`` (streamed images: of the file, read once)."""
+    if isinstance(array, IdxImages):
+        if array.digest is None:
+            np.asarray(array)  # one pass, which records the digest
+        return array.digest
     array = np.ascontiguousarray(array, dtype=np.uint8)
     magic, ndim = MAGIC[kind]
     sha = hashlib.sha256(struct.pack(">I%dI" % ndim, magic, *array.shape[:ndim]))
