@@ -1,7 +1,6 @@
-"""The run folder (``--out DIR``): ``init.npz`` (``W`` and ``b`` as drawn), ``epoch-K.npz``,
+"""The run folder (``--out DIR``): ``init.npz`` (W and b as drawn), ``epoch-K.npz``,
 ``metrics.jsonl`` and ``state.json``, written last: it names the checkpoint, so a crash leaves the
-last complete epoch in force. One process at a time (``.lock``); everything read back is checked.
-"""
+last complete epoch in force. One process at a time (``.lock``); everything read back is checked."""
 import collections
 import contextlib
 import io
@@ -40,9 +39,8 @@ STATE_FIELDS = {  # state.json's fields and their constraints: flags as the comm
     "flags.data_dir": Instance(str, "a path, or null", optional=True),
     "class_names": C["class_names"],
 }
-METRICS_FIELDS = {"epoch": C["start_epoch"], "loss": C["moving_loss"],
-                  "train_acc": C["moving_loss"], "test_acc": C["moving_loss"],
-                  "seconds": C["moving_loss"]}
+METRICS_FIELDS = dict(epoch=C["start_epoch"], **dict.fromkeys(
+    ("loss", "train_acc", "test_acc", "seconds"), C["moving_loss"]))
 
 
 def is_own_file(name):
@@ -79,11 +77,10 @@ class RunFolder:
         self._remove()
 
     def _refuse_others(self, ours, before_lock=False):
-        """Refuse a new run in a folder that holds files that are not a run's."""
+        """Refuse a new run in a folder that holds files that are not a run's; before the lock,
+        not when a run began there meanwhile (its lock comes before its files): the lock says."""
         others = self._others(ours) if os.path.isdir(self.path) else []
-        if others and before_lock and os.path.lexists(self.lock.path):
-            return  # a run began here meanwhile (its lock comes before its files): the lock says
-        if others:
+        if others and not (before_lock and os.path.lexists(self.lock.path)):
             raise InvalidInput("%s holds other files (%s%s) and no mxsoftmax run: choose an empty "
                                "or new folder so that nothing in it is overwritten." % (
                                    self.path, ", ".join(others[:3]), ", ..." if others[3:] else ""),
@@ -92,15 +89,12 @@ class RunFolder:
     def open_existing(self):
         """Lock an existing run, sweep what a kill left and return its state; nothing is created."""
         if not os.path.isdir(self.path):
-            parent = os.path.dirname(os.path.abspath(self.path))
+            parent, why = os.path.dirname(os.path.abspath(self.path)), cause(self.path)
             such = ", such as %s" % parent if os.path.isfile(os.path.join(parent, STATE)) else ""
-            why = cause(self.path)
-            if os.path.exists(self.path):
-                problem = "is a file, not a run folder"
-            elif why == NOT_THERE:  # not a dangling link or a name too long: a misspelt name?
-                problem, such = "does not exist", such or " (check its name)"
-            else:
-                problem = "cannot be used (%s)" % why
+            problem = ("is a file, not a run folder" if os.path.exists(self.path) else
+                       "does not exist" if why == NOT_THERE else "cannot be used (%s)" % why)
+            if problem == "does not exist":  # not a dangling link or a name too long: misspelt?
+                such = such or " (check its name)"
             raise InvalidInput(path=self.path, problem=problem,
                                advice="give the folder of an existing run" + such)
         if not os.path.lexists(self.file(STATE)):
@@ -117,7 +111,7 @@ class RunFolder:
 
     def close(self, discard=False):
         """Release the lock; ``discard`` a new run that completed no epoch, its folders included."""
-        discard = discard and self.lock.held and not os.path.lexists(self.file(STATE))
+        discard = discard and self.lock.lock.is_locked and not os.path.lexists(self.file(STATE))
         if discard:
             self._remove()
         self.lock.release(discard=discard)
@@ -139,26 +133,20 @@ class RunFolder:
     def save_init(self, params):
         _save_params(self.file(INIT), params)
 
-    def init_params(self, say=None):
-        """The parameters as drawn, or None: only ``weights.png`` needs them, so a damaged file
-        costs that picture; with ``say`` (a way to print a line) it is said, and a file removed."""
+    def load(self, state, say):
+        """A resumed or redrawn run's metrics rows, checkpoint and initial draw, or None for a
+        damaged draw: it costs only what ``weights.png`` shows, and is said (with ``say``)."""
+        rows, params = self.metrics(state["epoch"], say), load_params_file(self.file(state["params"]))
         path = self.file(INIT)
         try:
-            return load_params_file(path) if os.path.lexists(path) else None
+            return rows, params, load_params_file(path) if os.path.lexists(path) else None
         except InvalidInput:
-            if say is not None:
-                removed = _plain(path)  # a folder or a FIFO there is the user's to move
-                if removed:
-                    os.remove(path)
-                say("%s is not a usable params file, so weights.png shows W itself rather than "
-                    "what training changed; %s." % (path, "the file was removed" if removed
-                                                    else "move it away"))
-            return None
-
-    def load(self, state, say):
-        """A resumed or redrawn run's metrics rows, checkpoint and initial draw (or None)."""
-        rows = self.metrics(state["epoch"], say)
-        return rows, load_params_file(self.file(state["params"])), self.init_params(say)
+            removed = _plain(path)  # a folder or a FIFO there is the user's to move
+            if removed:
+                os.remove(path)
+            say("%s is not a usable params file, so weights.png shows W itself rather than what "
+                "training changed; %s." % (path, "the file was removed" if removed else "move it away"))
+            return rows, params, None
 
     def save_epoch(self, params, state, metrics):
         """Commit an epoch: its checkpoint, metrics, then ``state``; the old checkpoint goes last."""
@@ -180,11 +168,16 @@ class RunFolder:
             raw, problem = None, "could not be read (%s)" % cause(path, err)
         lines = [line for line in (raw or b"").decode("utf-8", "replace").splitlines() if line.strip()]
         rows, damaged = [], 0
-        for row in map(_metrics_row, lines):
-            if row is None or (rows and row["epoch"] <= rows[-1]["epoch"]):
+        for line in lines:
+            try:
+                row = json.loads(line)
+            except (ValueError, RecursionError):  # RecursionError: nested too deeply for Python's parser
+                row = None
+            if not (isinstance(row, dict) and all(c.holds(row.get(k)) for k, c in METRICS_FIELDS.items())) \
+                    or rows and row["epoch"] <= rows[-1]["epoch"]:
                 damaged += 1
             elif row["epoch"] <= upto_epoch:
-                rows.append(row)
+                rows.append({k: row[k] for k in METRICS_FIELDS})
         if problem or len(rows) != len(lines):
             _write_rows(path, rows)
         if not problem and damaged:
@@ -195,17 +188,6 @@ class RunFolder:
             say("%s %s: the learning curves keep %d of the %d epochs." % (
                 path, problem, len(rows), upto_epoch + 1))
         return rows
-
-
-def _metrics_row(line):
-    """One metrics.jsonl line as a dict, or None when it is not a valid row."""
-    try:
-        row = json.loads(line)
-    except (ValueError, RecursionError):  # RecursionError: nested too deeply for Python's parser
-        return None
-    if isinstance(row, dict) and all(c.holds(row.get(k)) for k, c in METRICS_FIELDS.items()):
-        return {k: row[k] for k in METRICS_FIELDS}
-    return None
 
 
 def _write_rows(path, rows):
@@ -316,39 +298,29 @@ Run.__doc__ = "A trained model to use: ``[W, b]`` on a context, its class names 
 
 @validate_params({"path": C["run_path"], "ctx": Instance(mx.Context, C["ctx"].description, optional=True)})
 def load_run(path, ctx=None):
-    """A trained model from a run folder (its latest checkpoint) or a checkpoint file, as a
-    :class:`Run` on ``ctx``; names and data set from the run's state, else MNIST's digits."""
+    """A trained model from a run folder (its latest checkpoint, followed while the run trains)
+    or a checkpoint file (names and data set from its run's valid state, else MNIST's digits)."""
     path = os.fsdecode(path)
     if os.path.isdir(path):
-        state, params = _latest(path)
+        if not os.path.isfile(os.path.join(path, STATE)):
+            raise _bad_params(path, "holds no %s" % STATE)
+        for attempt in range(5):  # a checkpoint replaced after its state was read: looked up again
+            state = read_state(os.path.join(path, STATE))
+            checkpoint = os.path.join(path, state["params"])
+            try:
+                params = load_params_file(checkpoint)
+                break
+            except InvalidInput:
+                if os.path.exists(checkpoint) or attempt == 4:
+                    raise
     elif os.path.basename(path) == INIT:
         raise _bad_params(path, "holds the starting weights a run drew at random, before "
                                 "training", "give the run folder, or its epoch-K.npz file")
     else:
-        params, state = load_params_file(path), _state_beside(path)
+        params, state = load_params_file(path), None
+        beside = os.path.join(os.path.dirname(os.path.abspath(path)), STATE)
+        with contextlib.suppress(InvalidInput):
+            state = read_state(beside) if os.path.isfile(beside) else None
     names, dataset = ((state["class_names"], state["flags"]["dataset"]) if state else
                       (list(catalog.DIGITS), "mnist"))
     return Run([p.as_in_context(ctx or mx.cpu()) for p in params], names, dataset, path)
-
-
-def _latest(folder, attempts=5):
-    """The state and checkpoint of the run in ``folder``, even while it trains: a checkpoint
-    replaced between reading the state and reading it is looked up again."""
-    if not os.path.isfile(os.path.join(folder, STATE)):
-        raise _bad_params(folder, "holds no %s" % STATE)
-    for attempt in range(attempts):
-        state = read_state(os.path.join(folder, STATE))
-        path = os.path.join(folder, state["params"])
-        try:
-            return state, load_params_file(path)
-        except InvalidInput:
-            if os.path.exists(path) or attempt == attempts - 1:
-                raise
-
-
-def _state_beside(path):
-    """The valid state of the run folder the checkpoint ``path`` sits in, or None."""
-    sibling = os.path.join(os.path.dirname(os.path.abspath(path)), STATE)
-    with contextlib.suppress(InvalidInput):
-        return read_state(sibling) if os.path.isfile(sibling) else None
-    return None
