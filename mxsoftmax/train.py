@@ -1,5 +1,5 @@
 """``python -m mxsoftmax.train``: train the tutorial's model, print its epoch lines, keep the run
-(``--out``, checkpointed after every epoch); every sentence about where it stands is Report's."""
+(``--out``, checkpointed after every epoch); Report says how it ended and what to do next."""
 import argparse
 import functools
 import os
@@ -73,8 +73,9 @@ def main(argv=None):
 
 
 def train(args, report, signals):
-    """Train as the flags say, inside the run folder's lock; ``report`` records where it stands."""
-    folder = RunFolder(args.out) if args.out else None
+    """Train as the flags say, inside the run folder's lock, each epoch line printed after its
+    checkpoint; ``report`` records where the run stands."""
+    folder, progress = RunFolder(args.out) if args.out else None, not args.quiet and sys.stderr.isatty()
     try:
         ctx = cli.check_ctx(args.ctx)
         state = report.state = folder and (folder.open_existing() if args.resume else
@@ -83,14 +84,40 @@ def train(args, report, signals):
         flags = report.flags = resolve(args, state)
         sources.sources(flags["dataset"] or "mnist", args.mirror)  # the mirror variables, now
         data = sources.load_splits(flags["dataset"], flags["data_dir"], args.mirror,
-                                   progress=_progress(args), stream=True)
+                                   progress=progress, stream=True)
         flags["dataset"], digest = data.dataset, sources.fingerprint(data)
         if state and state.get("data") not in (None, digest):
             raise InvalidInput("the run in %s was trained on other data than the files given now "
                                "(their SHA-256 differ): give it its own data, or start a new "
                                "--out." % args.out, param="data_dir")
         saved = dict(flags=flags, class_names=catalog.class_names(data.dataset), data=digest)
-        params, init, metrics = _fit(args, folder, data, ctx, saved, report, signals)
+        if state:
+            metrics, params, init = folder.load(state, functools.partial(cli.say, PROG))
+            params, start = params_on(params, ctx), state["epoch"] + 1
+            if start >= flags["epochs"]:
+                cli.say(PROG, "the run in %s has completed %d epoch(s) already: give --epochs "
+                        "above %d to continue it." % (args.out, start, start))
+        else:  # a fresh N(0, 1) draw
+            mx.random.seed(flags["seed"])
+            params, metrics, start = init_params(ctx), [], 0
+            if folder:
+                folder.save_init(params)
+            init = [p.copy() for p in params]
+        path = PATHS[args.path](data, ctx, flags["batch_size"], flags["seed"],
+                                StableMath() if flags["stable"] else TutorialMath())
+        with signals.deferred(strict=False):
+            for row in fit(params, path, flags["epochs"], flags["lr"], start,
+                           state["moving_loss"] if state else 0., stop=signals.pending,
+                           progress=progress):
+                line = row.pop("line")
+                metrics.append(row)
+                if folder:
+                    with signals.deferred():
+                        folder.save_epoch(params, dict(saved, epoch=row["epoch"],
+                                                       moving_loss=row["loss"]), metrics)
+                    report.saved_epoch = row["epoch"]
+                cli.out(line)
+                signals.check()
         if folder and metrics and not args.no_pictures:
             from .pictures import draw_pictures  # matplotlib loads only for runs that draw
             with signals.deferred():
@@ -99,34 +126,6 @@ def train(args, report, signals):
     finally:
         if folder:
             folder.close(discard=report.saved_epoch is None)
-
-
-def _fit(args, folder, data, ctx, saved, report, signals):
-    """``params, init, metrics`` after the epochs, each line printed after its checkpoint."""
-    state, flags = report.state, saved["flags"]
-    params, init, start, moving_loss, metrics = _start(folder, state, ctx, flags)
-    if state and start >= flags["epochs"]:
-        cli.say(PROG, report.completed_already())
-    path = PATHS[args.path](data, ctx, flags["batch_size"], flags["seed"],
-                            StableMath() if flags["stable"] else TutorialMath())
-    with signals.deferred(strict=False):
-        for row in fit(params, path, flags["epochs"], flags["lr"], start, moving_loss,
-                       stop=signals.pending, progress=_progress(args)):
-            line = row.pop("line")
-            metrics.append(row)
-            if folder:
-                with signals.deferred():
-                    folder.save_epoch(params, dict(saved, epoch=row["epoch"],
-                                                   moving_loss=row["loss"]), metrics)
-                report.saved_epoch = row["epoch"]
-            cli.out(line)
-            signals.check()
-    return params, init, metrics
-
-
-def _progress(args):
-    """A progress bar unless ``--quiet`` or standard error is not a terminal."""
-    return not args.quiet and sys.stderr.isatty()
 
 
 def resolve(args, state):
@@ -145,30 +144,17 @@ def resolve(args, state):
     return flags
 
 
-def _start(folder, state, ctx, flags):
-    """``params, init, start, moving_loss, metrics``: the resumed run's, or a fresh N(0, 1) draw."""
-    if state:
-        metrics, params, init = folder.load(state, functools.partial(cli.say, PROG))
-        return params_on(params, ctx), init, state["epoch"] + 1, state["moving_loss"], metrics
-    mx.random.seed(flags["seed"])
-    params = init_params(ctx)
-    if folder:
-        folder.save_init(params)
-    return params, [p.copy() for p in params], 0, 0., []
-
-
 def flag_text(flag, value):
     """How a math flag reads on the command line: ``--lr 0.001``, ``--stable``, ``no --stable``."""
     name = "--" + flag.replace("_", "-")
     if isinstance(value, bool):
         return name if value else "the tutorial's softmax (no %s)" % name
-    short = "%g" % value if isinstance(value, float) else str(value)
-    return "%s %s" % (name, repr(value) if isinstance(value, float) and float(short) != value
-                      else short)
+    exact = isinstance(value, float) and float("%g" % value) == value
+    return "%s %s" % (name, "%g" % value if exact else value)
 
 
 class Report:
-    """Every sentence about where the run stands, made from what :func:`train` records."""
+    """The sentences about how the run ended, made from what :func:`train` records."""
 
     def __init__(self, args):
         self.out, self.data_dir_given = args.out, args.data_dir is not None
@@ -186,20 +172,31 @@ class Report:
             self.out, self.saved_epoch, "the pictures " + ", ".join(self.drawn) if self.drawn
             else "no pictures (draw them with %s)" % self._command("plot"))
 
-    def completed_already(self):
-        """A resumed run with nothing left to train."""
-        return ("the run in %s has completed %d epoch(s) already: give --epochs above %d to "
-                "continue it." % (self.out, self.state["epoch"] + 1, self.state["epoch"] + 1))
-
     def explain(self, err):
         """The one line for ``err``: what happened, where the run stands and what to do now."""
         if isinstance(err, (Interrupted, WriteFailed)):
             return "%s; %s." % (err, self._where(resume=isinstance(err, Interrupted)))
         if isinstance(err, Diverged):
+            if self.flags["stable"]:
+                advice = "a smaller --lr"
+            elif err.epoch == 0 and err.batch is not None and err.batch < 10 \
+                    and self.flags["lr"] <= DEFAULTS.learning_rate:
+                advice = ("--stable; a smaller --lr cannot help this early, where the tutorial's "
+                          "softmax overflows on the large scores of the random N(0, 1) start")
+            else:
+                advice = "a smaller --lr, or --stable"
+            if self.state:  # --resume keeps the run's math: the flags advised need a new run
+                advice += " in a new --out (a resumed run keeps its --lr and --stable)"
             where = self._where()
-            return "%s: try %s. %s." % (err, self._advice(err), where[0].upper() + where[1:])
-        if isinstance(err, NoData):
-            return str(err.explain(ways_forward(err.dataset)))
+            return "%s: try %s. %s." % (err, advice, where[0].upper() + where[1:])
+        if isinstance(err, NoData):  # the ways forward in this command's flags
+            ways = ["connect to the internet and run again", "or give --mirror URL of a server with "
+                    "the four files", "or pass --data-dir DIR with the four MNIST-format idx files"]
+            if err.dataset != "fashion-mnist":  # no install advice for what is there
+                package = catalog.DATASETS["fashion-mnist"]["package"]
+                ways.append("or use --dataset fashion-mnist" if sources.debian_ready("fashion-mnist")
+                            else "or run 'apt-get install %s' and use --dataset fashion-mnist" % package)
+            return str(err.explain(", ".join(ways)))
         if isinstance(err, DatasetMismatch) and self.state:
             return ("the run in %s was trained on %s, and %s holds %s now (recognised by its "
                     "checksums): give --data-dir DIR with the run's own data, or start a new "
@@ -211,21 +208,6 @@ class Report:
                     "give --data-dir DIR with the same files, or start a new --out."
                     % (recorded, err.path, err.problem))
         return str(err)
-
-    def _advice(self, err):
-        """``--stable`` alone when a smaller --lr cannot help: the tutorial's softmax overflowed
-        on the N(0, 1) start, in the first batches, before the learning rate could matter."""
-        if self.flags["stable"]:
-            advice = "a smaller --lr"
-        elif err.epoch == 0 and err.batch is not None and err.batch < 10 \
-                and self.flags["lr"] <= DEFAULTS.learning_rate:
-            advice = ("--stable; a smaller --lr cannot help this early, where the tutorial's "
-                      "softmax overflows on the large scores of the random N(0, 1) start")
-        else:
-            advice = "a smaller --lr, or --stable"
-        if self.state:  # --resume keeps the run's math: the flags advised need a new run
-            advice += " in a new --out (a resumed run keeps its --lr and --stable)"
-        return advice
 
     def _where(self, resume=False):
         """Where the run stands in --out, in words; with ``resume``, how to go on."""
@@ -242,17 +224,6 @@ class Report:
     def _command(self, name, more=""):
         """The command ``name`` on this run, quoted as a user pastes it."""
         return "'%s --out %s%s'" % (cli.command(name), shlex.quote(self.out), more)
-
-
-def ways_forward(dataset):
-    """What to do without data, in this command's flags; no install advice for what is there."""
-    ways = ["connect to the internet and run again", "or give --mirror URL of a server with the "
-            "four files", "or pass --data-dir DIR with the four MNIST-format idx files"]
-    if dataset != "fashion-mnist":
-        package = catalog.DATASETS["fashion-mnist"]["package"]
-        ways.append("or use --dataset fashion-mnist" if sources.debian_ready("fashion-mnist")
-                    else "or run 'apt-get install %s' and use --dataset fashion-mnist" % package)
-    return ", ".join(ways)
 
 
 script = functools.partial(cli.run, main)  # mxsoftmax-train
