@@ -33,12 +33,9 @@ NAME = Text(r"[^\x00-\x1f\x7f]{1,40}", "a printable name of 1-40 characters")
 STATE_FIELDS = {  # state.json's fields and their constraints: flags as the command line checks them
     "epoch": C["start_epoch"], "moving_loss": C["moving_loss"],
     "data": Text(r"[0-9a-f]{64}", "a SHA-256 in hex, or null", optional=True),
-    "flags.dataset": C["dataset"], "flags.batch_size": C["batch_size"],
-    "flags.lr": C["learning_rate"], "flags.seed": C["seed"], "flags.epochs": C["epochs"],
-    "flags.stable": Instance(bool, "true or false"),
-    "flags.data_dir": Instance(str, "a path, or null", optional=True),
-    "class_names": C["class_names"],
-}
+    "flags.dataset": C["dataset"], "flags.batch_size": C["batch_size"], "flags.lr": C["learning_rate"],
+    "flags.seed": C["seed"], "flags.epochs": C["epochs"], "flags.stable": Instance(bool, "true or false"),
+    "flags.data_dir": Instance(str, "a path, or null", optional=True), "class_names": C["class_names"]}
 METRICS_FIELDS = dict(epoch=C["start_epoch"], **dict.fromkeys(
     ("loss", "train_acc", "test_acc", "seconds"), C["moving_loss"]))
 
@@ -61,8 +58,7 @@ class RunFolder:
         return os.path.join(self.path, name)
 
     def open_new(self):
-        """Lock the folder for a new run: new, empty, or holding only what a run that completed
-        no epoch leaves, which is removed. A folder of other files is refused before it is locked."""
+        """Lock a new run's folder: new, empty, or with only the files of a run that completed no epoch."""
         locked = os.path.lexists(self.lock.path)
         ours = locked or os.path.lexists(self.file(STATE))  # a run's files beside its lock or state
         self._refuse_others(ours, before_lock=True)
@@ -77,8 +73,7 @@ class RunFolder:
         self._remove()
 
     def _refuse_others(self, ours, before_lock=False):
-        """Refuse a new run in a folder that holds files that are not a run's; before the lock,
-        not when a run began there meanwhile (its lock comes before its files): the lock says."""
+        """Refuse a folder of other files; before the lock, not one where a run began meanwhile."""
         others = self._others(ours) if os.path.isdir(self.path) else []
         if others and not (before_lock and os.path.lexists(self.lock.path)):
             raise InvalidInput("%s holds other files (%s%s) and no mxsoftmax run: choose an empty "
@@ -99,9 +94,9 @@ class RunFolder:
                                advice="give the folder of an existing run" + such)
         if not os.path.lexists(self.file(STATE)):
             if os.path.lexists(self.lock.path) and not self._others(ours=True):
-                raise InvalidInput("%s holds a run that completed no epoch, so there is nothing to "
-                                   "continue or draw: train it again in that folder (without "
-                                   "--resume)." % self.path, path=self.path)
+                raise InvalidInput("%s holds a run that completed no epoch, so there is nothing to continue "
+                                   "or draw: train it again in that folder (without --resume)." % self.path,
+                                   path=self.path)
             raise InvalidInput("%s holds no completed epoch of a mxsoftmax run: give the folder "
                                "of a run trained with --out." % self.path, path=self.path)
         self.lock.acquire()
@@ -122,8 +117,7 @@ class RunFolder:
             ours and is_own_file(n) and _plain(self.file(n))))
 
     def _remove(self, keep=None):
-        """Remove a run's files but the lock; with ``keep``, only its temporary files and the
-        checkpoints other than ``keep``."""
+        """Remove a run's files but the lock; with ``keep``, its temporary files and other checkpoints."""
         for name in os.listdir(self.path):
             doomed = keep is None or PART.match(name) or CHECKPOINT.match(name) and name != keep
             if doomed and name != FolderLock.NAME and is_own_file(name) and _plain(self.file(name)):
@@ -134,8 +128,8 @@ class RunFolder:
         _save_params(self.file(INIT), params)
 
     def load(self, state, say):
-        """A resumed or redrawn run's metrics rows, checkpoint and initial draw, or None for a
-        damaged draw: it costs only what ``weights.png`` shows, and is said (with ``say``)."""
+        """A resumed or redrawn run's metrics, checkpoint and initial draw: None when damaged, which
+        costs only what ``weights.png`` shows, and is said."""
         rows, params = self.metrics(state["epoch"], say), load_params_file(self.file(state["params"]))
         path = self.file(INIT)
         try:
@@ -159,7 +153,7 @@ class RunFolder:
 
     def metrics(self, upto_epoch, say):
         """The rows of epochs 0..``upto_epoch``; lines past it (a crash's) are dropped, damaged or
-        lost ones said to ``say``, once: the file is rewritten from the rows kept."""
+        lost ones said once: the file is rewritten from the rows kept."""
         path = self.file(METRICS)
         try:
             raw = read_regular(path, MAX_METRICS_BYTES)
@@ -195,14 +189,14 @@ def _write_rows(path, rows):
 
 
 def _save_params(path, params):
-    """``W`` and ``b`` to ``path`` as an ``.npz``, atomically, once they read back as one."""
+    """``W`` and ``b`` to ``path`` as an ``.npz``, once they read back as one."""
     buffer = io.BytesIO()
     np.savez(buffer, W=params[0].asnumpy(), b=params[1].asnumpy())
     raw = buffer.getvalue()
     with translated(InvalidInput, lambda err: WriteFailed(
             "cannot write %s (numpy's savez produced %d bytes that do not read back as W and b)"
             % (path, len(raw)), path=path)):
-        params_from_bytes(raw, path)
+        load_params_file(path, raw)
     write_bytes(path, raw)
 
 
@@ -243,7 +237,7 @@ def read_state(path):
     if not isinstance(state, dict) or not isinstance(state.get("flags"), dict):
         raise _bad_state(path, "is not a JSON object with flags")
     version = state.get("format", 1)  # mxsoftmax 0.1 wrote none
-    if isinstance(version, bool) or version != FORMAT:
+    if version != FORMAT:  # True, which == 1, too
         raise _bad_state(path, "is a run state of format %r, not %d%s" % (version, FORMAT, (
             " (mxsoftmax 0.2's, whose MXNet .params checkpoints this version does not read)"
             if version == 1 and version is not True else "")))
@@ -259,15 +253,10 @@ def read_state(path):
     return state
 
 
-def load_params_file(path):
-    """``[W, b]`` from a checkpoint file, as finite float32 NDArrays on the CPU."""
-    return params_from_bytes(_read(path, MAX_PARAMS_BYTES, _bad_params), path)
-
-
-def params_from_bytes(raw, path):
-    """``[W, b]`` from the bytes of the checkpoint ``path``. The zip's directory is checked
-    before anything is decompressed: exactly ``W.npy`` and ``b.npy``, each no larger than its
-    array; no pickle is ever loaded."""
+def load_params_file(path, raw=None):
+    """``[W, b]`` from a checkpoint file (or its bytes ``raw``) as finite float32 NDArrays on the CPU.
+    The zip's directory is checked before anything is decompressed; no pickle is ever loaded."""
+    raw = _read(path, MAX_PARAMS_BYTES, _bad_params) if raw is None else raw
     if path.endswith(".params"):
         raise _bad_params(path, "is in MXNet's .params format, which mxsoftmax 0.2 wrote and this "
                                 "version does not read", AGAIN)
@@ -298,8 +287,8 @@ Run.__doc__ = "A trained model to use: ``[W, b]`` on a context, its class names 
 
 @validate_params({"path": C["run_path"], "ctx": Instance(mx.Context, C["ctx"].description, optional=True)})
 def load_run(path, ctx=None):
-    """A trained model from a run folder (its latest checkpoint, followed while the run trains)
-    or a checkpoint file (names and data set from its run's valid state, else MNIST's digits)."""
+    """A trained model from a run folder (its latest checkpoint) or a checkpoint file (names and
+    data set from its run's valid state, else MNIST's digits)."""
     path = os.fsdecode(path)
     if os.path.isdir(path):
         if not os.path.isfile(os.path.join(path, STATE)):

@@ -78,8 +78,7 @@ def train(args, report, signals):
     folder, progress = RunFolder(args.out) if args.out else None, not args.quiet and sys.stderr.isatty()
     try:
         ctx = cli.check_ctx(args.ctx)
-        state = report.state = folder and (folder.open_existing() if args.resume else
-                                           folder.open_new())
+        state = report.state = folder and (folder.open_existing() if args.resume else folder.open_new())
         report.saved_epoch = state and state["epoch"]
         flags = report.flags = resolve(args, state)
         sources.sources(flags["dataset"] or "mnist", args.mirror)  # the mirror variables, now
@@ -106,9 +105,8 @@ def train(args, report, signals):
         path = PATHS[args.path](data, ctx, flags["batch_size"], flags["seed"],
                                 StableMath() if flags["stable"] else TutorialMath())
         with signals.deferred(strict=False):
-            for row in fit(params, path, flags["epochs"], flags["lr"], start,
-                           state["moving_loss"] if state else 0., stop=signals.pending,
-                           progress=progress):
+            for row in fit(params, path, flags["epochs"], flags["lr"], start, state["moving_loss"]
+                           if state else 0., stop=signals.pending, progress=progress):
                 line = row.pop("line")
                 metrics.append(row)
                 if folder:
@@ -136,10 +134,9 @@ def resolve(args, state):
              for flag in MATH_FLAGS + ("epochs",)}
     for flag in MATH_FLAGS:
         if state and flags[flag] != base[flag]:
-            raise InvalidInput("the run in %s used %s; resuming with %s would change its math "
-                               "(leave the flag out, or start a new --out)." % (
-                                   args.out, flag_text(flag, base[flag]),
-                                   flag_text(flag, flags[flag])), param=flag)
+            raise InvalidInput("the run in %s used %s; resuming with %s would change its math (leave the "
+                               "flag out, or start a new --out)." % (args.out, flag_text(
+                                   flag, base[flag]), flag_text(flag, flags[flag])), param=flag)
     flags["data_dir"] = os.path.abspath(args.data_dir) if args.data_dir else base.get("data_dir")
     return flags
 
