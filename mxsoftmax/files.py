@@ -61,8 +61,7 @@ def write_error(path, err):
 
 
 def write_bytes(path, data):
-    """Atomically replace ``path`` with ``data``, read back first: a disk that filled up unnoticed
-    never gets a short file renamed into place."""
+    """Atomically replace ``path`` with ``data``, read back first: a full disk's short file is not kept."""
     def write(tmp):
         with open(tmp, "wb") as f:
             f.write(data)
@@ -73,9 +72,8 @@ def write_bytes(path, data):
 
 
 class FolderLock:
-    """One process per folder: ``filelock``'s lock on ``folder/.lock``, which holds the holder's
-    PID for a refused process to name. ``who`` names the holder ('process', 'run'); ``advice``
-    ends the sentence of a folder that cannot be used."""
+    """One process per folder: ``filelock``'s lock on ``folder/.lock``, which holds the holder's PID.
+    ``who`` names the holder ('process', 'run'); ``advice`` ends a refusal of the folder."""
     NAME = ".lock"
 
     def __init__(self, folder, who="process", advice="choose a folder you can write to"):
@@ -117,8 +115,7 @@ class FolderLock:
                                                  self.advice), path=self.folder)
 
     def release(self, discard=False):
-        """Release the lock; with ``discard`` also remove the lock file and the folders acquire()
-        made, when nothing else is in them."""
+        """Release the lock; ``discard`` also the lock file and the folders acquire() made, if empty."""
         if self.lock.is_locked:
             if discard and os.path.lexists(self.path):
                 with contextlib.suppress(OSError):  # a folder that cannot take files keeps it
@@ -129,8 +126,7 @@ class FolderLock:
                 os.rmdir(folder)
 
     def sweep(self, ours):
-        """Remove the temporary files that a killed write of a file named ``ours(name)`` (or
-        this lock's probe) left: only regular files named as :func:`atomic_write` names them."""
+        """Remove the regular files a killed :func:`atomic_write` of ``ours(name)`` (or the probe) left."""
         for entry in os.listdir(self.folder):
             found, path = PART.match(entry), os.path.join(self.folder, entry)
             if found and (ours(found.group("name")) or found.group("name") == self.NAME) \

@@ -152,8 +152,7 @@ class RunFolder:
         self._remove(keep=name)
 
     def metrics(self, upto_epoch, say):
-        """The rows of epochs 0..``upto_epoch``; lines past it (a crash's) are dropped, damaged or
-        lost ones said once: the file is rewritten from the rows kept."""
+        """The rows of epochs 0..``upto_epoch``, damaged or lost ones said once: the file is rewritten."""
         path = self.file(METRICS)
         try:
             raw = read_regular(path, MAX_METRICS_BYTES)
@@ -204,8 +203,6 @@ def _plain(path):
     """A regular file, a link (removing one never touches its target) or a name gone since."""
     return os.path.islink(path) or os.path.isfile(path) or not os.path.lexists(path)
 
-
-# ------------------------------------------------------------------------------- reading back
 
 def _read(path, limit, refused):
     """The bytes of the regular file ``path``, at most ``limit``; else ``refused(path, problem)``."""

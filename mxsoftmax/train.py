@@ -73,8 +73,7 @@ def main(argv=None):
 
 
 def train(args, report, signals):
-    """Train as the flags say, inside the run folder's lock, each epoch line printed after its
-    checkpoint; ``report`` records where the run stands."""
+    """Train as the flags say, each epoch line printed after its checkpoint; ``report`` says where."""
     folder, progress = RunFolder(args.out) if args.out else None, not args.quiet and sys.stderr.isatty()
     try:
         ctx = cli.check_ctx(args.ctx)
