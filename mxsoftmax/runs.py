@@ -127,20 +127,26 @@ class RunFolder:
     def save_init(self, params):
         _save_params(self.file(INIT), params)
 
-    def load(self, state, say):
-        """A resumed or redrawn run's metrics, checkpoint and initial draw: None when damaged, which
-        costs only what ``weights.png`` shows, and is said."""
-        rows, params = self.metrics(state["epoch"], say), load_params_file(self.file(state["params"]))
+    def init_params(self, say=None):
+        """The parameters as drawn, or None: only ``weights.png`` needs them, so a damaged file
+        costs that picture; with ``say`` (a way to print a line) it is said, and a file removed."""
         path = self.file(INIT)
         try:
-            return rows, params, load_params_file(path) if os.path.lexists(path) else None
+            return load_params_file(path) if os.path.lexists(path) else None
         except InvalidInput:
-            removed = _plain(path)  # a folder or a FIFO there is the user's to move
-            if removed:
-                os.remove(path)
-            say("%s is not a usable params file, so weights.png shows W itself rather than what "
-                "training changed; %s." % (path, "the file was removed" if removed else "move it away"))
-            return rows, params, None
+            if say is not None:
+                removed = _plain(path)  # a folder or a FIFO there is the user's to move
+                if removed:
+                    os.remove(path)
+                say("%s is not a usable params file, so weights.png shows W itself rather than "
+                    "what training changed; %s." % (path, "the file was removed" if removed
+                                                    else "move it away"))
+            return None
+
+    def load(self, state, say):
+        """A resumed or redrawn run's metrics rows, checkpoint and initial draw (or None)."""
+        rows = self.metrics(state["epoch"], say)
+        return rows, load_params_file(self.file(state["params"])), self.init_params(say)
 
     def save_epoch(self, params, state, metrics):
         """Commit an epoch: its checkpoint, metrics, then ``state``; the old checkpoint goes last."""

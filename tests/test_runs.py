@@ -265,7 +265,7 @@ def test_the_initial_draw_is_kept_with_the_run(one_epoch_run):
     mx.random.seed(0)
     from mxsoftmax.model import init_params
     W0, b0 = init_params(mx.cpu())
-    W, b = runs.load_params_file(os.path.join(one_epoch_run, "init.npz"))
+    W, b = runs.RunFolder(one_epoch_run).init_params()
     assert np.array_equal(W.asnumpy(), W0.asnumpy()) and np.array_equal(b.asnumpy(), b0.asnumpy())
 
 
