@@ -24,7 +24,7 @@ STATE, METRICS, INIT = "state.json", "metrics.jsonl", "init.npz"
 PICTURES = ("history.png", "weights.png", "confusion.png", "mistakes.png")
 CHECKPOINT = re.compile(r"epoch-\d{1,9}\.npz\Z")
 OWN = re.compile(r"((init|epoch-\d{1,9})\.(npz|params)|%s)\Z" % "|".join(
-    re.escape(name) for name in (STATE, METRICS) + PICTURES))  # .params: mxsoftmax 0.2's
+    re.escape(name) for name in (FolderLock.NAME, STATE, METRICS) + PICTURES))  # .params: mxsoftmax 0.2's
 MAX_PARAMS_BYTES, MAX_STATE_BYTES, MAX_METRICS_BYTES = 1 << 20, 1 << 16, 64 << 20
 ARRAYS = {"W": (NUM_INPUTS, NUM_OUTPUTS), "b": (NUM_OUTPUTS,)}  # a checkpoint is 31.6 KB
 AGAIN = "train the run again in a new --out"
@@ -43,8 +43,7 @@ METRICS_FIELDS = dict(epoch=C["start_epoch"], **dict.fromkeys(
 def is_own_file(name):
     """True for the names of the files a run leaves: its lock, its files, their temporary files."""
     found = PART.match(name)
-    name = found.group("name") if found else name
-    return name == FolderLock.NAME or bool(OWN.match(name))
+    return bool(OWN.match(found.group("name") if found else name))
 
 
 class RunFolder:
