@@ -26,7 +26,6 @@ OLD_PATH_NAMES = {"fast": "compiled", "gluon": "literal"}  # --loader fast|gluon
 
 
 def build_parser():
-    """The argparse parser of ``python -m mxsoftmax.train``."""
     p = cli.Parser(prog=PROG, description="Train the tutorial's softmax regression and print one "
                    "line per epoch: Epoch %s. Loss: %s, Train_acc %s, Test_acc %s.")
     p.add_argument("--dataset", choices=catalog.NAMES, help="which data set (default: recognised "
@@ -91,21 +90,21 @@ def train(args, report, signals):
         saved = dict(flags=flags, class_names=catalog.class_names(data.dataset), data=digest)
         if state:
             metrics, params, init = folder.load(state, functools.partial(cli.say, PROG))
-            params, start = params_on(params, ctx), state["epoch"] + 1
+            params, start, moving_loss = params_on(params, ctx), state["epoch"] + 1, state["moving_loss"]
             if start >= flags["epochs"]:
                 cli.say(PROG, "the run in %s has completed %d epoch(s) already: give --epochs "
                         "above %d to continue it." % (args.out, start, start))
         else:  # a fresh N(0, 1) draw
             mx.random.seed(flags["seed"])
-            params, metrics, start = init_params(ctx), [], 0
+            params, metrics, start, moving_loss = init_params(ctx), [], 0, 0.
             if folder:
                 folder.save_init(params)
             init = [p.copy() for p in params]
         path = PATHS[args.path](data, ctx, flags["batch_size"], flags["seed"],
                                 StableMath() if flags["stable"] else TutorialMath())
         with signals.deferred(strict=False):
-            for row in fit(params, path, flags["epochs"], flags["lr"], start, state["moving_loss"]
-                           if state else 0., stop=signals.pending, progress=progress):
+            for row in fit(params, path, flags["epochs"], flags["lr"], start, moving_loss,
+                           stop=signals.pending, progress=progress):
                 line = row.pop("line")
                 metrics.append(row)
                 if folder:
@@ -133,9 +132,9 @@ def resolve(args, state):
              for flag in MATH_FLAGS + ("epochs",)}
     for flag in MATH_FLAGS:
         if state and flags[flag] != base[flag]:
+            was, now = flag_text(flag, base[flag]), flag_text(flag, flags[flag])
             raise InvalidInput("the run in %s used %s; resuming with %s would change its math (leave the "
-                               "flag out, or start a new --out)." % (args.out, flag_text(
-                                   flag, base[flag]), flag_text(flag, flags[flag])), param=flag)
+                               "flag out, or start a new --out)." % (args.out, was, now), param=flag)
     flags["data_dir"] = os.path.abspath(args.data_dir) if args.data_dir else base.get("data_dir")
     return flags
 
