@@ -162,7 +162,6 @@ def cause(path, err=None):
         return "it is a folder"
     if isinstance(err, NotRegular):
         return "it is not a regular file"
-    if err.errno in (errno.EEXIST, errno.ENOTDIR) and os.path.exists(path) \
-            and not os.path.isdir(path):
+    if err.errno in (errno.EEXIST, errno.ENOTDIR) and os.path.exists(path) and not os.path.isdir(path):
         return "it is a file, not a folder"
     return reason(err)

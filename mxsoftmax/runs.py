@@ -137,9 +137,8 @@ class RunFolder:
                 removed = _plain(path)  # a folder or a FIFO there is the user's to move
                 if removed:
                     os.remove(path)
-                say("%s is not a usable params file, so weights.png shows W itself rather than "
-                    "what training changed; %s." % (path, "the file was removed" if removed
-                                                    else "move it away"))
+                say("%s is not a usable params file, so weights.png shows W itself rather than what "
+                    "training changed; %s." % (path, "the file was removed" if removed else "move it away"))
             return None
 
     def load(self, state, say):
@@ -197,9 +196,8 @@ def _save_params(path, params):
     buffer = io.BytesIO()
     np.savez(buffer, W=params[0].asnumpy(), b=params[1].asnumpy())
     raw = buffer.getvalue()
-    with translated(InvalidInput, lambda err: WriteFailed(
-            "cannot write %s (numpy's savez produced %d bytes that do not read back as W and b)"
-            % (path, len(raw)), path=path)):
+    with translated(InvalidInput, lambda err: WriteFailed("cannot write %s (numpy's savez produced %d "
+                    "bytes that do not read back as W and b)" % (path, len(raw)), path=path)):
         load_params_file(path, raw)
     write_bytes(path, raw)
 
@@ -215,8 +213,7 @@ def _read(path, limit, refused):
         raw = read_regular(path, limit)
     except OSError as err:  # nothing there: cause() says why (a dangling link, a long name)
         why = cause(path, None if isinstance(err, FileNotFoundError) else err)
-        raise refused(path, "does not exist" if why == NOT_THERE else
-                      "cannot be read (%s)" % why) from None
+        raise refused(path, "does not exist" if why == NOT_THERE else "cannot be read (%s)" % why) from None
     if raw is None:
         raise refused(path, "is larger than %d bytes" % limit)
     return raw
