@@ -1,6 +1,5 @@
 """Files, carefully: only regular files are read (a FIFO cannot hang a read), every write is
-atomic (:class:`WriteFailed` when the disk is full, :class:`InvalidInput` for a place that cannot
-take files), one process per folder (``filelock``), and why a path cannot be used, truly said."""
+atomic, one process per folder (``filelock``), and why a path cannot be used, truly said."""
 import contextlib
 import errno
 import os
@@ -38,26 +37,19 @@ def read_regular(path, limit):
 
 
 def atomic_write(path, write):
-    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it to ``path``:
-    the file is complete or as it was. An OSError becomes WriteFailed or InvalidInput."""
-    tmp = None
+    """Call ``write(tmp)`` on a new file beside ``path`` (named as :data:`PART` says), then rename
+    it to ``path``: the file is complete or as it was. An OSError becomes WriteFailed or InvalidInput."""
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
+                       ".%s.%s.part" % (os.path.basename(path), secrets.token_hex(4)))
     try:
         with translated(OSError, lambda err: None if isinstance(err, (WriteFailed, NotRegular))
                         else write_error(path, err)):
-            tmp = _new_part(path)
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             write(tmp)
             os.replace(tmp, path)
     finally:
-        if tmp and os.path.lexists(tmp):
+        if os.path.lexists(tmp):
             os.remove(tmp)
-
-
-def _new_part(path):
-    """A new empty file beside ``path`` named as :data:`PART` says, 0666 less the umask."""
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
-                       ".%s.%s.part" % (os.path.basename(path), secrets.token_hex(4)))
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    return tmp
 
 
 def write_error(path, err):
@@ -69,8 +61,7 @@ def write_error(path, err):
 
 
 def write_bytes(path, data):
-    """Atomically replace ``path`` with ``data``, read back first: a disk that filled up unnoticed
-    never gets a short file renamed into place."""
+    """Atomically replace ``path`` with ``data``, read back first: a full disk's short file is not kept."""
     def write(tmp):
         with open(tmp, "wb") as f:
             f.write(data)
@@ -81,9 +72,8 @@ def write_bytes(path, data):
 
 
 class FolderLock:
-    """One process per folder: ``filelock``'s lock on ``folder/.lock``, which holds the holder's
-    PID so that a refused process can name it. ``who`` names the holder ('process', 'run');
-    ``advice`` ends the sentence of a folder that cannot be used."""
+    """One process per folder: ``filelock``'s lock on ``folder/.lock``, which holds the holder's PID.
+    ``who`` names the holder ('process', 'run'); ``advice`` ends a refusal of the folder."""
     NAME = ".lock"
 
     def __init__(self, folder, who="process", advice="choose a folder you can write to"):
@@ -91,11 +81,6 @@ class FolderLock:
         self.path = os.path.join(self.folder, self.NAME)
         self.lock = filelock.FileLock(self.path, timeout=0, on_acquired=_write_pid)
         self.created = []  # the folders acquire() made, outermost first
-
-    @property
-    def held(self):
-        """Whether this process holds the lock now."""
-        return self.lock.is_locked
 
     def acquire(self):
         """Make the folder if needed, take the lock (Locked names the holder's PID) and prove that
@@ -105,12 +90,19 @@ class FolderLock:
                 self.path, "a symbolic link, not a lock file" if os.path.islink(self.path)
                 else "not a regular file"), path=self.path)
         with translated(OSError, lambda err: self._refused("cannot be used", err)):
-            self.created = make_dirs(self.folder)
+            self.created, here = [], os.path.abspath(self.folder)
+            while not os.path.lexists(here):
+                self.created, here = [here] + self.created, os.path.dirname(here)
+            os.makedirs(self.folder, exist_ok=True)
             try:
                 self.lock.acquire()
             except filelock.Timeout:
                 self.release(discard=True)
-                raise Locked(self.folder, self._holder(), self.who) from None
+                holder = "unknown"
+                with contextlib.suppress(OSError), open_regular(self.path) as f:
+                    pid = f.read(32).strip()
+                    holder = pid.decode() if pid.isdigit() else holder
+                raise Locked(self.folder, holder, self.who) from None
         with translated(OSError, lambda err: self._refused("cannot take files", err)):
             tempfile.TemporaryFile(prefix="..lock.", suffix=".part", dir=self.folder).close()
 
@@ -122,18 +114,9 @@ class FolderLock:
         return InvalidInput("%s %s (%s): %s." % (self.folder, problem, cause(self.folder, err),
                                                  self.advice), path=self.folder)
 
-    def _holder(self):
-        """The PID the lock file names, its holder's, or 'unknown'."""
-        with contextlib.suppress(OSError), open_regular(self.path) as f:
-            pid = f.read(32).strip()
-            if pid.isdigit():
-                return pid.decode()
-        return "unknown"
-
     def release(self, discard=False):
-        """Release the lock; with ``discard`` also remove the lock file and the folders acquire()
-        made, when nothing else is in them."""
-        if self.held:
+        """Release the lock; ``discard`` also the lock file and the folders acquire() made, if empty."""
+        if self.lock.is_locked:
             if discard and os.path.lexists(self.path):
                 with contextlib.suppress(OSError):  # a folder that cannot take files keeps it
                     os.remove(self.path)
@@ -143,8 +126,7 @@ class FolderLock:
                 os.rmdir(folder)
 
     def sweep(self, ours):
-        """Remove the temporary files that a killed write of a file named ``ours(name)`` (or
-        this lock's probe) left: only regular files named as :func:`atomic_write` names them."""
+        """Remove the regular files a killed :func:`atomic_write` of ``ours(name)`` (or the probe) left."""
         for entry in os.listdir(self.folder):
             found, path = PART.match(entry), os.path.join(self.folder, entry)
             if found and (ours(found.group("name")) or found.group("name") == self.NAME) \
@@ -158,20 +140,9 @@ def _write_pid(fd):
     os.write(fd, b"%d\n" % os.getpid())
 
 
-def make_dirs(folder):
-    """``os.makedirs(folder, exist_ok=True)``; returns the folders it made, outermost first."""
-    missing, path = [], os.path.abspath(folder)
-    while not os.path.lexists(path):
-        missing.append(path)
-        path = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    return missing[::-1]
-
-
 def cause(path, err=None):
-    """Why ``path`` cannot be used, in a few words: a name or path too long, a symbolic link that
-    leads nowhere (the path or a folder on the way), a file where a folder should be (where the OS
-    says "File exists" or "No such file"), not a regular file; else the OS's words for ``err``."""
+    """Why ``path`` cannot be used, in a few words, where the OS's words for ``err`` mislead: a
+    name or path too long, a link that leads nowhere (on the way too), a file for a folder."""
     given = os.path.abspath(path)
     raw = os.fsencode(given)
     longest = max(raw.split(b"/"), key=len)
@@ -191,7 +162,6 @@ def cause(path, err=None):
         return "it is a folder"
     if isinstance(err, NotRegular):
         return "it is not a regular file"
-    if err.errno in (errno.EEXIST, errno.ENOTDIR) and os.path.exists(path) \
-            and not os.path.isdir(path):
+    if err.errno in (errno.EEXIST, errno.ENOTDIR) and os.path.exists(path) and not os.path.isdir(path):
         return "it is a file, not a folder"
     return reason(err)

@@ -1,7 +1,6 @@
-"""The run folder (``--out DIR``): ``init.npz`` (``W`` and ``b`` as drawn), ``epoch-K.npz``,
+"""The run folder (``--out DIR``): ``init.npz`` (W and b as drawn), ``epoch-K.npz``,
 ``metrics.jsonl`` and ``state.json``, written last: it names the checkpoint, so a crash leaves the
-last complete epoch in force. One process at a time (``.lock``); everything read back is checked.
-"""
+last complete epoch in force. One process at a time (``.lock``); everything read back is checked."""
 import collections
 import contextlib
 import io
@@ -25,7 +24,7 @@ STATE, METRICS, INIT = "state.json", "metrics.jsonl", "init.npz"
 PICTURES = ("history.png", "weights.png", "confusion.png", "mistakes.png")
 CHECKPOINT = re.compile(r"epoch-\d{1,9}\.npz\Z")
 OWN = re.compile(r"((init|epoch-\d{1,9})\.(npz|params)|%s)\Z" % "|".join(
-    re.escape(name) for name in (STATE, METRICS) + PICTURES))  # .params: mxsoftmax 0.2's
+    re.escape(name) for name in (FolderLock.NAME, STATE, METRICS) + PICTURES))  # .params: mxsoftmax 0.2's
 MAX_PARAMS_BYTES, MAX_STATE_BYTES, MAX_METRICS_BYTES = 1 << 20, 1 << 16, 64 << 20
 ARRAYS = {"W": (NUM_INPUTS, NUM_OUTPUTS), "b": (NUM_OUTPUTS,)}  # a checkpoint is 31.6 KB
 AGAIN = "train the run again in a new --out"
@@ -34,22 +33,17 @@ NAME = Text(r"[^\x00-\x1f\x7f]{1,40}", "a printable name of 1-40 characters")
 STATE_FIELDS = {  # state.json's fields and their constraints: flags as the command line checks them
     "epoch": C["start_epoch"], "moving_loss": C["moving_loss"],
     "data": Text(r"[0-9a-f]{64}", "a SHA-256 in hex, or null", optional=True),
-    "flags.dataset": C["dataset"], "flags.batch_size": C["batch_size"],
-    "flags.lr": C["learning_rate"], "flags.seed": C["seed"], "flags.epochs": C["epochs"],
-    "flags.stable": Instance(bool, "true or false"),
-    "flags.data_dir": Instance(str, "a path, or null", optional=True),
-    "class_names": C["class_names"],
-}
-METRICS_FIELDS = {"epoch": C["start_epoch"], "loss": C["moving_loss"],
-                  "train_acc": C["moving_loss"], "test_acc": C["moving_loss"],
-                  "seconds": C["moving_loss"]}
+    "flags.dataset": C["dataset"], "flags.batch_size": C["batch_size"], "flags.lr": C["learning_rate"],
+    "flags.seed": C["seed"], "flags.epochs": C["epochs"], "flags.stable": Instance(bool, "true or false"),
+    "flags.data_dir": Instance(str, "a path, or null", optional=True), "class_names": C["class_names"]}
+METRICS_FIELDS = dict(epoch=C["start_epoch"], **dict.fromkeys(
+    ("loss", "train_acc", "test_acc", "seconds"), C["moving_loss"]))
 
 
 def is_own_file(name):
     """True for the names of the files a run leaves: its lock, its files, their temporary files."""
     found = PART.match(name)
-    name = found.group("name") if found else name
-    return name == FolderLock.NAME or bool(OWN.match(name))
+    return bool(OWN.match(found.group("name") if found else name))
 
 
 class RunFolder:
@@ -63,8 +57,7 @@ class RunFolder:
         return os.path.join(self.path, name)
 
     def open_new(self):
-        """Lock the folder for a new run: new, empty, or holding only what a run that completed
-        no epoch leaves, which is removed. A folder of other files is refused before it is locked."""
+        """Lock a new run's folder: new, empty, or with only the files of a run that completed no epoch."""
         locked = os.path.lexists(self.lock.path)
         ours = locked or os.path.lexists(self.file(STATE))  # a run's files beside its lock or state
         self._refuse_others(ours, before_lock=True)
@@ -79,11 +72,9 @@ class RunFolder:
         self._remove()
 
     def _refuse_others(self, ours, before_lock=False):
-        """Refuse a new run in a folder that holds files that are not a run's."""
+        """Refuse a folder of other files; before the lock, not one where a run began meanwhile."""
         others = self._others(ours) if os.path.isdir(self.path) else []
-        if others and before_lock and os.path.lexists(self.lock.path):
-            return  # a run began here meanwhile (its lock comes before its files): the lock says
-        if others:
+        if others and not (before_lock and os.path.lexists(self.lock.path)):
             raise InvalidInput("%s holds other files (%s%s) and no mxsoftmax run: choose an empty "
                                "or new folder so that nothing in it is overwritten." % (
                                    self.path, ", ".join(others[:3]), ", ..." if others[3:] else ""),
@@ -92,22 +83,19 @@ class RunFolder:
     def open_existing(self):
         """Lock an existing run, sweep what a kill left and return its state; nothing is created."""
         if not os.path.isdir(self.path):
-            parent = os.path.dirname(os.path.abspath(self.path))
+            parent, why = os.path.dirname(os.path.abspath(self.path)), cause(self.path)
             such = ", such as %s" % parent if os.path.isfile(os.path.join(parent, STATE)) else ""
-            why = cause(self.path)
-            if os.path.exists(self.path):
-                problem = "is a file, not a run folder"
-            elif why == NOT_THERE:  # not a dangling link or a name too long: a misspelt name?
-                problem, such = "does not exist", such or " (check its name)"
-            else:
-                problem = "cannot be used (%s)" % why
+            problem = ("is a file, not a run folder" if os.path.exists(self.path) else
+                       "does not exist" if why == NOT_THERE else "cannot be used (%s)" % why)
+            if problem == "does not exist":  # not a dangling link or a name too long: misspelt?
+                such = such or " (check its name)"
             raise InvalidInput(path=self.path, problem=problem,
                                advice="give the folder of an existing run" + such)
         if not os.path.lexists(self.file(STATE)):
             if os.path.lexists(self.lock.path) and not self._others(ours=True):
-                raise InvalidInput("%s holds a run that completed no epoch, so there is nothing to "
-                                   "continue or draw: train it again in that folder (without "
-                                   "--resume)." % self.path, path=self.path)
+                raise InvalidInput("%s holds a run that completed no epoch, so there is nothing to continue "
+                                   "or draw: train it again in that folder (without --resume)." % self.path,
+                                   path=self.path)
             raise InvalidInput("%s holds no completed epoch of a mxsoftmax run: give the folder "
                                "of a run trained with --out." % self.path, path=self.path)
         self.lock.acquire()
@@ -117,7 +105,7 @@ class RunFolder:
 
     def close(self, discard=False):
         """Release the lock; ``discard`` a new run that completed no epoch, its folders included."""
-        discard = discard and self.lock.held and not os.path.lexists(self.file(STATE))
+        discard = discard and self.lock.lock.is_locked and not os.path.lexists(self.file(STATE))
         if discard:
             self._remove()
         self.lock.release(discard=discard)
@@ -128,8 +116,7 @@ class RunFolder:
             ours and is_own_file(n) and _plain(self.file(n))))
 
     def _remove(self, keep=None):
-        """Remove a run's files but the lock; with ``keep``, only its temporary files and the
-        checkpoints other than ``keep``."""
+        """Remove a run's files but the lock; with ``keep``, its temporary files and other checkpoints."""
         for name in os.listdir(self.path):
             doomed = keep is None or PART.match(name) or CHECKPOINT.match(name) and name != keep
             if doomed and name != FolderLock.NAME and is_own_file(name) and _plain(self.file(name)):
@@ -150,9 +137,8 @@ class RunFolder:
                 removed = _plain(path)  # a folder or a FIFO there is the user's to move
                 if removed:
                     os.remove(path)
-                say("%s is not a usable params file, so weights.png shows W itself rather than "
-                    "what training changed; %s." % (path, "the file was removed" if removed
-                                                    else "move it away"))
+                say("%s is not a usable params file, so weights.png shows W itself rather than what "
+                    "training changed; %s." % (path, "the file was removed" if removed else "move it away"))
             return None
 
     def load(self, state, say):
@@ -170,8 +156,7 @@ class RunFolder:
         self._remove(keep=name)
 
     def metrics(self, upto_epoch, say):
-        """The rows of epochs 0..``upto_epoch``; lines past it (a crash's) are dropped, damaged or
-        lost ones said to ``say``, once: the file is rewritten from the rows kept."""
+        """The rows of epochs 0..``upto_epoch``, damaged or lost ones said once: the file is rewritten."""
         path = self.file(METRICS)
         try:
             raw = read_regular(path, MAX_METRICS_BYTES)
@@ -180,11 +165,16 @@ class RunFolder:
             raw, problem = None, "could not be read (%s)" % cause(path, err)
         lines = [line for line in (raw or b"").decode("utf-8", "replace").splitlines() if line.strip()]
         rows, damaged = [], 0
-        for row in map(_metrics_row, lines):
-            if row is None or (rows and row["epoch"] <= rows[-1]["epoch"]):
+        for line in lines:
+            try:
+                row = json.loads(line)
+            except (ValueError, RecursionError):  # RecursionError: nested too deeply for Python's parser
+                row = None
+            if not (isinstance(row, dict) and all(c.holds(row.get(k)) for k, c in METRICS_FIELDS.items())) \
+                    or rows and row["epoch"] <= rows[-1]["epoch"]:
                 damaged += 1
             elif row["epoch"] <= upto_epoch:
-                rows.append(row)
+                rows.append({k: row[k] for k in METRICS_FIELDS})
         if problem or len(rows) != len(lines):
             _write_rows(path, rows)
         if not problem and damaged:
@@ -197,30 +187,18 @@ class RunFolder:
         return rows
 
 
-def _metrics_row(line):
-    """One metrics.jsonl line as a dict, or None when it is not a valid row."""
-    try:
-        row = json.loads(line)
-    except (ValueError, RecursionError):  # RecursionError: nested too deeply for Python's parser
-        return None
-    if isinstance(row, dict) and all(c.holds(row.get(k)) for k, c in METRICS_FIELDS.items()):
-        return {k: row[k] for k in METRICS_FIELDS}
-    return None
-
-
 def _write_rows(path, rows):
     write_bytes(path, "".join(json.dumps(row) + "\n" for row in rows).encode())
 
 
 def _save_params(path, params):
-    """``W`` and ``b`` to ``path`` as an ``.npz``, atomically, once they read back as one."""
+    """``W`` and ``b`` to ``path`` as an ``.npz``, once they read back as one."""
     buffer = io.BytesIO()
     np.savez(buffer, W=params[0].asnumpy(), b=params[1].asnumpy())
     raw = buffer.getvalue()
-    with translated(InvalidInput, lambda err: WriteFailed(
-            "cannot write %s (numpy's savez produced %d bytes that do not read back as W and b)"
-            % (path, len(raw)), path=path)):
-        params_from_bytes(raw, path)
+    with translated(InvalidInput, lambda err: WriteFailed("cannot write %s (numpy's savez produced %d "
+                    "bytes that do not read back as W and b)" % (path, len(raw)), path=path)):
+        load_params_file(path, raw)
     write_bytes(path, raw)
 
 
@@ -229,16 +207,13 @@ def _plain(path):
     return os.path.islink(path) or os.path.isfile(path) or not os.path.lexists(path)
 
 
-# ------------------------------------------------------------------------------- reading back
-
 def _read(path, limit, refused):
     """The bytes of the regular file ``path``, at most ``limit``; else ``refused(path, problem)``."""
     try:
         raw = read_regular(path, limit)
     except OSError as err:  # nothing there: cause() says why (a dangling link, a long name)
         why = cause(path, None if isinstance(err, FileNotFoundError) else err)
-        raise refused(path, "does not exist" if why == NOT_THERE else
-                      "cannot be read (%s)" % why) from None
+        raise refused(path, "does not exist" if why == NOT_THERE else "cannot be read (%s)" % why) from None
     if raw is None:
         raise refused(path, "is larger than %d bytes" % limit)
     return raw
@@ -261,7 +236,7 @@ def read_state(path):
     if not isinstance(state, dict) or not isinstance(state.get("flags"), dict):
         raise _bad_state(path, "is not a JSON object with flags")
     version = state.get("format", 1)  # mxsoftmax 0.1 wrote none
-    if isinstance(version, bool) or version != FORMAT:
+    if version != FORMAT:  # True, which == 1, too
         raise _bad_state(path, "is a run state of format %r, not %d%s" % (version, FORMAT, (
             " (mxsoftmax 0.2's, whose MXNet .params checkpoints this version does not read)"
             if version == 1 and version is not True else "")))
@@ -277,15 +252,10 @@ def read_state(path):
     return state
 
 
-def load_params_file(path):
-    """``[W, b]`` from a checkpoint file, as finite float32 NDArrays on the CPU."""
-    return params_from_bytes(_read(path, MAX_PARAMS_BYTES, _bad_params), path)
-
-
-def params_from_bytes(raw, path):
-    """``[W, b]`` from the bytes of the checkpoint ``path``. The zip's directory is checked
-    before anything is decompressed: exactly ``W.npy`` and ``b.npy``, each no larger than its
-    array; no pickle is ever loaded."""
+def load_params_file(path, raw=None):
+    """``[W, b]`` from a checkpoint file (or its bytes ``raw``) as finite float32 NDArrays on the CPU.
+    The zip's directory is checked before anything is decompressed; no pickle is ever loaded."""
+    raw = _read(path, MAX_PARAMS_BYTES, _bad_params) if raw is None else raw
     if path.endswith(".params"):
         raise _bad_params(path, "is in MXNet's .params format, which mxsoftmax 0.2 wrote and this "
                                 "version does not read", AGAIN)
@@ -316,39 +286,29 @@ Run.__doc__ = "A trained model to use: ``[W, b]`` on a context, its class names 
 
 @validate_params({"path": C["run_path"], "ctx": Instance(mx.Context, C["ctx"].description, optional=True)})
 def load_run(path, ctx=None):
-    """A trained model from a run folder (its latest checkpoint) or a checkpoint file, as a
-    :class:`Run` on ``ctx``; names and data set from the run's state, else MNIST's digits."""
+    """A trained model from a run folder (its latest checkpoint) or a checkpoint file (names and
+    data set from its run's valid state, else MNIST's digits)."""
     path = os.fsdecode(path)
     if os.path.isdir(path):
-        state, params = _latest(path)
+        if not os.path.isfile(os.path.join(path, STATE)):
+            raise _bad_params(path, "holds no %s" % STATE)
+        for attempt in range(5):  # a checkpoint replaced after its state was read: looked up again
+            state = read_state(os.path.join(path, STATE))
+            checkpoint = os.path.join(path, state["params"])
+            try:
+                params = load_params_file(checkpoint)
+                break
+            except InvalidInput:
+                if os.path.exists(checkpoint) or attempt == 4:
+                    raise
     elif os.path.basename(path) == INIT:
         raise _bad_params(path, "holds the starting weights a run drew at random, before "
                                 "training", "give the run folder, or its epoch-K.npz file")
     else:
-        params, state = load_params_file(path), _state_beside(path)
+        params, state = load_params_file(path), None
+        beside = os.path.join(os.path.dirname(os.path.abspath(path)), STATE)
+        with contextlib.suppress(InvalidInput):
+            state = read_state(beside) if os.path.isfile(beside) else None
     names, dataset = ((state["class_names"], state["flags"]["dataset"]) if state else
                       (list(catalog.DIGITS), "mnist"))
     return Run([p.as_in_context(ctx or mx.cpu()) for p in params], names, dataset, path)
-
-
-def _latest(folder, attempts=5):
-    """The state and checkpoint of the run in ``folder``, even while it trains: a checkpoint
-    replaced between reading the state and reading it is looked up again."""
-    if not os.path.isfile(os.path.join(folder, STATE)):
-        raise _bad_params(folder, "holds no %s" % STATE)
-    for attempt in range(attempts):
-        state = read_state(os.path.join(folder, STATE))
-        path = os.path.join(folder, state["params"])
-        try:
-            return state, load_params_file(path)
-        except InvalidInput:
-            if os.path.exists(path) or attempt == attempts - 1:
-                raise
-
-
-def _state_beside(path):
-    """The valid state of the run folder the checkpoint ``path`` sits in, or None."""
-    sibling = os.path.join(os.path.dirname(os.path.abspath(path)), STATE)
-    with contextlib.suppress(InvalidInput):
-        return read_state(sibling) if os.path.isfile(sibling) else None
-    return None

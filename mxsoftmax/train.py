@@ -1,5 +1,5 @@
 """``python -m mxsoftmax.train``: train the tutorial's model, print its epoch lines, keep the run
-(``--out``, checkpointed after every epoch); every sentence about where it stands is Report's."""
+(``--out``, checkpointed after every epoch); Report says how it ended and what to do next."""
 import argparse
 import functools
 import os
@@ -26,7 +26,6 @@ OLD_PATH_NAMES = {"fast": "compiled", "gluon": "literal"}  # --loader fast|gluon
 
 
 def build_parser():
-    """The argparse parser of ``python -m mxsoftmax.train``."""
     p = cli.Parser(prog=PROG, description="Train the tutorial's softmax regression and print one "
                    "line per epoch: Epoch %s. Loss: %s, Train_acc %s, Test_acc %s.")
     p.add_argument("--dataset", choices=catalog.NAMES, help="which data set (default: recognised "
@@ -73,24 +72,48 @@ def main(argv=None):
 
 
 def train(args, report, signals):
-    """Train as the flags say, inside the run folder's lock; ``report`` records where it stands."""
-    folder = RunFolder(args.out) if args.out else None
+    """Train as the flags say, each epoch line printed after its checkpoint; ``report`` says where."""
+    folder, progress = RunFolder(args.out) if args.out else None, not args.quiet and sys.stderr.isatty()
     try:
         ctx = cli.check_ctx(args.ctx)
-        state = report.state = folder and (folder.open_existing() if args.resume else
-                                           folder.open_new())
+        state = report.state = folder and (folder.open_existing() if args.resume else folder.open_new())
         report.saved_epoch = state and state["epoch"]
         flags = report.flags = resolve(args, state)
         sources.sources(flags["dataset"] or "mnist", args.mirror)  # the mirror variables, now
         data = sources.load_splits(flags["dataset"], flags["data_dir"], args.mirror,
-                                   progress=_progress(args), stream=True)
+                                   progress=progress, stream=True)
         flags["dataset"], digest = data.dataset, sources.fingerprint(data)
         if state and state.get("data") not in (None, digest):
             raise InvalidInput("the run in %s was trained on other data than the files given now "
                                "(their SHA-256 differ): give it its own data, or start a new "
                                "--out." % args.out, param="data_dir")
         saved = dict(flags=flags, class_names=catalog.class_names(data.dataset), data=digest)
-        params, init, metrics = _fit(args, folder, data, ctx, saved, report, signals)
+        if state:
+            metrics, params, init = folder.load(state, functools.partial(cli.say, PROG))
+            params, start, moving_loss = params_on(params, ctx), state["epoch"] + 1, state["moving_loss"]
+            if start >= flags["epochs"]:
+                cli.say(PROG, "the run in %s has completed %d epoch(s) already: give --epochs "
+                        "above %d to continue it." % (args.out, start, start))
+        else:  # a fresh N(0, 1) draw
+            mx.random.seed(flags["seed"])
+            params, metrics, start, moving_loss = init_params(ctx), [], 0, 0.
+            if folder:
+                folder.save_init(params)
+            init = [p.copy() for p in params]
+        path = PATHS[args.path](data, ctx, flags["batch_size"], flags["seed"],
+                                StableMath() if flags["stable"] else TutorialMath())
+        with signals.deferred(strict=False):
+            for row in fit(params, path, flags["epochs"], flags["lr"], start, moving_loss,
+                           stop=signals.pending, progress=progress):
+                line = row.pop("line")
+                metrics.append(row)
+                if folder:
+                    with signals.deferred():
+                        folder.save_epoch(params, dict(saved, epoch=row["epoch"],
+                                                       moving_loss=row["loss"]), metrics)
+                    report.saved_epoch = row["epoch"]
+                cli.out(line)
+                signals.check()
         if folder and metrics and not args.no_pictures:
             from .pictures import draw_pictures  # matplotlib loads only for runs that draw
             with signals.deferred():
@@ -101,34 +124,6 @@ def train(args, report, signals):
             folder.close(discard=report.saved_epoch is None)
 
 
-def _fit(args, folder, data, ctx, saved, report, signals):
-    """``params, init, metrics`` after the epochs, each line printed after its checkpoint."""
-    state, flags = report.state, saved["flags"]
-    params, init, start, moving_loss, metrics = _start(folder, state, ctx, flags)
-    if state and start >= flags["epochs"]:
-        cli.say(PROG, report.completed_already())
-    path = PATHS[args.path](data, ctx, flags["batch_size"], flags["seed"],
-                            StableMath() if flags["stable"] else TutorialMath())
-    with signals.deferred(strict=False):
-        for row in fit(params, path, flags["epochs"], flags["lr"], start, moving_loss,
-                       stop=signals.pending, progress=_progress(args)):
-            line = row.pop("line")
-            metrics.append(row)
-            if folder:
-                with signals.deferred():
-                    folder.save_epoch(params, dict(saved, epoch=row["epoch"],
-                                                   moving_loss=row["loss"]), metrics)
-                report.saved_epoch = row["epoch"]
-            cli.out(line)
-            signals.check()
-    return params, init, metrics
-
-
-def _progress(args):
-    """A progress bar unless ``--quiet`` or standard error is not a terminal."""
-    return not args.quiet and sys.stderr.isatty()
-
-
 def resolve(args, state):
     """The run's flags as state.json spells them: given, else the resumed run's (which refuses
     another value for its math), else the tutorial's."""
@@ -137,24 +132,11 @@ def resolve(args, state):
              for flag in MATH_FLAGS + ("epochs",)}
     for flag in MATH_FLAGS:
         if state and flags[flag] != base[flag]:
-            raise InvalidInput("the run in %s used %s; resuming with %s would change its math "
-                               "(leave the flag out, or start a new --out)." % (
-                                   args.out, flag_text(flag, base[flag]),
-                                   flag_text(flag, flags[flag])), param=flag)
+            was, now = flag_text(flag, base[flag]), flag_text(flag, flags[flag])
+            raise InvalidInput("the run in %s used %s; resuming with %s would change its math (leave the "
+                               "flag out, or start a new --out)." % (args.out, was, now), param=flag)
     flags["data_dir"] = os.path.abspath(args.data_dir) if args.data_dir else base.get("data_dir")
     return flags
-
-
-def _start(folder, state, ctx, flags):
-    """``params, init, start, moving_loss, metrics``: the resumed run's, or a fresh N(0, 1) draw."""
-    if state:
-        metrics, params, init = folder.load(state, functools.partial(cli.say, PROG))
-        return params_on(params, ctx), init, state["epoch"] + 1, state["moving_loss"], metrics
-    mx.random.seed(flags["seed"])
-    params = init_params(ctx)
-    if folder:
-        folder.save_init(params)
-    return params, [p.copy() for p in params], 0, 0., []
 
 
 def flag_text(flag, value):
@@ -162,13 +144,12 @@ def flag_text(flag, value):
     name = "--" + flag.replace("_", "-")
     if isinstance(value, bool):
         return name if value else "the tutorial's softmax (no %s)" % name
-    short = "%g" % value if isinstance(value, float) else str(value)
-    return "%s %s" % (name, repr(value) if isinstance(value, float) and float(short) != value
-                      else short)
+    exact = isinstance(value, float) and float("%g" % value) == value
+    return "%s %s" % (name, "%g" % value if exact else value)
 
 
 class Report:
-    """Every sentence about where the run stands, made from what :func:`train` records."""
+    """The sentences about how the run ended, made from what :func:`train` records."""
 
     def __init__(self, args):
         self.out, self.data_dir_given = args.out, args.data_dir is not None
@@ -186,20 +167,31 @@ class Report:
             self.out, self.saved_epoch, "the pictures " + ", ".join(self.drawn) if self.drawn
             else "no pictures (draw them with %s)" % self._command("plot"))
 
-    def completed_already(self):
-        """A resumed run with nothing left to train."""
-        return ("the run in %s has completed %d epoch(s) already: give --epochs above %d to "
-                "continue it." % (self.out, self.state["epoch"] + 1, self.state["epoch"] + 1))
-
     def explain(self, err):
         """The one line for ``err``: what happened, where the run stands and what to do now."""
         if isinstance(err, (Interrupted, WriteFailed)):
             return "%s; %s." % (err, self._where(resume=isinstance(err, Interrupted)))
         if isinstance(err, Diverged):
+            if self.flags["stable"]:
+                advice = "a smaller --lr"
+            elif err.epoch == 0 and err.batch is not None and err.batch < 10 \
+                    and self.flags["lr"] <= DEFAULTS.learning_rate:
+                advice = ("--stable; a smaller --lr cannot help this early, where the tutorial's "
+                          "softmax overflows on the large scores of the random N(0, 1) start")
+            else:
+                advice = "a smaller --lr, or --stable"
+            if self.state:  # --resume keeps the run's math: the flags advised need a new run
+                advice += " in a new --out (a resumed run keeps its --lr and --stable)"
             where = self._where()
-            return "%s: try %s. %s." % (err, self._advice(err), where[0].upper() + where[1:])
-        if isinstance(err, NoData):
-            return str(err.explain(ways_forward(err.dataset)))
+            return "%s: try %s. %s." % (err, advice, where[0].upper() + where[1:])
+        if isinstance(err, NoData):  # the ways forward in this command's flags
+            ways = ["connect to the internet and run again", "or give --mirror URL of a server with "
+                    "the four files", "or pass --data-dir DIR with the four MNIST-format idx files"]
+            if err.dataset != "fashion-mnist":  # no install advice for what is there
+                package = catalog.DATASETS["fashion-mnist"]["package"]
+                ways.append("or use --dataset fashion-mnist" if sources.debian_ready("fashion-mnist")
+                            else "or run 'apt-get install %s' and use --dataset fashion-mnist" % package)
+            return str(err.explain(", ".join(ways)))
         if isinstance(err, DatasetMismatch) and self.state:
             return ("the run in %s was trained on %s, and %s holds %s now (recognised by its "
                     "checksums): give --data-dir DIR with the run's own data, or start a new "
@@ -211,21 +203,6 @@ class Report:
                     "give --data-dir DIR with the same files, or start a new --out."
                     % (recorded, err.path, err.problem))
         return str(err)
-
-    def _advice(self, err):
-        """``--stable`` alone when a smaller --lr cannot help: the tutorial's softmax overflowed
-        on the N(0, 1) start, in the first batches, before the learning rate could matter."""
-        if self.flags["stable"]:
-            advice = "a smaller --lr"
-        elif err.epoch == 0 and err.batch is not None and err.batch < 10 \
-                and self.flags["lr"] <= DEFAULTS.learning_rate:
-            advice = ("--stable; a smaller --lr cannot help this early, where the tutorial's "
-                      "softmax overflows on the large scores of the random N(0, 1) start")
-        else:
-            advice = "a smaller --lr, or --stable"
-        if self.state:  # --resume keeps the run's math: the flags advised need a new run
-            advice += " in a new --out (a resumed run keeps its --lr and --stable)"
-        return advice
 
     def _where(self, resume=False):
         """Where the run stands in --out, in words; with ``resume``, how to go on."""
@@ -242,17 +219,6 @@ class Report:
     def _command(self, name, more=""):
         """The command ``name`` on this run, quoted as a user pastes it."""
         return "'%s --out %s%s'" % (cli.command(name), shlex.quote(self.out), more)
-
-
-def ways_forward(dataset):
-    """What to do without data, in this command's flags; no install advice for what is there."""
-    ways = ["connect to the internet and run again", "or give --mirror URL of a server with the "
-            "four files", "or pass --data-dir DIR with the four MNIST-format idx files"]
-    if dataset != "fashion-mnist":
-        package = catalog.DATASETS["fashion-mnist"]["package"]
-        ways.append("or use --dataset fashion-mnist" if sources.debian_ready("fashion-mnist")
-                    else "or run 'apt-get install %s' and use --dataset fashion-mnist" % package)
-    return ", ".join(ways)
 
 
 script = functools.partial(cli.run, main)  # mxsoftmax-train
