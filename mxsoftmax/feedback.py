@@ -1,6 +1,5 @@
 """Feedback on a learner's own functions: checks before training, one sentence when training breaks,
-and the exercises of ``notebooks/exercises.ipynb``. A check calls the function as training does and
-answers with a :class:`Verdict` and a hint, never the answer, whatever the learner's code does."""
+the exercises of ``notebooks/exercises.ipynb``; each a :class:`Verdict` with a hint, never the answer."""
 import collections
 import contextlib
 import functools
@@ -19,6 +18,7 @@ from .model import init_params
 from .validation import CONSTRAINTS as C, Options, validate_params
 
 FLOAT32_EXP_LIMIT = 88.7  # exp(88.7) is about the largest float32, 3.4e38
+LABELS = np.arange(4) * 3 % 10  # of the crafted batches
 
 
 class Verdict(collections.namedtuple("Verdict", "ok message failed", defaults=(None,))):
@@ -59,8 +59,7 @@ def _which(mistakes, otherwise):
 
 
 class _Learner:
-    """The learner's function ``fn``, called ``name(*argnames)`` as training calls it: the only place
-    its code runs and its results are read; ``{name}`` in a message is its name."""
+    """The learner's ``fn``, called ``name(*argnames)`` as training calls it: its code runs only here."""
 
     def __init__(self, fn, name, *argnames):
         self.fn, self.name, self.argnames = fn, name, argnames
@@ -69,8 +68,7 @@ class _Learner:
         _require(holds, failed, message, name=self.name, **facts)
 
     def __call__(self, *args, recorded=True):
-        """``fn(*args)``, recorded by autograd as in training; refused if it is blank, takes other
-        arguments or raises."""
+        """``fn(*args)``, recorded by autograd as in training; refused if blank, of other arity or raising."""
         self.require(self.fn is not None, "not done", "{name}: not done yet (it is None).")
         self.require(callable(self.fn), "type", "{name} must be a function, not {kind}.",
                      kind=type(self.fn).__name__)
@@ -111,8 +109,7 @@ class _Learner:
         return self.read(self(*args), shape, batch)
 
     def read(self, result, shape, batch=None):
-        """``result`` as float64 numpy, refused unless a float32 NDArray of ``shape``; ``batch`` is
-        the (examples, classes) a loss is of."""
+        """``result`` as float64 numpy, refused unless a float32 NDArray of ``shape`` (a ``batch``'s loss)."""
         self.require(result is not None, "type", "{name} returned None: a return statement is missing.")
         self.require(not isinstance(result, np.ndarray), "type", "{name} returned a numpy array: "
                      "autograd follows only NDArrays (no .asnumpy()).")
@@ -132,8 +129,7 @@ class _Learner:
             return result.asnumpy().astype(np.float64)
 
     def gradient(self, x, eps, shape, what):
-        """Refused unless autograd's gradient of ``sum(w * fn(x))``, for fixed random weights ``w``,
-        is the one of central finite differences."""
+        """Refused unless autograd's gradient of ``sum(w * fn(x))`` is the central finite differences'."""
         weights, x_nd = np.random.RandomState(1).uniform(.5, 1.5, size=shape), _nd(x)
         with autograd.record():
             out = self(x_nd)
@@ -159,8 +155,6 @@ class _Learner:
                      numeric=numeric[at], what=what)
 
 
-# --- crafted inputs and their references, in float64 ---------------------------------------------
-
 def _logits(rows=4, seed=0):
     """Logits from -3 to 3, each row a permutation of steps 0.6 apart: no ties blur the order."""
     rng = np.random.RandomState(seed)
@@ -184,12 +178,6 @@ def _softmax(z, T=1.):
     return np.exp(_log_softmax(z / T))
 
 
-def _labels(rows=4):
-    """Labels and their one-hot rows."""
-    labels = np.arange(rows) * 3 % 10
-    return labels, np.eye(10)[labels]
-
-
 def _nd(a, grad=True):
     """``a`` as float32 NDArray whose operations autograd records (unless not ``grad``), as W's."""
     x = nd.array(a, dtype=np.float32)
@@ -198,11 +186,9 @@ def _nd(a, grad=True):
     return x
 
 
-# --- the checks of the tutorial's functions -------------------------------------------------------
-
 @_verdict
 def check_softmax(fn, name="softmax"):
-    """Check a learner's ``softmax(y_linear)``: all its verdict lists, and which mistake otherwise."""
+    """Check a learner's ``softmax(y_linear)``: what its verdict lists, and which mistake otherwise."""
     softmax, z, big = _Learner(fn, name, "y_linear"), _logits(), _big_logits()
     _softmax_values(softmax, softmax.values(z.shape, _nd(z)), z)
     p = softmax.values(big.shape, _nd(big))
@@ -238,8 +224,7 @@ def _softmax_values(softmax, p, z, order=True):
 
 @_verdict
 def check_net(fn, name="net"):
-    """Check a learner's ``net(X, params)``: softmax(X W + b) of the ``W, b = params`` it is given,
-    not of the notebook's globals, and left as they were."""
+    """Check a learner's ``net(X, params)``: softmax(X W + b) of the W and b given, left as they were."""
     rng, net = np.random.RandomState(4), _Learner(fn, name, "X", "params")
     X, W, b = (np.float32(a) for a in (rng.uniform(0, 1, size=(4, 784)),
                                        rng.normal(0, .05, size=(784, 10)), rng.normal(0, .05, 10)))
@@ -259,10 +244,9 @@ def check_net(fn, name="net"):
 
 @_verdict
 def check_cross_entropy(fn, name="cross_entropy"):
-    """Check a learner's ``cross_entropy(yhat, y)``: one value per example, minus the log of the
-    label's probability, and a gradient that matches finite differences."""
+    """Check a learner's ``cross_entropy(yhat, y)``: what its verdict lists, and which mistake otherwise."""
     ce = _Learner(fn, name, "yhat", "y")
-    (labels, y), yhat = _labels(), _softmax(_logits() / 3)  # every probability well above 0
+    labels, y, yhat = LABELS, np.eye(10)[LABELS], _softmax(_logits() / 3)  # each probability well above 0
     loss = ce.values(labels.shape, _nd(yhat), _nd(y), batch=yhat.shape)
     expected = -np.log(yhat[np.arange(4), labels])
     if not np.isfinite(loss).all():
@@ -288,8 +272,7 @@ def check_cross_entropy(fn, name="cross_entropy"):
 
 @_verdict
 def check_SGD(fn, name="SGD"):
-    """Check a learner's ``SGD(params, lr)``: each parameter changed by ``-lr * grad`` in the arrays
-    that ``params`` holds (training keeps those)."""
+    """Check a learner's ``SGD(params, lr)``: each parameter moved by ``-lr * grad``, in the arrays given."""
     rng, sgd = np.random.RandomState(2), _Learner(fn, name, "params", "lr")
     start, grads = [[rng.normal(size=(3, 2)), rng.normal(size=2)] for _ in range(2)]
     params, lr = [_nd(p) for p in start], 0.1
@@ -316,8 +299,6 @@ def check_SGD(fn, name="SGD"):
                 "-lr * grad: each parameter's step comes from its own .grad.")
     return Verdict(True, "%s: correct. Each parameter moved by -lr * grad, in place." % name)
 
-
-# --- when training breaks ------------------------------------------------------------------------
 
 def explain_not_finite(yhat, y_one_hot, loss, logits=None, name="softmax"):
     """One sentence on why ``loss`` (per example) is inf or NaN: what ``name`` (the softmax or net)
@@ -365,19 +346,15 @@ def _host(a):
 
 
 def check_batch(epoch, batch, output, label_one_hot, loss):
-    """For the tutorial's loop written out: :class:`Diverged` with a sentence if this batch's loss is
-    inf or NaN, else nothing (it costs one copy of the batch's losses)."""
+    """The tutorial's loop written out: :class:`Diverged` and a sentence if a batch's loss is not finite."""
     values = _host(loss)
     if not np.isfinite(values).all():
         raise Diverged(epoch, batch, np.float32(values.mean()),
                        explain_not_finite(output, label_one_hot, loss))
 
 
-# --- the exercises of notebooks/exercises.ipynb --------------------------------------------------
-
 class Question(collections.namedtuple("Question", "text options answer hints")):
-    """A multiple-choice question: ``options`` {letter: text}, the ``answer`` letter, and for each
-    wrong letter a hint that says where to look, not what to answer."""
+    """A multiple-choice question: ``options`` {letter: text}, the ``answer``, and hints where to look."""
 
     def _repr_markdown_(self):
         return "**%s**\n\n" % self.text + "\n".join("- `%s`: %s" % o for o in self.options.items())
@@ -447,8 +424,7 @@ def ask(name):
 
 @_verdict
 def exercise_stable_softmax(fn):
-    """A softmax that passes :func:`check_softmax` and stays finite for a batch of 10,000 rows whose
-    logits lie from -100 to 100 (each row far from the others)."""
+    """A softmax that passes :func:`check_softmax` and stays finite for rows far apart from each other."""
     softmax = _Learner(fn, "stable_softmax", "y_linear")
     basic = check_softmax(fn, softmax.name)
     if not basic.ok:
@@ -470,10 +446,9 @@ def exercise_stable_softmax(fn):
 
 @_verdict
 def exercise_cross_entropy_from_logits(fn):
-    """Cross-entropy ``fn(y_linear, y)`` from the logits: values, finite for logits of +-100 where the
-    true class gets a probability below float32's smallest, and the gradient."""
+    """Cross-entropy ``fn(y_linear, y)`` from the logits, exact where a probability underflows float32."""
     ce = _Learner(fn, "cross_entropy_from_logits", "y_linear", "y")
-    (labels, y), z = _labels(), _logits()
+    labels, y, z = LABELS, np.eye(10)[LABELS], _logits()
     loss = ce.values(labels.shape, _nd(z), _nd(y), batch=z.shape)
     expected = -_log_softmax(z)[np.arange(4), labels]
     ce.require(np.allclose(loss, expected, rtol=1e-4, atol=1e-4), "value", _which([(
@@ -483,7 +458,7 @@ def exercise_cross_entropy_from_logits(fn):
         got=loss[0], label=labels[0])
     over, under = _logits(3) * 1.5 + 90.5, _big_logits()
     for probe, label, hint in (
-            (over, _labels(3)[0], "exp({top:.0f}) overflows float32: take each row's largest logit out "
+            (over, LABELS[:3], "exp({top:.0f}) overflows float32: take each row's largest logit out "
              "of the sum before exp; it comes back outside the log."),
             (under, under.argmin(axis=1), "the label's probability, exp(-200) relative to the largest, "
              "underflows to 0 and log(0) = -inf: stay in log space, log softmax(z) = z - log(sum(exp(z))), "
@@ -516,8 +491,7 @@ LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.)
 @_verdict
 @validate_params({"splits": C["splits"], "ctx": C["ctx"]})
 def exercise_largest_learning_rate(learning_rate, why, splits, ctx):
-    """The largest of :data:`LEARNING_RATES` at which one epoch from seed 0's start keeps a finite loss,
-    checked by training at it and at the next one; then why the next one fails."""
+    """The largest of :data:`LEARNING_RATES` at which an epoch keeps the loss finite; why the next fails."""
     rate = learning_rate
     _require(rate is not None, "not done", "largest_learning_rate: not done yet (it is None).")
     _require(isinstance(rate, numbers.Real) and not isinstance(rate, (bool, np.bool_)) and
@@ -530,10 +504,9 @@ def exercise_largest_learning_rate(learning_rate, why, splits, ctx):
     if larger and isinstance(one_epoch(splits, ctx, learning_rate=larger[0]), float):
         raise _Refused("too small", "%g trains (test accuracy %.4g), and so does %g: try larger ones."
                        % (rate, result, larger[0]))
-    return QUESTIONS["learning_rate"].verdict(why, "why_learning_rate", "%g is the largest that trains "
-                                              "(test accuracy %.4g after one epoch)%s." % (
-                                                  rate, result, "; at %g the loss becomes NaN"
-                                                  % larger[0] if larger else ""))
+    solved = "%g is the largest that trains (test accuracy %.4g after one epoch)%s." % (
+        rate, result, "; at %g the loss becomes NaN" % larger[0] if larger else "")
+    return QUESTIONS["learning_rate"].verdict(why, "why_learning_rate", solved)
 
 
 @_verdict
@@ -545,8 +518,7 @@ def exercise_batch_size(why):
 @_verdict
 @validate_params({"splits": C["splits"]})
 def exercise_border_pixels(mask, why, splits):
-    """A mask of the pixels whose weights never move, against the pixels that are 0 in every training
-    image of ``splits``; then why they never move."""
+    """A mask of the pixels whose weights never move (0 in every training image); then why they do not."""
     _require(mask is not None, "not done", "never_moved: not done yet (it is None).")
     said = ("never_moved must hold one True or False per pixel, 784 of them (a (28, 28) or (784,) "
             "array), not {kind}")
@@ -572,8 +544,7 @@ def exercise_border_pixels(mask, why, splits):
 
 @_verdict
 def exercise_temperature(fn, why):
-    """``fn(y_linear, T)``, softmax of the logits divided by T, for T = 0.5, 1 and 3; then what T > 1
-    does."""
+    """``fn(y_linear, T)``, softmax of the logits divided by T; then what T > 1 does."""
     softmax_T, z = _Learner(fn, "softmax_T", "y_linear", "T"), _logits()
     for T in (1., 3., .5):
         p, want = softmax_T.values(z.shape, _nd(z), T), _softmax(z, T)
