@@ -1,6 +1,5 @@
-"""What the notebooks share: their settings from the environment (``MXSOFTMAX_DATASET``,
-``MXSOFTMAX_DATA_DIR``, ``MXSOFTMAX_EPOCHS``; unset, the tutorial's), data worded for Jupyter, a
-run (with the learner's own functions if given), and a live curve of training."""
+"""What the notebooks share: their settings, data worded for Jupyter, a run (with your own functions)
+and a live curve of it."""
 import collections
 import functools
 import io
@@ -29,7 +28,7 @@ Trained = collections.namedtuple("Trained", "params init history")
 
 
 def settings_from_env(environ=os.environ):
-    """``{'dataset', 'data_dir', 'epochs'}`` from the environment, else the tutorial's defaults
+    """``MXSOFTMAX_DATASET``, ``MXSOFTMAX_DATA_DIR`` and ``MXSOFTMAX_EPOCHS``, else the tutorial's
     (``dataset`` None: the one the files in ``data_dir`` hold, else MNIST)."""
     return dict(dataset=C["dataset_or_none"].check("MXSOFTMAX_DATASET",
                                                    environ.get("MXSOFTMAX_DATASET") or None),
@@ -66,11 +65,10 @@ def fashion_mnist(settings, splits, run, ctx):
                   "SGD": C["SGD"], "callback": C["callback"], "every": C["every"]})
 def train(splits, ctx, epochs, seed=DEFAULTS.seed, softmax=None, net=None, cross_entropy=None,
           SGD=None, callback=None, every=0, check=True):
-    """Train the tutorial's model with its defaults, printing each epoch's line; a :data:`Trained`.
-    Your own ``softmax``, ``net``, ``cross_entropy`` or ``SGD`` are checked first (:class:`CheckFailed`
-    unless ``check=False``), then trained with on the compiled path's batches (the tutorial's give its
-    lines bit for bit); a loss not finite is :class:`Diverged` saying what yours returned, an error they
-    raise :class:`InvalidInput` naming it."""
+    """Train the tutorial's model, printing each epoch's line: a :data:`Trained`. Your own functions are
+    checked first (:class:`CheckFailed` unless ``check=False``), then trained with on the compiled path's
+    batches; a loss not finite is :class:`Diverged` saying what yours returned, an error they raise
+    :class:`InvalidInput` naming it."""
     mine = {name: fn for name, fn in dict(softmax=softmax, net=net, cross_entropy=cross_entropy,
                                           SGD=SGD).items() if fn is not None}
     for name, fn in mine.items():
@@ -108,9 +106,8 @@ def train(splits, ctx, epochs, seed=DEFAULTS.seed, softmax=None, net=None, cross
 
 
 def _blamed(functions, err):
-    """:class:`InvalidInput` naming the learner's function that raised ``err`` mid-training (the
-    innermost in its traceback, else for an MXNetError those given) and the first sentence of what it
-    raised; None for our own errors and those of nobody's function (a callback's)."""
+    """:class:`InvalidInput` naming the learner's function that raised ``err`` mid-training (innermost in
+    its traceback, else for an MXNetError all given); None for our errors and a callback's."""
     codes = {getattr(fn, "__code__", None): name for name, fn in functions.items()}
     names = [codes[frame.f_code] for frame, _ in traceback.walk_tb(err.__traceback__)
              if frame.f_code in codes][-1:] or (list(functions) if isinstance(err, mx.MXNetError) else [])
