@@ -27,9 +27,10 @@ from .validation import CONSTRAINTS as C, Interval, validate_params
 Trained = collections.namedtuple("Trained", "params init history")
 
 
-def settings_from_env(environ=os.environ):
-    """``MXSOFTMAX_DATASET``, ``MXSOFTMAX_DATA_DIR`` and ``MXSOFTMAX_EPOCHS``, else the tutorial's
-    (``dataset`` None: the one the files in ``data_dir`` hold, else MNIST)."""
+def settings_from_env(environ=None):
+    """``MXSOFTMAX_DATASET``, ``MXSOFTMAX_DATA_DIR`` and ``MXSOFTMAX_EPOCHS`` (``os.environ``'s unless
+    given), else the tutorial's (``dataset`` None: the one the files in ``data_dir`` hold, else MNIST)."""
+    environ = os.environ if environ is None else environ
     return dict(dataset=C["dataset_or_none"].check("MXSOFTMAX_DATASET",
                                                    environ.get("MXSOFTMAX_DATASET") or None),
                 data_dir=environ.get("MXSOFTMAX_DATA_DIR") or None,
