@@ -1,6 +1,5 @@
-"""What the notebooks share: their settings from the environment (``MXSOFTMAX_DATASET``,
-``MXSOFTMAX_DATA_DIR``, ``MXSOFTMAX_EPOCHS``; unset, the tutorial's), data worded for Jupyter, a
-run (with the learner's own functions if given), and a live curve of training."""
+"""What the notebooks share: their settings, data worded for Jupyter, a run (with your own functions)
+and a live curve of it."""
 import collections
 import functools
 import io
@@ -25,21 +24,18 @@ from .optim import sgd_update
 from .settings import DEFAULTS, NUM_OUTPUTS
 from .validation import CONSTRAINTS as C, Interval, validate_params
 
-NOTEBOOK_EPOCHS = Interval(numbers.Integral, 1, 1000)
 Trained = collections.namedtuple("Trained", "params init history")
-CHECKS = dict(softmax=feedback.check_softmax, net=feedback.check_net,
-              cross_entropy=feedback.check_cross_entropy, SGD=feedback.check_SGD)
 
 
 def settings_from_env(environ=None):
-    """``{'dataset', 'data_dir', 'epochs'}`` from the environment, else the tutorial's defaults
-    (``dataset`` None: the one the files in ``data_dir`` hold, else MNIST)."""
+    """``MXSOFTMAX_DATASET``, ``MXSOFTMAX_DATA_DIR`` and ``MXSOFTMAX_EPOCHS`` (``os.environ``'s unless
+    given), else the tutorial's (``dataset`` None: the one the files in ``data_dir`` hold, else MNIST)."""
     environ = os.environ if environ is None else environ
     return dict(dataset=C["dataset_or_none"].check("MXSOFTMAX_DATASET",
                                                    environ.get("MXSOFTMAX_DATASET") or None),
                 data_dir=environ.get("MXSOFTMAX_DATA_DIR") or None,
-                epochs=NOTEBOOK_EPOCHS.parse(environ.get("MXSOFTMAX_EPOCHS") or str(DEFAULTS.epochs),
-                                             "MXSOFTMAX_EPOCHS"))
+                epochs=Interval(numbers.Integral, 1, 1000).parse(
+                    environ.get("MXSOFTMAX_EPOCHS") or str(DEFAULTS.epochs), "MXSOFTMAX_EPOCHS"))
 
 
 def load_data(settings):
@@ -49,7 +45,6 @@ def load_data(settings):
 
 
 def _ways(dataset):
-    """The ways forward from a notebook without data."""
     fashion = "" if dataset == "fashion-mnist" else ", or set MXSOFTMAX_DATASET=fashion-mnist" + (
         "" if sources.debian_ready("fashion-mnist") else " after 'apt-get install %s'"
         % catalog.DATASETS["fashion-mnist"]["package"])
@@ -58,8 +53,8 @@ def _ways(dataset):
 
 
 def fashion_mnist(settings, splits, run, ctx):
-    """Fashion-MNIST and a run on it, ``(splits, run)``: the notebook's own when it runs on
-    Fashion-MNIST already (nothing loaded or trained twice), else loaded and trained."""
+    """Fashion-MNIST and a run on it, ``(splits, run)``: the notebook's own when it is on Fashion-MNIST
+    already (nothing loaded or trained twice), else loaded and trained."""
     if splits.dataset == "fashion-mnist":
         return splits, run
     fashion = load_data(dict(settings, dataset="fashion-mnist", data_dir=None))
@@ -71,19 +66,14 @@ def fashion_mnist(settings, splits, run, ctx):
                   "SGD": C["SGD"], "callback": C["callback"], "every": C["every"]})
 def train(splits, ctx, epochs, seed=DEFAULTS.seed, softmax=None, net=None, cross_entropy=None,
           SGD=None, callback=None, every=0, check=True):
-    """Train the tutorial's model with its defaults, printing each epoch's line; a :data:`Trained`.
-
-    Alone it trains on :func:`loop.compiled`, as ``python -m mxsoftmax.train`` does. Your own
-    ``softmax(y_linear)``, ``net(X, params)``, ``cross_entropy(yhat, y)`` or ``SGD(params, lr)``
-    are checked first (:mod:`mxsoftmax.feedback`; a failure is :class:`CheckFailed` unless
-    ``check=False``), then trained with on the same batches (:func:`learner`): the tutorial's own
-    give the same lines bit for bit. A loss that becomes inf or NaN is :class:`Diverged` whose
-    ``finding`` says what yours returned; an error yours raise is :class:`InvalidInput` naming it.
-    """
+    """Train the tutorial's model, printing each epoch's line: a :data:`Trained`. Your own functions are
+    checked first (:class:`CheckFailed` unless ``check=False``), then trained with on the compiled path's
+    batches; a loss not finite is :class:`Diverged` saying what yours returned, an error they raise
+    :class:`InvalidInput` naming it."""
     mine = {name: fn for name, fn in dict(softmax=softmax, net=net, cross_entropy=cross_entropy,
                                           SGD=SGD).items() if fn is not None}
     for name, fn in mine.items():
-        verdict = CHECKS[name](fn, name)
+        verdict = getattr(feedback, "check_" + name)(fn, name)
         print(repr(verdict))
         if check and not verdict.ok:
             raise CheckFailed(verdict)
@@ -104,25 +94,31 @@ def train(splits, ctx, epochs, seed=DEFAULTS.seed, softmax=None, net=None, cross
         except Diverged as err:
             if not mine or err.batch is None:
                 raise
-            raise _replay(training, math, start, err, "net" if net else "softmax") from None
+            # the epoch again from its start up to the batch: what the learner's softmax or net returned
+            again, batches = params_on(start, ctx), iter(training.batches(err.epoch))
+            for batch in itertools.islice(batches, err.batch):
+                training.update(again, batch, DEFAULTS.learning_rate)
+            data, label = next(batches)
+            y, yhat = nd.one_hot(label, NUM_OUTPUTS), math.net(data, again)
+            raise Diverged(err.epoch, err.batch, err.value, feedback.explain_not_finite(
+                yhat, y, math.cross_entropy(yhat, y), linear(data, again), "net" if net else "softmax")
+            ) from None
     return Trained(params, init, history)
 
 
 def _blamed(functions, err):
-    """:class:`InvalidInput` naming the learner's function that raised ``err`` mid-training (the
-    innermost in its traceback, else for an MXNetError those given) and the first sentence of what
-    it raised; None for our own errors and those of nobody's function (a callback's)."""
+    """:class:`InvalidInput` naming the learner's function that raised ``err`` mid-training (innermost in
+    its traceback, else for an MXNetError all given); None for our errors and a callback's."""
     codes = {getattr(fn, "__code__", None): name for name, fn in functions.items()}
     names = [codes[frame.f_code] for frame, _ in traceback.walk_tb(err.__traceback__)
-             if frame.f_code in codes][-1:] or (list(functions) if isinstance(err, mx.MXNetError)
-                                                else [])
+             if frame.f_code in codes][-1:] or (list(functions) if isinstance(err, mx.MXNetError) else [])
     if isinstance(err, MxSoftmaxError) or not names:
         return None
     who, said = " or ".join(names), re.split(r"(?<=\.)\s", reason(err).removeprefix(
         type(err).__name__ + ": "))[0]
-    return InvalidInput("training with your %s stopped on %s (%s): run %s on it and fix what it "
-                        "says." % (who, type(err).__name__, said.rstrip("."), " and ".join(
-                            "feedback.check_" + name for name in names)), param=who)
+    return InvalidInput("training with your %s stopped on %s (%s): run %s on it and fix what it says." % (
+        who, type(err).__name__, said.rstrip("."), " and ".join("feedback.check_" + name for name in names)),
+        param=who)
 
 
 def LearnerMath(softmax=None, net=None, cross_entropy=None):
@@ -133,34 +129,16 @@ def LearnerMath(softmax=None, net=None, cross_entropy=None):
 
 
 def learner(splits, ctx, math, SGD, seed=DEFAULTS.seed):
-    """A :data:`loop.Training` of the learner's ``math`` and ``SGD``, imperatively on the
-    compiled path's batches. Accuracy counts the argmax of the learner's ``net``: where its
-    probabilities are finite, the logits', so the lines are the compiled path's."""
+    """A :data:`loop.Training` of the learner's ``math`` and ``SGD`` on the compiled path's batches;
+    accuracy from the argmax of its ``net``, the logits' where finite, so the lines are the same."""
     data = SplitArrays(splits, ctx, DEFAULTS.batch_size, seed)
     return Training(data, data.train, functools.partial(train_step, math=math, SGD=SGD), math.net)
 
 
-def _replay(training, math, start, err, name):
-    """``err`` with a ``finding``: its epoch trained again from ``start`` up to its batch, and
-    what ``name`` (the learner's softmax or net) returned there."""
-    params, batches = params_on(start, start[0].context), iter(training.batches(err.epoch))
-    for batch in itertools.islice(batches, err.batch):
-        training.update(params, batch, DEFAULTS.learning_rate)
-    data, label = next(batches)
-    y, yhat = nd.one_hot(label, NUM_OUTPUTS), math.net(data, params)
-    return Diverged(err.epoch, err.batch, err.value, feedback.explain_not_finite(
-        yhat, y, math.cross_entropy(yhat, y), linear(data, params), name))
-
-
 class LiveCurve:
-    """The moving loss and train/test accuracy, redrawn in place as epochs complete.
-
-    Pass it as ``callback`` to :func:`train` or :func:`loop.fit`, or call it with each epoch's row
-    (``{epoch, loss, train_acc, test_acc}``); ``rows`` are epochs already done. In a Jupyter kernel
-    it shows one PNG (``display_id``) and replaces it after every row, which JupyterLab, Notebook
-    and VS Code all render; rows of ``fit(..., every=N)`` add their batch loss as a light line.
-    Outside a kernel it draws and prints nothing.
-    """
+    """The moving loss and train/test accuracy as a ``callback`` of :func:`train` or :func:`loop.fit`
+    (``rows``: epochs already done). In a Jupyter kernel one PNG (``display_id``) replaced after every
+    row, batch rows of ``every=N`` a light line; outside a kernel it draws and prints nothing."""
 
     def __init__(self, rows=()):
         self.rows, self.batches, self.handle = [dict(row) for row in rows], [], None
@@ -183,8 +161,7 @@ class LiveCurve:
         from . import pictures
         fig = pictures.plot_history(self.rows)
         if self.batches:
-            fig.axes[0].plot(*zip(*self.batches), color="gray", alpha=.5, linewidth=1,
-                             label="batch loss")
+            fig.axes[0].plot(*zip(*self.batches), color="gray", alpha=.5, linewidth=1, label="batch loss")
             fig.axes[0].legend()
         if not self.rows:
             fig.suptitle("waiting for the first epoch")
@@ -199,11 +176,10 @@ class LiveCurve:
 
 @validate_params({"port": C["port"]})
 def draw_page(params, class_names, dataset, ctx, port=0):
-    """Serve the draw page for a model trained in the notebook, on 127.0.0.1 in a background
-    thread: ``(url, server)``; show the URL in an ``IFrame``, ``server.shutdown()`` when done."""
+    """Serve the draw page for a model trained in the notebook on 127.0.0.1, in a background thread:
+    ``(url, server)``; show the URL in an ``IFrame``, ``server.shutdown()`` when done."""
     from .runs import Run
     from .server import DrawServer
-    server = DrawServer(("127.0.0.1", port), Run(params, list(class_names), dataset, "this notebook"),
-                        ctx)
+    server = DrawServer(("127.0.0.1", port), Run(params, list(class_names), dataset, "this notebook"), ctx)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return "http://127.0.0.1:%d/" % server.server_address[1], server
