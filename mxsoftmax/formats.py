@@ -87,9 +87,8 @@ def _write(path, data, replace):
 
 
 def model_card(run, arrays=False):
-    """What every format says of ``run``: format, data set, class names, the model, its input and
-    :func:`images.to_model_input`'s recipe as numbers and steps any language can follow; with
-    ``arrays`` W (784 lists of 10) and b, float32 in the fewest digits that give each back."""
+    """What every format says of ``run``: the model, class names and :func:`images.to_model_input`'s
+    recipe for any language; with ``arrays`` W and b, float32 in the fewest digits that restore them."""
     side, centring = catalog.DATASETS[run.dataset]["recipe"]
     flatten = run.dataset in images.STROKES
     card = {"format": FORMAT, "version": FORMAT_VERSION, "producer": "mxsoftmax " + __version__,

@@ -150,10 +150,9 @@ def _tile_bytes(im):
 
 
 def _gray(im, name):
-    """Float32 gray 0-255 at most WORK_SIDE a side, EXIF orientation applied, made a band of rows
-    at a time (memory: the decoded picture and about BAND_PIXELS more): 16-bit pictures by their
-    full range, 32-bit and float ones by their own; transparent pixels over white where the opaque
-    ones are mostly dark, else over black."""
+    """Float32 gray 0-255 shrunk a band of rows at a time (memory: the picture and BAND_PIXELS more):
+    16-bit pictures by their full range, 32-bit and float ones by their own; transparent pixels
+    over white where the opaque ones are mostly dark, else over black."""
     width, height = im.size
     factor = math.ceil(max(im.size) / WORK_SIDE)
     rows = factor * max(1, BAND_PIXELS // (width * factor))
@@ -183,9 +182,8 @@ def _gray(im, name):
 
 @validate_params({"gray": C["gray"], "invert": C["invert"], "dataset": C["dataset"]})
 def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
-    """A gray picture (2-D, 0-255) made as ``dataset``'s images were: (28, 28) uint8, ink bright
-    on 0. Inverted if ``invert`` is "yes", or "auto" and the border is light (pen strokes then
-    flattened); ImageError if no ink stands out from the border's median."""
+    """A gray picture (2-D, 0-255) made as ``dataset``'s images were, inverted if ``invert`` is "yes"
+    or "auto" and its border is light (pen strokes flattened); blank if no ink stands out."""
     side, centring = catalog.DATASETS[dataset]["recipe"]
     gray = (gray.asnumpy() if hasattr(gray, "asnumpy") else np.asarray(gray)).astype(np.float32)
     if invert == "yes" or (invert == "auto" and _border(gray).mean() > 127.5):
@@ -211,9 +209,8 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
 
 
 def flattened(gray):
-    """A dark-on-light picture as under flat light: the paper's light, found by a closing (max then
-    min filter) that fills strokes, divided out; edges mirrored through their values keep a linear
-    gradient exact."""
+    """A dark-on-light picture as under flat light: the paper's light, a closing (max then min filter)
+    that fills strokes, divided out; edges mirrored through their values keep a gradient exact."""
     h, w = gray.shape
     small = np.asarray(Image.fromarray(gray, "F").reduce(math.ceil(max(h, w) / PAPER_SIDE)))
     window = 2 * math.ceil(PAPER_WINDOW * min(small.shape) / 2) + 1
