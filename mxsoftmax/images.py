@@ -68,8 +68,8 @@ def read_gray(source, name=None):
 
 
 class _Budgeted(io.BytesIO):
-    """The picture's bytes, read at most MAX_READS times: Pillow walks a file's pieces in Python,
-    a read each (JPEG segments, PNG chunks, TIFF strips, PPM header bytes); decoders read 64 KiB."""
+    """The picture's bytes, read at most MAX_READS times: Pillow walks a file's pieces (JPEG segments,
+    PNG chunks, TIFF strips, PPM header bytes) in Python, a read each; decoders read 64 KiB."""
 
     def __init__(self, data, name):
         super().__init__(data)

@@ -228,8 +228,7 @@ def plot_explanation(image28, probabilities, evidence, class_names, classes=None
 
 @literal
 def save_figure(fig, path):
-    """Write ``fig`` as a PNG with Agg, atomically (complete, or the one before stays); a glyph
-    the font lacks (an emoji) is drawn as a box, unwarned."""
+    """Write ``fig`` as a PNG with Agg, atomically; a glyph the font lacks (an emoji) is a box, unwarned."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", r"Glyph \d+ .*missing from font")
         atomic_write(path, mpl.backends.backend_agg.FigureCanvasAgg(fig).print_png)
@@ -237,8 +236,7 @@ def save_figure(fig, path):
 
 
 def draw_pictures(folder, params, init, metrics, test_split, class_names, ctx, between=None):
-    """Write a run's pictures into ``folder``; their names. ``between`` runs after each (a signal
-    stops between two pictures, never in one)."""
+    """Write a run's pictures into ``folder``; their names. ``between`` runs after each picture."""
     drawings = RunPictures(params, init, metrics, test_split, class_names, ctx).drawings()
     for name, draw in drawings.items():
         save_figure(draw(), os.path.join(folder, name))
