@@ -1,15 +1,13 @@
-"""A trained run outside MXNet: ONNX, a self-contained HTML page, NPZ or JSON (README's "Exporting").
-
-Every format carries :func:`model_card`: ``W``, ``b``, the class names and the recipe that makes
-a picture's 784 inputs, for ``probabilities = softmax(x @ W + b)`` in any language. The pages'
-helpers (:func:`static`, :func:`text`, :func:`fill`) make the draw server's page too.
-"""
+"""A trained run outside MXNet, as ONNX, a self-contained HTML page, NPZ or JSON (README's "Exporting"),
+each with :func:`model_card`: W, b, the class names and the recipe of a picture's 784 inputs, for any
+language. The pages' helpers (:func:`static`, :func:`text`, :func:`fill`) make the draw server's too."""
 import base64
 import hashlib
 import html
 import io
 import json
 import os
+import pathlib
 import re
 
 import numpy as np
@@ -24,14 +22,14 @@ FORMAT, FORMAT_VERSION = "mxsoftmax-model", 1
 ONNX_OPSET = 13      # Softmax over one axis (opset 13's semantics); onnxruntime 1.18+ runs it
 ONNX_IR_VERSION = 7  # the IR of opset 13: readers older than the onnx package that writes it load it
 ONNX_INSTALL = "pip install 'mxsoftmax[export]' (or: pip install 'onnx>=1.16,<1.24' 'numpy<1.24')"
-STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+STATIC = pathlib.Path(__file__).resolve().parent / "static"
+EXISTS = "%s exists: add --force to replace it, or choose another name."
 
 
 @validate_params({"run": CONSTRAINTS["run"]})
 def export(run, path, force=False):
-    """Write the trained ``run`` (a :class:`runs.Run`) to ``path``, atomically, in the format its
-    extension names (:data:`FORMATS`); returns the format's name. InvalidInput
-    when it cannot, WriteFailed on a full disk."""
+    """Write ``run`` (a :class:`runs.Run`) to ``path`` atomically, in the format its extension names;
+    returns the format's name. InvalidInput when it cannot, WriteFailed on a full disk."""
     if not all(np.isfinite(p.asnumpy()).all() for p in run.params):
         raise InvalidInput("the model's W or b holds inf or NaN: export a checkpoint of a run that "
                            "trained without diverging.", path=run.path)
@@ -49,7 +47,6 @@ def export(run, path, force=False):
 def check_target(path, force=False):
     """The format's ``FORMATS`` entry if :func:`export` can write ``path``: a known extension, not
     a folder, not an existing file unless ``force``, in a folder, with the package it needs."""
-    path = os.fspath(path)
     extension, folder = os.path.splitext(path)[1].lower(), os.path.dirname(os.path.abspath(path))
     if extension not in FORMATS:
         raise InvalidInput("%s has %s: give a file ending in .onnx, .html, .npz or .json." % (
@@ -59,7 +56,7 @@ def check_target(path, force=False):
         raise InvalidInput("%s is a folder: give the name of the file to write, such as %s."
                            % (path, os.path.join(path, "model" + extension)), path=path)
     if os.path.lexists(path) and not force:
-        raise _exists(path)
+        raise InvalidInput(EXISTS % path, path=path)
     if not os.path.isdir(folder):
         why = ("%s is a file, not a folder; choose another place" % folder if os.path.exists(folder)
                else "its folder %s does not exist; create it, or choose another place" % folder)
@@ -83,44 +80,28 @@ def _write(path, data, replace):
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                raise _exists(path) from None
+                raise InvalidInput(EXISTS % path, path=path) from None
             except OSError:  # no hard links here (FAT, some network file systems): the check
                 pass         # made a moment ago stands, and the rename publishes the file
     atomic_write(path, write)
 
 
-def _exists(path):
-    return InvalidInput("%s exists: add --force to replace it, or choose another name." % path,
-                        path=path)
-
-
 def model_card(run, arrays=False):
-    """What every format says about ``run``: format and version, data set, class names, the
-    model, its input and the recipe; with ``arrays`` also ``W`` (784 lists of 10) and ``b``, each
-    float32 in the fewest digits that give it back (``numpy.float32(value)`` restores it)."""
+    """What every format says of ``run``: the model, class names and :func:`images.to_model_input`'s
+    recipe for any language; with ``arrays`` W and b, float32 in the fewest digits that restore them."""
+    side, centring = catalog.DATASETS[run.dataset]["recipe"]
+    flatten = run.dataset in images.STROKES
     card = {"format": FORMAT, "version": FORMAT_VERSION, "producer": "mxsoftmax " + __version__,
             "dataset": run.dataset, "title": catalog.DATASETS[run.dataset]["title"],
             "class_names": list(run.class_names),
             "model": "probabilities = softmax(x @ W + b): W is 784x10, b is 10, x is 784 numbers",
             "input": "x: a 28x28 picture row by row, pixel / 255 (0 to 1), ink bright on black, "
-                     "made by the recipe",
-            "recipe": recipe(run.dataset)}
-    if arrays:  # str(numpy.float32) is its shortest decimal
-        W, b = (p.asnumpy() for p in run.params)
-        card["W"], card["b"] = [[float(str(v)) for v in row] for row in W], [float(str(v)) for v in b]
-    return card
-
-
-def recipe(dataset):
-    """:func:`images.to_model_input` for ``dataset`` as numbers and steps any language can follow."""
-    side, centring = catalog.DATASETS[dataset]["recipe"]
-    flatten = dataset in images.STROKES
-    return {
+                     "made by the recipe"}
+    card["recipe"] = {
         "side": side, "centring": centring, "invert_when_border_mean_above": 127.5,
         "flatten_paper": flatten, "paper_window": images.PAPER_WINDOW,
         "paper_side": images.PAPER_SIDE, "paper_noise": images.PAPER_NOISE,
-        "ink_threshold": images.INK_THRESHOLD, "min_contrast": images.MIN_CONTRAST,
-        "resample": "lanczos3",
+        "ink_threshold": images.INK_THRESHOLD, "min_contrast": images.MIN_CONTRAST, "resample": "lanczos3",
         "steps": [
             "gray = (299 R + 587 G + 114 B) / 1000; transparent pixels over white when the opaque "
             "ones are mostly dark, else over black",
@@ -139,9 +120,11 @@ def recipe(dataset):
             "keeping the aspect ratio",
             "place its centre of mass at pixel (14, 14) of a black 28x28" if centring == "mass"
             else "centre its bounding box in a black 28x28 (an odd spare pixel before it)",
-            "round to whole numbers 0-255; x = pixel / 255",
-        ],
-    }
+            "round to whole numbers 0-255; x = pixel / 255"]}
+    if arrays:  # str(numpy.float32) is its shortest decimal: numpy.float32(value) restores it
+        W, b = (p.asnumpy() for p in run.params)
+        card["W"], card["b"] = [[float(str(v)) for v in row] for row in W], [float(str(v)) for v in b]
+    return card
 
 
 def to_json(run):
@@ -150,8 +133,7 @@ def to_json(run):
 
 
 def to_npz(run):
-    """``W`` (784, 10) and ``b`` (10,) float32, ``class_names`` and ``card`` (JSON text), for
-    ``numpy.load(path)`` without pickles."""
+    """W (784, 10) and b (10,) float32, class_names and card (JSON text), loaded without pickles."""
     buffer = io.BytesIO()
     W, b = (p.asnumpy() for p in run.params)
     np.savez(buffer, W=W, b=b, class_names=np.array(run.class_names, dtype=str),
@@ -162,8 +144,7 @@ def to_npz(run):
 def to_onnx(run):
     """An ONNX graph ``x`` float32 [N, 784] -> MatMul W -> Add b -> Softmax(axis 1) ->
     ``probabilities`` [N, 10]; the card (without the arrays) in ``metadata_props``."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, checker, helper, numpy_helper
     W, b = (p.asnumpy() for p in run.params)
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["x", "W"], ["votes"], name="MatMul"),
@@ -180,7 +161,7 @@ def to_onnx(run):
                               producer_version=__version__, doc_string=card["model"])
     helper.set_model_props(model, {"mxsoftmax": json.dumps(card), "class_names": json.dumps(
         card["class_names"]), "recipe": json.dumps(card["recipe"])})
-    onnx.checker.check_model(model)
+    checker.check_model(model)
     return model.SerializeToString()
 
 
@@ -189,8 +170,9 @@ def to_html(run):
     ``file://``: its inline script and style pinned by SHA-256, the only ones its CSP allows."""
     script = "\n".join(map(static, ("canvas.js", "export.js")))
     style = "\n".join(map(static, ("draw.css", "export.css")))
-    csp = "default-src 'none'; script-src %s; style-src %s; img-src data: blob:; base-uri " \
-          "'none'; form-action 'none'" % (_sha256(script), _sha256(style))
+    csp = "default-src 'none'; script-src %s; style-src %s; img-src data: blob:; base-uri 'none'; " \
+          "form-action 'none'" % tuple("'sha256-%s'" % base64.b64encode(hashlib.sha256(
+              source.encode("utf-8")).digest()).decode() for source in (script, style))
     model = json.dumps(model_card(run, arrays=True), allow_nan=False, separators=(",", ":"))
     model = model.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     entry = catalog.DATASETS[run.dataset]
@@ -199,15 +181,9 @@ def to_html(run):
                 run=text(os.path.basename(os.path.normpath(run.path)) or run.path))
 
 
-def _sha256(source):
-    """The CSP source of an inline script or style with exactly this text."""
-    return "'sha256-%s'" % base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode()
-
-
 def static(name):
-    """The text of ``mxsoftmax/static/<name>``, a file of the package."""
-    with open(os.path.join(STATIC_DIR, name), encoding="utf-8") as f:
-        return f.read()
+    """The text of ``mxsoftmax/static/<name>``."""
+    return (STATIC / name).read_text(encoding="utf-8")
 
 
 def text(name):

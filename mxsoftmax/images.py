@@ -1,9 +1,6 @@
-"""Any picture to what the model was trained on: a (28, 28) uint8 array, bright ink on black.
-
+"""Any picture to what the model was trained on, a (28, 28) uint8 array of bright ink on black:
 :func:`read_gray` decodes with bounded memory and time, :func:`to_model_input` follows the data
-set's recipe (MNIST's: the ink cropped, scaled to 20 pixels, its centre of mass at (14, 14);
-Fashion-MNIST's: 28 pixels, box centred), :func:`load_image` does both.
-"""
+set's recipe (MNIST's ink scaled to 20 pixels and centred by mass, Fashion-MNIST's to 28 by box)."""
 import io
 import math
 import os
@@ -29,7 +26,7 @@ WORK_SIDE = 1024             # larger pictures are shrunk to this longest side a
 BAND_PIXELS = 2 ** 18        # pixels converted at a time while shrinking
 FORMATS = ("PNG", "JPEG", "PPM", "BMP", "GIF", "TIFF", "WEBP")  # no EPS/PDF (Ghostscript) etc.
 UNDECODABLE = (Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError,
-               MemoryError)  # what decoding a damaged or hostile picture raises
+               MemoryError)  # what reading or decoding a damaged or hostile picture raises
 INK_THRESHOLD = 0.2          # share of the brightest ink that counts for the bounding box
 MIN_CONTRAST = 32            # gray levels between background and ink below which a picture is blank
 STROKES = ("mnist",)         # data sets of pen strokes: the light on their paper is flattened
@@ -38,43 +35,41 @@ PAPER_SIDE = 80              # ... on a copy averaged down to at most this many 
 PAPER_NOISE = 4.5            # robust standard deviations of the paper's noise that are not ink
 PIECES = ("is made of more than %d pieces (segments, chunks or strips): save it again as an "
           "ordinary PNG or JPEG." % MAX_READS)
+REFUSALS = {  # the classes of what reading or decoding raises that say what is wrong
+    NotRegular: "is not a regular file: give an image file.",
+    Image.DecompressionBombError: "declares too many pixels for its size (a decompression bomb).",
+    Image.UnidentifiedImageError: "is not an image Pillow can read (%s)." % ", ".join(FORMATS)}
 
-# Pillow warns about the picture being decoded (corrupt EXIF or TIFF metadata, palette
-# transparency): it is decoded as far as it goes or refused in one sentence, so these warnings
-# about a file the user cannot act on better never reach stderr. One filter, on Pillow's modules.
+# Pillow warns of what it decodes (corrupt EXIF or TIFF metadata, palette transparency); the picture
+# is decoded as far as it goes or refused in one sentence, so its warnings never reach stderr.
 warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
 
 
 @validate_params({"source": C["image"]})
 def read_gray(source, name=None):
-    """A path or bytes decoded into float32 gray (0-255) at most WORK_SIDE a side, EXIF
-    orientation applied, refused before decoding when it would cost far more than its size (safe
-    in several threads at once). ``name`` is what messages call it (default: the path)."""
+    """A path or bytes as float32 gray 0-255 at most WORK_SIDE a side, EXIF orientation applied,
+    refused before decoding if it would cost far more than its size; ``name`` is the picture's."""
     name = _name(source, name)
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-    else:
-        with translated(OSError, lambda err: _undecodable(err, name)):
-            data = read_regular(source, MAX_BYTES)
-    if data is None or len(data) > MAX_BYTES:
-        raise _refused(name, "is larger than %d MiB." % (MAX_BYTES // 2 ** 20))
-    if not data:
-        raise _refused(name, "is empty.")
-    _check_structure(data, name)
-    with translated(UNDECODABLE, lambda err: _undecodable(err, name)), \
-            Image.open(_Budgeted(data, name), formats=FORMATS) as im:
-        size, sixteen = im.size, im.mode.startswith("I;16")
-        if _decoder(im) == "jpeg":  # decode at 1/2, 1/4 or 1/8 scale, colour straight to gray
-            im.draft("L", (WORK_SIDE, WORK_SIDE))
-        _check_cost(im, size, data, name)
-        small = _shrunk(im)
-        small.getexif()[Base.Orientation] = im.getexif().get(Base.Orientation, 1)
-    return _to_gray(ImageOps.exif_transpose(small), name, sixteen)  # the picture is freed by now
+    with translated(UNDECODABLE, lambda err: _undecodable(err, name)):
+        data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else \
+            read_regular(source, MAX_BYTES)
+        if data is None or len(data) > MAX_BYTES:
+            raise _refused(name, "is larger than %d MiB." % (MAX_BYTES // 2 ** 20))
+        if not data:
+            raise _refused(name, "is empty.")
+        _check_structure(data, name)
+        with Image.open(_Budgeted(data, name), formats=FORMATS) as im:
+            size = im.size
+            decoder = im.tile[0][0] if im.tile else im.format.lower()  # what load() runs (MPO: jpeg)
+            if decoder == "jpeg":  # decode at 1/2, 1/4 or 1/8 scale, colour straight to gray
+                im.draft("L", (WORK_SIDE, WORK_SIDE))
+            _check_cost(im, size, decoder, data, name)
+            return _gray(im, name)
 
 
 class _Budgeted(io.BytesIO):
-    """The picture's bytes, read at most MAX_READS times: Pillow walks a file's pieces in Python,
-    a read each (JPEG segments, PNG chunks, TIFF strips, PPM header bytes); decoders read 64 KiB."""
+    """The picture's bytes, read at most MAX_READS times: Pillow walks a file's pieces (JPEG segments,
+    PNG chunks, TIFF strips, PPM header bytes) in Python, a read each; decoders read 64 KiB."""
 
     def __init__(self, data, name):
         super().__init__(data)
@@ -114,16 +109,10 @@ def _check_structure(data, name):
                 raise _refused(name, PIECES)  # StripOffsets, TileOffsets
 
 
-def _decoder(im):
-    """The decoder ``im.load()`` will run: its first tile's codec, else the format's (WebP)."""
-    return im.tile[0][0] if im.tile else im.format.lower()
-
-
-def _check_cost(im, size, data, name):
-    """Refuse a picture of ``size`` whose decoding would cost far more than its bytes say, judged
-    by the decoder that will run (an MPO is a JPEG to it): in pixels, in memory (with the
-    decoder's buffers), in JPEG scans (every SOS marker counts), in bytes decoded in Python."""
-    decoder, pixels = _decoder(im), size[0] * size[1]
+def _check_cost(im, size, decoder, data, name):
+    """Refuse a picture of ``size`` whose decoding would cost far more than its bytes say: in
+    pixels, in memory (with the decoder's buffers), in JPEG scans, in bytes decoded in Python."""
+    pixels = size[0] * size[1]
     if pixels > MAX_PIXELS:
         raise _refused(name, "has %dx%d pixels; at most %d megapixels are accepted."
                              % (size + (MAX_PIXELS // 10 ** 6,)))
@@ -137,7 +126,7 @@ def _check_cost(im, size, data, name):
                              "save it smaller or as a PNG." % (memory / 2 ** 20, size[0], size[1],
                                                                im.format, MAX_DECODE // 2 ** 20))
     scans = max(1, min(MAX_SCANS, SCAN_WORK // max(pixels, 1)))
-    if decoder == "jpeg" and data.count(b"\xff\xda") > scans:
+    if decoder == "jpeg" and data.count(b"\xff\xda") > scans:  # every SOS marker counts
         raise _refused(name, "is a JPEG of more than %d scans, the most decoded at %dx%d pixels "
                              "(an ordinary one has about 10): save it again as a baseline JPEG "
                              "or a PNG." % (scans, size[0], size[1]))
@@ -160,35 +149,30 @@ def _tile_bytes(im):
     return width * rows * math.ceil(max(sum(bits), bits[0] * tags.get(277, 1)) / 8)
 
 
-def _shrunk(im):
-    """``im`` as F (more than 8 bits), LA (transparent) or L, at most WORK_SIDE a side, made a
-    band of rows at a time: memory stays the decoded picture plus about BAND_PIXELS."""
+def _gray(im, name):
+    """Float32 gray 0-255 shrunk a band of rows at a time (memory: the picture and BAND_PIXELS more):
+    16-bit pictures by their full range, 32-bit and float ones by their own; transparent pixels
+    over white where the opaque ones are mostly dark, else over black."""
     width, height = im.size
     factor = math.ceil(max(im.size) / WORK_SIDE)
     rows = factor * max(1, BAND_PIXELS // (width * factor))
     mode = "F" if im.mode in ("I", "F") or im.mode.startswith("I;16") else \
         "LA" if "transparency" in im.info or im.mode.endswith(("A", "a")) else "L"
-    out = Image.new(mode, (math.ceil(width / factor), math.ceil(height / factor)))
+    small = Image.new(mode, (math.ceil(width / factor), math.ceil(height / factor)))
     for top in range(0, height, rows):
         band = im.crop((0, top, width, min(height, top + rows)))
         if im.mode == "LAB":  # its lightness is the gray (Pillow converts LAB to nothing else)
             band = band.getchannel("L")
         band = band.convert("RGBA").convert("LA") if mode == "LA" else band.convert(mode)
-        out.paste(band.reduce(factor), (0, top // factor))
-    return out
-
-
-def _to_gray(im, name, sixteen):
-    """Float32 gray 0-255 of :func:`_shrunk`'s picture: 16-bit ones by their full range, 32-bit
-    and float ones by their own; transparent pixels composited over white where the opaque
-    ones are mostly dark, else over black (the ink keeps its contrast)."""
-    values = np.asarray(im, dtype=np.float32)
-    if im.mode == "F":
+        small.paste(band.reduce(factor), (0, top // factor))
+    small.getexif()[Base.Orientation] = im.getexif().get(Base.Orientation, 1)
+    values = np.asarray(ImageOps.exif_transpose(small), dtype=np.float32)
+    if mode == "F":
         if not np.isfinite(values).all():
             raise _refused(name, "holds pixels that are not finite numbers (NaN or infinite).")
-        low, high = (0, 65535) if sixteen else (values.min(), values.max())
+        low, high = (0, 65535) if im.mode.startswith("I;16") else (values.min(), values.max())
         return (values - low) * np.float32(255 / ((high - low) or 1))
-    if im.mode == "L":
+    if mode == "L":
         return values
     gray, alpha = values[..., 0], values[..., 1] / 255
     opaque = alpha.sum()
@@ -198,9 +182,8 @@ def _to_gray(im, name, sixteen):
 
 @validate_params({"gray": C["gray"], "invert": C["invert"], "dataset": C["dataset"]})
 def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
-    """A gray picture (2-D, 0-255) made the way ``dataset``'s images were: (28, 28) uint8, ink
-    bright on 0. Inverted if ``invert`` is "yes", or "auto" and the border is light (pen strokes
-    then flattened); ImageError if no ink stands out from the border's median."""
+    """A gray picture (2-D, 0-255) made as ``dataset``'s images were, inverted if ``invert`` is "yes"
+    or "auto" and its border is light (pen strokes flattened); blank if no ink stands out."""
     side, centring = catalog.DATASETS[dataset]["recipe"]
     gray = (gray.asnumpy() if hasattr(gray, "asnumpy") else np.asarray(gray)).astype(np.float32)
     if invert == "yes" or (invert == "auto" and _border(gray).mean() > 127.5):
@@ -222,15 +205,12 @@ def to_model_input(gray, invert="auto", dataset="mnist", name="the image"):
     else:  # an odd spare pixel goes before the item, as in Fashion-MNIST's images
         top, left = (29 - h) // 2, (29 - w) // 2
     top, left = min(max(top, 0), 28 - h), min(max(left, 0), 28 - w)
-    out = np.zeros((28, 28), dtype=np.uint8)
-    out[top:top + h, left:left + w] = np.rint(patch)
-    return out
+    return np.pad(np.rint(patch).astype(np.uint8), ((top, 28 - h - top), (left, 28 - w - left)))
 
 
 def flattened(gray):
-    """A dark-on-light picture as if under flat light: the ink as dark relative to the paper around
-    it, found by a closing (max then min filter) that fills strokes and keeps wider changes of
-    light; edges mirrored through their values keep a linear gradient exact."""
+    """A dark-on-light picture as under flat light: the paper's light, a closing (max then min filter)
+    that fills strokes, divided out; edges mirrored through their values keep a gradient exact."""
     h, w = gray.shape
     small = np.asarray(Image.fromarray(gray, "F").reduce(math.ceil(max(h, w) / PAPER_SIDE)))
     window = 2 * math.ceil(PAPER_WINDOW * min(small.shape) / 2) + 1
@@ -248,39 +228,28 @@ def flattened(gray):
 
 
 def _border(gray):
-    """The pixels on the picture's four edges, as one 1-D array."""
     return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
 
 
 @validate_params({"source": C["image"], "invert": C["invert"], "dataset": C["dataset"]})
 def load_image(source, invert="auto", dataset="mnist", name=None):
     """:func:`read_gray` then :func:`to_model_input`: a path or bytes to a (28, 28) uint8 input."""
-    name = _name(source, name)
-    return to_model_input(read_gray(source, name), invert, dataset, name)
+    return to_model_input(read_gray(source, name), invert, dataset, _name(source, name))
 
 
 def _name(source, name):
     """What messages call the picture: ``name``, else the path, else "the image"."""
-    if name:
-        return name
-    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the image"
+    return name or (os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the image")
 
 
 def _refused(name, why):
-    """The ImageError of the picture ``name``: ``why`` completes the sentence."""
     return ImageError(path=name, problem=why)
 
 
 def _undecodable(err, name):
-    """The ImageError for ``err``, raised while reading or decoding the picture ``name``."""
+    """The ImageError for ``err``, raised reading (errno set) or decoding the picture ``name``."""
     if isinstance(err, ImageError):
         return None
-    if isinstance(err, NotRegular):
-        return _refused(name, "is not a regular file: give an image file.")
-    if isinstance(err, Image.DecompressionBombError):
-        return _refused(name, "declares too many pixels for its size (a decompression bomb).")
-    if isinstance(err, Image.UnidentifiedImageError):
-        return _refused(name, "is not an image Pillow can read (%s)." % ", ".join(FORMATS))
-    if getattr(err, "errno", None):  # the file system's (Pillow's own carry none)
-        return _refused(name, "cannot be read (%s)." % reason(err))
-    return _refused(name, "is truncated or corrupt (%s)." % reason(err))
+    why = next((why for kind, why in REFUSALS.items() if isinstance(err, kind)), None)
+    return _refused(name, why or ("cannot be read (%s)." if getattr(err, "errno", None) else
+                                  "is truncated or corrupt (%s).") % reason(err))

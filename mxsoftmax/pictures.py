@@ -1,8 +1,5 @@
-"""Pictures that explain: the tutorial's image, a grid, a run's four pictures, predict's why.
-
-Each returns a matplotlib ``Figure`` (shown inline by notebooks); :func:`save_figure` writes it
-with Agg. Class names are data: every text is drawn as written, never as mathtext.
-"""
+"""Pictures that explain (the tutorial's image, a grid, a run's four pictures, predict's why), each a
+matplotlib ``Figure`` that :func:`save_figure` writes with Agg; every text drawn as written, no mathtext."""
 import atexit
 import contextlib
 import functools
@@ -24,13 +21,11 @@ from .validation import CONSTRAINTS, validate_params
 
 
 def _import_matplotlib(environ=os.environ):
-    """matplotlib, quiet under a HOME it cannot use (a temporary MPLCONFIGDIR, removed at exit)
-    and a MPLBACKEND it refuses (set aside while it loads, then given to it if valid, for pyplot;
-    pictures are drawn by Agg)."""
+    """matplotlib, quiet under a HOME it cannot use (a temporary MPLCONFIGDIR, removed at exit) and
+    a MPLBACKEND it refuses (set aside while it loads, then given to it if valid, for pyplot)."""
     home = os.path.expanduser("~") if environ.get("HOME") != "" else ""
-    if not environ.get("MPLCONFIGDIR") and not all(os.path.isdir(b) and os.access(b, os.W_OK) for b
-                                                   in (environ.get("XDG_CONFIG_HOME") or home,
-                                                       environ.get("XDG_CACHE_HOME") or home)):
+    bases = [environ.get(name) or home for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME")]
+    if not environ.get("MPLCONFIGDIR") and not all(os.path.isdir(b) and os.access(b, os.W_OK) for b in bases):
         environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="mxsoftmax-matplotlib-")
         atexit.register(shutil.rmtree, environ["MPLCONFIGDIR"], True)
     backend = None if "matplotlib" in sys.modules else environ.pop("MPLBACKEND", None)
@@ -59,7 +54,7 @@ CAPTIONS = ("Each panel is one column of W as 28x28 pixels. Red: a bright pixel 
 
 
 def shown_names(class_names):
-    """The class names cut to :data:`MAX_NAME` characters, so that one cannot squeeze the panels."""
+    """The class names cut to :data:`MAX_NAME` characters: one cannot squeeze the panels."""
     return [n if len(n) <= MAX_NAME else n[:MAX_NAME - 1] + "\u2026" for n in map(str, class_names)]
 
 
@@ -68,7 +63,7 @@ def _numpy(x):
 
 
 def _panel(ax, image, title=None, size=None, **style):
-    """``image`` on ``ax`` without axes, under ``title``; returns the AxesImage."""
+    """``image`` on ``ax`` without axes, under ``title``: the AxesImage."""
     ax.set_axis_off()
     ax.set_title("" if title is None else str(title), **({"fontsize": size} if size else {}))
     return ax.imshow(image, **style)
@@ -91,8 +86,8 @@ def show_image(image, title=None):
 
 @literal
 def show_grid(images, titles=None, ncols=8, suptitle=None):
-    """Images (N, 28, 28[, 1]) in ``ncols`` columns under their titles, laid out by hand (faster
-    than tight_layout): columns as wide as the longest line (<= MAX_NAME + 20), rows its height."""
+    """Images (N, 28, 28[, 1]) in ``ncols`` columns under their titles, laid out by hand (faster than
+    tight_layout): columns as wide as the longest line (<= MAX_NAME + 20), rows its height."""
     images, lines = _numpy(images).reshape(-1, 28, 28), [str(t).split("\n") for t in titles or []]
     nrows = max(1, -(-len(images) // ncols))
     width = max(1.6, .068 * min(max((len(line) for t in lines for line in t), default=0), MAX_NAME + 20))
@@ -233,30 +228,25 @@ def plot_explanation(image28, probabilities, evidence, class_names, classes=None
 
 @literal
 def save_figure(fig, path):
-    """Write ``fig`` as a PNG with Agg, atomically (complete, or the one before stays); a glyph
-    the font lacks (an emoji) is drawn as a box, unwarned."""
-    def write(tmp):
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", r"Glyph \d+ .*missing from font")
-            mpl.backends.backend_agg.FigureCanvasAgg(fig).print_png(tmp)
-    atomic_write(path, write)
+    """Write ``fig`` as a PNG with Agg, atomically; a glyph the font lacks (an emoji) is a box, unwarned."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"Glyph \d+ .*missing from font")
+        atomic_write(path, mpl.backends.backend_agg.FigureCanvasAgg(fig).print_png)
     return path
 
 
-def draw_pictures(folder, params, init, metrics, test_split, class_names, ctx, between=None):
-    """Write a run's pictures into ``folder`` for ``train`` and ``plot``; returns their names.
-    ``between`` runs after each: a signal stops between two pictures, never in one."""
+def draw_pictures(folder, params, init, metrics, test_split, class_names, ctx, between=lambda: None):
+    """Write a run's pictures into ``folder``; their names. ``between`` runs after each picture."""
     drawings = RunPictures(params, init, metrics, test_split, class_names, ctx).drawings()
     for name, draw in drawings.items():
         save_figure(draw(), os.path.join(folder, name))
-        if between is not None:
-            between()
+        between()
     return list(drawings)
 
 
 class RunPictures:
-    """A run's pictures, one method each: ``history`` of the epoch rows, ``weights`` (W -
-    ``init``; W itself when init is None), ``confusion`` and ``mistakes`` of the test split."""
+    """A run's pictures, one method each: ``history``, ``weights`` (W - ``init``, or W when init is
+    None), ``confusion`` and ``mistakes`` of the test split."""
 
     @validate_params({"params": CONSTRAINTS["model"], "ctx": CONSTRAINTS["ctx"], **NAMES})
     def __init__(self, params, init, metrics, test_split, class_names, ctx):
@@ -264,8 +254,8 @@ class RunPictures:
         self.class_names, self.ctx = class_names, ctx
 
     def drawings(self):
-        """``{file name: its method}`` of the pictures the run has data for (without a test
-        split, no confusion or mistakes; without epochs, no empty curves over good ones)."""
+        """``{file name: its method}`` of the pictures the run has data for (no confusion or mistakes
+        without a test split, no empty curves over good ones without epochs)."""
         tested = self.test is not None
         drawings = ((self.history, bool(self.metrics)), (self.weights, True),
                     (self.confusion, tested), (self.mistakes, tested))

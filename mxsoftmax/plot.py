@@ -22,28 +22,24 @@ def build_parser():
 
 
 def main(argv=None):
-    """Entry point; exit codes as in :mod:`mxsoftmax.cli`."""
+    """Draw every picture the run's files allow, under its lock, saying why any was left out; exit
+    codes as in :mod:`mxsoftmax.cli`."""
     parser = build_parser()
     args = parser.parse_args(argv)
     with cli.handle_errors(PROG, parser, args) as outcome:
-        draw(args.out, cli.check_ctx(args.ctx))
+        ctx, folder = cli.check_ctx(args.ctx), RunFolder(args.out)
+        try:
+            state = folder.open_existing()
+            with cli.Signals() as signals:
+                metrics, params, init = folder.load(state, say)
+                test = load_test_split(args.out, state)
+                with signals.deferred():
+                    drawn = pictures.draw_pictures(folder.path, params, init, metrics, test,
+                                                   state["class_names"], ctx, between=signals.check)
+        finally:
+            folder.close()
+        cli.out("%s: drew %s in %s" % (PROG, ", ".join(drawn), args.out))
     return outcome.code
-
-
-def draw(out, ctx):
-    """Draw every picture the run's files allow, under its lock; say why any was left out."""
-    folder = RunFolder(out)
-    try:
-        state = folder.open_existing()
-        with cli.Signals() as signals:
-            metrics, params, init = folder.load(state, say)
-            test = load_test_split(out, state)
-            with signals.deferred():
-                drawn = pictures.draw_pictures(folder.path, params, init, metrics, test,
-                                               state["class_names"], ctx, between=signals.check)
-    finally:
-        folder.close()
-    cli.out("%s: drew %s in %s" % (PROG, ", ".join(drawn), out))
 
 
 def load_test_split(out, state):
