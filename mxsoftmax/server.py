@@ -9,7 +9,6 @@ import socket
 import sys
 import threading
 import time
-import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -33,13 +32,6 @@ HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
                                       "form-action 'none'; frame-ancestors 'none'",
            "Referrer-Policy": "no-referrer", "Cross-Origin-Resource-Policy": "same-origin",
            "Cache-Control": "no-store"}
-
-
-def page(run):
-    """``index.html`` showing the run's path, data set and class names as text."""
-    entry = catalog.DATASETS[run.dataset]
-    return fill("index.html", run=text(run.path), dataset=text(entry["title"]),
-                thing=text(entry["thing"]), classes=text(json.dumps(run.class_names)))
 
 
 def host_name(address):
@@ -79,7 +71,10 @@ class DrawServer(ThreadingHTTPServer):
         self.lock, self.decoders = threading.Lock(), threading.BoundedSemaphore(DECODERS)
         self.books, self.open = threading.Lock(), {}  # socket -> [born, waiting since or None]
         self.threads = threading.BoundedSemaphore(2 * self.max_connections)  # served or ending
-        self.files = {path: (page(run) if name == "index.html" else static(name).encode("utf-8"),
+        entry = catalog.DATASETS[run.dataset]  # the page shows the run's path, data set and classes
+        index = fill("index.html", run=text(run.path), dataset=text(entry["title"]),
+                     thing=text(entry["thing"]), classes=text(json.dumps(run.class_names)))
+        self.files = {path: (index if name == "index.html" else static(name).encode("utf-8"),
                              kind + "; charset=utf-8") for path, (name, kind) in STATIC.items()}
         super().__init__(address, Handler)
 
@@ -130,14 +125,12 @@ class DrawServer(ThreadingHTTPServer):
         with self.books:
             waiting = [sock for sock, (_, since) in self.open.items() if since is not None]
             full = len(self.open) >= self.max_connections
-            admitted = (waiting or not full) and self.threads.acquire(blocking=False)
-            if admitted and full:
-                self._cut(min(waiting, key=lambda sock: self.open[sock][1]))
-            if admitted:
+            if (waiting or not full) and self.threads.acquire(blocking=False):
+                if full:
+                    self._cut(min(waiting, key=lambda sock: self.open[sock][1]))
                 self.open[request] = [time.monotonic()] * 2
-        if not admitted:
-            return self.shutdown_request(request)
-        super().process_request(request, client_address)
+                return super().process_request(request, client_address)
+        self.shutdown_request(request)
 
     def process_request_thread(self, request, client_address):
         try:
@@ -150,11 +143,6 @@ class DrawServer(ThreadingHTTPServer):
         with self.books:
             self.open.pop(request, None)
         super().shutdown_request(request)
-
-    def serves(self, sock):
-        """False once ``sock`` was cut (deadline, wait, or its place taken)."""
-        with self.books:
-            return sock in self.open
 
     def since(self, sock, value):
         """``sock`` keeps the server waiting since ``value`` (None: the server works for it)."""
@@ -177,7 +165,7 @@ class Handler(BaseHTTPRequestHandler):
     def parse_request(self):
         """http.server's, then: nothing for a cut connection, no HTTP version 400, a foreign
         ``Host`` 421."""
-        if not (super().parse_request() and self.server.serves(self.connection)):
+        if not (super().parse_request() and self.connection in self.server.open):
             self.close_connection = True
             return False
         if len(self.requestline.split()) != 3:  # HTTP/0.9: no headers (Python 3.14: a dict)
@@ -225,8 +213,7 @@ class Handler(BaseHTTPRequestHandler):
         except InvalidInput as err:
             return self.send_error(400, str(err))
         except Exception as err:  # the server must go on; the traceback goes to the terminal
-            self.log_error("while classifying: %r", err)
-            traceback.print_exc()
+            self.server.handle_error(self.connection, self.client_address)
             return self.send_error(500, "the server failed on this image (%s)." % type(err).__name__)
         finally:
             self.server.since(self.connection, time.monotonic())
@@ -279,7 +266,7 @@ class Handler(BaseHTTPRequestHandler):
         """The status line, :data:`HEADERS` and ``headers``, and the body (a dict as JSON) unless
         for HEAD, to a connection not cut; after an error, close it (a refused body may be unread)."""
         self.close_connection = self.close_connection or code >= 400
-        if not self.server.serves(self.connection):
+        if self.connection not in self.server.open:  # cut (a dict lookup needs no lock)
             return
         if isinstance(body, dict):
             body = json.dumps(body, allow_nan=False).encode("utf-8")

@@ -110,7 +110,9 @@ def test_a_run_path_with_template_markers_is_shown_as_written(run_dir):
     """A value is put into the page once: ``{{classes}}`` in a run's path stays literal text."""
     run = load_run(run_dir, mx.cpu())
     path = '/tmp/{{classes}} {{run}} {{dataset}} <b>"&\'</b>'
-    page = server.page(run._replace(path=path)).decode()
+    app = server.DrawServer(("127.0.0.1", 0), run._replace(path=path), mx.cpu())
+    app.server_close()
+    page = app.files["/"][0].decode()
     title = re.search(r"<title>(.*)</title>", page).group(1)
     assert title.endswith(" · /tmp/{{classes}} {{run}} {{dataset}} "
                           "&lt;b&gt;&quot;&amp;&#x27;&lt;/b&gt;"), title
