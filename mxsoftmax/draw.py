@@ -42,16 +42,6 @@ def is_loopback(host):
         return host == "localhost"
 
 
-def open_browser(url):
-    """Open ``url`` without waiting where a graphical browser can be expected: without a display,
-    ``webbrowser`` would start a text browser in this terminal and wait for it."""
-    if any(map(os.environ.get, ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"))) \
-            or sys.platform in ("darwin", "win32"):
-        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
-    else:
-        cli.out("No display found: open %s in a browser." % url)
-
-
 def main(argv=None):
     """Load the run, listen, print the URL, open a browser and serve until Ctrl-C (exit 130, one
     word: "stopped."); exit 2 with one sentence if the run or the address is unusable."""
@@ -78,8 +68,13 @@ def main(argv=None):
         try:  # from the URL on a client may connect and Ctrl-C come: the loop stops between requests
             with cli.Signals() as signals, signals.deferred():
                 cli.out("Serving %s (%s) at %s (Ctrl-C to stop)" % (args.params, run.dataset, url))
-                if not args.no_browser:
-                    open_browser(url)
+                # Without a display, webbrowser would run a text browser in this terminal and wait.
+                graphical = any(map(os.environ.get, ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"))) \
+                    or sys.platform in ("darwin", "win32")
+                if graphical and not args.no_browser:
+                    threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+                elif not args.no_browser:
+                    cli.out("No display found: open %s in a browser." % url)
                 server.poll = signals.check
                 server.serve_forever(poll_interval=0.2)
         finally:
@@ -88,7 +83,6 @@ def main(argv=None):
 
 
 def script():
-    """``mxsoftmax-draw``: :func:`main` as a command, exiting with its code."""
     cli.run(main)
 
 

@@ -34,15 +34,23 @@ def build_parser():
 
 
 def main(argv=None):
-    """Print one line per image; exit 1 if an image could not be read or explained, 2 on a bad
-    flag or run."""
+    """Print one line per image; exit 1 if an image could not be read or explained, 2 on a bad flag or run."""
     parser = build_parser()
     args = parser.parse_args(argv)
     with cli.handle_errors(PROG, parser, args) as outcome, cli.Signals():
         ctx = cli.check_ctx(args.ctx)
         run = load_run(args.params, ctx)
-        if args.explain is not None:
-            check_folder(args.explain)
+        folder = args.explain
+        if folder is not None and os.path.exists(folder) and not os.path.isdir(folder):
+            raise InvalidInput("%s is a file, not a folder: give a folder for the pictures." % folder,
+                               path=folder)
+        try:  # made, and proved to take files under a name of its own, before any image
+            if folder is not None:
+                os.makedirs(folder, exist_ok=True)
+                tempfile.TemporaryFile(dir=folder).close()
+        except OSError as err:
+            raise InvalidInput("%s cannot hold the pictures (%s): choose a folder you can write "
+                               "to." % (folder, cause(folder, err)), path=folder) from None
         written = set()
         for path in args.images:
             try:
@@ -54,9 +62,9 @@ def main(argv=None):
                         else "%s: error: %s" % (path, err))
                 continue
             note = ""
-            if args.explain is not None:
+            if folder is not None:
                 try:
-                    answer["explanation"] = explain(image, answer, run, args.explain, path, written)
+                    answer["explanation"] = explain(image, answer, run, folder, path, written)
                 except (WriteFailed, InvalidInput) as err:  # the answer stands; say why no picture
                     outcome.code = cli.EXIT_FAILED
                     answer["explanation_error"] = str(err)
@@ -64,19 +72,6 @@ def main(argv=None):
             cli.out(json.dumps(dict(path=path, **answer), allow_nan=False) if args.json
                     else describe(path, answer) + note)
     return outcome.code
-
-
-def check_folder(folder):
-    """Make ``folder`` for ``--explain`` and prove it takes files, under a name of its own."""
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise InvalidInput("%s is a file, not a folder: give a folder for the pictures." % folder,
-                           path=folder)
-    try:
-        os.makedirs(folder, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as err:
-        raise InvalidInput("%s cannot hold the pictures (%s): choose a folder you can write "
-                           "to." % (folder, cause(folder, err)), path=folder) from None
 
 
 def explain(image, answer, run, folder, path, written):
@@ -105,7 +100,6 @@ def describe(path, answer):
 
 
 def script():
-    """``mxsoftmax-predict``: :func:`main` as a command, exiting with its code."""
     cli.run(main)
 
 
