@@ -1,15 +1,13 @@
-"""The draw server: ``GET /`` is a page to draw on, ``POST /predict`` classifies the drawing. Its
-guarantees are README's "Drawing": a ``Host`` that is not this server is 421, a POST from another
-page 403, of no picture 415; slow clients are bounded; every answer has :data:`HEADERS`."""
+"""The draw server: ``GET /`` is a page to draw on, ``POST /predict`` classifies the drawing. Its guarantees
+are README's "Drawing": a ``Host`` that is not this server is 421, a POST from another page 403, of no
+picture 415; slow clients are bounded; every answer has :data:`HEADERS`."""
 import contextlib
 import ipaddress
 import json
-import re
 import socket
 import sys
 import threading
 import time
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -26,17 +24,15 @@ MAX_BODY = 2 ** 20     # bytes; a 280x280 canvas PNG is a few KiB
 DECODERS = 4           # pictures decoded at once: bounds memory; one slow picture stalls no other
 STATIC = {"/": ("index.html", "text/html"), "/draw.css": ("draw.css", "text/css"),
           "/canvas.js": ("canvas.js", "text/javascript"), "/draw.js": ("draw.js", "text/javascript")}
-HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
-           "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-                                      "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
-                                      "form-action 'none'; frame-ancestors 'none'",
-           "Referrer-Policy": "no-referrer", "Cross-Origin-Resource-Policy": "same-origin",
-           "Cache-Control": "no-store"}
+HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+           "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src "
+                                      "'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+                                      "frame-ancestors 'none'",
+           "Cross-Origin-Resource-Policy": "same-origin", "Cache-Control": "no-store"}
 
 
 def host_name(address):
-    """``address`` as a ``Host`` header spells it: lower case, IPv6 in brackets, an IPv4 address
-    that came to an IPv6 socket (``::ffff:a.b.c.d``) as IPv4."""
+    """``address`` as a ``Host`` header spells it: lower case, IPv6 in brackets, IPv4-mapped IPv6 as IPv4."""
     address = address.strip().lower()
     try:
         ip = ipaddress.ip_address(address.split("%")[0])
@@ -79,8 +75,8 @@ class DrawServer(ThreadingHTTPServer):
         super().__init__(address, Handler)
 
     def answer(self, body):
-        """The ``/predict`` JSON for image bytes: :func:`classify.classify`'s, the 28x28 ``seen``,
-        ``bias``, and the top 3's ``evidence`` on one colour scale (98th percentile of inked votes)."""
+        """The ``/predict`` JSON for image bytes: :func:`classify.classify`'s, the 28x28 ``seen``, ``bias``,
+        and the top 3's ``evidence`` on one colour scale (the 98th percentile of inked pixels' votes)."""
         with self.decoders:
             image = load_image(body, "auto", self.run.dataset, name="the request body")
         with self.lock:  # MXNet's imperative API is not meant for several threads at once
@@ -88,13 +84,13 @@ class DrawServer(ThreadingHTTPServer):
         maps = evidence(image, self.W, [top["label"] for top in result["top3"]])
         votes = np.abs(maps[:, image > 0])
         return dict(result, bias=self.b.tolist(), seen=image.tolist(), evidence=[
-            dict(top, votes=float(m.sum()), bias=float(self.b[top["label"]]),
-                 map=np.round(m, 5).tolist()) for top, m in zip(result["top3"], maps)],
+            dict(top, votes=float(m.sum()), bias=float(self.b[top["label"]]), map=np.round(m, 5).tolist())
+            for top, m in zip(result["top3"], maps)],
             evidence_scale=float(np.percentile(votes, 98)) if votes.size else 1.0)
 
     def host_names(self, sock):
-        """The ``Host`` values answered on ``sock``: loopback, the host given and the address
-        ``sock`` came to, with the port (also without it on port 80, as browsers send it)."""
+        """The ``Host`` values answered on ``sock``: loopback, the host given and the address ``sock`` came
+        to, with the port (also without it on port 80, as browsers send it)."""
         port = self.server_address[1]
         names = {"127.0.0.1", "localhost", "[::1]", host_name(self.host)}
         with contextlib.suppress(OSError):
@@ -103,8 +99,8 @@ class DrawServer(ThreadingHTTPServer):
         return {"%s:%d" % (name, port) for name in names} | (names if port == 80 else set())
 
     def service_actions(self):
-        """Cut the connections past ``deadline`` or waiting over ``wait``, then run :attr:`poll`
-        (from a signal handler, an exception could land inside a request)."""
+        """Cut the connections past ``deadline`` or waiting over ``wait``, then run :attr:`poll` (from a
+        signal handler, an exception could land inside a request)."""
         now = time.monotonic()
         with self.books:
             for sock, (born, since) in list(self.open.items()):
@@ -120,8 +116,8 @@ class DrawServer(ThreadingHTTPServer):
             sock.shutdown(socket.SHUT_RDWR)
 
     def process_request(self, request, client_address):
-        """Serve the connection in a thread if a thread and a place are free, the place of the one
-        that has kept the server waiting longest when all are taken; else close it."""
+        """Serve the connection in a thread if a thread and a place are free, the place of the one that
+        has kept the server waiting longest when all are taken; else close it."""
         with self.books:
             waiting = [sock for sock, (_, since) in self.open.items() if since is not None]
             full = len(self.open) >= self.max_connections
@@ -163,22 +159,20 @@ class Handler(BaseHTTPRequestHandler):
     timeout = property(lambda self: self.server.read_timeout)  # each socket operation's bound
 
     def parse_request(self):
-        """http.server's, then: nothing for a cut connection, no HTTP version 400, a foreign
-        ``Host`` 421."""
+        """http.server's, then: nothing for a cut connection, no HTTP version 400, a foreign ``Host`` 421."""
         if not (super().parse_request() and self.connection in self.server.open):
             self.close_connection = True
             return False
         if len(self.requestline.split()) != 3:  # HTTP/0.9: no headers (Python 3.14: a dict)
-            return self.send_error(400, "the request line has no HTTP version: this server speaks "
-                                        "HTTP/1.0 and HTTP/1.1.")
+            return self.send_error(400, "the request line has no HTTP version: this server speaks HTTP/1.0 "
+                                        "and HTTP/1.1.")
         hosts = self.headers.get_all("Host") or []
         if len(hosts) == 1 and hosts[0].strip().lower() in self.server.host_names(self.connection):
             return True
-        return self.send_error(421, "this server answers requests for http://127.0.0.1:%d/ (or "
-                                    "localhost, or the --host it was started with), not for Host %s: "
-                                    "open the page by one of those addresses." % (
-                                        self.server.server_address[1],
-                                        _one(hosts, "headers: %d of them" % len(hosts))))
+        shown = _one(hosts, "headers: %d of them" % len(hosts))
+        return self.send_error(421, "this server answers requests for http://127.0.0.1:%d/ (or localhost, or "
+                                    "the --host it was started with), not for Host %s: open the page by one "
+                                    "of those addresses." % (self.server.server_address[1], shown))
 
     def do_GET(self):
         """One of :data:`STATIC`, by exact path."""
@@ -186,8 +180,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/predict":
             return self.send(405, {"error": "/predict takes the drawing as a POST."}, Allow="POST")
         if path not in self.server.files:
-            return self.send_error(404, "%s is not here: this server has only %s and POST "
-                                        "/predict." % (path, ", ".join(STATIC)))
+            return self.send_error(404, "%s is not here: this server has only %s and POST /predict."
+                                   % (path, ", ".join(STATIC)))
         self.send(200, *self.server.files[path])
 
     do_HEAD = do_GET  # the same status and headers; send leaves the body out
@@ -195,8 +189,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         """``/predict``: the answer for the picture in the body, or the reason it is refused."""
         lengths = self.headers.get_all("Content-Length") or []
-        whole = len(lengths) == 1 and re.fullmatch(r"[0-9]{1,20}", lengths[0].strip())
-        length = int(lengths[0]) if whole else None
+        given = lengths[0].strip() if len(lengths) == 1 else ""
+        length = int(given) if given.isdecimal() and len(given) <= 20 else None  # isdecimal: int() takes it
         refusal = self.refusal(lengths, length)
         if refusal:
             self.send_error(*refusal)
@@ -231,25 +225,23 @@ class Handler(BaseHTTPRequestHandler):
         if site not in ("same-origin", "none"):  # browsers always send it, programs need not
             return 403, "/predict answers this server's own page only, not a %s request." % site[:40]
         if origins is not None and [o.strip().lower() for o in origins] != [own]:
-            return 403, "/predict answers this server's own page (%s) only, not a request from " \
-                        "%s." % (own, _one(origins, "several origins"))
+            return 403, "/predict answers this server's own page (%s) only, not a request from %s." % (
+                own, _one(origins, "several origins"))
         if len(types) != 1 or not (kind == "application/octet-stream" or kind.startswith("image/")):
-            return 415, "send the picture as application/octet-stream or image/* (such as " \
-                        "image/png), not as %s." % _one(types, "several types",
-                                                        "a request without a Content-Type")
+            return 415, "send the picture as application/octet-stream or image/* (such as image/png), not " \
+                        "as %s." % _one(types, "several types", "a request without a Content-Type")
         if not lengths:
-            return 411, "the request has no Content-Length: send the image bytes as the body " \
-                        "with their length."
+            return 411, "the request has no Content-Length: send the image bytes as the body with their " \
+                        "length."
         if length is None:
             return 400, "the Content-Length is not one whole number."
         if length > MAX_BODY:
-            return 413, "the image is %d bytes; at most %d MiB are accepted." % (
-                length, MAX_BODY // 2 ** 20)
+            return 413, "the image is %d bytes; at most %d MiB are accepted." % (length, MAX_BODY // 2 ** 20)
         return None
 
     def drain(self, length):
-        """Drop what the client still sends of a refused body (4 MiB and 2 s at most): closing a
-        socket holding unread bytes resets it, and browsers lose the answer."""
+        """Drop what the client still sends of a refused body (4 MiB and 2 s at most): closing a socket
+        holding unread bytes resets it, and browsers lose the answer."""
         length, end = min(length, 4 * MAX_BODY), time.monotonic() + 2
         with contextlib.suppress(OSError):
             self.wfile.flush()
@@ -260,11 +252,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code, message=None, explain=None):
         """Every refusal, http.server's own included, as JSON."""
-        self.send(code, {"error": message or HTTPStatus(code).phrase})
+        self.send(code, {"error": message or self.responses[code][0]})
 
     def send(self, code, body, content_type="application/json; charset=utf-8", **headers):
-        """The status line, :data:`HEADERS` and ``headers``, and the body (a dict as JSON) unless
-        for HEAD, to a connection not cut; after an error, close it (a refused body may be unread)."""
+        """The status line, :data:`HEADERS` and ``headers``, and the body (a dict as JSON) unless for HEAD,
+        to a connection not cut; after an error, close it (a refused body may be unread)."""
         self.close_connection = self.close_connection or code >= 400
         if self.connection not in self.server.open:  # cut (a dict lookup needs no lock)
             return
