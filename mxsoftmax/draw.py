@@ -1,6 +1,6 @@
-"""``python -m mxsoftmax.draw --params RUN``: draw and see the model answer as you draw. Serves
-:mod:`mxsoftmax.server` on 127.0.0.1 unless ``--host`` says otherwise, prints the URL and opens it in
-a browser. Exit codes: 2 for a bad ``--params`` or an address that cannot be used, 130 on Ctrl-C."""
+"""``python -m mxsoftmax.draw --params RUN``: draw and see the model answer as you draw. Serves :mod:`.server`
+on 127.0.0.1 unless ``--host`` says otherwise, prints the URL and opens it in a browser. Exit codes: 2 for a
+bad ``--params`` or an address that cannot be used, 130 on Ctrl-C."""
 import errno
 import ipaddress
 import os
@@ -22,8 +22,7 @@ PROG = "python -m mxsoftmax.draw"
 
 
 def build_parser():
-    p = cli.Parser(prog=PROG, description="Draw digits (or clothes) and watch a mxsoftmax run "
-                                          "classify them.")
+    p = cli.Parser(prog=PROG, description="Draw digits (or clothes) and watch a mxsoftmax run classify them.")
     p.add_argument("--params", required=True, metavar="RUN", type=cli.path,
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.npz file")
     p.add_argument("--host", default="127.0.0.1", type=cli.host,

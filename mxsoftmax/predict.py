@@ -26,9 +26,8 @@ def build_parser():
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
                    help="make strokes white on black (auto: when the border is light)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--explain", metavar="DIR", type=cli.path,
-                   help="also write DIR/<image name>.explain.png: the 28x28 the model saw, the top "
-                        "3 probabilities and each pixel's vote for those classes")
+    p.add_argument("--explain", metavar="DIR", type=cli.path, help="also write DIR/<image name>.explain.png: "
+                   "the 28x28 the model saw, the top 3 probabilities and each pixel's vote for those classes")
     cli.add_ctx_argument(p)
     return p
 
@@ -49,8 +48,8 @@ def main(argv=None):
                 os.makedirs(folder, exist_ok=True)
                 tempfile.TemporaryFile(dir=folder).close()
         except OSError as err:
-            raise InvalidInput("%s cannot hold the pictures (%s): choose a folder you can write "
-                               "to." % (folder, cause(folder, err)), path=folder) from None
+            raise InvalidInput("%s cannot hold the pictures (%s): choose a folder you can write to."
+                               % (folder, cause(folder, err)), path=folder) from None
         written = set()
         for path in args.images:
             try:
@@ -84,11 +83,10 @@ def explain(image, answer, run, folder, path, written):
         n += 1
         name = os.path.join(folder, "%s-%d.explain.png" % (stem, n))
     written.add(name)
-    classes = [entry["label"] for entry in answer["top3"]]
-    figure = pictures.plot_explanation(image, answer["probabilities"],
-                                       evidence(image, run.params[0], classes), run.class_names,
-                                       classes, bias=run.params[1])
-    return pictures.save_figure(figure, name)
+    classes = [top["label"] for top in answer["top3"]]
+    maps = evidence(image, run.params[0], classes)
+    return pictures.save_figure(pictures.plot_explanation(image, answer["probabilities"], maps,
+                                                          run.class_names, classes, bias=run.params[1]), name)
 
 
 def describe(path, answer):

@@ -215,13 +215,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def refusal(self, lengths, length):
         """(status, sentence) for a POST refused before its body is read, or None."""
-        site = (self.headers.get("Sec-Fetch-Site") or "same-origin").strip().lower()
-        origins = self.headers.get_all("Origin")
-        own = "http://" + self.headers["Host"].strip().lower()
-        types = self.headers.get_all("Content-Type") or []
-        kind = self.headers.get_content_type()  # text/plain when missing or unreadable
         if urlsplit(self.path).path != "/predict":
             return 404, "POST goes to /predict only."
+        site = (self.headers.get("Sec-Fetch-Site") or "same-origin").strip().lower()
+        origins, own = self.headers.get_all("Origin"), "http://" + self.headers["Host"].strip().lower()
+        types, kind = self.headers.get_all("Content-Type") or [], self.headers.get_content_type()
         if site not in ("same-origin", "none"):  # browsers always send it, programs need not
             return 403, "/predict answers this server's own page only, not a %s request." % site[:40]
         if origins is not None and [o.strip().lower() for o in origins] != [own]:
