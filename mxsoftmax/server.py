@@ -161,8 +161,7 @@ class Handler(BaseHTTPRequestHandler):
     def parse_request(self):
         """http.server's, then: nothing for a cut connection, no HTTP version 400, a foreign ``Host`` 421."""
         if not (super().parse_request() and self.connection in self.server.open):
-            self.close_connection = True
-            return False
+            return False  # a cut connection's next read ends it
         if len(self.requestline.split()) != 3:  # HTTP/0.9: no headers (Python 3.14: a dict)
             return self.send_error(400, "the request line has no HTTP version: this server speaks HTTP/1.0 "
                                         "and HTTP/1.1.")
@@ -242,7 +241,6 @@ class Handler(BaseHTTPRequestHandler):
         holding unread bytes resets it, and browsers lose the answer."""
         length, end = min(length, 4 * MAX_BODY), time.monotonic() + 2
         with contextlib.suppress(OSError):
-            self.wfile.flush()
             self.connection.shutdown(socket.SHUT_WR)  # the answer is complete: the client may go
             self.connection.settimeout(2)
             while length > 0 and time.monotonic() < end and (chunk := self.rfile.read1(min(2 ** 16, length))):
