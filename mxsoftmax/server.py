@@ -75,14 +75,13 @@ class DrawServer(ThreadingHTTPServer):
         super().__init__(address, Handler)
 
     def answer(self, body):
-        """The ``/predict`` JSON for image bytes: :func:`classify.classify`'s, the 28x28 ``seen``, ``bias``,
-        and the top 3's ``evidence`` on one colour scale (the 98th percentile of inked pixels' votes)."""
+        """The ``/predict`` JSON for image bytes: :func:`.classify`'s, ``seen``, ``bias``, ``evidence``."""
         with self.decoders:
             image = load_image(body, "auto", self.run.dataset, name="the request body")
         with self.lock:  # MXNet's imperative API is not meant for several threads at once
             result = classify(image, self.run.params, self.run.class_names, self.ctx)
         maps = evidence(image, self.W, [top["label"] for top in result["top3"]])
-        votes = np.abs(maps[:, image > 0])
+        votes = np.abs(maps[:, image > 0])  # one colour scale for the maps, where a few pixels saturate
         return dict(result, bias=self.b.tolist(), seen=image.tolist(), evidence=[
             dict(top, votes=float(m.sum()), bias=float(self.b[top["label"]]), map=np.round(m, 5).tolist())
             for top, m in zip(result["top3"], maps)],
@@ -99,8 +98,7 @@ class DrawServer(ThreadingHTTPServer):
         return {"%s:%d" % (name, port) for name in names} | (names if port == 80 else set())
 
     def service_actions(self):
-        """Cut the connections past ``deadline`` or waiting over ``wait``, then run :attr:`poll` (from a
-        signal handler, an exception could land inside a request)."""
+        """Cut connections past ``deadline`` or waiting over ``wait``; run :attr:`poll` between requests."""
         now = time.monotonic()
         with self.books:
             for sock, (born, since) in list(self.open.items()):
