@@ -42,7 +42,7 @@ def host_name(address):
     return "[%s]" % ip if ip.version == 6 else str(ip)
 
 
-def _one(values, several, none=""):
+def _one(values, none, several):
     """The one value of a header as a message shows it (short), else what is wrong with them."""
     return "%r" % values[0][:100] if len(values) == 1 else several if values else none
 
@@ -166,7 +166,7 @@ class Handler(BaseHTTPRequestHandler):
         hosts = self.headers.get_all("Host") or []
         if len(hosts) == 1 and hosts[0].strip().lower() in self.server.host_names(self.connection):
             return True
-        shown = _one(hosts, "headers: %d of them" % len(hosts))
+        shown = _one(hosts, "headers: 0 of them", "headers: %d of them" % len(hosts))
         return self.send_error(421, "this server answers requests for http://127.0.0.1:%d/ (or localhost, or "
                                     "the --host it was started with), not for Host %s: open the page by one "
                                     "of those addresses." % (self.server.server_address[1], shown))
@@ -221,10 +221,10 @@ class Handler(BaseHTTPRequestHandler):
             return 403, "/predict answers this server's own page only, not a %s request." % site[:40]
         if origins is not None and [o.strip().lower() for o in origins] != [own]:
             return 403, "/predict answers this server's own page (%s) only, not a request from %s." % (
-                own, _one(origins, "several origins"))
+                own, _one(origins, "", "several origins"))
         if len(types) != 1 or not (kind == "application/octet-stream" or kind.startswith("image/")):
             return 415, "send the picture as application/octet-stream or image/* (such as image/png), not " \
-                        "as %s." % _one(types, "several types", "a request without a Content-Type")
+                        "as %s." % _one(types, "a request without a Content-Type", "several types")
         if not lengths:
             return 411, "the request has no Content-Length: send the image bytes as the body with their " \
                         "length."
