@@ -258,9 +258,11 @@ def test_a_host_other_than_this_server_is_refused(port):
             got, headers, answer = raw(port, data)
             assert got == 421 and "http://127.0.0.1:%d/" % port in answer["error"], (host, answer)
             assert headers["X-Content-Type-Options"] == "nosniff"
-    for data in (b"GET / HTTP/1.0\r\n\r\n",  # no Host at all
-                 b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nHost: evil.example\r\n\r\n" % port):
-        assert raw(port, data)[0] == 421
+    for data, shown in ((b"GET / HTTP/1.0\r\n\r\n", "headers: 0 of them"),  # no Host at all
+                        (b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nHost: evil.example\r\n\r\n" % port,
+                         "headers: 2 of them")):
+        got, _, answer = raw(port, data)
+        assert got == 421 and "not for Host %s:" % shown in answer["error"], answer
     for host in ("127.0.0.1:%d" % port, "localhost:%d" % port, "LocalHost:%d" % port,
                  "[::1]:%d" % port):
         got, headers, _ = request(port, "GET", "/", headers={"Host": host})
