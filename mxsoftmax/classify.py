@@ -1,9 +1,6 @@
-"""The model's answer for pictures, shared by ``predict``, the draw server and the pictures.
-
-One word throughout: a class's **score** is ``x W[:, k] + b[k]``, what softmax turns into the
-probabilities (often called a logit): the sum of the pixels' votes (:func:`evidence`) plus the
-class's bias ``b[k]``, as ``predict --explain`` titles it (``votes + b = score``).
-"""
+"""The model's answer for pictures, shared by ``predict``, the draw server and the pictures. A
+class's **score** ``x W[:, k] + b[k]`` (often called a logit) is what softmax turns into its
+probability: the sum of the pixels' votes (:func:`evidence`) plus the bias, ``votes + b = score``."""
 import numpy as np
 from mxnet import nd
 
@@ -16,8 +13,7 @@ from .validation import CONSTRAINTS as C, validate_params
 
 @validate_params({"images": C["images"], "params": C["model"], "ctx": C["ctx"]})
 def predict_proba(images, params, ctx):
-    """Class probabilities of uint8 images (N, 28, 28[, 1]) as an (N, 10) numpy array: the
-    tutorial's ``transform`` and ``net`` with the row-wise stable softmax."""
+    """Class probabilities (N, 10) of uint8 images (N, 28, 28[, 1]): ``transform``, stable ``net``."""
     return stable_net(_batch(images, ctx), params).asnumpy()
 
 
@@ -31,9 +27,8 @@ def _batch(images, ctx):
 @validate_params({"image28": C["image28"], "params": C["model"], "class_names": C["class_names"],
                   "ctx": C["ctx"]})
 def classify(image28, params, class_names, ctx):
-    """The answer for one (28, 28) uint8 image, ready for ``json.dumps``: the ``label``,
-    ``name``, ``probability`` and ``score`` of the most probable class, the same for the
-    ``top3``, and all ten ``probabilities`` and ``scores``; ties keep the lower label first."""
+    """One (28, 28) uint8 image's answer as JSON values: ``label``, ``name``, ``probability``, ``score``
+    of the top class, the ``top3`` (ties: lower label first), all ten ``probabilities`` and ``scores``."""
     X = _batch([image28], ctx)
     probs = stable_net(X, params).asnumpy()[0].astype(np.float64)
     scores = linear(X, params).asnumpy()[0].astype(np.float64)
@@ -46,9 +41,8 @@ def classify(image28, params, class_names, ctx):
 
 
 def evidence(image28, W, classes):
-    """Each pixel's vote ``x * W[:, k]`` for each class ``k`` of ``classes``, as maps (len(classes),
-    28, 28): ``x`` is the image as the model sees it (uint8 / 255), so a map's sum plus ``b[k]`` is
-    the score of ``k``. ``W`` is an NDArray or array (784, 10)."""
+    """Each pixel's vote ``x * W[:, k]`` (``x`` = uint8 / 255) for each class ``k`` of ``classes``,
+    as maps (len(classes), 28, 28): a map's sum plus ``b[k]`` is the score of ``k``."""
     x = np.asarray(image28).astype(np.float32).reshape(-1) / 255
     W = W.asnumpy() if hasattr(W, "asnumpy") else np.asarray(W, dtype=np.float32)
     return (x[:, None] * W[:, list(classes)]).T.reshape(-1, 28, 28)

@@ -1,9 +1,6 @@
-"""``python -m mxsoftmax.draw --params RUN``: draw and see the model answer as you draw.
-
-Serves :mod:`mxsoftmax.server` on 127.0.0.1 unless ``--host`` says otherwise, prints the URL and
-opens it in a browser. Exit codes: 2 for a bad ``--params`` or an address that cannot be used
-(port in use), 130 on Ctrl-C.
-"""
+"""``python -m mxsoftmax.draw --params RUN``: draw and see the model answer as you draw. Serves :mod:`.server`
+on 127.0.0.1 unless ``--host`` says otherwise, prints the URL and opens it in a browser. Exit codes: 2 for a
+bad ``--params`` or an address that cannot be used, 130 on Ctrl-C."""
 import errno
 import ipaddress
 import os
@@ -25,9 +22,7 @@ PROG = "python -m mxsoftmax.draw"
 
 
 def build_parser():
-    """The argparse parser of ``python -m mxsoftmax.draw``."""
-    p = cli.Parser(prog=PROG, description="Draw digits (or clothes) and watch a mxsoftmax run "
-                                          "classify them.")
+    p = cli.Parser(prog=PROG, description="Draw digits (or clothes) and watch a mxsoftmax run classify them.")
     p.add_argument("--params", required=True, metavar="RUN", type=cli.path,
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.npz file")
     p.add_argument("--host", default="127.0.0.1", type=cli.host,
@@ -46,61 +41,47 @@ def is_loopback(host):
         return host == "localhost"
 
 
-def open_browser(url):
-    """Open ``url`` without waiting, where a graphical browser can be expected: without a display,
-    ``webbrowser`` would start a text browser in this terminal and wait for it."""
-    if any(map(os.environ.get, ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"))) \
-            or sys.platform in ("darwin", "win32"):
-        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
-    else:
-        cli.out("No display found: open %s in a browser." % url)
-
-
 def main(argv=None):
-    """Serve until Ctrl-C (exit 130); exit 2 with one sentence if the run or address is unusable."""
+    """Load the run, listen, print the URL, open a browser and serve until Ctrl-C (exit 130, one
+    word: "stopped."); exit 2 with one sentence if the run or the address is unusable."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    with cli.handle_errors(PROG, parser, args, explain) as outcome:
-        serve(args)
+    with cli.handle_errors(PROG, parser, args, lambda err: "stopped." if isinstance(err, Interrupted)
+                           else cli.sentence(err)) as outcome:
+        run = load_run(args.params, mx.cpu())
+        try:
+            server = DrawServer((args.host, args.port), run, mx.cpu())
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise InvalidInput("port %d on %s is already in use: stop the program using it or "
+                                   "choose another port." % (args.port, args.host), param="port") from None
+            raise InvalidInput("cannot listen on %s port %d (%s): choose another host or port."
+                               % (args.host, args.port, err.strerror or err), param="host") from None
+        if not is_loopback(args.host):
+            cli.say(PROG, "warning: --host %s lets other machines reach this server, which has no "
+                          "authentication; use 127.0.0.1 to keep it to this machine." % args.host)
+        address, port = server.server_address[:2]
+        if args.host in ("", "0.0.0.0", "::"):  # a wildcard is reached through the loopback
+            address = "::1" if ":" in address else "127.0.0.1"
+        url = "http://%s:%d/" % ("[%s]" % address if ":" in address else address, port)
+        try:  # from the URL on a client may connect and Ctrl-C come: the loop stops between requests
+            with cli.Signals() as signals, signals.deferred():
+                cli.out("Serving %s (%s) at %s (Ctrl-C to stop)" % (args.params, run.dataset, url))
+                # Without a display, webbrowser would run a text browser in this terminal and wait.
+                graphical = any(map(os.environ.get, ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"))) \
+                    or sys.platform in ("darwin", "win32")
+                if graphical and not args.no_browser:
+                    threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+                elif not args.no_browser:
+                    cli.out("No display found: open %s in a browser." % url)
+                server.poll = signals.check
+                server.serve_forever(poll_interval=0.2)
+        finally:
+            server.server_close()
     return outcome.code
 
 
-def explain(err):
-    """Ctrl-C is how the server is stopped: one word."""
-    return "stopped." if isinstance(err, Interrupted) else cli.sentence(err)
-
-
-def serve(args):
-    """Load the run, listen, print the URL, open a browser and serve until interrupted."""
-    run = load_run(args.params, mx.cpu())
-    try:
-        server = DrawServer((args.host, args.port), run, mx.cpu())
-    except OSError as err:
-        if err.errno == errno.EADDRINUSE:
-            raise InvalidInput("port %d on %s is already in use: stop the program using it or "
-                               "choose another port." % (args.port, args.host), param="port") from None
-        raise InvalidInput("cannot listen on %s port %d (%s): choose another host or port."
-                           % (args.host, args.port, err.strerror or err), param="host") from None
-    if not is_loopback(args.host):
-        cli.say(PROG, "warning: --host %s lets other machines reach this server, which has no "
-                      "authentication; use 127.0.0.1 to keep it to this machine." % args.host)
-    address, port = server.server_address[:2]
-    if args.host in ("", "0.0.0.0", "::"):  # a wildcard is reached through the loopback
-        address = "::1" if ":" in address else "127.0.0.1"
-    url = "http://%s:%d/" % ("[%s]" % address if ":" in address else address, port)
-    try:  # from the URL on a client may connect and Ctrl-C come: the loop stops between requests
-        with cli.Signals() as signals, signals.deferred():
-            cli.out("Serving %s (%s) at %s (Ctrl-C to stop)" % (args.params, run.dataset, url))
-            if not args.no_browser:
-                open_browser(url)
-            server.poll = signals.check
-            server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-
-
 def script():
-    """``mxsoftmax-draw``: :func:`main` as a command, exiting with its code."""
     cli.run(main)
 
 

@@ -1,8 +1,5 @@
-"""``python -m mxsoftmax.predict``: classify image files with a trained run.
-
-Each image becomes the 28x28 input the run's data set was made of (:mod:`mxsoftmax.images`, as
-in the draw server) and gets one line: its class, probability and top three.
-"""
+"""``python -m mxsoftmax.predict``: classify image files with a trained run, one line each (class,
+probability, top three); each image becomes the 28x28 input its data set was made of, as in draw."""
 import json
 import os
 import tempfile
@@ -21,7 +18,6 @@ PROG = "python -m mxsoftmax.predict"
 
 
 def build_parser():
-    """The argparse parser of ``python -m mxsoftmax.predict``."""
     p = cli.Parser(prog=PROG, description="Classify images with a mxsoftmax run.")
     p.add_argument("--params", required=True, metavar="RUN", type=cli.path,
                    help="a run folder (--out of mxsoftmax.train) or its epoch-K.npz file")
@@ -30,100 +26,78 @@ def build_parser():
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
                    help="make strokes white on black (auto: when the border is light)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--explain", metavar="DIR", type=cli.path,
-                   help="also write DIR/<image name>.explain.png: the 28x28 the model saw, the top "
-                        "3 probabilities and each pixel's vote for those classes")
+    p.add_argument("--explain", metavar="DIR", type=cli.path, help="also write DIR/<image name>.explain.png: "
+                   "the 28x28 the model saw, the top 3 probabilities and each pixel's vote for those classes")
     cli.add_ctx_argument(p)
     return p
 
 
 def main(argv=None):
-    """Print one line per image; exit 1 if an image could not be read or explained, 2 on a bad
-    flag or run."""
+    """Print one line per image; exit 1 if an image could not be read or explained, 2 on a bad flag or run."""
     parser = build_parser()
     args = parser.parse_args(argv)
     with cli.handle_errors(PROG, parser, args) as outcome, cli.Signals():
-        outcome.code = predict(args)
+        ctx = cli.check_ctx(args.ctx)
+        run = load_run(args.params, ctx)
+        folder = args.explain
+        if folder is not None and os.path.exists(folder) and not os.path.isdir(folder):
+            raise InvalidInput("%s is a file, not a folder: give a folder for the pictures." % folder,
+                               path=folder)
+        try:  # made, and proved to take files under a name of its own, before any image
+            if folder is not None:
+                os.makedirs(folder, exist_ok=True)
+                tempfile.TemporaryFile(dir=folder).close()
+        except OSError as err:
+            raise InvalidInput("%s cannot hold the pictures (%s): choose a folder you can write to."
+                               % (folder, cause(folder, err)), path=folder) from None
+        written = set()
+        for path in args.images:
+            try:
+                image = load_image(path, args.invert, run.dataset)
+                answer = classify(image, run.params, run.class_names, ctx)
+            except ImageError as err:
+                outcome.code = cli.EXIT_FAILED
+                cli.out(json.dumps({"path": path, "error": str(err)}) if args.json
+                        else "%s: error: %s" % (path, err))
+                continue
+            note = ""
+            if folder is not None:
+                try:
+                    answer["explanation"] = explain(image, answer, run, folder, path, written)
+                except (WriteFailed, InvalidInput) as err:  # the answer stands; say why no picture
+                    outcome.code = cli.EXIT_FAILED
+                    answer["explanation_error"] = str(err)
+                    note = "; no explanation: %s" % err
+            cli.out(json.dumps(dict(path=path, **answer), allow_nan=False) if args.json
+                    else describe(path, answer) + note)
     return outcome.code
 
 
-def predict(args):
-    """Classify each image of ``args``; returns the exit code."""
-    ctx = cli.check_ctx(args.ctx)
-    run = load_run(args.params, ctx)
-    if args.explain is not None:
-        check_folder(args.explain)
-    failed, written = 0, set()
-    for path in args.images:
-        try:
-            image = load_image(path, args.invert, run.dataset)
-            answer = classify(image, run.params, run.class_names, ctx)
-        except ImageError as err:
-            failed += 1
-            cli.out(json.dumps({"path": path, "error": str(err)}) if args.json
-                    else "%s: error: %s" % (path, err))
-            continue
-        note = ""
-        if args.explain is not None:
-            try:
-                answer["explanation"] = explain(image, answer, run, picture_name(
-                    args.explain, path, written))
-            except (WriteFailed, InvalidInput) as err:  # the answer stands; say why no picture
-                failed += 1
-                answer["explanation_error"] = str(err)
-                note = "; no explanation: %s" % err
-        cli.out(json.dumps(dict(path=path, **answer), allow_nan=False) if args.json
-                else describe(path, answer) + note)
-    return cli.EXIT_FAILED if failed else 0
-
-
-def check_folder(folder):
-    """Make ``folder`` for ``--explain`` and prove it takes files, under a name of its own."""
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise InvalidInput("%s is a file, not a folder: give a folder for the pictures." % folder,
-                           path=folder)
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        raise InvalidInput("%s cannot hold the pictures (%s): choose a folder you can write "
-                           "to." % (folder, cause(folder, err)), path=folder) from None
-
-
-def explain(image, answer, run, name):
-    """Draw what the model saw of ``image`` and why it answered so into ``name``; returns it."""
+def explain(image, answer, run, folder, path, written):
+    """Draw what the model saw of ``image`` and why it answered so into ``folder/<image
+    name>.explain.png`` (numbered when two images share a name, as ``written`` tells); returns it."""
     from . import pictures  # matplotlib loads only when pictures are asked for
-    classes = [entry["label"] for entry in answer["top3"]]
-    figure = pictures.plot_explanation(image, answer["probabilities"],
-                                       evidence(image, run.params[0], classes), run.class_names,
-                                       classes, bias=run.params[1])
-    return pictures.save_figure(figure, name)
-
-
-def picture_name(folder, path, written):
-    """``folder/<image name>.explain.png``, numbered when two images share a name."""
     stem, n = os.path.basename(os.path.normpath(path)) or "image", 1
     name = os.path.join(folder, "%s.explain.png" % stem)
     while name in written:
         n += 1
         name = os.path.join(folder, "%s-%d.explain.png" % (stem, n))
     written.add(name)
-    return name
+    classes = [top["label"] for top in answer["top3"]]
+    maps = evidence(image, run.params[0], classes)
+    return pictures.save_figure(pictures.plot_explanation(image, answer["probabilities"], maps,
+                                                          run.class_names, classes, bias=run.params[1]), name)
 
 
 def describe(path, answer):
     """One line of text: the answer (its name alone where the name is the digit) and the top 3."""
-    def named(entry):
-        same = entry["name"] == str(entry["label"])
-        return entry["name"] if same else "%s (class %d)" % (entry["name"], entry["label"])
-    return "%s: %s, p=%.3f; top 3: %s" % (
-        path, named(answer), answer["probability"],
-        ", ".join("%s %.3f" % (e["name"], e["probability"]) for e in answer["top3"]))
+    name = answer["name"] if answer["name"] == str(answer["label"]) \
+        else "%s (class %d)" % (answer["name"], answer["label"])
+    return "%s: %s, p=%.3f; top 3: %s" % (path, name, answer["probability"], ", ".join(
+        "%s %.3f" % (e["name"], e["probability"]) for e in answer["top3"]))
 
 
 def script():
-    """``mxsoftmax-predict``: :func:`main` as a command, exiting with its code."""
     cli.run(main)
 
 

@@ -110,7 +110,9 @@ def test_a_run_path_with_template_markers_is_shown_as_written(run_dir):
     """A value is put into the page once: ``{{classes}}`` in a run's path stays literal text."""
     run = load_run(run_dir, mx.cpu())
     path = '/tmp/{{classes}} {{run}} {{dataset}} <b>"&\'</b>'
-    page = server.page(run._replace(path=path)).decode()
+    app = server.DrawServer(("127.0.0.1", 0), run._replace(path=path), mx.cpu())
+    app.server_close()
+    page = app.files["/"][0].decode()
     title = re.search(r"<title>(.*)</title>", page).group(1)
     assert title.endswith(" · /tmp/{{classes}} {{run}} {{dataset}} "
                           "&lt;b&gt;&quot;&amp;&#x27;&lt;/b&gt;"), title
@@ -256,9 +258,11 @@ def test_a_host_other_than_this_server_is_refused(port):
             got, headers, answer = raw(port, data)
             assert got == 421 and "http://127.0.0.1:%d/" % port in answer["error"], (host, answer)
             assert headers["X-Content-Type-Options"] == "nosniff"
-    for data in (b"GET / HTTP/1.0\r\n\r\n",  # no Host at all
-                 b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nHost: evil.example\r\n\r\n" % port):
-        assert raw(port, data)[0] == 421
+    for data, shown in ((b"GET / HTTP/1.0\r\n\r\n", "headers: 0 of them"),  # no Host at all
+                        (b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nHost: evil.example\r\n\r\n" % port,
+                         "headers: 2 of them")):
+        got, _, answer = raw(port, data)
+        assert got == 421 and "not for Host %s:" % shown in answer["error"], answer
     for host in ("127.0.0.1:%d" % port, "localhost:%d" % port, "LocalHost:%d" % port,
                  "[::1]:%d" % port):
         got, headers, _ = request(port, "GET", "/", headers={"Host": host})
