@@ -19,7 +19,8 @@ NOT_THERE = "it does not exist"  # what cause() says of a path that is simply no
 
 def open_regular(path):
     """``path`` opened for reading in binary mode if it is a regular file (links followed)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open itself
+    with translated(ValueError, lambda err: OSError(errno.EINVAL, reason(err), path)):  # a NUL in it
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open itself
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)

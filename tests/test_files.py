@@ -113,3 +113,10 @@ def test_write_bytes_reads_back_before_the_rename(tmp_path, monkeypatch):
         files.write_bytes(str(path), b"xyz" * 1000)
     monkeypatch.undo()
     assert path.read_bytes() == b"abc" * 1000 and os.listdir(tmp_path) == ["f.bin"]
+
+
+def test_a_path_holding_a_nul_is_a_file_that_cannot_be_read():
+    """os.open raises ValueError for a NUL in a path: every reader says so as of a file it cannot read."""
+    with pytest.raises(OSError) as caught:
+        files.open_regular("a\0b")
+    assert caught.value.errno == errno.EINVAL and "null character" in caught.value.strerror
