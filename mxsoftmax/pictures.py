@@ -235,12 +235,13 @@ def save_figure(fig, path):
     return path
 
 
-def draw_pictures(folder, params, init, metrics, test_split, class_names, ctx, between=lambda: None):
-    """Write a run's pictures into ``folder``; their names. ``between`` runs after each picture."""
+def draw_pictures(folder, params, init, metrics, test_split, class_names, ctx, between=None):
+    """Write a run's pictures into ``folder``; their names. ``between``, unless None, runs after each."""
     drawings = RunPictures(params, init, metrics, test_split, class_names, ctx).drawings()
     for name, draw in drawings.items():
         save_figure(draw(), os.path.join(folder, name))
-        between()
+        if between is not None:
+            between()
     return list(drawings)
 
 

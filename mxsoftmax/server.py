@@ -8,6 +8,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -204,7 +205,8 @@ class Handler(BaseHTTPRequestHandler):
         except InvalidInput as err:
             return self.send_error(400, str(err))
         except Exception as err:  # the server must go on; the traceback goes to the terminal
-            self.server.handle_error(self.connection, self.client_address)
+            self.log_error("while classifying: %r", err)  # with its time; not handle_error, which
+            traceback.print_exc()  # would say nothing of a ConnectionError or TimeoutError of ours
             return self.send_error(500, "the server failed on this image (%s)." % type(err).__name__)
         finally:
             self.server.since(self.connection, time.monotonic())

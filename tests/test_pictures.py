@@ -182,6 +182,9 @@ def test_draw_pictures_writes_the_run_pictures_in_order_and_calls_between(tmp_pa
     os.mkdir(tmp_path / "two")  # without a test split: the two pictures that need none
     assert plot.draw_pictures(str(tmp_path / "two"), params, None, metrics, None, NAMES,
                               mx.cpu()) == sorted(os.listdir(tmp_path / "two")) == list(PICTURES[:2])
+    os.mkdir(tmp_path / "three")  # between=None, its default as said before, is nothing to call
+    assert plot.draw_pictures(str(tmp_path / "three"), params, None, metrics, None, NAMES, mx.cpu(),
+                              between=None) == list(PICTURES[:2])
     with pytest.raises(InvalidValue, match="^ctx must be an mx.Context"):
         plot.draw_pictures(str(tmp_path), params, None, metrics, None, NAMES, "cpu")
 

@@ -654,3 +654,15 @@ def test_the_hosts_answered_are_this_servers_addresses(run_dir):
         finally:
             app.server_close()
     assert server.host_name(" LOCALHOST ") == "localhost" and server.host_name("::1") == "[::1]"
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), TimeoutError("boom")])
+def test_a_failure_while_classifying_is_a_500_and_its_traceback_on_the_terminal(app, port, monkeypatch,
+                                                                                capfd, error):
+    """Whatever the model's side raises, even a TimeoutError, is logged with its time and traceback."""
+    def fail(*args, **kwargs):
+        raise error
+    monkeypatch.setattr(server, "classify", fail)
+    got, answer = post(port, a_drawing())[0], capfd.readouterr().err
+    assert got == 500 and "while classifying: %r" % error in answer, answer
+    assert "Traceback" in answer and "%s: boom" % type(error).__name__ in answer, answer
