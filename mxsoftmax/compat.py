@@ -20,6 +20,17 @@ MXNET_MISSING = ("MXNet is not installed: run 'bash .ci/setup', or 'pip install 
                  "makes it run on numpy 2), 'pip install mxnet==1.9.1' on older Pythons")
 
 
+def _calls(name, target, **fixed):
+    """numpy 1.x's ``numpy.<name>``, its own function (as MXNet's tables of numpy functions expect),
+    calling ``numpy.<target>`` when called (``ravel`` flattens what it returns, as ``in1d`` did)."""
+    def alias(*args, **kwargs):
+        result = getattr(numpy, target)(*args, **dict(fixed, **kwargs))
+        return numpy.ravel(result) if name == "in1d" else result
+    alias.__name__ = alias.__qualname__ = name
+    alias.__doc__ = "numpy 1.x's numpy.%s: numpy.%s (restored for MXNet 1.9.1)." % (name, target)
+    return alias
+
+
 def _expired(name):
     """numpy 1.20-1.26's stand-in for a financial function: present, raising when called."""
     def expired(*args, **kwargs):
@@ -43,14 +54,15 @@ ALIASES = {
     "NAN": math.nan,         # mxnet/numpy/utils.py:47 (import)
     "NaN": math.nan,         # mxnet/numpy/utils.py:48 (import)
     "Inf": math.inf,         # mxnet/gluon/contrib/estimator/event_handler.py:248,416,419,440,696
-    # functions numpy 2.0 (in1d, trapz: 2.4) removed: their replacements (trapezoid: numpy >= 2.0)
-    "sometrue": numpy.any,                       # mxnet/numpy_dispatch_protocol.py:87 (import)
-    "round_": numpy.round,                       # mxnet/numpy_dispatch_protocol.py:92 (import)
-    "product": numpy.prod,                       # mxnet/numpy_dispatch_protocol.py:124 (import)
-    "alltrue": numpy.all,                        # mxnet/numpy/fallback.py:111 (import)
-    "trapz": getattr(numpy, "trapezoid", None),  # mxnet/numpy/fallback.py:190 (import)
-    "in1d": lambda ar1, ar2, *args, **kwargs: numpy.ravel(numpy.isin(ar1, ar2, *args, **kwargs)),
-    "msort": lambda a: numpy.sort(a, axis=0),    # in1d, msort: mxnet/numpy/fallback.py:135,145 (import)
+    # functions numpy 2.0 (in1d, trapz: 2.4) removed, each its own function calling its replacement: not
+    # the replacement itself, which would take its place in MXNet's __array_function__ table
+    "sometrue": _calls("sometrue", "any"),       # mxnet/numpy_dispatch_protocol.py:87 (import)
+    "round_": _calls("round_", "round"),         # mxnet/numpy_dispatch_protocol.py:92 (import)
+    "product": _calls("product", "prod"),        # mxnet/numpy_dispatch_protocol.py:124 (import)
+    "alltrue": _calls("alltrue", "all"),         # mxnet/numpy/fallback.py:111 (import)
+    "trapz": _calls("trapz", "trapezoid"),       # mxnet/numpy/fallback.py:190 (import)
+    "in1d": _calls("in1d", "isin"),              # mxnet/numpy/fallback.py:135 (import)
+    "msort": _calls("msort", "sort", axis=0),    # mxnet/numpy/fallback.py:145 (import)
     # numpy.compat (removed in 2.0): only the attribute, `import numpy.compat` still fails
     "compat": types.SimpleNamespace(basestring=str),  # mxnet/ndarray/numpy/_op.py:7563 (np.pad)
     # numpy 1.20-1.26 served raising stand-ins, numpy 2 none (mxnet/numpy/fallback.py:143-177, import)

@@ -146,10 +146,11 @@ def redact_text(text):
     return re.sub(r"[^\s'\"()]*(?::[^\s'\"()]*@|://)[^\s'\"()]*", one, str(text))
 
 
-def _shown(text, most=120):
-    """``text`` as it may be printed: redacted, unprintable characters escaped, at most ``most`` long."""
+def _shown(text, most=None):
+    """``text`` as it may be printed: redacted, unprintable characters escaped, at most ``most`` long
+    (a URL you gave is shown whole, so that its problem can be found; what a server sent is cut)."""
     text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in redact(text))
-    return text if len(text) <= most else text[:most - 3] + "..."
+    return text if not most or len(text) <= most else text[:most - 3] + "..."
 
 
 class _Watched(io.RawIOBase):
@@ -216,13 +217,13 @@ def _stream(url, limit, progress):
                 break
             url = urljoin(url, answer.getheader("Location") or "")
             if _url_problem(url):
-                raise FetchError("it redirects to %s, which cannot be fetched" % _shown(url))
+                raise FetchError("it redirects to %s, which cannot be fetched" % _shown(url, 120))
         else:
             raise FetchError("too many redirects", dead=True)
         kind = (answer.getheader("Content-Type") or "").partition(";")[0].strip().lower()
         html, total, got = kind in ("text/html", "application/xhtml+xml"), answer.length, 0
         if answer.status != 200 or html or (total or 0) > limit:
-            raise FetchError("HTTP %d %s" % (answer.status, _shown(answer.reason or ""))
+            raise FetchError("HTTP %d %s" % (answer.status, _shown(answer.reason or "", 120))
                              if answer.status != 200 else "it sent an HTML page (Content-Type %s) instead of "
                              "the file: is this the folder holding the files?" % kind if html else
                              "it announces %d bytes, more than the %d this file can take" % (total, limit))
@@ -246,7 +247,7 @@ def _failure(err, table):
     for kind, words, dead in table:
         if isinstance(err, kind):
             why = getattr(err, "verify_message", None) or getattr(err, "reason", None) or reason(err)
-            return FetchError(words % _shown(why) if "%s" in words else words, dead=dead)
+            return FetchError(words % _shown(why, 120) if "%s" in words else words, dead=dead)
 
 
 def fetch(url, folder, key, expected, progress=False):

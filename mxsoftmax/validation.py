@@ -1,6 +1,7 @@
 """Constraints (scikit-learn's ``Interval``, ``validate_params``...) checking each value once, where it
 enters, a flag's too; one table; one message, ``"<param> must be <description>, not <value>"``."""
 import collections
+import contextlib
 import functools
 import inspect
 import numbers
@@ -66,7 +67,9 @@ class Interval(Constraint):
         whole = self.kind is numbers.Integral
         number = r"[+-]?[0-9]+\s*" if whole else r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
         found = re.fullmatch(r"\s*" + number, text, flags=re.ASCII)  # \s: the six ASCII blanks
-        return (int if whole else float)(text) if found else None
+        with contextlib.suppress(ValueError):  # more than the 4300 digits int() takes: no such value
+            return (int if whole else float)(text) if found else None
+        return None
 
 
 class Options(Constraint):

@@ -75,6 +75,22 @@ def test_a_numpy_without_them_gets_exactly_the_missing_ones():
         fake.npv(0.1, [1])
 
 
+def test_each_restored_function_is_its_own_as_in_numpy_1():
+    """Not numpy's replacement itself: MXNet registers mx.np's operators by numpy function, so
+    numpy.sometrue = numpy.any would make numpy.any dispatch to mx.np.sometrue."""
+    import numpy
+    fake = types.ModuleType("numpy_2")
+    compat.restore_aliases(fake)
+    replaced = dict(sometrue="any", round_="round", product="prod", alltrue="all", trapz="trapezoid",
+                    in1d="isin", msort="sort")
+    for name, replacement in replaced.items():
+        function = getattr(fake, name)
+        assert function.__name__ == name and "numpy.%s" % name in function.__doc__
+        assert function is not getattr(numpy, replacement, None), name
+    assert fake.trapz([1, 2, 3]) == 4.0 and fake.product([2, 3]) == 6 and not fake.alltrue([1, 0])
+    assert fake.round_(2.5) == 2.0 and fake.in1d([[1], [5]], [5], invert=True).tolist() == [True, False]
+
+
 def test_no_warning_escapes_and_older_numpy_is_not_touched():
     """numpy 1.24-1.26 warn, then refuse, when asked for a removed alias; 1.20-1.23 serve it
     with a DeprecationWarning, and keep it."""

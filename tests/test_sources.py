@@ -422,6 +422,16 @@ def test_load_splits_names_a_data_dir_that_is_not_a_path():
         sources.load_splits(data_dir=3)
 
 
+def test_a_long_url_that_cannot_be_used_is_shown_whole_so_its_problem_can_be_found(monkeypatch, capsys):
+    url = "http://mirror.example/%s/my files/" % ("a" * 130)
+    with pytest.raises(InvalidInput) as caught:
+        sources.check_url(url)
+    assert "/my files/ is not a usable URL" in str(caught.value) and "..." not in str(caught.value)
+    monkeypatch.setenv("MXSOFTMAX_MIRRORS", "http://mirror.example/%s/data\t/" % ("a" * 130))
+    assert main(train_cli, ["--quiet"]) == 2
+    assert "/data\\t/, which is not a usable URL" in capsys.readouterr().err
+
+
 def test_a_mirror_url_is_checked_and_trimmed():
     assert sources.check_url("  https://mirror.example/mnist/\n") == "https://mirror.example/mnist/"
     for url in ("ftp://mirror.example/", "https://mir ror.example/", "https://", "mirror.example"):

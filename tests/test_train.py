@@ -43,6 +43,7 @@ def no_part_files(*folders):
     ("--data-dir", "", "argument --data-dir: is empty: give a path"),
     ("--epoch", "1", "unrecognized argument --epoch (did you mean --epochs?)"),
     ("--path", "fastest", "invalid choice"),
+    ("--epochs", "1" + "0" * 5000, "must be a whole number from 0 to 100000, not '1000"),  # 5001 digits
 ])
 def test_bad_flags_exit_2_naming_the_flag_and_the_valid_range(cli, flag, value, fragment, capsys):
     code, out, err = cli("train", "--quiet", *[flag, value])

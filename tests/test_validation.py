@@ -175,7 +175,8 @@ def environment_texts(constraint):
     if isinstance(constraint, validation.Options):
         return ["Bogus", "", " %s" % constraint.options[0]], [constraint.options[0]]
     if constraint.kind is numbers.Integral:
-        return (["abc", "", "1_0", "\u0662", "1.5", str(constraint.low - 1), str(constraint.high + 1)],
+        return (["abc", "", "1_0", "\u0662", "1.5", str(constraint.low - 1), str(constraint.high + 1),
+                 "1" + "0" * 5000],  # more digits than int() converts: refused, not a ValueError
                 [" %d " % constraint.low, "+%d" % constraint.high])
     return ["abc", "", "nan", "inf", "1e400", "1e-310", "0.5 ", "0x10"], [" 0.5", "+2e3"]
 
