@@ -93,6 +93,8 @@ class RunFolder:
                                advice="give the folder of an existing run" + such)
         if not os.path.lexists(self.file(STATE)):
             if os.path.lexists(self.lock.path) and not self._others(ours=True):
+                self.lock.acquire()  # a run alive in its first epoch: Locked names its process
+                self.lock.release()
                 raise InvalidInput("%s holds a run that completed no epoch, so there is nothing to continue "
                                    "or draw: train it again in that folder (without --resume)." % self.path,
                                    path=self.path)

@@ -12,7 +12,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from mxsoftmax import runs
+from mxsoftmax import files, runs
 from mxsoftmax.errors import InvalidValue, Locked
 from mxsoftmax import train as train_cli
 
@@ -738,3 +738,19 @@ def test_a_foreign_file_beside_an_unfinished_run_is_named_alone_and_nothing_is_r
     assert code == 2 and "holds other files (epoch-3.npz, notes.txt) and no mxsoftmax run" in err
     assert sorted(os.listdir(out)) == [".lock", "epoch-3.npz", "init.npz", "metrics.jsonl",
                                        "notes.txt"]
+
+
+def test_a_run_alive_in_its_first_epoch_is_named_as_in_use_not_as_one_that_completed_none(tmp_path):
+    """Before its first checkpoint a live run has only its lock: plot and --resume name its process."""
+    folder = tmp_path / "run"
+    live = files.FolderLock(str(folder), who="run")
+    live.acquire()  # flock: a second open file description, even in this process, is refused
+    try:
+        with pytest.raises(Locked) as caught:
+            runs.RunFolder(str(folder)).open_existing()
+        assert str(os.getpid()) in str(caught.value)
+    finally:
+        live.release()
+    with pytest.raises(runs.InvalidInput, match="holds a run that completed no epoch"):
+        runs.RunFolder(str(folder)).open_existing()  # its process gone
+    assert os.listdir(folder) == [".lock"]
