@@ -85,10 +85,12 @@ class RunFolder:
         if not os.path.isdir(self.path):
             parent, why = os.path.dirname(os.path.abspath(self.path)), cause(self.path)
             such = ", such as %s" % parent if os.path.isfile(os.path.join(parent, STATE)) else ""
-            problem = ("is a file, not a run folder" if os.path.exists(self.path) else
-                       "does not exist" if why == NOT_THERE else "cannot be used (%s)" % why)
-            if problem == "does not exist":  # not a dangling link or a name too long: misspelt?
-                such = such or " (check its name)"
+            if os.path.exists(self.path):
+                problem = "is a file, not a run folder"
+            elif why == NOT_THERE:  # not a dangling link or a name too long: a misspelt name?
+                problem, such = "does not exist", such or " (check its name)"
+            else:
+                problem = "cannot be used (%s)" % why
             raise InvalidInput(path=self.path, problem=problem,
                                advice="give the folder of an existing run" + such)
         if not os.path.lexists(self.file(STATE)):
