@@ -83,7 +83,11 @@ def restore_aliases(module=numpy):
 @contextlib.contextmanager
 def loading(command):
     """Around a command's imports, the first of MXNet: its variables are checked before it loads
-    (else it may abort, exit 134), and a signal while it loads is one line and exit 130/143."""
+    (else it may abort, exit 134), and a signal while it loads is one line and exit 130/143.
+    Started with standard error closed (``2>&-``), it says nothing rather than into standard
+    output, and file descriptor 2 goes to no file of ours (where MXNet's own logging writes)."""
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")
     if "mxnet" in sys.modules:
         yield
         return

@@ -413,3 +413,23 @@ def test_zero_epochs_into_a_folder_saves_nothing_and_says_so(cli, fashion_subset
     assert code == 0 and stdout == "" and "Traceback" not in err
     assert err.strip().endswith("no epoch completed, so %s holds no checkpoint" % out), err
     assert not os.path.exists(out)  # nothing of a run that never trained is left behind
+
+
+def closed_stderr(module, *argv):
+    """``python -m module argv 2>&-``: Python's sys.stderr is None."""
+    return subprocess.run(["sh", "-c", 'exec "$0" "$@" 2>&-', sys.executable, "-m", module, *argv],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_command_started_with_standard_error_closed_keeps_standard_output_clean(
+        fashion_subset_dir, tmp_path):
+    out = str(tmp_path / "run")
+    done = closed_stderr("mxsoftmax.train", "--data-dir", fashion_subset_dir, "--epochs", "2",
+                         "--out", out, "--no-pictures")
+    assert done.returncode == 0
+    assert [line[:9] for line in done.stdout.splitlines()] == ["Epoch 0. ", "Epoch 1. "]
+    assert saved(out)[0]["epoch"] == 1
+    for module, argv in (("mxsoftmax.train", ["--epochs", "-1"]),
+                         ("mxsoftmax.predict", ["--params", out + "x", "a.png"])):
+        refused = closed_stderr(module, *argv)
+        assert (refused.returncode, refused.stdout) == (2, "")
