@@ -272,4 +272,13 @@ def _shell_path(path, bare):
         path = os.path.relpath(path, here)
         if os.sep not in path:
             path = os.path.join(os.curdir, path)
-    return shlex.quote(path)
+    return quoted(path)
+
+
+def quoted(text):
+    """``text`` as a POSIX shell word: ``shlex.quote``'s, or bash's ``$'...'`` with each byte that is not
+    printable ASCII as ``\\xNN`` where it holds a control character or bytes that are not UTF-8."""
+    if not re.search(r"[\x00-\x1f\x7f-\x9f\udc80-\udcff]", text):
+        return shlex.quote(text)
+    return "$'%s'" % "".join(chr(byte) if 32 <= byte < 127 and byte not in b"\\'" else "\\x%02x" % byte
+                             for byte in os.fsencode(text))

@@ -3,7 +3,6 @@
 import argparse
 import functools
 import os
-import shlex
 import sys
 
 from .compat import loading
@@ -218,7 +217,7 @@ class Report:
 
     def _command(self, name, more=""):
         """The command ``name`` on this run, quoted as a user pastes it."""
-        return "'%s --out %s%s'" % (cli.command(name), shlex.quote(self.out), more)
+        return "'%s --out %s%s'" % (cli.command(name), cli.quoted(self.out), more)
 
 
 script = functools.partial(cli.run, main)  # mxsoftmax-train
