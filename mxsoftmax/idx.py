@@ -48,10 +48,7 @@ def find_files(folder):
             raise IdxError(odd[0], "is " + ("a folder" if os.path.isdir(odd[0]) else "not a regular file"
                                             if os.path.exists(odd[0]) else "a link to nothing"),
                            "the %s file must be a regular file; move it away or replace it" % what)
-        same = len(files) == 1
-        with contextlib.suppress(IdxError):  # a damaged copy agrees with no other
-            same = same or len({file_digest(path, key[1]) for path in files}) == 1
-        if not same:
+        if len(files) > 1 and len({file_digest(path, key[1]) for path in files}) > 1:  # a damaged one: said
             raise IdxError(files[0], "and %s both hold the %s file, with different contents" % (
                 " and ".join(files[1:]), what), "keep the one you mean and move the other away")
         found[key] = files[0]

@@ -211,9 +211,11 @@ def test_one_file_under_two_names_is_used_only_if_both_hold_the_same_bytes(tmp_p
     assert str(err.value) == (
         "%s and %s both hold the test-images file, with different contents: keep the one you mean "
         "and move the other away." % (tmp_path / "t10k-images-idx3-ubyte.gz", raw))
-    raw.write_bytes(b"\x1f\x8b damaged")
-    with pytest.raises(idx.IdxError, match="with different contents"):
+    raw.write_bytes(b"\x1f\x8b damaged")  # a damaged copy is named with its damage, not as a rival
+    with pytest.raises(idx.IdxError) as err:
         idx.find_files(str(tmp_path))
+    assert err.value.path == str(raw) and "different contents" not in str(err.value)
+    assert str(err.value).endswith(": replace it with an intact copy.")
 
 
 def test_errors_carry_the_file_and_the_problem_as_fields(tmp_path):
