@@ -1,5 +1,6 @@
 """Shared fixtures: idx files written by the tests, a Fashion-MNIST subset from Debian's package, a run
 trained on it, and headless Chromium for the pages' browser tests."""
+import contextlib
 import gzip
 import os
 import shutil
@@ -186,6 +187,26 @@ def np_softmax(z):
 
 def one_hot(labels, n=10):
     return np.eye(n)[labels]
+
+
+@contextlib.contextmanager
+def held(folder):
+    """The folder's lock, held by this process as another command would hold it."""
+    from mxsoftmax import files
+    lock = files.FolderLock(folder)
+    lock.acquire()
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
+def train(argv, capsys=None):
+    """Run the train CLI in-process; returns (exit code, stdout, stderr)."""
+    from mxsoftmax import train as train_cli
+    code = train_cli.main(["--quiet"] + argv + (["--no-pictures"] if "--out" in argv else []))
+    out = capsys.readouterr() if capsys else None
+    return (code, out.out, out.err) if capsys else code
 
 
 @pytest.fixture

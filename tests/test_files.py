@@ -1,5 +1,4 @@
 """files.py: regular files only, atomic writes read back, the folder lock and its probe, true causes."""
-import contextlib
 import errno
 import os
 
@@ -8,16 +7,7 @@ import pytest
 from mxsoftmax import files
 from mxsoftmax.errors import WriteFailed
 
-
-@contextlib.contextmanager
-def held(folder):
-    """The folder's lock, held by this process as another command would hold it."""
-    lock = files.FolderLock(folder)
-    lock.acquire()
-    try:
-        yield lock
-    finally:
-        lock.release()
+from conftest import held
 
 
 def test_the_cause_names_long_names_and_links_that_lead_nowhere(tmp_path):

@@ -13,8 +13,7 @@ from mxsoftmax import errors, feedback, loop, model, notebook
 from mxsoftmax.batches import SplitArrays
 from mxsoftmax.errors import InvalidInput
 
-from test_feedback import (net_zeroing_W, softmax_batch_axis, softmax_F_required,
-                           softmax_in_place)
+from mistakes import net_zeroing_W, softmax_batch_axis, softmax_F_required, softmax_in_place
 from tutorial_cells import SGD, cross_entropy, net, softmax  # the tutorial's, as printed
 
 

@@ -11,8 +11,7 @@ from matplotlib.image import imread
 from mxsoftmax import pictures, runs
 from mxsoftmax import plot as plot_cli
 
-from conftest import FASHION_DIR, random_splits, write_split_dir
-from test_runs import train
+from conftest import FASHION_DIR, random_splits, train, write_split_dir
 
 OTHER_DATA = "python -m mxsoftmax.plot: error: --out: %s was trained on other data than the files " \
              "in %s hold now (their SHA-256 differ): put the run's own data back there to draw " \

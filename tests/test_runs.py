@@ -14,17 +14,8 @@ import pytest
 
 from mxsoftmax import files, runs
 from mxsoftmax.errors import InvalidValue, Locked
-from mxsoftmax import train as train_cli
 
-from conftest import random_splits, write_split_dir
-from test_files import held
-
-
-def train(argv, capsys=None):
-    """Run the train CLI in-process; returns (exit code, stdout, stderr)."""
-    code = train_cli.main(["--quiet"] + argv + (["--no-pictures"] if "--out" in argv else []))
-    out = capsys.readouterr() if capsys else None
-    return (code, out.out, out.err) if capsys else code
+from conftest import held, random_splits, train, write_split_dir
 
 
 def saved(out):
