@@ -4,8 +4,10 @@ invalid examples, each public entry point refuses them for each of its parameter
 that carries a parameter refuses their text with exit 2 and one line naming the flag."""
 import importlib
 import inspect
-import pkgutil
+import json
 import numbers
+import os
+import pkgutil
 
 import mxnet as mx
 import numpy as np
@@ -13,7 +15,7 @@ import pytest
 
 import mxsoftmax
 from mxsoftmax import loop, model, runs, validation
-from mxsoftmax.errors import InvalidValue
+from mxsoftmax.errors import InvalidInput, InvalidValue
 
 from conftest import as_data, random_splits
 
@@ -189,3 +191,20 @@ def test_each_mxnet_variable_refuses_what_mxnet_cannot_use_and_takes_what_it_can
             validation.check_environment({name: value, "HOME": "/x"})
     for value in accepted:
         validation.check_environment({name: value, "MXNET_HOME": "anything"})
+
+
+@pytest.mark.parametrize("field, number", [("flags.lr", 10 ** 400), ("flags.lr", 10 ** 20),
+                                           ("moving_loss", -10 ** 40), ("epoch", 2 ** 64)])
+def test_a_huge_whole_number_in_a_runs_state_is_checked_not_a_traceback(run_dir, tmp_path, field, number):
+    """JSON's numbers have no size: beyond int64, numpy's isfinite raised TypeError in the check."""
+    state = json.load(open(os.path.join(run_dir, runs.STATE)))
+    parent, _, key = field.rpartition(".")
+    (state[parent] if parent else state)[key] = number
+    path = tmp_path / runs.STATE
+    path.write_text(json.dumps(state))
+    if number == 10 ** 20:  # a learning rate float32 holds: valid
+        assert runs.read_state(str(path))["flags"]["lr"] == number
+        return
+    with pytest.raises(InvalidInput) as refused:
+        runs.read_state(str(path))
+    assert "is not a valid mxsoftmax run state (%s must be " % field in str(refused.value)
