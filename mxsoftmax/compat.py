@@ -12,7 +12,7 @@ import warnings
 
 import numpy
 
-from .errors import InvalidValue
+from .errors import InvalidValue, reason
 from .validation import check_environment
 
 MXNET_MISSING = ("MXNet is not installed: run 'bash .ci/setup', or 'pip install --no-deps mxnet==1.9.1' on "
@@ -98,8 +98,7 @@ def loading(command):
     except InvalidValue as err:
         problem = "%s: unset it or give a usable value" % err
     if problem:
-        print("%s: error: %s." % (prog, problem), file=sys.stderr, flush=True)
-        sys.exit(2)
+        _refuse(prog, problem)
     terminated = []
 
     def terminate(signum, _frame):  # a BaseException, as Ctrl-C's: some imports swallow Exception
@@ -113,5 +112,16 @@ def loading(command):
     except KeyboardInterrupt:
         print("%s: interrupted while loading." % prog, file=sys.stderr, flush=True)
         os._exit(143 if terminated else 130)  # nothing is written yet
+    except OSError as err:  # ctypes could not load libmxnet.so (or what MXNET_LIBRARY_PATH names)
+        if "mxnet" in sys.modules:
+            raise
+        _refuse(prog, "MXNet's library cannot be loaded (%s): %s" % (reason(err), (
+            "unset MXNET_LIBRARY_PATH, or point it at MXNet 1.9.1's libmxnet.so"
+            if os.environ.get("MXNET_LIBRARY_PATH") else "reinstall MXNet with 'bash .ci/setup'")))
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _refuse(prog, problem):
+    print("%s: error: %s." % (prog, problem), file=sys.stderr, flush=True)
+    sys.exit(2)

@@ -247,3 +247,15 @@ def test_every_variable_libmxnet_reads_is_checked_or_known_harmless():
     read = {name.decode() for name in read}
     assert read - HARMLESS == set(MXNET_VARIABLES) - {"OMP_NUM_THREADS", "MXNET_ENABLE_CYTHON",
                                                       "MXNET_ENFORCE_CYTHON"}
+
+
+def test_a_file_that_is_not_mxnets_library_is_one_line(tmp_path):
+    """MXNET_LIBRARY_PATH naming another file: ctypes' OSError while MXNet loads, said in one line."""
+    (tmp_path / "libmxnet.so").write_text("not a library")
+    command = subprocess.run([sys.executable, "-m", "mxsoftmax.plot", "--out", "x"], capture_output=True,
+                             text=True, timeout=120, env=dict(
+                                 os.environ, MXNET_LIBRARY_PATH=str(tmp_path / "libmxnet.so")))
+    assert command.returncode == 2 and command.stderr.count("\n") == 1, command.stderr
+    assert command.stderr.startswith("python -m mxsoftmax.plot: error: MXNet's library cannot be "
+                                     "loaded (%s" % (tmp_path / "libmxnet.so"))
+    assert command.stderr.endswith(": unset MXNET_LIBRARY_PATH, or point it at MXNet 1.9.1's libmxnet.so.\n")
