@@ -295,11 +295,13 @@ CONSTRAINTS = {
 #: Each variable MXNet 1.9.1 reads as a number, a flag or a name (its libmxnet.so, or its Python
 #: code with int()) that stops it with a value it cannot use: it aborts (exit 134), raises, or hangs.
 MXNET_VARIABLES = {name: constraint for names, constraint in [
-    # threads or copies: 0 or fewer hang or abort MXNet
+    # threads: 0 or fewer hang or abort MXNet; tens of thousands fail to start (exit 134 or 139)
     ("""OMP_NUM_THREADS MXNET_OMP_MAX_THREADS MXNET_CPU_WORKER_NTHREADS MXNET_CPU_PRIORITY_NTHREADS
-        MXNET_CPU_TEMP_COPY MXNET_CPU_PARALLEL_RAND_COPY MXNET_GPU_WORKER_NTHREADS MXNET_GPU_COPY_NTHREADS
-        MXNET_GPU_TEMP_COPY MXNET_GPU_PARALLEL_RAND_COPY MXNET_MP_WORKER_NTHREADS
-        MXNET_MP_OPENCV_NUM_THREADS""", Interval(numbers.Integral, 1, 100000)),
+        MXNET_GPU_WORKER_NTHREADS MXNET_GPU_COPY_NTHREADS MXNET_MP_WORKER_NTHREADS
+        MXNET_MP_OPENCV_NUM_THREADS""", Interval(numbers.Integral, 1, 1024)),
+    # copies of scratch space or random generators: 1024 random copies take 5 GB
+    ("""MXNET_CPU_TEMP_COPY MXNET_CPU_PARALLEL_RAND_COPY MXNET_GPU_TEMP_COPY MXNET_GPU_PARALLEL_RAND_COPY""",
+     Interval(numbers.Integral, 1, 64)),
     ("""MXNET_BACKWARD_DO_MIRROR MXNET_CPU_PARALLEL_SIZE MXNET_EXEC_INPLACE_GRAD_SUM_CAP
         MXNET_MKLDNN_CACHE_NUM MXNET_PROFILER_MODE MXNET_PROFILER_AUTOSTART MXNET_DISABLE_MKLDNN_CONV_OPT
         MXNET_DISABLE_MKLDNN_FC_OPT MXNET_DISABLE_MKLDNN_FUSE_CONV_BN MXNET_DISABLE_MKLDNN_FUSE_CONV_RELU

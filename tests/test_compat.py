@@ -222,12 +222,12 @@ def test_a_command_and_a_notebook_are_stopped_by_an_unusable_variable():
                              capture_output=True, text=True, timeout=120)
     assert command.returncode == 2 and command.stderr == (
         "python -m mxsoftmax.plot: error: MXNET_OMP_MAX_THREADS must be a whole number from 1 to "
-        "100000, not 'abc': unset it or give a usable value.\n")
+        "1024, not 'abc': unset it or give a usable value.\n")
     notebook = subprocess.run([sys.executable, "-c", "import mxsoftmax"], env=env,
                               capture_output=True, text=True, timeout=120)
     assert notebook.returncode == 1 and notebook.stderr.splitlines()[-1] == (
         "mxsoftmax.errors.InvalidValue: MXNET_OMP_MAX_THREADS must be a whole number from 1 to "
-        "100000, not 'abc'")
+        "1024, not 'abc'")
 
 
 # Read by libmxnet.so only in code mxsoftmax never runs (kvstore, GPU, quantization, RNN, fusion,
