@@ -7,6 +7,7 @@ COMMANDS = (
     ("draw", "a page to draw on, answered by a trained run as you draw (--params RUN)"),
     ("plot", "(re)draw the pictures of a run (--out DIR)"),
     ("data", "download and verify MNIST or Fashion-MNIST ahead of time (data download)"),
+    ("export", "write a trained run as .onnx, .html, .npz or .json (--params RUN --to FILE)"),
 )
 
 if __name__ == "__main__":

@@ -225,3 +225,13 @@ def test_ctx_text_and_type_are_checked():
     for text in ("cpu:", "cpu:1000", "cpu:\u0663", "cpu:-1", "tpu", "cpu:1:2", None):
         with pytest.raises(InvalidValue, match="ctx must be cpu, cpu:N, gpu or gpu:N"):
             cli.parse_ctx(text)
+
+
+def test_python_m_mxsoftmax_lists_every_command_the_package_installs():
+    import tomllib
+    with open(os.path.join(os.path.dirname(mxsoftmax.__file__), os.pardir, "pyproject.toml"), "rb") as f:
+        scripts = tomllib.load(f)["project"]["scripts"]
+    listing = subprocess.run([sys.executable, "-m", "mxsoftmax"], capture_output=True, text=True, timeout=60)
+    listed = [line.split()[0] for line in listing.stderr.splitlines()[1:]]
+    assert listing.returncode == 2 and sorted(listed) == sorted(name[len("mxsoftmax-"):] for name in scripts)
+    assert all(value == "mxsoftmax.%s:script" % name[len("mxsoftmax-"):] for name, value in scripts.items())
