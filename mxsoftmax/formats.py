@@ -9,6 +9,8 @@ import json
 import os
 import pathlib
 import re
+import shlex
+import sys
 
 import numpy as np
 
@@ -21,7 +23,7 @@ from .validation import CONSTRAINTS, validate_params
 FORMAT, FORMAT_VERSION = "mxsoftmax-model", 1
 ONNX_OPSET = 13      # Softmax over one axis (opset 13's semantics); onnxruntime 1.18+ runs it
 ONNX_IR_VERSION = 7  # the IR of opset 13: readers older than the onnx package that writes it load it
-ONNX_INSTALL = "pip install 'mxsoftmax[export]' (or: pip install 'onnx>=1.16,<1.24' 'numpy<1.24')"
+ONNX = "onnx>=1.16,<1.24"  # pyproject's export extra: versions that install beside the venv's numpy
 STATIC = pathlib.Path(__file__).resolve().parent / "static"
 EXISTS = "%s exists: add --force to replace it, or choose another name."
 
@@ -65,8 +67,8 @@ def check_target(path, force=False):
         if extension == ".onnx":
             import onnx  # noqa: F401 (to_onnx uses it)
     except ImportError:
-        raise InvalidInput("%s needs the onnx package, which is not installed: %s."
-                           % (path, ONNX_INSTALL), path=path) from None
+        raise InvalidInput("%s needs the onnx package, which is not installed: %s -m pip install '%s'."
+                           % (path, shlex.quote(sys.executable), ONNX), path=path) from None
     return FORMATS[extension]
 
 

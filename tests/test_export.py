@@ -4,9 +4,11 @@ import base64
 import io
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 
 import numpy as np
 import pytest
@@ -118,7 +120,10 @@ def test_onnx_without_the_onnx_package_says_how_to_install_it(run_dir, tmp_path,
     code, out = call(["--params", run_dir, "--to", str(target)], capsys)
     assert code == 2 and not out.out and not target.exists()
     assert out.err.count("\n") == 1 and "needs the onnx package" in out.err
-    assert "pip install 'mxsoftmax[export]'" in out.err and "Traceback" not in out.err
+    with open(os.path.join(os.path.dirname(formats.__file__), os.pardir, "pyproject.toml"), "rb") as f:
+        extra, = tomllib.load(f)["project"]["optional-dependencies"]["export"]
+    assert out.err.endswith(": %s -m pip install '%s'.\n" % (shlex.quote(sys.executable), extra))
+    assert "Traceback" not in out.err
     assert os.listdir(tmp_path) == []
 
 
