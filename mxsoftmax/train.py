@@ -216,8 +216,8 @@ class Report:
         return text + ("; continue with %s" % self._command("train", " --resume") if resume else "")
 
     def _command(self, name, more=""):
-        """The command ``name`` on this run, quoted as a user pastes it."""
-        return "'%s --out %s%s'" % (cli.command(name), cli.quoted(self.out), more)
+        """The command ``name`` on this run between backticks, which no shell quoting inside uses."""
+        return "`%s --out %s%s`" % (cli.command(name), cli.quoted(self.out), more)
 
 
 script = functools.partial(cli.run, main)  # mxsoftmax-train

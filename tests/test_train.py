@@ -135,7 +135,7 @@ def test_sigterm_then_resume_equals_an_uninterrupted_run(cli, tmp_path, capsys):
     code, ref_out, _ = cli("train", "--quiet", *["--data-dir", data_dir, "--epochs", "3", "--out", ref,
                                                  "--no-pictures"])
     assert code == 0
-    out = str(tmp_path / "run")
+    out = str(tmp_path / "Jo's run")  # quoted in the hint, which is pasted whole
     proc = subprocess.Popen(command(["--data-dir", data_dir, "--epochs", "3", "--out", out,
                                      "--path", "literal", "--no-pictures"]),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -147,7 +147,7 @@ def test_sigterm_then_resume_equals_an_uninterrupted_run(cli, tmp_path, capsys):
     assert "interrupted by SIGTERM" in err and "--resume" in err and "Traceback" not in err
     before = [first.rstrip("\n")] + rest.splitlines()
     assert saved(out)[0]["epoch"] == len(before) - 1 < 2 and no_part_files(out)
-    hint = err.split("continue with '")[1].split("'")[0]  # the line as a user pastes it
+    hint = err.split("continue with `")[1].split("`")[0]  # the line as a user pastes it
     assert "-m mxsoftmax.train --out " in hint and hint.endswith(" --resume")
     pasted = subprocess.run(hint + " --no-pictures --quiet", shell=True, capture_output=True,
                             text=True, timeout=120, env=dict(os.environ, PATH="/usr/bin:/bin"))
@@ -193,7 +193,7 @@ def test_a_signal_at_the_end_still_stops_the_run_after_its_checkpoint(
     assert saved(out)[0]["epoch"] == epoch and stdout.count("Epoch ") == 2
     assert no_part_files(out)
     # Epoch 1 was the last: the run is complete, and its pictures are what is left to do.
-    assert "the run is complete, its pictures may not be: draw them with '%s --out %s'" \
+    assert "the run is complete, its pictures may not be: draw them with `%s --out %s`" \
         % (hint("plot"), out) in err, (moment, err)
 
 
@@ -309,7 +309,7 @@ def test_a_signal_before_the_last_epoch_says_how_to_continue(cli, fashion_subset
     code, stdout, err = cli("train", "--quiet", "--data-dir", fashion_subset_dir, "--epochs", "2",
                             "--out", out)
     assert code == 130 and stdout.count("Epoch ") == 1
-    assert "the checkpoint of epoch 0 in %s is intact; continue with '%s --out %s --resume'" \
+    assert "the checkpoint of epoch 0 in %s is intact; continue with `%s --out %s --resume`" \
         % (out, hint("train"), out) in err
 
 
