@@ -310,9 +310,11 @@ def explain_not_finite(yhat, y_one_hot, loss, logits=None, name="softmax"):
     row, known = int(rows[0]), logits is not None
     p, label, z = yhat[row], int(np.argmax(y[row])), _host(logits) if known else np.zeros_like(yhat)
     if not np.isfinite(z[row]).all():
-        return ("the logits X W + b of row %d were already inf or NaN: the parameters blew up in an "
-                "earlier step (a learning rate too large, or an SGD that does not step by -lr * grad)."
-                % row)
+        return ("the logits X W + b of row %d were already inf or NaN: an earlier step made the "
+                "parameters so, by a gradient that was not finite (the tutorial's softmax, shifted by the "
+                "batch's max, gives one while the loss is still finite for a row whose logits sit about 54 "
+                "or more below the batch's largest: shift each row by its own max), a learning rate too "
+                "large, or an SGD that does not step by -lr * grad." % row)
     top, below = z[row].max(), z.max() - z[row].max()
     zero = label if p[label] == 0 else int(np.argmax(p == 0))
     return _which([

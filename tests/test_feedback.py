@@ -287,6 +287,27 @@ def test_check_batch_is_silent_for_a_finite_loss_and_says_which_batch_otherwise(
                                         "returned 0 for the true class of row 0 (label 1)")
 
 
+def test_a_row_far_below_the_batch_breaks_the_parameters_a_step_before_the_loss():
+    """What explain_not_finite says of logits already inf or NaN: with the tutorial's softmax, a row
+    60 below the batch's largest has a finite loss and a gradient that is not, so SGD makes W NaN."""
+    X = nd.array(np.eye(2, 784))  # row 0 inks pixel 0, row 1 pixel 1
+    W, b = nd.zeros((784, 10)), nd.zeros(10)
+    W[0] = 60
+    for param in (W, b):
+        param.attach_grad()
+    y = nd.one_hot(nd.array([3, 3]), 10)
+    with mx.autograd.record():
+        loss = cross_entropy(softmax(nd.dot(X, W) + b), y)
+    loss.backward()
+    assert np.isfinite(loss.asnumpy()).all() and not np.isfinite(W.grad.asnumpy()).all()
+    SGD([W, b], 0.001)
+    logits = nd.dot(X, W) + b
+    yhat = softmax(logits)
+    found = feedback.explain_not_finite(yhat, y, cross_entropy(yhat, y), logits)
+    assert found.startswith("the logits X W + b of row 0 were already inf or NaN: an earlier step")
+    assert "shift each row by its own max" in found
+
+
 # --- the exercises: reference solutions and typical wrong answers -------------------------------
 
 def stable_softmax(y_linear):  # reference
