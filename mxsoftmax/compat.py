@@ -5,6 +5,7 @@ import contextlib
 import importlib.util
 import math
 import os
+import shlex
 import signal
 import sys
 import types
@@ -15,9 +16,9 @@ import numpy
 from .errors import InvalidValue, reason
 from .validation import check_environment
 
-MXNET_MISSING = ("MXNet is not installed: run 'bash .ci/setup', or 'pip install --no-deps mxnet==1.9.1' on "
-                 "Python 3.13+ (its metadata asks for numpy<2, which has no wheels there; mxsoftmax.compat "
-                 "makes it run on numpy 2), 'pip install mxnet==1.9.1' on older Pythons")
+MXNET_MISSING = ("MXNet is not installed: run 'bash .ci/setup', or '%s -m pip install --no-deps "
+                 "mxnet==1.9.1' (its metadata asks for numpy<2, which has no wheels on Python 3.13+; "
+                 "mxsoftmax.compat makes it run on numpy 2)")
 
 
 def _calls(name, target, **fixed):
@@ -94,7 +95,7 @@ def loading(command):
     prog = "python -m mxsoftmax." + command
     try:
         check_environment(os.environ)
-        problem = None if importlib.util.find_spec("mxnet") else MXNET_MISSING
+        problem = None if importlib.util.find_spec("mxnet") else MXNET_MISSING % shlex.quote(sys.executable)
     except InvalidValue as err:
         problem = "%s: unset it or give a usable value" % err
     if problem:

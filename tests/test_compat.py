@@ -3,6 +3,7 @@ import ast
 import importlib.util
 import json
 import os
+import shlex
 import re
 import subprocess
 import sys
@@ -155,7 +156,8 @@ def test_a_command_without_mxnet_says_what_to_install(tmp_path):
     out = subprocess.run([sys.executable, "-m", "mxsoftmax.train", "--epochs", "0"], env=env,
                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
-    assert "MXNet is not installed: run 'bash .ci/setup', or 'pip install --no-deps" in out.stderr
+    assert "MXNet is not installed: run 'bash .ci/setup', or '%s -m pip install --no-deps mxnet==1.9.1'" \
+        % shlex.quote(sys.executable) in out.stderr
 
 
 def test_warnings_made_errors_do_not_stop_a_command_at_mxnets_import(fashion_subset_dir, tmp_path):
