@@ -10,7 +10,7 @@ PROG = "python -m mxsoftmax.data"
 def build_parser():
     """The argparse parser of ``python -m mxsoftmax.data``."""
     parser = cli.Parser(prog=PROG, description="Download and verify MNIST or Fashion-MNIST.")
-    get = parser.add_subparsers(dest="command", required=True).add_parser(
+    get = parser.add_subparsers(dest="command", required=True, metavar="download").add_parser(
         "download", help="fetch the four files (default: into gluon's cache)")
     get.add_argument("--dataset", choices=catalog.NAMES, default="mnist")
     cli.add_mirror_argument(get)

@@ -739,3 +739,9 @@ def test_the_shipped_labels_gzipped_again_are_accepted(tmp_path, monkeypatch):
     data = sources.load_splits(log=log.append)  # every download source is a closed port
     assert log == [] and data.origin == folder
     assert data.test[1][:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+
+
+def test_data_without_its_command_names_the_one_to_give(cli):
+    code, out, err = cli("data")
+    assert (code, out) == (2, "") and err == ("python -m mxsoftmax.data: error: the following arguments "
+                                              "are required: download\n")
