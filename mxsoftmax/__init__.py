@@ -5,10 +5,10 @@ The data flows one way, files -> arrays -> batches -> math -> loop -> outputs:
 batches (the tutorial's ``transform``); ``model``, ``loss``, ``optim`` and ``metrics`` are the
 tutorial's math (``softmax``, ``net``, ``cross_entropy``, ``SGD``, ``evaluate_accuracy``);
 ``loop`` trains (``fit``), the tutorial's way or compiled into one graph; ``runs``, ``pictures``,
-``classify``, ``images``, ``formats`` and ``server`` are the outputs; ``train``, ``predict``,
-``draw``, ``plot``, ``data`` and ``export`` are the commands (``python -m mxsoftmax.<command>``,
-over ``cli``), ``notebook`` the notebooks' front end. README.md's "How the code is organised"
-draws the whole house.
+``classify``, ``images``, ``formats``, ``server`` and ``feedback`` are the outputs; ``train``,
+``predict``, ``draw``, ``plot``, ``data`` and ``export`` are the commands (``python -m
+mxsoftmax.<command>``, over ``cli``), ``notebook`` the notebooks' front end. README.md's "How the
+code is organised" draws the whole house.
 """
 
 __version__ = "0.3.0"

@@ -10,6 +10,7 @@ from .settings import NUM_INPUTS
 EVAL_BATCH_SIZE = 10000  # accuracy does not depend on it; large batches mean few operations
 
 
+# Defined in "The MNIST dataset"
 def transform(data, label):
     """The tutorial's per-item transform: image to float32 in [0, 1], label to float32."""
     return data.astype(np.float32) / 255, label.astype(np.float32)

@@ -1,6 +1,6 @@
 """``python -m mxsoftmax.draw --params RUN``: draw and see the model answer as you draw. Serves :mod:`.server`
 on 127.0.0.1 unless ``--host`` says otherwise, prints the URL and opens it in a browser. Exit codes: 2 for a
-bad ``--params`` or an address that cannot be used, 130 on Ctrl-C."""
+bad ``--params`` or an address that cannot be used, 130 on Ctrl-C, 143 on SIGTERM."""
 import errno
 import ipaddress
 import os

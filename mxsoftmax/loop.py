@@ -32,7 +32,7 @@ Training.__doc__ = """How :func:`fit` trains: ``data`` (the splits), ``batches(e
 ``update(params, batch, lr)`` returning the batch's losses, and ``net(X, params)`` for accuracy."""
 
 
-# Defined in "Execute training loop"
+# Defined in "mxsoftmax"
 def TutorialMath(softmax=softmax):
     """The tutorial's math; ``softmax`` is yours to replace (``def softmax(y_linear, F=nd)``)."""
     return Math(functools.partial(net, softmax=softmax), cross_entropy)
@@ -166,7 +166,7 @@ def fit(params, training, epochs, learning_rate, start_epoch=0, moving_loss=0., 
         yield row
 
 
-# Defined in "Write evaluation loop to calculate accuracy"
+# Defined in "Execute training loop"
 def accuracy(training, params):
     """(test, train) accuracy, the tutorial's ``evaluate_accuracy`` through ``training.net``."""
     model = functools.partial(training.net, params=params)  # the tutorial's net(X)

@@ -24,7 +24,8 @@ def init_params(ctx, num_inputs=NUM_INPUTS, num_outputs=NUM_OUTPUTS):
 def softmax(y_linear, F=nd):
     """The tutorial's softmax: shift by the max of the whole batch, exponentiate, divide by row sums.
 
-    Faithful, so a row whose logits sit about 88 below the batch's largest underflows to 0/0.
+    Faithful, so in float32 a row whose logits sit about 55 below the batch's largest gets an inf/NaN
+    gradient (the backward of ``exp / norms`` underflows), and from about 104 below NaN (0/0) itself.
     """
     exp = F.exp(F.broadcast_sub(y_linear, F.max(y_linear)))
     norms = F.sum(exp, axis=0, exclude=True).reshape((-1, 1))

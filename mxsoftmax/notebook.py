@@ -177,7 +177,7 @@ class LiveCurve:
 @validate_params({"port": C["port"]})
 def draw_page(params, class_names, dataset, ctx, port=0):
     """Serve the draw page for a model trained in the notebook on 127.0.0.1, in a background thread:
-    ``(url, server)``; show the URL in an ``IFrame``, ``server.shutdown()`` when done."""
+    ``(url, server)``; open the URL in a new tab (it refuses frames), ``server.shutdown()`` when done."""
     from .runs import Run
     from .server import DrawServer
     server = DrawServer(("127.0.0.1", port), Run(params, list(class_names), dataset, "this notebook"), ctx)
