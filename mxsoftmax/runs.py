@@ -295,18 +295,15 @@ def _damaged(folder, state, err):
     path = os.path.join(folder, state["params"])
     others = sorted((n for n in os.listdir(folder) if CHECKPOINT.match(n) and n != state["params"]),
                     key=lambda n: -int(n[6:-4]))
-    intact = next((p for p in (os.path.join(folder, n) for n in others) if _intact(p)), None)
+    for intact in (os.path.join(folder, n) for n in others):
+        with contextlib.suppress(InvalidInput):
+            load_params_file(intact)
+            break
+    else:
+        intact = None
     return _bad_params(path, err.problem + ", so the run's checkpoint is lost or damaged" + (
         "; %s beside it is intact" % intact if intact else ""), AGAIN if not intact else
         "give it as --params to predict, draw or export, or " + AGAIN)
-
-
-def _intact(path):
-    """True if ``path`` is a checkpoint that reads back whole."""
-    try:
-        return bool(load_params_file(path))
-    except InvalidInput:
-        return False
 
 
 Run = collections.namedtuple("Run", "params class_names dataset path")
