@@ -1,5 +1,5 @@
 """Files, carefully: only regular files are read (a FIFO cannot hang a read), every write is
-atomic, one process per folder (``filelock``), and why a path cannot be used, truly said."""
+atomic and synced, one process per folder (``filelock``), and why a path cannot be used, truly said."""
 import contextlib
 import errno
 import os
@@ -39,7 +39,8 @@ def read_regular(path, limit):
 
 def atomic_write(path, write):
     """Call ``write(tmp)`` on a new file beside ``path`` (named as :data:`PART` says), then rename
-    it to ``path``: the file is complete or as it was. An OSError becomes WriteFailed or InvalidInput."""
+    it to ``path``: the file is complete or as it was, after a power loss too (the file is synced
+    before the rename, its folder after). An OSError becomes WriteFailed or InvalidInput."""
     tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
                        ".%s.%s.part" % (os.path.basename(path), secrets.token_hex(4)))
     try:
@@ -47,10 +48,21 @@ def atomic_write(path, write):
                         else write_error(path, err)):
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             write(tmp)
+            _sync(tmp)
             os.replace(tmp, path)
+            _sync(os.path.dirname(tmp))
     finally:
         if os.path.lexists(tmp):
             os.remove(tmp)
+
+
+def _sync(path):
+    """fsync the file or folder ``path``: what was written to it, or renamed in it, is on the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_error(path, err):
@@ -90,6 +102,10 @@ class FolderLock:
             raise InvalidInput("%s is %s: remove it, or choose another folder." % (
                 self.path, "a symbolic link, not a lock file" if os.path.islink(self.path)
                 else "not a regular file"), path=self.path)
+        if os.path.lexists(self.path) and not self.written():
+            raise InvalidInput(path=self.path, problem="holds something other than a process ID, so it "
+                               "is another program's file, not mxsoftmax's lock",
+                               advice="move it away, or choose another folder")
         with translated(OSError, lambda err: self._refused("cannot be used", err)):
             self.created, here = [], os.path.abspath(self.folder)
             while not os.path.lexists(here):
@@ -106,6 +122,12 @@ class FolderLock:
                 raise Locked(self.folder, holder, self.who) from None
         with translated(OSError, lambda err: self._refused("cannot take files", err)):
             tempfile.TemporaryFile(prefix="..lock.", suffix=".part", dir=self.folder).close()
+
+    def written(self):
+        """True if the lock file is one a FolderLock wrote: its holder's PID line, or nothing yet."""
+        with contextlib.suppress(OSError), open_regular(self.path) as f:
+            return re.fullmatch(rb"([0-9]{1,19}\n)?", f.read(21)) is not None
+        return False
 
     def _refused(self, problem, err):
         """Let go of the folder; the error for the OSError ``err``, which stopped :meth:`acquire`."""

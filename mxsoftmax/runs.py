@@ -29,13 +29,14 @@ MAX_PARAMS_BYTES, MAX_STATE_BYTES, MAX_METRICS_BYTES = 1 << 20, 1 << 16, 64 << 2
 ARRAYS = {"W": (NUM_INPUTS, NUM_OUTPUTS), "b": (NUM_OUTPUTS,)}  # a checkpoint is 31.6 KB
 AGAIN = "train the run again in a new --out"
 
-NAME = Text(r"[^\x00-\x1f\x7f]{1,40}", "a printable name of 1-40 characters")
+NAME = Text(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,40}", "a printable name of 1-40 characters")  # and UTF-8
 STATE_FIELDS = {  # state.json's fields and their constraints: flags as the command line checks them
     "epoch": C["start_epoch"], "moving_loss": C["moving_loss"],
     "data": Text(r"[0-9a-f]{64}", "a SHA-256 in hex, or null", optional=True),
     "flags.dataset": C["dataset"], "flags.batch_size": C["batch_size"], "flags.lr": C["learning_rate"],
     "flags.seed": C["seed"], "flags.epochs": C["epochs"], "flags.stable": Instance(bool, "true or false"),
-    "flags.data_dir": Instance(str, "a path, or null", optional=True), "class_names": C["class_names"]}
+    "flags.data_dir": Text(r"[^\ud800-\udc7f\udd00-\udfff]*", "a path, or null", optional=True),  # fsencode
+    "class_names": C["class_names"]}
 METRICS_FIELDS = dict(epoch=C["start_epoch"], **dict.fromkeys(
     ("loss", "train_acc", "test_acc", "seconds"), C["moving_loss"]))
 
@@ -58,7 +59,7 @@ class RunFolder:
 
     def open_new(self):
         """Lock a new run's folder: new, empty, or with only the files of a run that completed no epoch."""
-        locked = os.path.lexists(self.lock.path)
+        locked = self.lock.written()
         ours = locked or os.path.lexists(self.file(STATE))  # a run's files beside its lock or state
         self._refuse_others(ours, before_lock=True)
         self.lock.acquire()
@@ -74,14 +75,15 @@ class RunFolder:
     def _refuse_others(self, ours, before_lock=False):
         """Refuse a folder of other files; before the lock, not one where a run began meanwhile."""
         others = self._others(ours) if os.path.isdir(self.path) else []
-        if others and not (before_lock and os.path.lexists(self.lock.path)):
+        if others and not (before_lock and self.lock.written()):
             raise InvalidInput("%s holds other files (%s%s) and no mxsoftmax run: choose an empty "
                                "or new folder so that nothing in it is overwritten." % (
                                    self.path, ", ".join(others[:3]), ", ..." if others[3:] else ""),
                                path=self.path)
 
     def open_existing(self):
-        """Lock an existing run, sweep what a kill left and return its state; nothing is created."""
+        """Lock an existing run, sweep the temporary files a kill left and return its state; nothing is
+        created, and no checkpoint removed before :meth:`load` has read the state's back whole."""
         if not os.path.isdir(self.path):
             parent, why = os.path.dirname(os.path.abspath(self.path)), cause(self.path)
             such = ", such as %s" % parent if os.path.isfile(os.path.join(parent, STATE)) else ""
@@ -104,7 +106,7 @@ class RunFolder:
                                "of a run trained with --out." % self.path, path=self.path)
         self.lock.acquire()
         state = read_state(self.file(STATE))
-        self._remove(keep=state["params"])
+        self.lock.sweep(is_own_file)
         return state
 
     def close(self, discard=False):
@@ -115,8 +117,9 @@ class RunFolder:
         self.lock.release(discard=discard)
 
     def _others(self, ours):
-        """The names here that are not a run's: all but the lock unless ``ours``."""
-        return sorted(n for n in os.listdir(self.path) if n != FolderLock.NAME and not (
+        """The names here that are not a run's: all but a FolderLock's lock file unless ``ours``."""
+        return sorted(n for n in os.listdir(self.path) if not (
+            self.lock.written() if n == FolderLock.NAME else
             ours and is_own_file(n) and _plain(self.file(n))))
 
     def _remove(self, keep=None):
@@ -147,8 +150,10 @@ class RunFolder:
 
     def load(self, state, say):
         """A resumed or redrawn run's metrics rows, checkpoint and initial draw (or None)."""
-        rows = self.metrics(state["epoch"], say)
-        return rows, load_params_file(self.file(state["params"])), self.init_params(say)
+        with translated(InvalidInput, lambda err: _damaged(self.path, state, err)):
+            params = load_params_file(self.file(state["params"]))
+        self._remove(keep=state["params"])  # the checkpoints a kill left, now that the state's is whole
+        return self.metrics(state["epoch"], say), params, self.init_params(say)
 
     def save_epoch(self, params, state, metrics):
         """Commit an epoch: its checkpoint, metrics, then ``state``; the old checkpoint goes last."""
@@ -263,7 +268,7 @@ def load_params_file(path, raw=None):
     if path.endswith(".params"):
         raise _bad_params(path, "is in MXNet's .params format, which mxsoftmax 0.2 wrote and this "
                                 "version does not read", AGAIN)
-    with translated((ValueError, OSError, zipfile.BadZipFile),
+    with translated(Exception,  # all that parsing these bytes raises: zipfile's, zlib's, lzma's, numpy's
                     lambda err: _bad_params(path, "is not a checkpoint of mxsoftmax (an .npz of W and b)")):
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             sizes = {info.filename: info.file_size for info in archive.infolist()}
@@ -284,6 +289,23 @@ def load_params_file(path, raw=None):
     return [nd.array(array, dtype=np.float32, ctx=mx.cpu()) for array in arrays]
 
 
+def _damaged(folder, state, err):
+    """The InvalidInput ``err`` of the checkpoint ``state`` names, said of the run ``folder`` (a power
+    loss can empty that checkpoint), naming the newest intact checkpoint still beside it."""
+    path = os.path.join(folder, state["params"])
+    others = sorted((n for n in os.listdir(folder) if CHECKPOINT.match(n) and n != state["params"]),
+                    key=lambda n: -int(n[6:-4]))
+    for intact in (os.path.join(folder, n) for n in others):
+        with contextlib.suppress(InvalidInput):
+            load_params_file(intact)
+            break
+    else:
+        intact = None
+    return _bad_params(path, err.problem + ", so the run's checkpoint is lost or damaged" + (
+        "; %s beside it is intact" % intact if intact else ""), AGAIN if not intact else
+        "give it as --params to predict, draw or export, or " + AGAIN)
+
+
 Run = collections.namedtuple("Run", "params class_names dataset path")
 Run.__doc__ = "A trained model to use: ``[W, b]`` on a context, its class names and data set."
 
@@ -302,9 +324,9 @@ def load_run(path, ctx=None):
             try:
                 params = load_params_file(checkpoint)
                 break
-            except InvalidInput:
+            except InvalidInput as err:
                 if os.path.exists(checkpoint) or attempt == 4:
-                    raise
+                    raise _damaged(path, state, err) from None
     elif os.path.basename(path) == INIT:
         raise _bad_params(path, "holds the starting weights a run drew at random, before "
                                 "training", "give the run folder, or its epoch-K.npz file")

@@ -110,3 +110,35 @@ def test_a_path_holding_a_nul_is_a_file_that_cannot_be_read():
     with pytest.raises(OSError) as caught:
         files.open_regular("a\0b")
     assert caught.value.errno == errno.EINVAL and "null" in caught.value.strerror  # Python words it
+
+
+def test_an_atomic_write_syncs_the_file_before_the_rename_and_its_folder_after(tmp_path, monkeypatch):
+    """A power loss after the rename must not leave an empty or short file under the name."""
+    done, real_fsync, real_replace = [], os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: done.append(("fsync", os.readlink("/proc/self/fd/%d" % fd)))
+                        or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: done.append(("replace", a, b)) or real_replace(a, b))
+    path = str(tmp_path / "f.bin")
+    files.write_bytes(path, b"abc")
+    monkeypatch.undo()
+    tmp = done[1][1]
+    assert os.path.basename(tmp).startswith(".f.bin.") and done == [
+        ("fsync", tmp), ("replace", tmp, path), ("fsync", str(tmp_path))]
+
+
+def test_a_lock_file_another_program_wrote_is_refused_and_left_as_it_was(tmp_path):
+    for content, ours in (("foreign\n", False), ("123 456\n", False), ("123\n", True), ("", True)):
+        (tmp_path / ".lock").write_text(content)
+        lock = files.FolderLock(str(tmp_path))
+        assert lock.written() is ours
+        if ours:  # a run's, killed (or before it wrote its PID): taken over
+            lock.acquire()
+            lock.release()
+            assert (tmp_path / ".lock").read_text() == "%d\n" % os.getpid()
+        else:
+            with pytest.raises(files.InvalidInput, match="^%s holds something other than a process ID, so "
+                               "it is another program's file, not mxsoftmax's lock: move it away, or "
+                               "choose another folder.$" % (tmp_path / ".lock")):
+                lock.acquire()
+            assert (tmp_path / ".lock").read_text() == content
+    assert not files.FolderLock(str(tmp_path / "new")).written()

@@ -1,9 +1,11 @@
 """Run folders that cannot be lost: the lock, validated state, damaged metrics, safe checkpoints."""
 import contextlib
+import io
 import json
 import zipfile
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -159,6 +161,10 @@ def _state_cases(outside):
          "class_names must be a list of 10 class names (text)"),
         ("control characters", edit(class_names=["\x1b[2J"] * 10),
          "class_names must be a printable name of 1-40 characters"),
+        ("a name that is no UTF-8", edit(class_names=["\ud800"] + list("123456789")),  # matplotlib fails
+         "class_names must be a printable name of 1-40 characters, not '\\ud800'"),
+        ("a path that is no file name", edit(data_dir="data\udbff"),  # \udc80-\udcff: not UTF-8 bytes
+         "flags.data_dir must be a path, or null, not 'data\\udbff'"),
         ("flags missing", json.dumps({k: v for k, v in good.items() if k != "flags"}),
          "not a JSON object with flags"),
         ("huge file", " " * (70 << 10) + "{}", "larger than 65536 bytes"),
@@ -322,7 +328,8 @@ def test_fifos_and_other_special_files_are_refused_not_waited_on(one_epoch_run, 
         assert code == 2 and "Traceback" not in err, err
         expected = ("state.json cannot be read (it is not a regular file), so the run cannot be "
                     "used: train the run again" if name == "state.json" else
-                    "epoch-0.npz cannot be read (it is not a regular file): give")
+                    "epoch-0.npz cannot be read (it is not a regular file), so the run's checkpoint "
+                    "is lost or damaged: train the run again")
         assert expected in err, err
     with pytest.raises(runs.InvalidInput, match="is not a regular file"):
         runs.load_params_file("/dev/zero")
@@ -575,8 +582,8 @@ def test_a_first_epoch_killed_at_any_write_starts_again_with_out(tmp_path, capsy
 
 def test_a_checkpoint_left_by_a_kill_is_swept_on_the_next_open(tmp_path, capsys):
     """Killed between committing epoch 1 and removing epoch 0's params; or after writing epoch
-    1's params, before the state named them: the next open removes the params file the state
-    does not name, and the run continues."""
+    1's params, before the state named them: the next open, once it has read the checkpoint the
+    state names, removes the one it does not name, and the run continues."""
     data = write_split_dir(tmp_path / "data", random_splits(200, 50))
     after_state, before_state = killed_runs(
         data, tmp_path, [("remove", "epoch-0.npz"), ("write", "state.json#2")], epochs="2")
@@ -588,6 +595,8 @@ def test_a_checkpoint_left_by_a_kill_is_swept_on_the_next_open(tmp_path, capsys)
     for out, epoch in ((after_state, 1), (before_state, 0)):
         folder = runs.RunFolder(out)
         state = folder.open_existing()
+        assert len([n for n in os.listdir(out) if runs.CHECKPOINT.match(n)]) == 2  # not yet read
+        folder.load(state, print)
         folder.close()
         assert state["epoch"] == epoch
         assert sorted(n for n in os.listdir(out) if n.endswith(".npz") or ".part" in n) == [
@@ -723,7 +732,7 @@ def test_a_foreign_file_beside_an_unfinished_run_is_named_alone_and_nothing_is_r
     out = tmp_path / "run"
     out.mkdir()
     for name in (".lock", "init.npz", "metrics.jsonl", "notes.txt"):
-        (out / name).write_text(name)
+        (out / name).write_text("123\n" if name == ".lock" else name)
     os.mkdir(out / "epoch-3.npz")  # a folder with a run's name is not a run's file
     code, _, err = train(["--data-dir", "nowhere", "--out", str(out)], capsys)
     assert code == 2 and "holds other files (epoch-3.npz, notes.txt) and no mxsoftmax run" in err
@@ -745,3 +754,89 @@ def test_a_run_alive_in_its_first_epoch_is_named_as_in_use_not_as_one_that_compl
     with pytest.raises(runs.InvalidInput, match="holds a run that completed no epoch"):
         runs.RunFolder(str(folder)).open_existing()  # its process gone
     assert os.listdir(folder) == [".lock"]
+
+
+def test_a_checkpoint_damaged_in_a_run_names_the_intact_one_beside_it_and_removes_nothing(
+        one_epoch_run, tmp_path, capsys, cli):
+    """A power loss can empty the checkpoint state.json names: plot, --resume and predict say so
+    and name the older checkpoint still beside it, which is neither removed nor changed."""
+    out = copy_run(one_epoch_run, tmp_path / "run")
+    state = json.load(open(os.path.join(out, "state.json")))
+    with open(os.path.join(out, "state.json"), "w") as f:
+        json.dump(dict(state, epoch=1, params="epoch-1.npz"), f)
+    open(os.path.join(out, "epoch-1.npz"), "wb").close()
+    older = os.path.join(out, "epoch-0.npz")
+    kept = open(older, "rb").read()
+    image = tmp_path / "any.png"  # never read: the run is refused first
+    commands = [lambda: train(["--out", out, "--resume", "--epochs", "3"], capsys),
+                lambda: cli("plot", "--out", out), lambda: cli("predict", "--params", out, image)]
+    for intact in (True, False):
+        for command in commands:
+            code, _, err = command()
+            assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+            assert "%s is not a checkpoint of mxsoftmax (an .npz of W and b), so the run's checkpoint " \
+                "is lost or damaged%s" % (os.path.join(out, "epoch-1.npz"), (
+                    "; %s beside it is intact: give it as --params to predict, draw or export, or train "
+                    "the run again in a new --out." % older) if intact else ": train the run again") \
+                in err, err
+            assert not intact or open(older, "rb").read() == kept
+        if intact:
+            os.remove(older)
+            np.savez(os.path.join(out, "epoch-9.npz"), W=np.ones(3))  # no checkpoint: not named
+
+
+def crafted_npz(method=0, flags=0):
+    """An .npz of W and b whose zip entries declare the compression ``method`` and ``flags`` given."""
+    buffer = io.BytesIO()
+    np.savez(buffer, W=np.zeros((784, 10), np.float32), b=np.zeros(10, np.float32))
+    raw = bytearray(buffer.getvalue())
+    for signature, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # local and central headers
+        start = raw.find(signature)
+        while start >= 0:
+            old_flags = struct.unpack_from("<H", raw, start + at)[0]
+            struct.pack_into("<HH", raw, start + at, old_flags | flags, method)
+            start = raw.find(signature, start + 1)
+    return bytes(raw)
+
+
+def test_a_crafted_zip_entry_is_not_a_checkpoint_said_in_one_sentence(one_epoch_run, tmp_path, capsys):
+    """Encrypted entries and compression methods zipfile cannot or fails to undo (6: implode,
+    14: LZMA over data that is no LZMA, 99: AES) are no checkpoint, an init.npz costs the change map."""
+    assert runs.load_params_file("ok.npz", crafted_npz())[0].shape == (784, 10)  # the crafting itself
+    for method, flags in ((0, 1), (6, 0), (14, 0), (99, 0)):
+        raw = crafted_npz(method, flags)
+        with pytest.raises(runs.InvalidInput, match="x.npz " + NOT_NPZ):
+            runs.load_params_file("x.npz", raw)
+        out = copy_run(one_epoch_run, tmp_path / ("run%d-%d" % (method, flags)))
+        open(os.path.join(out, "init.npz"), "wb").write(raw)
+        said = []
+        assert runs.RunFolder(out).init_params(said.append) is None
+        assert said == ["%s is not a usable params file, so weights.png shows W itself rather than what "
+                        "training changed; the file was removed." % os.path.join(out, "init.npz")]
+        open(os.path.join(out, "epoch-0.npz"), "wb").write(raw)
+        code, _, err = train(["--out", out, "--resume", "--epochs", "2"], capsys)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert "epoch-0.npz is not a checkpoint of mxsoftmax (an .npz of W and b)" in err, err
+
+
+def test_a_lock_file_another_program_wrote_makes_a_foreign_folder_and_is_never_overwritten(
+        one_epoch_run, tmp_path, capsys, cli):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / ".lock").write_text("foreign\n")
+    (out / "metrics.jsonl").write_text('{"step": 1}\n')
+    for others in (".lock, metrics.jsonl", ".lock"):
+        code, _, err = train(["--data-dir", "nowhere", "--epochs", "1", "--out", str(out)], capsys)
+        assert code == 2 and "holds other files (%s) and no mxsoftmax run" % others in err, err
+        assert (out / ".lock").read_text() == "foreign\n"
+        assert others == ".lock" or (out / "metrics.jsonl").read_text() == '{"step": 1}\n'
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+    run = copy_run(one_epoch_run, tmp_path / "run")
+    lock = os.path.join(run, ".lock")
+    open(lock, "w").write("foreign\n")
+    for code, _, err in (cli("plot", "--out", run),
+                         train(["--out", run, "--resume", "--epochs", "2"], capsys)):
+        assert code == 2 and err.count("\n") == 1, err
+        assert "%s holds something other than a process ID, so it is another program's file, not " \
+            "mxsoftmax's lock: move it away, or choose another folder." % lock in err, err
+        assert open(lock).read() == "foreign\n"
