@@ -2,16 +2,18 @@
 :func:`read_gray` decodes with bounded memory and time, :func:`to_model_input` follows the data
 set's recipe (MNIST's ink scaled to 20 pixels and centred by mass, Fashion-MNIST's to 28 by box)."""
 import io
+import logging
 import math
 import os
+import reprlib
 import warnings
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter, ImageOps, TiffTags
 from PIL.ExifTags import Base
 
 from . import catalog
-from .errors import ImageError, reason, translated
+from .errors import ImageError, MxSoftmaxError, reason, translated
 from .files import NotRegular, read_regular
 from .validation import CONSTRAINTS as C, validate_params
 
@@ -25,8 +27,7 @@ SLOW_BYTES = 2 * 2 ** 20     # largest picture of a kind Pillow decodes in Pytho
 WORK_SIDE = 1024             # larger pictures are shrunk to this longest side as they are decoded
 BAND_PIXELS = 2 ** 18        # pixels converted at a time while shrinking
 FORMATS = ("PNG", "JPEG", "PPM", "BMP", "GIF", "TIFF", "WEBP")  # no EPS/PDF (Ghostscript) etc.
-UNDECODABLE = (Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError,
-               MemoryError)  # what reading or decoding a damaged or hostile picture raises
+UNDECODABLE = Exception      # what decoding a damaged or hostile picture raises: of many kinds in Pillow
 INK_THRESHOLD = 0.2          # share of the brightest ink that counts for the bounding box
 MIN_CONTRAST = 32            # gray levels between background and ink below which a picture is blank
 STROKES = ("mnist",)         # data sets of pen strokes: the light on their paper is flattened
@@ -40,16 +41,13 @@ REFUSALS = {  # the classes of what reading or decoding raises that say what is 
     Image.DecompressionBombError: "declares too many pixels for its size (a decompression bomb).",
     Image.UnidentifiedImageError: "is not an image Pillow can read (%s)." % ", ".join(FORMATS)}
 
-# Pillow warns of what it decodes (corrupt EXIF or TIFF metadata, palette transparency); the picture
-# is decoded as far as it goes or refused in one sentence, so its warnings never reach stderr.
-warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
-
 
 @validate_params({"source": C["image"]})
 def read_gray(source, name=None):
     """A path or bytes as float32 gray 0-255 at most WORK_SIDE a side, EXIF orientation applied,
     refused before decoding if it would cost far more than its size; ``name`` is the picture's."""
     name = _name(source, name)
+    _hush_pillow()
     with translated(UNDECODABLE, lambda err: _undecodable(err, name)):
         data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else \
             read_regular(source, MAX_BYTES)
@@ -65,6 +63,16 @@ def read_gray(source, name=None):
                 im.draft("L", (WORK_SIDE, WORK_SIDE))
             _check_cost(im, size, decoder, data, name)
             return _gray(im, name)
+
+
+def _hush_pillow():
+    """Pillow warns and logs of what it decodes (corrupt EXIF or TIFF metadata, palette transparency);
+    the picture is decoded as far as it goes or refused in one sentence, so neither reaches stderr, even
+    under PYTHONWARNINGS=error. A process-wide filter, put first at each read (idempotent): one set at
+    import is undone by the catch_warnings() that commands import in (compat.loading), and
+    catch_warnings() around each read is not thread-safe (the draw server decodes in threads)."""
+    warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
+    logging.getLogger("PIL").setLevel(logging.CRITICAL + 1)
 
 
 class _Budgeted(io.BytesIO):
@@ -120,7 +128,7 @@ def _check_cost(im, size, decoder, data, name):
     per_pixel = 2 * sum(sampling) / (max(sampling) or 1) if decoder == "jpeg" else \
         12 if decoder == "webp" else 0  # 2 bytes a coefficient; libwebp's RGBA and Pillow's copy
     mode_bytes = 1 if im.mode in ("1", "L", "P") else 2 if im.mode.startswith("I;16") else 4
-    memory = pixels * per_pixel + im.size[0] * im.size[1] * mode_bytes + _tile_bytes(im)
+    memory = pixels * per_pixel + im.size[0] * im.size[1] * mode_bytes + _tile_bytes(im, name)
     if memory > MAX_DECODE:
         raise _refused(name, "would take %.4g MiB to decode (%dx%d pixels, %s), more than %d MiB: "
                              "save it smaller or as a PNG." % (memory / 2 ** 20, size[0], size[1],
@@ -136,17 +144,24 @@ def _check_cost(im, size, decoder, data, name):
                                                                  SLOW_BYTES // 2 ** 20))
 
 
-def _tile_bytes(im):
+def _tile_bytes(im, name):
     """The buffer libtiff fills for one TIFF tile or strip, which a file may declare far larger
-    than its picture (TileWidth x TileLength, or RowsPerStrip rows, times the bits a pixel)."""
+    than its picture (TileWidth x TileLength, or RowsPerStrip rows, times the bits a pixel). Each
+    tag is refused unless a whole number >= 0: Pillow passes on text, bytes, NaN, fractions."""
     tags = getattr(im, "tag_v2", None)
     if tags is None:
         return 0
-    bits = tags.get(258, (8,))  # BitsPerSample: one for each sample, or one for all
-    bits = bits if isinstance(bits, tuple) else (bits,)
-    width = tags.get(322) or im.size[0]
-    rows = tags.get(323) or min(tags.get(278) or im.size[1], im.size[1])
-    return width * rows * math.ceil(max(sum(bits), bits[0] * tags.get(277, 1)) / 8)
+
+    def whole(tag, default=0):
+        value = tags.get(tag, default)
+        values = value if isinstance(value, tuple) and tag == 258 else (value,)  # 258: one a sample
+        if not values or not all(isinstance(v, int) and v >= 0 for v in values):
+            raise _refused(name, "has a TIFF tag %d (%s) of %s, not a whole number >= 0: save it "
+                                 "again as a PNG." % (tag, TiffTags.lookup(tag).name, reprlib.repr(value)))
+        return values if tag == 258 else value
+    bits, samples, width, rows, strip = whole(258, (8,)), whole(277, 1), whole(322), whole(323), whole(278)
+    rows = rows or min(strip or im.size[1], im.size[1])
+    return (width or im.size[0]) * rows * math.ceil(max(sum(bits), bits[0] * samples) / 8)
 
 
 def _gray(im, name):
@@ -170,8 +185,9 @@ def _gray(im, name):
     if mode == "F":
         if not np.isfinite(values).all():
             raise _refused(name, "holds pixels that are not finite numbers (NaN or infinite).")
+        values = values.astype(np.float64)  # float32 overflows between +-3e38 or by a tiny range
         low, high = (0, 65535) if im.mode.startswith("I;16") else (values.min(), values.max())
-        return (values - low) * np.float32(255 / ((high - low) or 1))
+        return ((values - low) * (255 / ((high - low) or 1))).astype(np.float32)
     if mode == "L":
         return values
     gray, alpha = values[..., 0], values[..., 1] / 255
@@ -248,8 +264,8 @@ def _refused(name, why):
 
 def _undecodable(err, name):
     """The ImageError for ``err``, raised reading (errno set) or decoding the picture ``name``."""
-    if isinstance(err, ImageError):
-        return None
     why = next((why for kind, why in REFUSALS.items() if isinstance(err, kind)), None)
+    if why is None and isinstance(err, MxSoftmaxError):
+        return None  # an ImageError already, or a signal's Interrupted
     return _refused(name, why or ("cannot be read (%s)." if getattr(err, "errno", None) else
                                   "is truncated or corrupt (%s).") % reason(err))

@@ -3,6 +3,7 @@ matplotlib ``Figure`` that :func:`save_figure` writes with Agg; every text drawn
 import atexit
 import contextlib
 import functools
+import logging
 import os
 import shutil
 import sys
@@ -21,19 +22,25 @@ from .validation import CONSTRAINTS, validate_params
 
 
 def _import_matplotlib(environ=os.environ):
-    """matplotlib, quiet under a HOME it cannot use (a temporary MPLCONFIGDIR, removed at exit) and
-    a MPLBACKEND it refuses (set aside while it loads, then given to it if valid, for pyplot)."""
+    """matplotlib, quiet under a HOME it cannot use (a temporary MPLCONFIGDIR, removed at exit), a
+    MPLBACKEND it refuses (set aside while it loads, then given to it if valid, for pyplot) and a
+    matplotlibrc's bad keys (the pictures use none of its settings: :data:`literal`)."""
     home = os.path.expanduser("~") if environ.get("HOME") != "" else ""
     bases = [environ.get(name) or home for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME")]
     if not environ.get("MPLCONFIGDIR") and not all(os.path.isdir(b) and os.access(b, os.W_OK) for b in bases):
         environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="mxsoftmax-matplotlib-")
         atexit.register(shutil.rmtree, environ["MPLCONFIGDIR"], True)
     backend = None if "matplotlib" in sys.modules else environ.pop("MPLBACKEND", None)
+    log = logging.getLogger("matplotlib")
+    level = log.level
+    log.setLevel(logging.ERROR)
     try:
         import matplotlib.backends.backend_agg
         import matplotlib.figure
+        import matplotlib.style
         import matplotlib.ticker
     finally:
+        log.setLevel(level)
         if backend is not None:
             environ["MPLBACKEND"] = backend
     if backend:
@@ -44,7 +51,8 @@ def _import_matplotlib(environ=os.environ):
 
 mpl = _import_matplotlib()
 Figure = mpl.figure.Figure
-literal = mpl.rc_context({"text.usetex": False, "text.parse_math": False})  # as a decorator
+# as a decorator: matplotlib's defaults, not a matplotlibrc's (figure.dpi: 1000 took 1.6 GB), no mathtext
+literal = mpl.style.context(["default", {"text.usetex": False, "text.parse_math": False}])
 NAMES = {"class_names": CONSTRAINTS["class_names"]}
 MAX_NAME = 40  # characters of a class name shown; a run's state allows no more
 CAPTIONS = ("Each panel is one column of W as 28x28 pixels. Red: a bright pixel there raises the "

@@ -1,4 +1,4 @@
-"""Pictures that are small on disk and costly to decode, for tests/test_images.py.
+"""Pictures that are small on disk and costly or hostile to decode, for tests/test_images.py.
 
 Run as a script, it times each against :func:`mxsoftmax.images.read_gray`:
 
@@ -74,20 +74,44 @@ def zstd_zeros(n):
     return bytes(out)
 
 
+TIFF_TYPES = {2: "B", 3: "H", 4: "I", 5: "I", 7: "B", 9: "i", 11: "f", 12: "d"}  # struct's codes
+
+
 def tiff(tags, blob):
-    """A little-endian one-directory TIFF: ``tags`` {tag: (type 3 or 4, values)}, the value "@"
-    standing for the offset of ``blob``, placed after the header."""
+    """A little-endian one-directory TIFF: ``tags`` {tag: (TIFF type, values)}, the values a list
+    (a RATIONAL's numerators and denominators in turn; "@" stands for the offset of ``blob``,
+    placed after the header) or the bytes of an ASCII or UNDEFINED tag."""
     at = 8 + len(blob) + len(blob) % 2
     entries, extra = [], b""
     extra_at = at + 2 + 12 * len(tags) + 4
     for tag, (kind, values) in sorted(tags.items()):
-        raw = struct.pack("<%d%s" % (len(values), "H" if kind == 3 else "I"),
-                          *[8 if v == "@" else v for v in values])
+        raw = values if isinstance(values, bytes) else struct.pack(
+            "<%d%s" % (len(values), TIFF_TYPES[kind]), *[8 if v == "@" else v for v in values])
+        count = len(raw) // struct.calcsize(TIFF_TYPES[kind]) // (2 if kind == 5 else 1)
         field = raw.ljust(4, b"\0") if len(raw) <= 4 else struct.pack("<I", extra_at + len(extra))
         extra += b"" if len(raw) <= 4 else raw
-        entries.append(struct.pack("<HHI", tag, kind, len(values)) + field)
+        entries.append(struct.pack("<HHI", tag, kind, count) + field)
     return (b"II*\0" + struct.pack("<I", at) + blob + b"\0" * (len(blob) % 2)
             + struct.pack("<H", len(tags)) + b"".join(entries) + b"\0\0\0\0" + extra)
+
+
+def gray_tiff(width, height, tags=(), blob=None):
+    """A stripped 8-bit gray TIFF of ``width`` x ``height`` pixels (``blob``, else black) in one strip,
+    with ``tags`` {tag: (TIFF type, values)} added or replacing its own."""
+    blob = bytes(width * height) if blob is None else blob
+    return tiff({256: (4, [width]), 257: (4, [height]), 258: (3, [8]), 259: (3, [1]), 262: (3, [1]),
+                 273: (4, ["@"]), 278: (4, [height]), 279: (4, [len(blob)]), **dict(tags)}, blob)
+
+
+def corrupt_exif_jpeg(picture):
+    """``picture`` as a JPEG whose EXIF's second tag declares 2 ** 31 bytes: Pillow warns of the
+    tag as it reads it (and skips it)."""
+    exif, buf = Image.Exif(), io.BytesIO()
+    exif[0x0112], exif[0x010E] = 1, "x" * 100
+    picture.save(buf, "JPEG", exif=exif.tobytes())
+    data = buf.getvalue()
+    at = data.index(b"Exif\x00\x00") + 6 + 8 + 2 + 12 + 4  # the second entry's count
+    return data[:at] + (0x7FFFFFFF).to_bytes(4, "little") + data[at + 4:]
 
 
 def tile_bomb_tiff(side=64, tile=32768):

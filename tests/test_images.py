@@ -478,26 +478,74 @@ def test_memory_per_decoded_pixel_is_a_few_bytes_in_every_mode(tmp_path):
         assert slope < 7, (name, slope, grown[2000, name], grown[4000, name])
 
 
-def test_pillow_warnings_never_reach_stderr(tmp_path):
-    """A JPEG whose EXIF holds a tag larger than the file: Pillow warns; the picture is read
-    (the tag skipped) and nothing is printed."""
-    good = io.BytesIO()
-    exif = Image.Exif()
-    exif[0x0112], exif[0x010E] = 1, "x" * 100
-    ell((60, 60), (10, 10, 50, 50), 230, 20).save(good, "JPEG", exif=exif.tobytes())
-    data = good.getvalue()
-    at = data.index(b"Exif\x00\x00") + 6 + 8 + 2 + 12 + 4  # the second entry's count
-    path = tmp_path / "exif.jpg"
-    path.write_bytes(data[:at] + (0x7FFFFFFF).to_bytes(4, "little") + data[at + 4:])
-    code = "import sys; from mxsoftmax import images; print(images.load_image(sys.argv[1]).shape)"
-    run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
-                         timeout=60)
-    assert run.returncode == 0 and run.stdout.strip() == "(28, 28)", run.stderr
-    assert "Warning" not in run.stderr, run.stderr
+QUIETLY = """import sys, warnings
+with warnings.catch_warnings():  # as compat.loading imports each command's modules
+    from mxsoftmax import images
+for path in sys.argv[1:]:
+    try:
+        print(images.load_image(path).shape)
+    except images.ImageError as err:
+        print(err)"""
+
+
+def test_pillow_warnings_and_logs_never_reach_stderr(tmp_path):
+    """A JPEG whose EXIF holds a tag larger than the file makes Pillow warn, a TIFF of 60000 samples a
+    pixel makes it log an error: the first is read (the tag skipped), the second refused, nothing is
+    printed, even with images imported inside catch_warnings() (whose end undid a filter set at import)
+    and with warnings made errors (which made the JPEG's a traceback)."""
+    exif, spp = tmp_path / "exif.jpg", tmp_path / "spp.tif"
+    exif.write_bytes(images_bombs.corrupt_exif_jpeg(ell((60, 60), (10, 10, 50, 50), 230, 20)))
+    spp.write_bytes(images_bombs.gray_tiff(10, 10, {277: (3, [60000])}))
+    run = subprocess.run([sys.executable, "-c", QUIETLY, str(exif), str(spp)], capture_output=True,
+                         text=True, timeout=60, env=dict(os.environ, PYTHONWARNINGS="error"))
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert run.stdout.splitlines() == ["(28, 28)", "%s is not an image Pillow can read (%s)." % (
+        spp, ", ".join(images.FORMATS))]
     bare = subprocess.run([sys.executable, "-c", "import sys; from PIL import Image; "
-                           "Image.open(sys.argv[1]).getexif()", str(path)],
-                          capture_output=True, text=True, timeout=60)
-    assert "UserWarning" in bare.stderr  # the file does make Pillow warn
+                           "Image.open(sys.argv[1]).getexif(); Image.open(sys.argv[2])", str(exif),
+                           str(spp)], capture_output=True, text=True, timeout=60)
+    assert "UserWarning" in bare.stderr and "More samples per pixel" in bare.stderr  # Pillow's own
+
+
+@pytest.mark.parametrize("tag, kind, values, height", [
+    (322, 2, b"abc\0", 10),              # ASCII: text
+    (322, 2, b"a" * 9999 + b"\0", 200000),  # text that, times 200000 rows, was a 2 GB string
+    (323, 7, b"\x01\x02", 10),          # UNDEFINED: bytes
+    (322, 12, [float("nan")], 10),       # DOUBLE: not a number, which passed the budget
+    (323, 5, [1, 3], 10),                # RATIONAL: a fraction
+    (278, 5, [10, 1], 10),               # RATIONAL, even a whole one
+    (322, 9, [-5], 10)])                 # SLONG: below 0, which took from the budget
+def test_tiff_tags_the_decode_budget_reads_must_be_whole_numbers(tag, kind, values, height):
+    """Pillow gives a TIFF's tags as typed in the file: each tag the decode budget reads is refused
+    in one sentence unless a whole number >= 0, before any arithmetic on it."""
+    name = {322: "TileWidth", 323: "TileLength", 278: "RowsPerStrip"}[tag]
+    with pytest.raises(images.ImageError, match=r"^the image has a TIFF tag %d \(%s\) of .+, not a whole "
+                       r"number >= 0: save it again as a PNG\.$" % (tag, name)):
+        images.read_gray(images_bombs.gray_tiff(1, height, {tag: (kind, values)}))
+    whole = images_bombs.gray_tiff(1, height, {tag: (4, [height if tag == 278 else 1])})
+    assert images.read_gray(whole).shape[1] == 1  # the same tag as a LONG is read
+
+
+def test_whatever_pillow_raises_on_a_picture_is_that_pictures_error():
+    """StripOffsets typed FLOAT or RATIONAL: Pillow opens the TIFF, then raises a TypeError
+    seeking to them; the picture is refused in one sentence like any other it cannot decode."""
+    for kind, values in ((11, [8.0]), (5, [8, 1])):
+        with pytest.raises(images.ImageError, match=r"^the image is truncated or corrupt \(.+\)\.$"):
+            images.read_gray(images_bombs.gray_tiff(10, 10, {273: (kind, values)}))
+
+
+@pytest.mark.parametrize("low, high", [(-3e38, 3e38), (0, 1e-45)])
+def test_float_pictures_of_any_finite_range_are_scaled_to_0_255(low, high):
+    """float32 overflowed between -3e38 and 3e38 (and for 255 over a range of 1e-45): inf then NaN,
+    refused as a caller's mistake; the range is scaled in float64."""
+    values = np.full((50, 50), low, np.float32)
+    values[10:40, 24:26] = high
+    buf = io.BytesIO()
+    Image.fromarray(values).save(buf, "TIFF")
+    gray = images.read_gray(buf.getvalue())
+    assert gray.dtype == np.float32
+    np.testing.assert_allclose(gray, np.where(values == values.max(), 255, 0), atol=1e-3)
+    assert geometry(images.load_image(buf.getvalue()))[2] == 20
 
 
 def test_a_non_utf8_file_name_is_read_and_named(tmp_path):

@@ -213,3 +213,14 @@ def test_pictures_are_drawn_quietly_under_any_backend_variable_and_home(variable
     assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", printed)  # a valid one is kept
     assert imread(str(tmp_path / "h.png")).ndim == 3
     assert not (tmp_path / "missing").exists() and os.listdir(tmp_path / "tmp") == []
+
+
+def test_a_users_matplotlibrc_changes_no_picture_and_prints_nothing(tmp_path):
+    """Its figure.dpi of 1000 made each picture 100 times larger (1.6 GB for a run's), a font it
+    lacks printed findfont lines, a misspelt key a warning: the pictures use matplotlib's defaults."""
+    (tmp_path / "matplotlibrc").write_text("figure.dpi: 1000\nfont.family: NoSuchFont\nno.such.key: 1\n")
+    env = dict({k: v for k, v in os.environ.items() if not k.startswith("MPL")}, MPLCONFIGDIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", DRAW, str(tmp_path / "h.png")], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+    assert imread(str(tmp_path / "h.png")).shape == (400, 1000, 4)  # 10 x 4 inches at 100 dpi

@@ -1,11 +1,14 @@
 """python -m mxsoftmax.predict on images the tests draw from the test set."""
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import images_bombs
 from mxsoftmax import images, runs
 from mxsoftmax.classify import predict_proba
 from mxsoftmax import predict, train
@@ -75,6 +78,33 @@ def test_corrupt_file_is_named_others_still_classified_exit_1(cli, trained, tmp_
     assert rows[1]["label"] == label
     code, out_text, err = cli("predict", *["--params", out, str(bad)])
     assert code == 1 and out_text.startswith("%s: error: " % bad)
+
+
+def test_a_hostile_picture_fails_alone_and_quietly(trained, tmp_path):
+    """With warnings made errors, each picture's content fails that picture only, in its line, and
+    nothing reaches stderr: a JPEG whose EXIF makes Pillow warn (a traceback) is read, a TIFF whose
+    TileWidth is text (a TypeError ending the command) and one whose StripOffsets are a fraction
+    (Pillow's TypeError) are refused, a float TIFF of +-3e38 (NaN: exit 2) is read; the image after
+    them is classified, exit 1."""
+    out, image, label = trained
+    files = {"exif.jpg": images_bombs.corrupt_exif_jpeg(Image.fromarray(image)),
+             "text.tif": images_bombs.gray_tiff(10, 10, {322: (2, b"abc\0")}),
+             "fraction.tif": images_bombs.gray_tiff(10, 10, {273: (5, [8, 1])})}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    Image.fromarray(np.where(image > 64, 3e38, -3e38).astype(np.float32)).save(tmp_path / "huge.tif")
+    Image.fromarray(image).save(tmp_path / "good.png")
+    paths = [str(tmp_path / name) for name in list(files) + ["huge.tif", "good.png"]]
+    run = subprocess.run([sys.executable, "-m", "mxsoftmax.predict", "--params", out, "--json", *paths],
+                         capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONWARNINGS="error"))
+    assert (run.returncode, run.stderr) == (1, ""), run.stderr
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [row["path"] for row in rows] == paths and rows[-1]["label"] == label
+    assert ["label" in row for row in rows] == [True, False, False, True, True]
+    assert rows[1]["error"] == paths[1] + " has a TIFF tag 322 (TileWidth) of 'abc', not a whole " \
+                                          "number >= 0: save it again as a PNG."
+    assert rows[2]["error"].startswith(paths[2] + " is truncated or corrupt (")
 
 
 def test_params_that_are_not_a_checkpoint_exit_2(cli, trained, tmp_path, capsys):

@@ -187,6 +187,7 @@ def test_bad_requests_are_refused_and_the_server_keeps_answering(port):
         (png(np.zeros((280, 280), np.uint8)), 400, "is blank"),
         (png_header(100000, 100000), 400, "decompression bomb"),
         (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, 400, "not an image"),
+        (images_bombs.gray_tiff(10, 10, {322: (2, b"abc\0")}), 400, "TIFF tag 322 (TileWidth) of 'abc'"),
         (b"x" * (server.MAX_BODY + 1), 413, "at most 1 MiB"),
     ]
     for body, status, error in posts:
