@@ -208,7 +208,7 @@ class Report:
         if not self.out:
             return "nothing was saved (add --out DIR to keep the run)"
         if self.saved_epoch is None:
-            return "no epoch completed, so %s holds no checkpoint" % self.out
+            return "no epoch completed, so nothing was kept in %s" % self.out
         text = "the checkpoint of epoch %d in %s is intact" % (self.saved_epoch, self.out)
         if resume and self.flags and self.saved_epoch + 1 >= self.flags["epochs"]:
             return text + ("; the run is complete, its pictures may not be: draw them with %s"

@@ -218,7 +218,7 @@ def test_non_finite_weights_are_never_checkpointed(fashion_subset_dir, tmp_path,
     code, _, err = train(["--data-dir", fashion_subset_dir, "--epochs", "1", "--batch-size",
                           "60000", "--lr", "3e38", "--out", out], capsys)
     assert code == 1 and "became inf or NaN in epoch 0" in err
-    assert "No epoch completed, so %s holds no checkpoint" % out in err and "kept" not in err
+    assert "No epoch completed, so nothing was kept in %s" % out in err and "intact" not in err
     assert not os.path.exists(out)  # a new run that completed no epoch leaves nothing behind
 
 
@@ -251,7 +251,7 @@ def test_a_full_disk_is_said_in_our_words_and_keeps_the_last_checkpoint(
         in proc.stderr
     assert "std::" not in proc.stderr and "fwrite" not in proc.stderr  # not MXNet's words
     if kept is None:  # nothing completed: nothing is left, not even the folder
-        assert "no epoch completed, so %s holds no checkpoint" % out in proc.stderr
+        assert "no epoch completed, so nothing was kept in %s" % out in proc.stderr
         assert proc.stdout.split("exit 1")[1].split() == ["%s:" % disk, ".", ".."]
     else:
         assert "the checkpoint of epoch %d in %s is intact" % (kept, out) in proc.stderr

@@ -411,7 +411,7 @@ def test_zero_epochs_into_a_folder_saves_nothing_and_says_so(cli, fashion_subset
     code, stdout, err = cli("train", "--quiet", "--data-dir", fashion_subset_dir, "--epochs", "0",
                             "--out", out)
     assert code == 0 and stdout == "" and "Traceback" not in err
-    assert err.strip().endswith("no epoch completed, so %s holds no checkpoint" % out), err
+    assert err.strip().endswith("no epoch completed, so nothing was kept in %s" % out), err
     assert not os.path.exists(out)  # nothing of a run that never trained is left behind
 
 
