@@ -178,6 +178,8 @@ def cause(path, err=None):
         if os.path.islink(here) and not os.path.exists(here):
             return "%s is a symbolic link to %s, which does not exist" % (
                 "it" if here == given else here, os.readlink(here))
+        if here != given and os.path.exists(here) and not os.path.isdir(here):
+            return "%s is a file, not a folder" % here
         here = os.path.dirname(here)
     if err is None:
         return NOT_THERE

@@ -28,6 +28,9 @@ def test_the_cause_names_long_names_and_links_that_lead_nowhere(tmp_path):
     (tmp_path / "file").write_text("x")
     err = OSError(errno.ENOTDIR, "Not a directory")
     assert files.cause(str(tmp_path / "file"), err) == "it is a file, not a folder"
+    for inside in ("sub", "sub/run"):  # a file on the way, whose name ENOTDIR does not give
+        assert files.cause(str(tmp_path / "file" / inside), err) == "%s is a file, not a folder" % (
+            tmp_path / "file")
     assert files.cause(str(tmp_path), OSError(errno.EACCES, "Permission denied")) == \
         "Permission denied"
 
