@@ -311,7 +311,7 @@ def test_download_into_places_that_cannot_hold_it_is_one_sentence(
         monkeypatch.setenv("MXNET_HOME", str(a_file))
         code = train_cli.main(["--quiet", "--mirror", url + "/good"])
         err = capsys.readouterr().err
-        assert code == 2 and "cannot be used (Not a directory): set MXNET_HOME" in err
+        assert code == 2 and "cannot be used (%s is a file, not a folder): set MXNET_HOME" % a_file in err
         assert "--data-dir" not in err.split("error:")[1]
         assert "checkpoint" not in err
 
