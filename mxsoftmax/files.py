@@ -50,7 +50,8 @@ def atomic_write(path, write):
             write(tmp)
             _sync(tmp)
             os.replace(tmp, path)
-            _sync(os.path.dirname(tmp))
+        with contextlib.suppress(OSError):  # the rename is done: a folder that cannot be opened or
+            _sync(os.path.dirname(tmp))    # synced (not listable; no fsync on its file system) keeps it
     finally:
         if os.path.lexists(tmp):
             os.remove(tmp)
@@ -102,7 +103,7 @@ class FolderLock:
             raise InvalidInput("%s is %s: remove it, or choose another folder." % (
                 self.path, "a symbolic link, not a lock file" if os.path.islink(self.path)
                 else "not a regular file"), path=self.path)
-        if os.path.lexists(self.path) and not self.written():
+        if self.foreign():
             raise InvalidInput(path=self.path, problem="holds something other than a process ID, so it "
                                "is another program's file, not mxsoftmax's lock",
                                advice="move it away, or choose another folder")
@@ -123,10 +124,11 @@ class FolderLock:
         with translated(OSError, lambda err: self._refused("cannot take files", err)):
             tempfile.TemporaryFile(prefix="..lock.", suffix=".part", dir=self.folder).close()
 
-    def written(self):
-        """True if the lock file is one a FolderLock wrote: its holder's PID line, or nothing yet."""
+    def foreign(self):
+        """True if the lock file holds what a FolderLock never writes first (its holder's PID line, or
+        nothing yet; taking the lock rewrites the rest): another program's. Unreadable: not known to be."""
         with contextlib.suppress(OSError), open_regular(self.path) as f:
-            return re.fullmatch(rb"([0-9]{1,19}\n)?", f.read(21)) is not None
+            return re.match(rb"([0-9]{1,19}\n|\Z)", f.read(21)) is None
         return False
 
     def _refused(self, problem, err):

@@ -59,7 +59,7 @@ class RunFolder:
 
     def open_new(self):
         """Lock a new run's folder: new, empty, or with only the files of a run that completed no epoch."""
-        locked = self.lock.written()
+        locked = self._run_lock()
         ours = locked or os.path.lexists(self.file(STATE))  # a run's files beside its lock or state
         self._refuse_others(ours, before_lock=True)
         self.lock.acquire()
@@ -75,11 +75,15 @@ class RunFolder:
     def _refuse_others(self, ours, before_lock=False):
         """Refuse a folder of other files; before the lock, not one where a run began meanwhile."""
         others = self._others(ours) if os.path.isdir(self.path) else []
-        if others and not (before_lock and self.lock.written()):
+        if others and not (before_lock and self._run_lock()):
             raise InvalidInput("%s holds other files (%s%s) and no mxsoftmax run: choose an empty "
                                "or new folder so that nothing in it is overwritten." % (
                                    self.path, ", ".join(others[:3]), ", ..." if others[3:] else ""),
                                path=self.path)
+
+    def _run_lock(self):
+        """True if a lock file is here and not another program's: a run began in this folder."""
+        return os.path.lexists(self.lock.path) and not self.lock.foreign()
 
     def open_existing(self):
         """Lock an existing run, sweep the temporary files a kill left and return its state; nothing is
@@ -119,7 +123,7 @@ class RunFolder:
     def _others(self, ours):
         """The names here that are not a run's: all but a FolderLock's lock file unless ``ours``."""
         return sorted(n for n in os.listdir(self.path) if not (
-            self.lock.written() if n == FolderLock.NAME else
+            not self.lock.foreign() if n == FolderLock.NAME else
             ours and is_own_file(n) and _plain(self.file(n))))
 
     def _remove(self, keep=None):
@@ -291,8 +295,11 @@ def load_params_file(path, raw=None):
 
 def _damaged(folder, state, err):
     """The InvalidInput ``err`` of the checkpoint ``state`` names, said of the run ``folder`` (a power
-    loss can empty that checkpoint), naming the newest intact checkpoint still beside it."""
+    loss can empty that checkpoint), naming the newest intact checkpoint still beside it; one this
+    process may not read keeps ``err`` (Permission denied: nothing is damaged)."""
     path = os.path.join(folder, state["params"])
+    if os.path.exists(path) and not os.access(path, os.R_OK):
+        return err
     others = sorted((n for n in os.listdir(folder) if CHECKPOINT.match(n) and n != state["params"]),
                     key=lambda n: -int(n[6:-4]))
     for intact in (os.path.join(folder, n) for n in others):

@@ -129,11 +129,26 @@ def test_an_atomic_write_syncs_the_file_before_the_rename_and_its_folder_after(t
         ("fsync", tmp), ("replace", tmp, path), ("fsync", str(tmp_path))]
 
 
+def test_a_folder_that_cannot_be_synced_after_the_rename_keeps_the_written_file(tmp_path, monkeypatch):
+    """No fsync for folders on some file systems (EINVAL), or a folder that cannot be listed: the
+    file is written all the same, and said so."""
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if os.path.isdir("/proc/self/fd/%d" % fd):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real_fsync(fd)
+    monkeypatch.setattr(os, "fsync", fsync)
+    files.write_bytes(str(tmp_path / "f.bin"), b"abc")
+    assert (tmp_path / "f.bin").read_bytes() == b"abc"
+
+
 def test_a_lock_file_another_program_wrote_is_refused_and_left_as_it_was(tmp_path):
-    for content, ours in (("foreign\n", False), ("123 456\n", False), ("123\n", True), ("", True)):
+    for content, ours in (("foreign\n", False), ("123 456\n", False), ("123\n", True), ("", True),
+                          ("123\n[05:00:24] MXNet's log, written to a closed stderr", True)):
         (tmp_path / ".lock").write_text(content)
         lock = files.FolderLock(str(tmp_path))
-        assert lock.written() is ours
+        assert lock.foreign() is not ours
         if ours:  # a run's, killed (or before it wrote its PID): taken over
             lock.acquire()
             lock.release()
@@ -144,4 +159,7 @@ def test_a_lock_file_another_program_wrote_is_refused_and_left_as_it_was(tmp_pat
                                "choose another folder.$" % (tmp_path / ".lock")):
                 lock.acquire()
             assert (tmp_path / ".lock").read_text() == content
-    assert not files.FolderLock(str(tmp_path / "new")).written()
+    assert not files.FolderLock(str(tmp_path / "new")).foreign()
+    (tmp_path / ".lock").unlink()
+    (tmp_path / ".lock").mkdir()  # unreadable as a file: not known to be another's, refused as it is
+    assert not files.FolderLock(str(tmp_path)).foreign()

@@ -1,5 +1,6 @@
 """Run folders that cannot be lost: the lock, validated state, damaged metrics, safe checkpoints."""
 import contextlib
+import errno
 import io
 import json
 import zipfile
@@ -783,6 +784,24 @@ def test_a_checkpoint_damaged_in_a_run_names_the_intact_one_beside_it_and_remove
         if intact:
             os.remove(older)
             np.savez(os.path.join(out, "epoch-9.npz"), W=np.ones(3))  # no checkpoint: not named
+
+
+def test_a_checkpoint_this_process_may_not_read_is_not_called_damaged(
+        one_epoch_run, tmp_path, monkeypatch, cli):
+    """Permission denied (simulated: the tests run as root) keeps its own words: nothing is damaged."""
+    out = copy_run(one_epoch_run, tmp_path / "run")
+    checkpoint = os.path.join(out, json.load(open(os.path.join(out, "state.json")))["params"])
+
+    def read_regular(path, limit):
+        if path == checkpoint:
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_read(path, limit)
+    real_read, real_access = runs.read_regular, os.access
+    monkeypatch.setattr(runs, "read_regular", read_regular)
+    monkeypatch.setattr(os, "access", lambda path, mode: path != checkpoint and real_access(path, mode))
+    code, _, err = cli("predict", "--params", out, tmp_path / "any.png")
+    assert code == 2 and "%s cannot be read (Permission denied): " % checkpoint in err
+    assert "damaged" not in err and "train the run again" not in err
 
 
 def crafted_npz(method=0, flags=0):
