@@ -85,10 +85,15 @@ def restore_aliases(module=numpy):
 def loading(command):
     """Around a command's imports, the first of MXNet: its variables are checked before it loads
     (else it may abort, exit 134), and a signal while it loads is one line and exit 130/143.
-    Started with standard error closed (``2>&-``), it says nothing rather than into standard
-    output, and file descriptor 2 goes to no file of ours (where MXNet's own logging writes)."""
+    Started with standard descriptors closed (``0<&- 2>&-``), each is held by /dev/null, so that no
+    file of ours gets its number (MXNet logs to 2), and a closed stderr says nothing, not into stdout."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:  # closed: os.open takes the lowest free number, this one
+            os.open(os.devnull, os.O_RDWR)
     if sys.stderr is None:
-        sys.stderr = open(os.devnull, "w")
+        sys.stderr = open(2, "w", closefd=False)
     if "mxnet" in sys.modules:
         yield
         return

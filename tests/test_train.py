@@ -1,6 +1,7 @@
 """python -m mxsoftmax.train: flags, resume, signals at every moment, pipes, the last line."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -416,9 +417,10 @@ def test_zero_epochs_into_a_folder_saves_nothing_and_says_so(cli, fashion_subset
 
 
 def closed_stderr(module, *argv):
-    """``python -m module argv 2>&-``: Python's sys.stderr is None."""
-    return subprocess.run(["sh", "-c", 'exec "$0" "$@" 2>&-', sys.executable, "-m", module, *argv],
-                          capture_output=True, text=True, timeout=300)
+    """``python -m module argv 0<&- 2>&-``: sys.stderr is None, and MXNet logs (to fd 2) verbosely."""
+    return subprocess.run(["sh", "-c", 'exec "$0" "$@" 0<&- 2>&-', sys.executable, "-m", module, *argv],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, MXNET_EXEC_VERBOSE_LOGGING="1"))
 
 
 def test_a_command_started_with_standard_error_closed_keeps_standard_output_clean(
@@ -429,6 +431,7 @@ def test_a_command_started_with_standard_error_closed_keeps_standard_output_clea
     assert done.returncode == 0
     assert [line[:9] for line in done.stdout.splitlines()] == ["Epoch 0. ", "Epoch 1. "]
     assert saved(out)[0]["epoch"] == 1
+    assert re.fullmatch(r"[0-9]+\n", open(os.path.join(out, ".lock")).read())  # not MXNet's log
     for module, argv in (("mxsoftmax.train", ["--epochs", "-1"]),
                          ("mxsoftmax.predict", ["--params", out + "x", "a.png"])):
         refused = closed_stderr(module, *argv)
