@@ -118,12 +118,13 @@ def loading(command):
     except KeyboardInterrupt:
         print("%s: interrupted while loading." % prog, file=sys.stderr, flush=True)
         os._exit(143 if terminated else 130)  # nothing is written yet
-    except OSError as err:  # ctypes could not load libmxnet.so (or what MXNET_LIBRARY_PATH names)
-        if "mxnet" in sys.modules:
+    except (OSError, AttributeError) as err:  # ctypes: libmxnet.so (or MXNET_LIBRARY_PATH's) did not
+        if "mxnet" in sys.modules:            # load, or lacks MXNet's functions
             raise
         _refuse(prog, "MXNet's library cannot be loaded (%s): %s" % (reason(err), (
             "unset MXNET_LIBRARY_PATH, or point it at MXNet 1.9.1's libmxnet.so"
-            if os.environ.get("MXNET_LIBRARY_PATH") else "reinstall MXNet with 'bash .ci/setup'")))
+            if os.environ.get("MXNET_LIBRARY_PATH") else "check the memory limit (ulimit -v) and "
+            "MXNet's installation ('bash .ci/setup' reinstalls it)")))
     finally:
         signal.signal(signal.SIGTERM, previous)
 

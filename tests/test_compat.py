@@ -4,6 +4,7 @@ import importlib.util
 import json
 import os
 import shlex
+import shutil
 import re
 import subprocess
 import sys
@@ -251,9 +252,15 @@ def test_every_variable_libmxnet_reads_is_checked_or_known_harmless():
                                                       "MXNET_ENFORCE_CYTHON"}
 
 
-def test_a_file_that_is_not_mxnets_library_is_one_line(tmp_path):
-    """MXNET_LIBRARY_PATH naming another file: ctypes' OSError while MXNet loads, said in one line."""
-    (tmp_path / "libmxnet.so").write_text("not a library")
+@pytest.mark.parametrize("library", ["text", "another library"])
+def test_a_file_that_is_not_mxnets_library_is_one_line(tmp_path, library):
+    """MXNET_LIBRARY_PATH naming another file: ctypes' OSError, or AttributeError for a library
+    without MXNet's functions (here _ctypes' own), while MXNet loads, said in one line."""
+    import _ctypes
+    if library == "text":
+        (tmp_path / "libmxnet.so").write_text("not a library")
+    else:
+        shutil.copy(_ctypes.__file__, tmp_path / "libmxnet.so")
     command = subprocess.run([sys.executable, "-m", "mxsoftmax.plot", "--out", "x"], capture_output=True,
                              text=True, timeout=120, env=dict(
                                  os.environ, MXNET_LIBRARY_PATH=str(tmp_path / "libmxnet.so")))
