@@ -2,6 +2,7 @@
 enters, a flag's too; one table; one message, ``"<param> must be <description>, not <value>"``."""
 import collections
 import contextlib
+import fractions
 import functools
 import inspect
 import numbers
@@ -45,15 +46,16 @@ class Constraint:
 
 
 class Interval(Constraint):
-    """A whole number (``kind=numbers.Integral``) or a finite real number in ``[low, high]``."""
+    """A whole number (``kind=numbers.Integral``) or a finite real number in ``[low, high]``: an int
+    or a float, as MXNet and numpy take it (no Fraction, which passed to fail inside training)."""
 
     def __init__(self, kind, low, high, note=""):
-        self.kind, self.low, self.high = kind, low, high
         whole = kind is numbers.Integral
+        self.kind, self.low, self.high = kind if whole else (numbers.Integral, float, np.floating), low, high
         self.description = ("a whole number from %d to %d" % (low, high) if whole else
                             "a number from %.3g to %.3g%s" % (low, high, note))
         self.invalid = [low - abs(low) - 1, high + abs(high) + 1, -10 ** 400, 10 ** 400, "1", True,
-                        1.5 if whole else float("nan")]  # beyond int64 and float64: JSON allows it
+                        fractions.Fraction(1, 2), 1.5 if whole else float("nan")]  # 10 ** 400: JSON's
         if not whole and low > 0:
             self.invalid.append(low / 2)
 
