@@ -22,6 +22,7 @@ from .sources import check_url, redact_text
 EXIT_FAILED, EXIT_USAGE, EXIT_PIPE = 1, 2, 141
 EXIT_CODES = ((Diverged, EXIT_FAILED), (WriteFailed, EXIT_FAILED), (InvalidInput, EXIT_USAGE))
 SCRIPT_PREFIX = "mxsoftmax-"
+CONTROL = r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]"  # C0, C1, line seps., bidi
 
 
 class Parser(argparse.ArgumentParser):
@@ -126,8 +127,9 @@ def say(prog, text):
 
 def printable(text, stream):
     """``text`` as one line ``stream`` can encode: control characters (a newline, an escape
-    sequence) and what the encoding lacks are shown escaped, as Python writes them."""
-    text = re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda found: ascii(found.group())[1:-1], text)
+    sequence, Unicode's line separators and bidirectional overrides) and what the encoding lacks
+    are shown escaped, as Python writes them."""
+    text = re.sub(CONTROL, lambda found: ascii(found.group())[1:-1], text)
     encoding = getattr(stream, "encoding", None) or "utf-8"
     return text.encode(encoding, "backslashreplace").decode(encoding, "replace")
 
@@ -276,9 +278,10 @@ def _shell_path(path, bare):
 
 
 def quoted(text):
-    """``text`` as a POSIX shell word: ``shlex.quote``'s, or bash's ``$'...'`` with each byte that is not
-    printable ASCII as ``\\xNN`` where it holds a control character or bytes that are not UTF-8."""
-    if not re.search(r"[\x00-\x1f\x7f-\x9f\udc80-\udcff]", text):
+    """``text`` as a shell word: ``shlex.quote``'s, or where it holds a control character, bytes that
+    are not UTF-8 or a backtick (which sets hints apart), ``$'...'`` with each byte that is not
+    printable ASCII as ``\\xNN`` (bash, zsh, ksh and POSIX 2024; not dash)."""
+    if not re.search(CONTROL + r"|[`\udc80-\udcff]", text):
         return shlex.quote(text)
-    return "$'%s'" % "".join(chr(byte) if 32 <= byte < 127 and byte not in b"\\'" else "\\x%02x" % byte
+    return "$'%s'" % "".join(chr(byte) if 32 <= byte < 127 and byte not in b"\\'`" else "\\x%02x" % byte
                              for byte in os.fsencode(text))

@@ -16,8 +16,8 @@ import numpy
 from .errors import InvalidValue, reason
 from .validation import check_environment
 
-MXNET_MISSING = ("MXNet is not installed: run 'bash .ci/setup', or '%s -m pip install --no-deps "
-                 "mxnet==1.9.1' (its metadata asks for numpy<2, which has no wheels on Python 3.13+; "
+MXNET_MISSING = ("MXNet is not installed: run `bash .ci/setup`, or `%s -m pip install --no-deps "
+                 "mxnet==1.9.1` (its metadata asks for numpy<2, which has no wheels on Python 3.13+; "
                  "mxsoftmax.compat makes it run on numpy 2)")
 
 
@@ -124,7 +124,7 @@ def loading(command):
         _refuse(prog, "MXNet's library cannot be loaded (%s): %s" % (reason(err), (
             "unset MXNET_LIBRARY_PATH, or point it at MXNet 1.9.1's libmxnet.so"
             if os.environ.get("MXNET_LIBRARY_PATH") else "check the memory limit (ulimit -v) and "
-            "MXNet's installation ('bash .ci/setup' reinstalls it)")))
+            "MXNet's installation (`bash .ci/setup` reinstalls it)")))
     finally:
         signal.signal(signal.SIGTERM, previous)
 

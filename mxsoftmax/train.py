@@ -189,7 +189,7 @@ class Report:
             if err.dataset != "fashion-mnist":  # no install advice for what is there
                 package = catalog.DATASETS["fashion-mnist"]["package"]
                 ways.append("or use --dataset fashion-mnist" if sources.debian_ready("fashion-mnist")
-                            else "or run 'apt-get install %s' and use --dataset fashion-mnist" % package)
+                            else "or run `apt-get install %s` and use --dataset fashion-mnist" % package)
             return str(err.explain(", ".join(ways)))
         if isinstance(err, DatasetMismatch) and self.state:
             return ("the run in %s was trained on %s, and %s holds %s now (recognised by its "

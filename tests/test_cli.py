@@ -95,23 +95,23 @@ def test_names_in_any_encoding_are_printed_without_a_traceback(text, monkeypatch
 
 
 @pytest.mark.parametrize("text", ["run", "my run", "it's", "caf\u00e9", "r\udcffn", "a\nb\x1b[2J\x85",
-                                  "x'\\y\udcfe", "\u2603\tz"])
+                                  "x'\\y\udcfe", "\u2603\tz", "a`b`", "rtl\u202eexe.png", "l\u2028m"])
 def test_a_quoted_name_shown_then_pasted_into_a_shell_is_the_name_again(text):
     """The "continue with" hints: a name with a control character or bytes that are not UTF-8
     survives being printed (escaped, one line) and pasted into bash."""
     shown = cli.printable(cli.quoted(text), io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
     pasted = subprocess.run(["bash", "-c", "printf %s " + shown], capture_output=True, check=True)
-    assert "\n" not in shown and pasted.stdout == os.fsencode(text)
+    assert "\n" not in shown and "`" not in shown and pasted.stdout == os.fsencode(text)
 
 
 def test_control_characters_in_names_are_shown_escaped_on_one_line(tmp_path, run_dir, capsys):
     """Names are data (issue 26): a newline or an escape sequence in a file name cannot split a
     line or move the terminal's cursor, in any command's output or message."""
     cli.out("Wrote %s (a page)." % "a\nb\x1b[2J\x85.html")
-    cli.say("prog", "error: %s is bad." % "c\rd\x7f")
+    cli.say("prog", "error: %s is bad." % "c\rd\x7f\u2028e\u202egnp.exe")
     out, err = capsys.readouterr()
     assert out == "Wrote a\\nb\\x1b[2J\\x85.html (a page).\n"
-    assert err == "prog: error: c\\rd\\x7f is bad.\n"
+    assert err == "prog: error: c\\rd\\x7f\\u2028e\\u202egnp.exe is bad.\n"
     from mxsoftmax import export
     target = str(tmp_path / "a\nb.html")
     assert export.main(["--params", run_dir, "--to", target]) == 0

@@ -157,7 +157,7 @@ def test_a_command_without_mxnet_says_what_to_install(tmp_path):
     out = subprocess.run([sys.executable, "-m", "mxsoftmax.train", "--epochs", "0"], env=env,
                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
-    assert "MXNet is not installed: run 'bash .ci/setup', or '%s -m pip install --no-deps mxnet==1.9.1'" \
+    assert "MXNet is not installed: run `bash .ci/setup`, or `%s -m pip install --no-deps mxnet==1.9.1`" \
         % shlex.quote(sys.executable) in out.stderr
 
 

@@ -122,7 +122,7 @@ def test_onnx_without_the_onnx_package_says_how_to_install_it(run_dir, tmp_path,
     assert out.err.count("\n") == 1 and "needs the onnx package" in out.err
     with open(os.path.join(os.path.dirname(formats.__file__), os.pardir, "pyproject.toml"), "rb") as f:
         extra, = tomllib.load(f)["project"]["optional-dependencies"]["export"]
-    assert out.err.endswith(": %s -m pip install '%s'.\n" % (shlex.quote(sys.executable), extra))
+    assert out.err.endswith(": `%s -m pip install '%s'`.\n" % (shlex.quote(sys.executable), extra))
     assert "Traceback" not in out.err
     assert os.listdir(tmp_path) == []
 
