@@ -27,7 +27,7 @@ OWN = re.compile(r"((init|epoch-\d{1,9})\.(npz|params)|%s)\Z" % "|".join(
     re.escape(name) for name in (FolderLock.NAME, STATE, METRICS) + PICTURES))  # .params: mxsoftmax 0.2's
 MAX_PARAMS_BYTES, MAX_STATE_BYTES, MAX_METRICS_BYTES = 1 << 20, 1 << 16, 64 << 20
 ARRAYS = {"W": (NUM_INPUTS, NUM_OUTPUTS), "b": (NUM_OUTPUTS,)}  # a checkpoint is 31.6 KB
-AGAIN = "train the run again in a new --out"
+AGAIN = "train the run again into a new folder (python -m mxsoftmax.train --out NEW)"
 
 NAME = Text(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,40}", "a printable name of 1-40 characters")  # and UTF-8
 STATE_FIELDS = {  # state.json's fields and their constraints: flags as the command line checks them
@@ -104,8 +104,8 @@ class RunFolder:
                 self.lock.acquire()  # a run alive in its first epoch: Locked names its process
                 self.lock.release()
                 raise InvalidInput("%s holds a run that completed no epoch, so there is nothing to continue "
-                                   "or draw: train it again in that folder (without --resume)." % self.path,
-                                   path=self.path)
+                                   "or draw: train it again in that folder (python -m mxsoftmax.train --out, "
+                                   "without --resume)." % self.path, path=self.path)
             raise InvalidInput("%s holds no completed epoch of a mxsoftmax run: give the folder "
                                "of a run trained with --out." % self.path, path=self.path)
         self.lock.acquire()

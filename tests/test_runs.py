@@ -134,10 +134,10 @@ def _state_cases(outside):
          "cannot be read (nested too deeply)" if sys.version_info < (3, 14) else "not a JSON object"),
         ("a list", "[1, 2]", "not a JSON object"),
         ("unknown format", edit(format=3), "is a run state of format 3, not 2, so the run cannot be "
-         "used: train the run again in a new --out."),
+         "used: train the run again into a new folder (python -m mxsoftmax.train --out NEW)."),
         ("mxsoftmax 0.2's format", edit(format=1), "format 1, not 2 (mxsoftmax 0.2's, whose MXNet "
          ".params checkpoints this version does not read), so the run cannot be used: train the "
-         "run again in a new --out"),
+         "run again into a new folder (python -m mxsoftmax.train --out NEW)"),
         ("negative epoch", edit(epoch=-1), "epoch must be a whole number from 0 to 100000, not -1"),
         ("epoch as text", edit(epoch="0"), "epoch must be a whole number from 0 to 100000, not '0'"),
         ("epoch as bool", edit(epoch=True), "epoch must be a whole number from 0 to 100000, not True"),
@@ -570,7 +570,8 @@ def test_a_first_epoch_killed_at_any_write_starts_again_with_out(tmp_path, capsy
         code, _, err = train(["--out", out, "--resume", "--epochs", "1"], capsys)
         assert code == 2 and err.count("\n") == 1, (name, err)
         assert "holds a run that completed no epoch, so there is nothing to continue or draw: " \
-            "train it again in that folder (without --resume)" in err, (name, err)
+            "train it again in that folder (python -m mxsoftmax.train --out, without --resume)" in err, \
+            (name, err)
         assert sorted(os.listdir(out)) == before, name
         code, stdout, err = train(["--data-dir", data, "--epochs", "1", "--out", out], capsys)
         assert code == 0 and stdout.startswith("Epoch 0. ") and "holds other files" not in err, (
@@ -775,11 +776,11 @@ def test_a_checkpoint_damaged_in_a_run_names_the_intact_one_beside_it_and_remove
         for command in commands:
             code, _, err = command()
             assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+            advice = ("; %s beside it is intact: give it as --params to predict, draw or export, or train "
+                      "the run again into a new folder (python -m mxsoftmax.train --out NEW)." % older
+                      if intact else ": train the run again")
             assert "%s is not a checkpoint of mxsoftmax (an .npz of W and b), so the run's checkpoint " \
-                "is lost or damaged%s" % (os.path.join(out, "epoch-1.npz"), (
-                    "; %s beside it is intact: give it as --params to predict, draw or export, or train "
-                    "the run again in a new --out." % older) if intact else ": train the run again") \
-                in err, err
+                "is lost or damaged%s" % (os.path.join(out, "epoch-1.npz"), advice) in err, err
             assert not intact or open(older, "rb").read() == kept
         if intact:
             os.remove(older)
