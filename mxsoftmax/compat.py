@@ -100,7 +100,8 @@ def loading(command):
     prog = "python -m mxsoftmax." + command
     try:
         check_environment(os.environ)
-        problem = None if importlib.util.find_spec("mxnet") else MXNET_MISSING % shlex.quote(sys.executable)
+        python = shlex.quote(sys.executable or "python")  # embedded: no executable
+        problem = None if importlib.util.find_spec("mxnet") else MXNET_MISSING % python
     except InvalidValue as err:
         problem = "%s: unset it or give a usable value" % err
     if problem:
@@ -118,12 +119,13 @@ def loading(command):
     except KeyboardInterrupt:
         print("%s: interrupted while loading." % prog, file=sys.stderr, flush=True)
         os._exit(143 if terminated else 130)  # nothing is written yet
-    except (OSError, AttributeError) as err:  # ctypes: libmxnet.so (or MXNET_LIBRARY_PATH's) did not
-        if "mxnet" in sys.modules:            # load, or lacks MXNet's functions
+    except (OSError, AttributeError) as err:  # ctypes: libmxnet.so did not load, or MXNET_LIBRARY_PATH's
+        library = os.environ.get("MXNET_LIBRARY_PATH")  # lacks MXNet's functions (other attributes: raised)
+        if "mxnet" in sys.modules or isinstance(err, AttributeError) and not library:
             raise
         _refuse(prog, "MXNet's library cannot be loaded (%s): %s" % (reason(err), (
             "unset MXNET_LIBRARY_PATH, or point it at MXNet 1.9.1's libmxnet.so"
-            if os.environ.get("MXNET_LIBRARY_PATH") else "check the memory limit (ulimit -v) and "
+            if library else "check the memory limit (`ulimit -v`) and "
             "MXNet's installation (`bash .ci/setup` reinstalls it)")))
     finally:
         signal.signal(signal.SIGTERM, previous)

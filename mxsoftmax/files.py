@@ -118,8 +118,8 @@ class FolderLock:
                 self.release(discard=True)
                 holder = "unknown"
                 with contextlib.suppress(OSError), open_regular(self.path) as f:
-                    pid = f.read(32).strip()
-                    holder = pid.decode() if pid.isdigit() else holder
+                    found = re.match(rb"([0-9]{1,19})\n", f.read(21))  # its first line, as foreign() reads
+                    holder = found.group(1).decode() if found else holder
                 raise Locked(self.folder, holder, self.who) from None
         with translated(OSError, lambda err: self._refused("cannot take files", err)):
             tempfile.TemporaryFile(prefix="..lock.", suffix=".part", dir=self.folder).close()

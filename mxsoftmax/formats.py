@@ -68,7 +68,7 @@ def check_target(path, force=False):
             import onnx  # noqa: F401 (to_onnx uses it)
     except ImportError:
         raise InvalidInput("%s needs the onnx package, which is not installed: `%s -m pip install '%s'`."
-                           % (path, shlex.quote(sys.executable), ONNX), path=path) from None
+                           % (path, shlex.quote(sys.executable or "python"), ONNX), path=path) from None
     return FORMATS[extension]
 
 

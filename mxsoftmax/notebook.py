@@ -46,7 +46,7 @@ def load_data(settings):
 
 def _ways(dataset):
     fashion = "" if dataset == "fashion-mnist" else ", or set MXSOFTMAX_DATASET=fashion-mnist" + (
-        "" if sources.debian_ready("fashion-mnist") else " after 'apt-get install %s'"
+        "" if sources.debian_ready("fashion-mnist") else " after `apt-get install %s`"
         % catalog.DATASETS["fashion-mnist"]["package"])
     return ("connect to the internet and run the cell again, or set MXSOFTMAX_DATA_DIR to a folder "
             "with the four MNIST-format idx files%s, before starting Jupyter" % fashion)

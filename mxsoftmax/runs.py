@@ -3,6 +3,7 @@
 last complete epoch in force. One process at a time (``.lock``); everything read back is checked."""
 import collections
 import contextlib
+import errno
 import io
 import json
 import os
@@ -27,7 +28,7 @@ OWN = re.compile(r"((init|epoch-\d{1,9})\.(npz|params)|%s)\Z" % "|".join(
     re.escape(name) for name in (FolderLock.NAME, STATE, METRICS) + PICTURES))  # .params: mxsoftmax 0.2's
 MAX_PARAMS_BYTES, MAX_STATE_BYTES, MAX_METRICS_BYTES = 1 << 20, 1 << 16, 64 << 20
 ARRAYS = {"W": (NUM_INPUTS, NUM_OUTPUTS), "b": (NUM_OUTPUTS,)}  # a checkpoint is 31.6 KB
-AGAIN = "train the run again into a new folder (python -m mxsoftmax.train --out NEW)"
+AGAIN = "train the run again into a new folder (the train command's --out)"
 
 NAME = Text(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,40}", "a printable name of 1-40 characters")  # and UTF-8
 STATE_FIELDS = {  # state.json's fields and their constraints: flags as the command line checks them
@@ -103,8 +104,8 @@ class RunFolder:
             if os.path.lexists(self.lock.path) and not self._others(ours=True):
                 self.lock.acquire()  # a run alive in its first epoch: Locked names its process
                 self.lock.release()
-                raise InvalidInput("%s holds a run that completed no epoch, so there is nothing to continue "
-                                   "or draw: train it again in that folder (python -m mxsoftmax.train --out, "
+                raise InvalidInput("%s holds a run that completed no epoch, so there is nothing to "
+                                   "continue or draw: train it again in that folder (the train command, "
                                    "without --resume)." % self.path, path=self.path)
             raise InvalidInput("%s holds no completed epoch of a mxsoftmax run: give the folder "
                                "of a run trained with --out." % self.path, path=self.path)
@@ -226,6 +227,9 @@ def _read(path, limit, refused):
         raw = read_regular(path, limit)
     except OSError as err:  # nothing there: cause() says why (a dangling link, a long name)
         why = cause(path, None if isinstance(err, FileNotFoundError) else err)
+        if err.errno in (errno.EACCES, errno.EPERM):  # nothing is damaged: this user may not read it
+            raise InvalidInput(path=path, problem="cannot be read (%s)" % why,
+                               advice="give this user read access to it, or run as its owner") from None
         raise refused(path, "does not exist" if why == NOT_THERE else "cannot be read (%s)" % why) from None
     if raw is None:
         raise refused(path, "is larger than %d bytes" % limit)

@@ -56,13 +56,15 @@ class Interval(Constraint):
                             "a number from %.3g to %.3g%s" % (low, high, note))
         self.invalid = [low - abs(low) - 1, high + abs(high) + 1, -10 ** 400, 10 ** 400, "1", True,
                         fractions.Fraction(1, 2), 1.5 if whole else float("nan")]  # 10 ** 400: JSON's
-        if not whole and low > 0:
-            self.invalid.append(low / 2)
+        if not whole:  # in float16, the bounds themselves would become 0 and inf
+            self.invalid += [np.float16("inf")] + ([low / 2, np.float16(low / 2)] if low > 0 else [])
 
     def holds(self, value):
-        """NaN and inf fail the finite bounds: no ``isfinite``, which takes no int beyond 64 bits."""
+        """NaN and inf fail the finite bounds: no ``isfinite``, which takes no int beyond 64 bits; a
+        numpy float is compared as a Python float (in float16 the bounds become 0 and inf)."""
+        number = float(value) if isinstance(value, np.floating) else value
         return (isinstance(value, self.kind) and not isinstance(value, (bool, np.bool_))
-                and bool(self.low <= value <= self.high))
+                and bool(self.low <= number <= self.high))
 
     def convert(self, text):
         """As MXNet's C++ reads it: a sign and ASCII digits (for reals a point and exponent) after

@@ -268,3 +268,17 @@ def test_a_file_that_is_not_mxnets_library_is_one_line(tmp_path, library):
     assert command.stderr.startswith("python -m mxsoftmax.plot: error: MXNet's library cannot be "
                                      "loaded (%s" % (tmp_path / "libmxnet.so"))
     assert command.stderr.endswith(": unset MXNET_LIBRARY_PATH, or point it at MXNet 1.9.1's libmxnet.so.\n")
+
+
+def test_only_a_library_named_by_mxnet_library_path_makes_an_attribute_error_one_line(monkeypatch, capsys):
+    """A name numpy lacks (AttributeError while MXNet imports) is not the library's fault: raised."""
+    monkeypatch.delitem(sys.modules, "mxnet", raising=False)
+    monkeypatch.delenv("MXNET_LIBRARY_PATH", raising=False)
+    with pytest.raises(AttributeError):
+        with compat.loading("train"):
+            raise AttributeError("`np.PZERO` was removed in the NumPy 2.0 release")
+    monkeypatch.setenv("MXNET_LIBRARY_PATH", "/elsewhere/libmxnet.so")
+    with pytest.raises(SystemExit) as stop:
+        with compat.loading("train"):
+            raise AttributeError("/elsewhere/libmxnet.so: undefined symbol: MXGetLastError")
+    assert stop.value.code == 2 and "unset MXNET_LIBRARY_PATH" in capsys.readouterr().err

@@ -131,7 +131,7 @@ def test_an_atomic_write_syncs_the_file_before_the_rename_and_its_folder_after(t
 
 def test_a_folder_that_cannot_be_synced_after_the_rename_keeps_the_written_file(tmp_path, monkeypatch):
     """No fsync for folders on some file systems (EINVAL), or a folder that cannot be listed: the
-    file is written all the same, and said so."""
+    file is written all the same, and no failure is reported."""
     real_fsync = os.fsync
 
     def fsync(fd):
@@ -163,3 +163,13 @@ def test_a_lock_file_another_program_wrote_is_refused_and_left_as_it_was(tmp_pat
     (tmp_path / ".lock").unlink()
     (tmp_path / ".lock").mkdir()  # unreadable as a file: not known to be another's, refused as it is
     assert not files.FolderLock(str(tmp_path)).foreign()
+
+
+def test_a_busy_lock_names_its_holder_from_its_first_line(tmp_path):
+    """An older build's lock could hold MXNet's log after the PID (written through a closed stderr)."""
+    with held(str(tmp_path)):
+        with open(tmp_path / ".lock", "a") as f:
+            f.write("[05:00:24] graph_executor.cc:462: assign data entry\n")
+        with pytest.raises(files.Locked) as refused:
+            files.FolderLock(str(tmp_path), who="run").acquire()
+    assert refused.value.holder == str(os.getpid())

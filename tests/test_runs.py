@@ -134,10 +134,10 @@ def _state_cases(outside):
          "cannot be read (nested too deeply)" if sys.version_info < (3, 14) else "not a JSON object"),
         ("a list", "[1, 2]", "not a JSON object"),
         ("unknown format", edit(format=3), "is a run state of format 3, not 2, so the run cannot be "
-         "used: train the run again into a new folder (python -m mxsoftmax.train --out NEW)."),
+         "used: train the run again into a new folder (the train command's --out)."),
         ("mxsoftmax 0.2's format", edit(format=1), "format 1, not 2 (mxsoftmax 0.2's, whose MXNet "
          ".params checkpoints this version does not read), so the run cannot be used: train the "
-         "run again into a new folder (python -m mxsoftmax.train --out NEW)"),
+         "run again into a new folder (the train command's --out)"),
         ("negative epoch", edit(epoch=-1), "epoch must be a whole number from 0 to 100000, not -1"),
         ("epoch as text", edit(epoch="0"), "epoch must be a whole number from 0 to 100000, not '0'"),
         ("epoch as bool", edit(epoch=True), "epoch must be a whole number from 0 to 100000, not True"),
@@ -570,7 +570,7 @@ def test_a_first_epoch_killed_at_any_write_starts_again_with_out(tmp_path, capsy
         code, _, err = train(["--out", out, "--resume", "--epochs", "1"], capsys)
         assert code == 2 and err.count("\n") == 1, (name, err)
         assert "holds a run that completed no epoch, so there is nothing to continue or draw: " \
-            "train it again in that folder (python -m mxsoftmax.train --out, without --resume)" in err, \
+            "train it again in that folder (the train command, without --resume)" in err, \
             (name, err)
         assert sorted(os.listdir(out)) == before, name
         code, stdout, err = train(["--data-dir", data, "--epochs", "1", "--out", out], capsys)
@@ -777,7 +777,7 @@ def test_a_checkpoint_damaged_in_a_run_names_the_intact_one_beside_it_and_remove
             code, _, err = command()
             assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
             advice = ("; %s beside it is intact: give it as --params to predict, draw or export, or train "
-                      "the run again into a new folder (python -m mxsoftmax.train --out NEW)." % older
+                      "the run again into a new folder (the train command's --out)." % older
                       if intact else ": train the run again")
             assert "%s is not a checkpoint of mxsoftmax (an .npz of W and b), so the run's checkpoint " \
                 "is lost or damaged%s" % (os.path.join(out, "epoch-1.npz"), advice) in err, err
@@ -803,6 +803,21 @@ def test_a_checkpoint_this_process_may_not_read_is_not_called_damaged(
     code, _, err = cli("predict", "--params", out, tmp_path / "any.png")
     assert code == 2 and "%s cannot be read (Permission denied): " % checkpoint in err
     assert "damaged" not in err and "train the run again" not in err
+
+
+def test_a_state_this_process_may_not_read_is_not_called_unusable(one_epoch_run, tmp_path, monkeypatch, cli):
+    out = copy_run(one_epoch_run, tmp_path / "run")
+    state = os.path.join(out, "state.json")
+
+    def read_regular(path, limit):
+        if path == state:
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_read(path, limit)
+    real_read = runs.read_regular
+    monkeypatch.setattr(runs, "read_regular", read_regular)
+    code, _, err = cli("predict", "--params", out, tmp_path / "any.png")
+    assert code == 2 and err.endswith("error: --params: %s cannot be read (Permission denied): give this "
+                                      "user read access to it, or run as its owner.\n" % state), err
 
 
 def crafted_npz(method=0, flags=0):
