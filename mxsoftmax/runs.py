@@ -29,6 +29,7 @@ OWN = re.compile(r"((init|epoch-\d{1,9})\.(npz|params)|%s)\Z" % "|".join(
 MAX_PARAMS_BYTES, MAX_STATE_BYTES, MAX_METRICS_BYTES = 1 << 20, 1 << 16, 64 << 20
 ARRAYS = {"W": (NUM_INPUTS, NUM_OUTPUTS), "b": (NUM_OUTPUTS,)}  # a checkpoint is 31.6 KB
 AGAIN = "train the run again into a new folder (the train command's --out)"
+NO_ACCESS = (errno.EACCES, errno.EPERM)
 
 NAME = Text(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,40}", "a printable name of 1-40 characters")  # and UTF-8
 STATE_FIELDS = {  # state.json's fields and their constraints: flags as the command line checks them
@@ -175,7 +176,9 @@ class RunFolder:
         try:
             raw = read_regular(path, MAX_METRICS_BYTES)
             problem = None if raw is not None else "is larger than %d MB" % (MAX_METRICS_BYTES >> 20)
-        except OSError as err:
+        except OSError as err:  # damaged: what can be read is kept; not this user's to read: refused
+            if err.errno in NO_ACCESS:
+                raise _no_access(path, cause(path, err)) from None
             raw, problem = None, "could not be read (%s)" % cause(path, err)
         lines = [line for line in (raw or b"").decode("utf-8", "replace").splitlines() if line.strip()]
         rows, damaged = [], 0
@@ -227,13 +230,18 @@ def _read(path, limit, refused):
         raw = read_regular(path, limit)
     except OSError as err:  # nothing there: cause() says why (a dangling link, a long name)
         why = cause(path, None if isinstance(err, FileNotFoundError) else err)
-        if err.errno in (errno.EACCES, errno.EPERM):  # nothing is damaged: this user may not read it
-            raise InvalidInput(path=path, problem="cannot be read (%s)" % why,
-                               advice="give this user read access to it, or run as its owner") from None
+        if err.errno in NO_ACCESS:
+            raise _no_access(path, why) from None
         raise refused(path, "does not exist" if why == NOT_THERE else "cannot be read (%s)" % why) from None
     if raw is None:
         raise refused(path, "is larger than %d bytes" % limit)
     return raw
+
+
+def _no_access(path, why):
+    """Nothing is damaged: this user may not read ``path`` (which is not rewritten, nor called unusable)."""
+    return InvalidInput(path=path, problem="cannot be read (%s)" % why,
+                        advice="give this user read access to it, or run as its owner")
 
 
 def _bad_state(path, problem):

@@ -805,19 +805,25 @@ def test_a_checkpoint_this_process_may_not_read_is_not_called_damaged(
     assert "damaged" not in err and "train the run again" not in err
 
 
-def test_a_state_this_process_may_not_read_is_not_called_unusable(one_epoch_run, tmp_path, monkeypatch, cli):
+@pytest.mark.parametrize("name", ["state.json", "metrics.jsonl"])
+def test_a_file_of_a_run_this_user_may_not_read_is_not_called_unusable_nor_rewritten(
+        one_epoch_run, tmp_path, monkeypatch, cli, name):
+    """Permission denied (simulated: the tests run as root): nothing is damaged, nothing rewritten."""
     out = copy_run(one_epoch_run, tmp_path / "run")
-    state = os.path.join(out, "state.json")
+    path = os.path.join(out, name)
+    before = open(path, "rb").read()
 
-    def read_regular(path, limit):
-        if path == state:
-            raise PermissionError(errno.EACCES, "Permission denied", path)
-        return real_read(path, limit)
+    def read_regular(given, limit):
+        if given == path:
+            raise PermissionError(errno.EACCES, "Permission denied", given)
+        return real_read(given, limit)
     real_read = runs.read_regular
     monkeypatch.setattr(runs, "read_regular", read_regular)
-    code, _, err = cli("predict", "--params", out, tmp_path / "any.png")
-    assert code == 2 and err.endswith("error: --params: %s cannot be read (Permission denied): give this "
-                                      "user read access to it, or run as its owner.\n" % state), err
+    for argv in (["plot", "--out", out], ["train", "--out", out, "--resume", "--epochs", "2"]):
+        code, _, err = cli(*argv)
+        assert code == 2 and err.endswith("error: --out: %s cannot be read (Permission denied): give this "
+                                          "user read access to it, or run as its owner.\n" % path), err
+        assert open(path, "rb").read() == before
 
 
 def crafted_npz(method=0, flags=0):
